@@ -1,0 +1,1 @@
+"""The admin UI: GAPs, legal representatives and people managing access."""

@@ -1,0 +1,69 @@
+"""Database connection: SQLite (embedded default, WAL mode) or PostgreSQL (production).
+
+The same models run on both. ``database`` is a proxy bound once at start-up by :func:`connect`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from urllib.parse import urlparse
+
+from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+
+database = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+}
+
+
+def make_database(url: str) -> Database:
+    """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
+        if not path:
+            raise ValueError(f"database URL {url!r} names no file")
+        # BEGIN IMMEDIATE: a write transaction takes SQLite's write lock when it starts, so two
+        # processes never both read then fail to upgrade to a write (SQLITE_BUSY mid-way).
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port or 5432,
+            autorollback=True,
+        )
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def connect(url: str) -> Database:
+    """Bind the proxy to the database at ``url`` and return it."""
+    db = make_database(url)
+    database.initialize(db)
+    return db
+
+
+def is_postgresql() -> bool:
+    return isinstance(database.obj, PostgresqlDatabase)
+
+
+def transaction():
+    """One write transaction (a savepoint when nested)."""
+    return database.atomic()
+
+
+@contextmanager
+def connection():
+    """Open a connection for the duration of a block (CLI commands, background work)."""
+    opened = database.connect(reuse_if_open=True)
+    try:
+        yield database
+    finally:
+        if opened:
+            database.close()

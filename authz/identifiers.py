@@ -1,0 +1,40 @@
+"""Belgian identifiers: the national register number (NRN) and the BCE/KBO enterprise number.
+
+Validation is python-stdnum's (``stdnum.be.nn`` and ``stdnum.be.vat``); this module only turns
+its exceptions into :class:`~authz.errors.InvalidInput` and formats numbers for display.
+"""
+
+from stdnum.be import nn, vat
+from stdnum.exceptions import ValidationError
+
+from authz.errors import InvalidInput
+
+
+def normalize_nrn(value: object) -> str:
+    """Return the 11-digit NRN, accepting the usual spellings (dots, dashes, spaces)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("a national register number is required")
+    try:
+        return nn.validate(value.strip())
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid national register number {value.strip()!r}: {exc}") from None
+
+
+def normalize_bce(value: object) -> str:
+    """Return the 10-digit BCE number, accepting dots, spaces and a ``BE`` prefix."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("a BCE number is required")
+    try:
+        return vat.validate(value.strip())
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid BCE number {value.strip()!r}: {exc}") from None
+
+
+def format_nrn(nrn: str) -> str:
+    """``85073003361`` -> ``85.07.30-033.61``."""
+    return nn.format(nrn)
+
+
+def format_bce(bce: str) -> str:
+    """``0403170701`` -> ``0403.170.701``, the spelling of the BCE's public search."""
+    return f"{bce[:4]}.{bce[4:7]}.{bce[7:]}"

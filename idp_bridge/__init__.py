@@ -1,0 +1,1 @@
+"""The OpenID Connect provider facing relying parties, and the upstream logins (eID, itsme)."""

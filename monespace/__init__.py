@@ -1,0 +1,1 @@
+"""Wiring: the Flask app factory, configuration and the ``monespace`` command line."""

@@ -1,0 +1,1 @@
+"""One module per ``monespace`` sub-command (group), each exposing a click command."""

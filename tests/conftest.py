@@ -1,0 +1,94 @@
+"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL.
+
+Every test that takes ``database`` (directly or through another fixture) runs twice: once on a
+SQLite file and once on the machine's PostgreSQL. ``MONESPACE_TEST_DATABASES`` narrows the set
+(``sqlite`` or ``postgresql``); ``MONESPACE_TEST_POSTGRES_URL`` points at the server
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``; a ``monespace_test`` database is
+created there).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+
+from authz import db, schema
+from authz.models import ALL_MODELS
+
+BACKENDS = [
+    name.strip()
+    for name in os.environ.get("MONESPACE_TEST_DATABASES", "sqlite,postgresql").split(",")
+    if name.strip()
+]
+ADMIN_URL = os.environ.get(
+    "MONESPACE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_DB_NAME = "monespace_test"
+
+
+def _postgres_test_url() -> str:
+    parsed = urlparse(ADMIN_URL)
+    return urlunparse(parsed._replace(path=f"/{TEST_DB_NAME}"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """Create (once per run) an empty ``monespace_test`` database and return its URL."""
+    try:
+        conn = psycopg2.connect(ADMIN_URL)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}", pytrace=False)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (TEST_DB_NAME,),
+        )
+        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DB_NAME}")
+        cur.execute(f"CREATE DATABASE {TEST_DB_NAME}")
+    conn.close()
+    return _postgres_test_url()
+
+
+def _empty_postgres(url: str):
+    database = db.connect(url)
+    database.connect(reuse_if_open=True)
+    tables = database.get_tables()
+    if tables:
+        database.execute_sql(
+            "DROP TABLE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"
+        )
+    return database
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> str:
+    """URL of an empty database of each configured backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monespace.sqlite3'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        _empty_postgres(url).close()
+        return url
+    raise ValueError(f"unknown test database backend {request.param!r}")
+
+
+@pytest.fixture
+def empty_database(database_url):
+    """A connected, empty database (no tables)."""
+    database = db.connect(database_url)
+    database.connect(reuse_if_open=True)
+    yield database
+    if not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def database(empty_database):
+    """A connected database at the current schema version, with no rows."""
+    schema.upgrade()
+    assert set(empty_database.get_tables()) >= {m._meta.table_name for m in ALL_MODELS}
+    return empty_database
