@@ -1,0 +1,323 @@
+"""The policy engine: oso evaluating ``policies/*.polar`` over the facts of one pair.
+
+One :class:`PolicyEngine` per process (:func:`get_engine`). It knows the policy version (a hash
+of the loaded files, recorded with every audit event and decision log entry), answers
+decisions, lists roles and permissions for claims, and explains any decision: which fact
+(grant, designation, representation) and which rules made it, or why nothing did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from oso import Oso, Variable
+from polar.exceptions import OsoError
+
+from authz import facts as F
+from authz.errors import AuthzError
+from authz.models import ROLES, today
+from authz.permissions import ALL_PERMISSIONS
+from policies import POLICY_DIR
+
+
+class PolicyError(AuthzError):
+    """The policy files are missing, do not parse, or disagree with the code."""
+
+    code = "policy"
+
+
+@dataclass(frozen=True)
+class RuleLine:
+    file: str
+    line: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}  {self.text}"
+
+
+@dataclass(frozen=True)
+class DecisionPath:
+    """One fact that, on its own, gives the permission asked about."""
+
+    kind: str  # designation | grant | representation
+    fact_id: int
+    role: str | None
+    rules: tuple[RuleLine, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.role}" if self.role else self.kind
+
+
+@dataclass
+class Explanation:
+    allowed: bool
+    action: str
+    nrn: str
+    bce: str
+    service_domain: str | None
+    on: date
+    policy_version: str
+    paths: list[DecisionPath] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str | None:
+        """The strongest path that allows, e.g. ``grant:owner``; None when denied."""
+        return self.paths[0].label if self.paths else None
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": self.allowed,
+            "action": self.action,
+            "person": self.nrn,
+            "enterprise": self.bce,
+            "service_domain": self.service_domain,
+            "date": self.on.isoformat(),
+            "policy_version": self.policy_version,
+            "paths": [
+                {
+                    "path": p.label,
+                    "fact": f"{p.kind}#{p.fact_id}",
+                    "rules": [str(r) for r in p.rules],
+                }
+                for p in self.paths
+            ],
+            "facts": list(self.facts),
+            "reasons": list(self.reasons),
+        }
+
+    def render(self) -> str:
+        verdict = "ALLOW" if self.allowed else "DENY"
+        domain = self.service_domain or "(none)"
+        lines = [
+            f"{verdict}  {self.action}  person {self.nrn}  enterprise {self.bce}",
+            f"  service domain: {domain}   date: {self.on.isoformat()}   "
+            f"policy version: {self.policy_version}",
+        ]
+        for p in self.paths:
+            lines.append(f"  path: {p.label} (fact {p.kind}#{p.fact_id})")
+            lines.extend(f"    rule {r}" for r in p.rules)
+        if self.facts:
+            lines.append("  facts:")
+            lines.extend(f"    - {f}" for f in self.facts)
+        if self.reasons:
+            lines.append("  reasons:")
+            lines.extend(f"    - {r}" for r in self.reasons)
+        return "\n".join(lines)
+
+
+_SHORTHAND = re.compile(r'^\s*"(?P<head>\w+)"\s+if\s+"(?P<body>\w+)"\s*;')
+_PERMISSIONS_BLOCK = re.compile(r"permissions\s*=\s*\[(?P<body>[^\]]*)\]", re.S)
+
+
+def policy_files(policy_dir: Path = POLICY_DIR) -> list[Path]:
+    files = sorted(policy_dir.glob("*.polar"))
+    if not files:
+        raise PolicyError(f"no policy files (*.polar) in {policy_dir}")
+    return files
+
+
+def policy_version(files: list[Path]) -> str:
+    """SHA-256 over the files' names and contents, shortened for display."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+class PolicyEngine:
+    def __init__(self, policy_dir: Path = POLICY_DIR):
+        self.policy_dir = policy_dir
+        self.files = policy_files(policy_dir)
+        self.version = policy_version(self.files)
+        self.oso = Oso()
+        for cls, name in (
+            (F.PersonFacts, "Person"),
+            (F.EnterpriseFacts, "Enterprise"),
+            (F.Grant, "Grant"),
+            (F.Designation, "Designation"),
+            (F.Representation, "Representation"),
+        ):
+            self.oso.register_class(cls, name=name)
+        try:
+            self.oso.load_files([str(f) for f in self.files])
+        except OsoError as exc:
+            raise PolicyError(f"policy does not load: {exc}") from None
+        self._lines = [
+            (path.name, number, text.strip())
+            for path in self.files
+            for number, text in enumerate(path.read_text().splitlines(), start=1)
+        ]
+        self._check_permissions_match_code()
+
+    # -- consistency ---------------------------------------------------------------------
+
+    def declared_permissions(self) -> set[str]:
+        declared: set[str] = set()
+        for path in self.files:
+            text = re.sub(r"#[^\n]*", "", path.read_text())
+            for block in _PERMISSIONS_BLOCK.finditer(text):
+                declared.update(re.findall(r'"(\w+)"', block.group("body")))
+        return declared
+
+    def _check_permissions_match_code(self) -> None:
+        declared, known = self.declared_permissions(), set(ALL_PERMISSIONS)
+        if declared != known:
+            raise PolicyError(
+                "the policy's permissions differ from authz/permissions.py: "
+                f"only in policy {sorted(declared - known)}, "
+                f"only in code {sorted(known - declared)}"
+            )
+
+    # -- decisions on loaded facts -------------------------------------------------------
+
+    def allowed(self, person: F.PersonFacts, action: str, enterprise: F.EnterpriseFacts) -> bool:
+        return self.oso.query_rule_once("allow", person, action, enterprise)
+
+    def permissions(self, person: F.PersonFacts, enterprise: F.EnterpriseFacts) -> list[str]:
+        """Every permission ``person`` has on ``enterprise``, in the policy's order."""
+        return [a for a in ALL_PERMISSIONS if self.allowed(person, a, enterprise)]
+
+    def roles(self, person: F.PersonFacts, enterprise: F.EnterpriseFacts) -> list[str]:
+        """Roles held on an active enterprise, direct and implied, strongest first."""
+        if not enterprise.active:
+            return []
+        found = {
+            r["bindings"]["role"]
+            for r in self.oso.query_rule("has_role", person, Variable("role"), enterprise)
+        }
+        return [role for role in ROLES if role in found]
+
+    def allow_role_change(
+        self, person: F.PersonFacts, action: str, role: str, enterprise: F.EnterpriseFacts
+    ) -> bool:
+        return self.oso.query_rule_once("allow_role_change", person, action, role, enterprise)
+
+    # -- decisions by identifiers --------------------------------------------------------
+
+    def decide(
+        self,
+        nrn: str,
+        action: str,
+        bce: str,
+        service_domain: str | None = None,
+        on: date | None = None,
+    ) -> bool:
+        """May person ``nrn`` do ``action`` for enterprise ``bce``? (unknown -> no)."""
+        pair = F.load_pair(nrn, bce, on or today(), service_domain)
+        return pair is not None and self.allowed(pair[0], action, pair[1])
+
+    # -- explanations --------------------------------------------------------------------
+
+    def explain(
+        self,
+        nrn: str,
+        action: str,
+        bce: str,
+        service_domain: str | None = None,
+        on: date | None = None,
+    ) -> Explanation:
+        on = on or today()
+        result = Explanation(False, action, nrn, bce, service_domain, on, self.version)
+        if action not in ALL_PERMISSIONS:
+            result.reasons.append(f"{action!r} is not a permission of the policy")
+            return result
+        pair = F.load_pair(nrn, bce, on, service_domain)
+        if pair is None:
+            result.reasons.append(f"no enterprise with BCE number {bce} is known")
+            return result
+        person, enterprise = pair
+        result.allowed = self.allowed(person, action, enterprise)
+        if not enterprise.active:
+            result.reasons.append("the enterprise is stopped: it gives no rights to anyone")
+        candidates: list[F.Grant | F.Designation | F.Representation] = [
+            *person.designations,
+            *sorted(person.grants, key=lambda g: ROLES.index(g.role) if g.role in ROLES else 99),
+            *person.representations,
+        ]
+        for fact in candidates:
+            result.facts.append(_describe(fact))
+            if self.allowed(person.only(fact), action, enterprise):
+                result.paths.append(self._path(fact, action, person, enterprise))
+            elif enterprise.active:
+                result.reasons.append(_why_not(fact, action, enterprise))
+        result.facts.extend(F.ended_facts_description(nrn, bce))
+        if not candidates:
+            result.reasons.append(
+                "the person holds no role, GAP designation or legal representation "
+                "in force on this enterprise"
+            )
+        return result
+
+    def _path(self, fact, action: str, person: F.PersonFacts, enterprise: F.EnterpriseFacts):
+        if isinstance(fact, F.Representation):
+            return DecisionPath("representation", fact.id, None, tuple(self._rules_naming(action)))
+        role = "gap" if isinstance(fact, F.Designation) else fact.role
+        implied = set(self.roles(person.only(fact), enterprise))
+        rules = [
+            RuleLine(name, number, text)
+            for name, number, text in self._lines
+            if (m := _SHORTHAND.match(text))
+            and m["body"] in implied
+            and (m["head"] in implied or m["head"] == action)
+        ]
+        kind = "designation" if role == "gap" else "grant"
+        return DecisionPath(kind, fact.id, role, tuple(rules))
+
+    def _rules_naming(self, action: str) -> list[RuleLine]:
+        return [
+            RuleLine(name, number, text)
+            for name, number, text in self._lines
+            if f'"{action}"' in text and "has_permission(" in text
+        ]
+
+
+def _describe(fact) -> str:
+    if isinstance(fact, F.Designation):
+        return f"designation#{fact.id}: GAP of {fact.enterprise}"
+    if isinstance(fact, F.Representation):
+        capacity = f" ({fact.capacity})" if fact.capacity else ""
+        return f"representation#{fact.id}: legal representative{capacity} of {fact.enterprise}"
+    scope = " ".join(fact.scope) or "all service domains"
+    until = fact.valid_until.isoformat() if fact.valid_until else "no end date"
+    return f"grant#{fact.id}: {fact.role}, scope {scope}, until {until}"
+
+
+def _why_not(fact, action: str, enterprise: F.EnterpriseFacts) -> str:
+    if isinstance(fact, F.Grant):
+        if fact.valid_until is not None and fact.valid_until < enterprise.today:
+            return f"grant#{fact.id} ({fact.role}) ended on {fact.valid_until.isoformat()}"
+        if fact.scope and enterprise.service_domain not in fact.scope:
+            asked = enterprise.service_domain or "no service domain"
+            return (
+                f"grant#{fact.id} ({fact.role}) is limited to {', '.join(fact.scope)}; "
+                f"the question was asked for {asked}"
+            )
+        return f"grant#{fact.id}: the role {fact.role} does not give {action}"
+    if isinstance(fact, F.Designation):
+        return f"designation#{fact.id}: the GAP role does not give {action}"
+    return f"representation#{fact.id}: a legal representative may only designate the GAP"
+
+
+_engine: PolicyEngine | None = None
+
+
+def get_engine() -> PolicyEngine:
+    """The process-wide engine, loaded on first use."""
+    global _engine
+    if _engine is None:
+        _engine = PolicyEngine()
+    return _engine
+
+
+def set_engine(engine: PolicyEngine | None) -> None:
+    """Replace the process-wide engine (tests, policy reload)."""
+    global _engine
+    _engine = engine

@@ -1,0 +1,187 @@
+# =============================================================================
+# Who may do what for an enterprise
+# =============================================================================
+#
+# This file decides every question of the form "may PERSON do ACTION for
+# ENTERPRISE?": the admin UI and the mandate services ask it before every
+# change of access, the OpenID provider asks it to build representation
+# claims, and relying parties ask it through the decision API.
+#
+# The answer follows the chain of mandates of Mon Espace:
+#
+#   legal representative (BCE registry)
+#     -> designates the GAP (principal access manager, "gestionnaire d'acces
+#        principal")
+#       -> the GAP and access managers grant roles to other people, by
+#          invitation or by accepting their role requests.
+#
+# Roles, strongest first:  gap > access_manager > owner > agent > reader.
+# A stronger role has every permission of the weaker ones.
+#
+# The facts this file reads are loaded from the database for the one
+# (person, enterprise) pair being asked about, never for everyone:
+#
+#   person.grants            role grants not revoked: id, enterprise, role,
+#                            scope (list of service domains, [] = all) and
+#                            valid_until (a date, or nil for no end)
+#   person.designations      the GAP designation in force, if any
+#   person.representations   legal representations from the BCE registry
+#                            that have not ended
+#   enterprise.bce           the enterprise's BCE number
+#   enterprise.active        false once the enterprise has stopped
+#   enterprise.today         the date of the decision (UTC)
+#   enterprise.service_domain the service domain asked about (for example
+#                            "fiscalite"), or nil for questions about
+#                            managing access
+#
+# Permission names are verb_noun and must match authz/permissions.py
+# (a test checks that they do).
+
+# -----------------------------------------------------------------------------
+# The entry point
+# -----------------------------------------------------------------------------
+
+# A person may do something for an enterprise if one of their roles (or their
+# legal representation) gives that permission, and only while the enterprise
+# is active: a stopped enterprise gives nothing to anyone.
+allow(person: Person, action: String, enterprise: Enterprise) if
+  enterprise.active = true and
+  has_permission(person, action, enterprise);
+
+# -----------------------------------------------------------------------------
+# The actors and the resource
+# -----------------------------------------------------------------------------
+
+# People, identified by their national register number, whatever the login
+# method (eID or itsme).
+actor Person {}
+
+resource Enterprise {
+  roles = ["gap", "access_manager", "owner", "agent", "reader"];
+
+  permissions = [
+    # Managing the mandates themselves.
+    "designate_gap",
+    "view_members",
+    "invite_member",
+    "grant_role",
+    "revoke_role",
+    "decide_request",
+    "view_history",
+    # Acting for the enterprise in government applications.
+    "act_for",
+    "read_dossier",
+    "edit_dossier",
+    "submit_dossier"
+  ];
+
+  # --- Role implications: each role has everything the next one has. ---
+
+  # The GAP is the first access manager: everything an access manager may
+  # do, the GAP may do.
+  "access_manager" if "gap";
+
+  # An access manager is also an owner of the enterprise's space.
+  "owner" if "access_manager";
+
+  # An owner ("Proprietaire") can do everything an agent can.
+  "agent" if "owner";
+
+  # An agent ("Collaborateur") can read everything a reader can.
+  "reader" if "agent";
+
+  # --- What each role gives. ---
+
+  # Access managers (and so the GAP) see the members and the history of the
+  # enterprise, invite people, grant and revoke roles, and decide on role
+  # requests. Which roles they may hand out is limited below
+  # (allow_role_change).
+  "view_members" if "access_manager";
+  "invite_member" if "access_manager";
+  "grant_role" if "access_manager";
+  "revoke_role" if "access_manager";
+  "decide_request" if "access_manager";
+  "view_history" if "access_manager";
+
+  # Owners submit dossiers in the enterprise's name: they have every dossier
+  # permission.
+  "submit_dossier" if "owner";
+
+  # Agents act for the enterprise and prepare dossiers, within the service
+  # domains of their grant (a scoped grant gives its role only in those
+  # domains, see role_source below).
+  "act_for" if "agent";
+  "edit_dossier" if "agent";
+
+  # Readers consult the enterprise's dossiers.
+  "read_dossier" if "reader";
+}
+
+# -----------------------------------------------------------------------------
+# Where roles come from
+# -----------------------------------------------------------------------------
+
+# A person has a role on an enterprise when some fact gives it to them.
+# role_source names that fact, so that every decision can be explained.
+has_role(person: Person, role: String, enterprise: Enterprise) if
+  role_source(person, role, enterprise, _fact);
+
+# The GAP role comes only from a designation in force by one of the
+# enterprise's legal representatives. It is never granted like other roles.
+role_source(person: Person, "gap", enterprise: Enterprise, designation: Designation) if
+  designation in person.designations and
+  designation.enterprise = enterprise.bce;
+
+# Every other role comes from a role grant that is not revoked, has not passed
+# its end date, and whose scope covers the service domain asked about.
+role_source(person: Person, role: String, enterprise: Enterprise, grant: Grant) if
+  grant in person.grants and
+  grant.enterprise = enterprise.bce and
+  grant.role = role and
+  in_force(grant, enterprise.today) and
+  covers(grant, enterprise.service_domain);
+
+# A grant with no end date is in force until revoked.
+in_force(grant: Grant, _today) if
+  grant.valid_until = nil;
+
+# A grant with an end date is in force up to and including that date.
+in_force(grant: Grant, today) if
+  grant.valid_until != nil and
+  today <= grant.valid_until;
+
+# A grant without a scope covers every service domain, and questions about
+# the enterprise as a whole (no service domain).
+covers(grant: Grant, _domain) if
+  grant.scope = [];
+
+# A scoped grant covers only the service domains it lists. It gives nothing
+# for questions asked without a service domain, such as managing access.
+covers(grant: Grant, domain: String) if
+  domain in grant.scope;
+
+# -----------------------------------------------------------------------------
+# Legal representatives
+# -----------------------------------------------------------------------------
+
+# A legal representative of an enterprise, as registered in the BCE, may
+# designate (or replace) its GAP. A sole trader, their own legal
+# representative, may designate themself. Being a legal representative gives
+# no other permission: to act for the enterprise, they too need a role.
+has_permission(person: Person, "designate_gap", enterprise: Enterprise) if
+  representation in person.representations and
+  representation.enterprise = enterprise.bce;
+
+# -----------------------------------------------------------------------------
+# Granting and revoking roles
+# -----------------------------------------------------------------------------
+
+# Nobody hands out a role stronger than their own. A person allowed to grant
+# (or revoke) roles may grant, change or revoke a given role only if they hold
+# that role themselves, directly or through a stronger one. The GAP role is
+# never granted or revoked this way: it comes from a designation.
+allow_role_change(person: Person, action: String, role: String, enterprise: Enterprise) if
+  action in ["grant_role", "revoke_role"] and
+  role != "gap" and
+  allow(person, action, enterprise) and
+  has_role(person, role, enterprise);
