@@ -64,9 +64,11 @@ def record(
         # SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL needs a lock.
         if db.is_postgresql():
             db.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-        head = AuditEvent.select(AuditEvent.seq, AuditEvent.hash).order_by(
-            AuditEvent.seq.desc()
-        ).first()
+        head = (
+            AuditEvent.select(AuditEvent.seq, AuditEvent.hash)
+            .order_by(AuditEvent.seq.desc())
+            .first()
+        )
         event = AuditEvent(
             seq=(head.seq + 1) if head else 1,
             occurred_at=utcnow().isoformat(timespec="microseconds"),
@@ -98,10 +100,7 @@ def _iter_events(batch: int = 5000) -> Iterator[AuditEvent]:
     last = 0
     while True:
         rows = list(
-            AuditEvent.select()
-            .where(AuditEvent.seq > last)
-            .order_by(AuditEvent.seq)
-            .limit(batch)
+            AuditEvent.select().where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
         )
         if not rows:
             return
@@ -132,14 +131,14 @@ def verify(
                 event.seq,
             )
         if row_hash(event) != event.hash:
-            return VerifyResult(
-                False, count, prev_hash, f"row {event.seq} was altered", event.seq
-            )
+            return VerifyResult(False, count, prev_hash, f"row {event.seq} was altered", event.seq)
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
         if count % 1000 == 0:
             progress(count)
-    if expected_head is not None and expected_head not in (prev_hash,) and not _head_in_chain(
-        expected_head
+    if (
+        expected_head is not None
+        and expected_head not in (prev_hash,)
+        and not _head_in_chain(expected_head)
     ):
         return VerifyResult(
             False,

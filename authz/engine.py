@@ -245,7 +245,7 @@ class PolicyEngine:
         for fact in candidates:
             result.facts.append(_describe(fact))
             if self.allowed(person.only(fact), action, enterprise):
-                result.paths.append(self._path(fact, action, person, enterprise))
+                result.paths.append(self._path(fact, action))
             elif enterprise.active:
                 result.reasons.append(_why_not(fact, action, enterprise))
         result.facts.extend(F.ended_facts_description(nrn, bce))
@@ -256,20 +256,30 @@ class PolicyEngine:
             )
         return result
 
-    def _path(self, fact, action: str, person: F.PersonFacts, enterprise: F.EnterpriseFacts):
+    def _path(self, fact, action: str) -> DecisionPath:
         if isinstance(fact, F.Representation):
             return DecisionPath("representation", fact.id, None, tuple(self._rules_naming(action)))
         role = "gap" if isinstance(fact, F.Designation) else fact.role
-        implied = set(self.roles(person.only(fact), enterprise))
-        rules = [
-            RuleLine(name, number, text)
-            for name, number, text in self._lines
-            if (m := _SHORTHAND.match(text))
-            and m["body"] in implied
-            and (m["head"] in implied or m["head"] == action)
-        ]
         kind = "designation" if role == "gap" else "grant"
-        return DecisionPath(kind, fact.id, role, tuple(rules))
+        return DecisionPath(kind, fact.id, role, tuple(self._chain(role, action)))
+
+    def _chain(self, role: str, action: str) -> list[RuleLine]:
+        """The shorthand rules leading from ``role`` to ``action`` (breadth-first)."""
+        edges: dict[str, list[tuple[str, RuleLine]]] = {}
+        for name, number, text in self._lines:
+            if m := _SHORTHAND.match(text):
+                edges.setdefault(m["body"], []).append((m["head"], RuleLine(name, number, text)))
+        frontier: list[tuple[str, list[RuleLine]]] = [(role, [])]
+        seen = {role}
+        while frontier:
+            node, path = frontier.pop(0)
+            for head, rule in edges.get(node, []):
+                if head == action:
+                    return [*path, rule]
+                if head not in seen:
+                    seen.add(head)
+                    frontier.append((head, [*path, rule]))
+        return []
 
     def _rules_naming(self, action: str) -> list[RuleLine]:
         return [

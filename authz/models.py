@@ -143,7 +143,7 @@ class RoleGrant(BaseModel):
 
 
 class RoleRequest(BaseModel):
-    """"Ajouter une entreprise": person X asks role R on E, decided by E's GAP."""
+    """ "Ajouter une entreprise": person X asks role R on E, decided by E's GAP."""
 
     person = ForeignKeyField(Person, backref="role_requests")
     enterprise = ForeignKeyField(Enterprise, backref="role_requests")

@@ -1,0 +1,256 @@
+"""Registration of relying parties (OpenID Connect) and callers of the decision API.
+
+A client authenticates with ``client_secret_basic`` (RFC 6749 section 2.3.1), a secret
+generated here, shown once and stored only as a salted hash; or with ``private_key_jwt``
+(OpenID Connect Core section 9) against the JWKS it registered. Redirect URIs are compared by
+exact match (RFC 9700 section 4.1.3), so they are checked here once: absolute, no fragment, no
+wildcard, HTTPS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from authz import audit, db
+from authz.engine import get_engine
+from authz.errors import Conflict, InvalidInput, NotFound
+from authz.models import Client, utcnow
+
+AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
+SUBJECT_TYPES = ("pairwise", "public")
+DEFAULT_SCOPES = ("openid", "profile")
+
+SERVICE_DOMAIN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+# RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+MAX_URI = 2000
+MAX_TEXT = 255
+
+
+def add_client(
+    name: str,
+    service_domain: str,
+    redirect_uris: Iterable[str] = (),
+    auth_method: str = "client_secret_basic",
+    scopes: Iterable[str] | str = DEFAULT_SCOPES,
+    may_receive_nrn: bool = False,
+    subject_type: str = "pairwise",
+    sector_identifier: str | None = None,
+    jwks: dict | str | None = None,
+    client_id: str | None = None,
+    *,
+    actor: str,
+    allow_http: bool = False,
+) -> tuple[Client, str | None]:
+    """Register a client; return it and its secret in clear, or None for ``private_key_jwt``.
+
+    The secret is not stored: the caller shows it once. ``allow_http`` admits ``http://``
+    redirect URIs (demo mode only).
+    """
+    name = _text(name, "client name")
+    if not isinstance(service_domain, str) or not SERVICE_DOMAIN.match(service_domain):
+        raise InvalidInput(
+            f"invalid service domain {service_domain!r}: lowercase letters, digits, '_' or '-', "
+            "starting with a letter, 2 to 40 characters"
+        )
+    uris = validate_redirect_uris(redirect_uris, allow_http=allow_http)
+    if auth_method not in AUTH_METHODS:
+        raise InvalidInput(
+            f"unknown auth method {auth_method!r}: expected one of {', '.join(AUTH_METHODS)}"
+        )
+    scope_list = _scopes(scopes)
+    if subject_type not in SUBJECT_TYPES:
+        raise InvalidInput(
+            f"unknown subject type {subject_type!r}: expected one of {', '.join(SUBJECT_TYPES)}"
+        )
+    if sector_identifier is not None:
+        if subject_type != "pairwise":
+            raise InvalidInput("a sector identifier applies only to pairwise subjects")
+        sector_identifier = _text(sector_identifier, "sector identifier")
+    jwks_text = _jwks(jwks)
+    if auth_method == "private_key_jwt" and jwks_text is None:
+        raise InvalidInput("private_key_jwt needs the client's public keys (a JWKS)")
+    if client_id is None:
+        client_id = secrets.token_hex(16)
+    elif not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+        raise InvalidInput(
+            f"invalid client_id {client_id!r}: 3 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+    secret = secrets.token_urlsafe(32) if auth_method == "client_secret_basic" else None
+    with db.transaction():
+        if Client.select().where(Client.client_id == client_id).exists():
+            raise Conflict(f"a client with client_id {client_id!r} already exists")
+        client = Client.create(
+            client_id=client_id,
+            name=name,
+            secret_hash=hash_secret(secret) if secret else None,
+            auth_method=auth_method,
+            redirect_uris=json.dumps(uris),
+            jwks=jwks_text,
+            allowed_scopes=" ".join(scope_list),
+            service_domain=service_domain,
+            sector_identifier=sector_identifier,
+            subject_type=subject_type,
+            may_receive_nrn=bool(may_receive_nrn),
+        )
+        audit.record(
+            actor=actor,
+            action="client.add",
+            target_type="client",
+            target_id=client_id,
+            policy_version=get_engine().version,
+            details={
+                "name": name,
+                "service_domain": service_domain,
+                "auth_method": auth_method,
+                "redirect_uris": uris,
+                "scopes": scope_list,
+                "subject_type": subject_type,
+                "may_receive_nrn": bool(may_receive_nrn),
+            },
+        )
+    return client, secret
+
+
+def list_clients() -> list[Client]:
+    return list(Client.select().order_by(Client.client_id))
+
+
+def get_client(client_id: str) -> Client:
+    client = Client.get_or_none(Client.client_id == client_id)
+    if client is None:
+        raise NotFound(f"no client with client_id {client_id!r}")
+    return client
+
+
+def disable_client(client_id: str, *, actor: str) -> Client:
+    """Disable a client: its secret stops verifying. Disabling twice changes nothing."""
+    with db.transaction():
+        client = get_client(client_id)
+        if not client.is_enabled:
+            return client
+        client.disabled_at = utcnow()
+        client.save()
+        audit.record(
+            actor=actor,
+            action="client.disable",
+            target_type="client",
+            target_id=client_id,
+            policy_version=get_engine().version,
+            details={"name": client.name},
+        )
+    return client
+
+
+# The secrets are 256-bit random values, not passwords people choose: no dictionary applies
+# and brute force over 2**256 is out of reach whatever the hash speed, so a slow password hash
+# (bcrypt, scrypt) would add nothing but CPU cost on every token request. The salt keeps equal
+# secrets from having equal hashes and rules out precomputed tables.
+def hash_secret(secret: str) -> str:
+    """``sha256$<salt>$<hex digest of salt + secret>``."""
+    salt = secrets.token_hex(16)
+    return f"sha256${salt}${_digest(salt, secret)}"
+
+
+def verify_secret(client: Client, secret: object) -> bool:
+    """True when ``secret`` is the enabled client's secret; compared in constant time."""
+    if not client.is_enabled or not client.secret_hash or not isinstance(secret, str):
+        return False
+    scheme, _, rest = client.secret_hash.partition("$")
+    salt, _, expected = rest.partition("$")
+    if scheme != "sha256" or not salt or not expected:
+        return False
+    return hmac.compare_digest(_digest(salt, secret), expected)
+
+
+def _digest(salt: str, secret: str) -> str:
+    return hashlib.sha256(salt.encode() + secret.encode()).hexdigest()
+
+
+def validate_redirect_uris(uris: Iterable[str], *, allow_http: bool = False) -> list[str]:
+    """The URIs, checked and without duplicates; :class:`InvalidInput` names the first bad one."""
+    if isinstance(uris, str):
+        uris = [uris]
+    checked: list[str] = []
+    for uri in uris:
+        _check_redirect_uri(uri, allow_http)
+        if uri not in checked:
+            checked.append(uri)
+    return checked
+
+
+def _check_redirect_uri(uri: object, allow_http: bool) -> None:
+    if not isinstance(uri, str) or not uri:
+        raise InvalidInput("a redirect URI must be a non-empty string")
+
+    def bad(reason: str) -> InvalidInput:
+        return InvalidInput(f"invalid redirect URI {uri!r}: {reason}")
+
+    if len(uri) > MAX_URI:
+        raise bad(f"longer than {MAX_URI} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in uri):
+        raise bad("contains whitespace or control characters")
+    if "*" in uri:
+        raise bad("wildcards are not allowed; register each URI exactly")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    allowed = ("https", "http") if allow_http else ("https",)
+    if not parts.scheme or not parts.netloc or not parts.hostname:
+        raise bad("must be an absolute URI with a host")
+    if parts.scheme not in allowed:
+        need = "https or http (demo mode)" if allow_http else "https"
+        raise bad(f"scheme must be {need}")
+    if "#" in uri:
+        raise bad("must not contain a fragment")
+    if "@" in parts.netloc:
+        raise bad("must not contain user information")
+
+
+def _scopes(scopes: Iterable[str] | str) -> list[str]:
+    items = scopes.split() if isinstance(scopes, str) else [s for s in scopes]
+    result: list[str] = []
+    for scope in items:
+        if not isinstance(scope, str) or not SCOPE_TOKEN.match(scope):
+            raise InvalidInput(f"invalid scope {scope!r}")
+        if scope not in result:
+            result.append(scope)
+    if not result:
+        raise InvalidInput("a client needs at least one scope")
+    return result
+
+
+def _jwks(jwks: dict | str | None) -> str | None:
+    if jwks is None:
+        return None
+    if isinstance(jwks, str):
+        try:
+            jwks = json.loads(jwks)
+        except ValueError as exc:
+            raise InvalidInput(f"the JWKS is not valid JSON: {exc}") from None
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+        raise InvalidInput('the JWKS must be a JSON object with a non-empty "keys" list')
+    if any("d" in key or "k" in key for key in keys):
+        raise InvalidInput("the JWKS contains private or secret key material; register public keys")
+    return json.dumps(jwks, sort_keys=True)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"a {what} is required")
+    value = value.strip()
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"the {what} is longer than {MAX_TEXT} characters")
+    return value

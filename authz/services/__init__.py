@@ -1,0 +1,43 @@
+"""The mandate services: every change of access goes through one of these functions.
+
+Each is authorized by the policy, audited, and done in one transaction that also bumps the
+enterprise's authorization epoch. The admin UI and the CLI call the same functions; nothing
+else writes the mandate tables. No Flask here.
+"""
+
+from authz.services.base import Caller, ensure_person
+from authz.services.gap import current_gap, designate_gap
+from authz.services.grants import active_grant, change_role, grant_role, revoke_role
+from authz.services.invitations import (
+    accept_invitation,
+    cancel_invitation,
+    find_invitation,
+    invite,
+)
+from authz.services.requests import (
+    accept_request,
+    expire_requests,
+    refuse_request,
+    request_role,
+    withdraw_request,
+)
+
+__all__ = [
+    "Caller",
+    "accept_invitation",
+    "accept_request",
+    "active_grant",
+    "cancel_invitation",
+    "change_role",
+    "current_gap",
+    "designate_gap",
+    "ensure_person",
+    "expire_requests",
+    "find_invitation",
+    "grant_role",
+    "invite",
+    "refuse_request",
+    "request_role",
+    "revoke_role",
+    "withdraw_request",
+]

@@ -1,0 +1,225 @@
+"""What every mandate service shares: the caller, input parsing, authorization and auditing.
+
+A service function runs in one transaction: it reads the current state, asks the policy,
+writes the change, appends the audit event and bumps the enterprise's authorization epoch;
+if anything fails, nothing is written.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import peewee
+
+from authz import audit, db
+from authz import facts as F
+from authz.engine import get_engine
+from authz.errors import Conflict, Forbidden, InvalidInput, NotFound
+from authz.identifiers import format_bce, normalize_bce, normalize_nrn
+from authz.models import GRANTABLE_ROLES, Enterprise, Person, today
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks for a change, and from where (recorded in the audit log)."""
+
+    person: Person | None = None
+    ip: str | None = None
+    label: str | None = None
+
+    @classmethod
+    def for_person(cls, person: Person, ip: str | None = None) -> Caller:
+        return cls(person=person, ip=ip)
+
+    @classmethod
+    def operator(cls, name: str = "cli", ip: str | None = None) -> Caller:
+        return cls(label=f"operator:{name}", ip=ip)
+
+    @classmethod
+    def system(cls) -> Caller:
+        return cls(label="system")
+
+    @property
+    def actor(self) -> str:
+        if self.person is not None:
+            return f"person:{self.person.nrn}"
+        return self.label or "unknown"
+
+
+def atomic(function):
+    """Run a service in one transaction; a lost race on a unique index becomes a Conflict."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            with db.transaction():
+                return function(*args, **kwargs)
+        except peewee.IntegrityError:
+            raise Conflict(
+                "someone else changed the same access at the same moment; reload and try again"
+            ) from None
+
+    return wrapper
+
+
+def require_person(caller: Caller) -> Person:
+    if caller.person is None:
+        raise Forbidden("this action needs a logged-in person")
+    return caller.person
+
+
+def find_enterprise(bce: object) -> Enterprise:
+    number = normalize_bce(bce)
+    enterprise = Enterprise.get_or_none(Enterprise.bce == number)
+    if enterprise is None:
+        raise NotFound(f"no enterprise with BCE number {format_bce(number)} is registered")
+    return enterprise
+
+
+def require_active(enterprise: Enterprise) -> None:
+    if not enterprise.is_active:
+        raise Conflict(
+            f"{enterprise.name} ({format_bce(enterprise.bce)}) has stopped according to the "
+            "BCE registry: its access can no longer be changed"
+        )
+
+
+def ensure_person(
+    nrn: object,
+    given_name: str | None = None,
+    family_name: str | None = None,
+) -> Person:
+    """The person with this NRN, created (names may be empty) if never seen before."""
+    number = normalize_nrn(nrn)
+    person, _ = Person.get_or_create(
+        nrn=number,
+        defaults={"given_name": given_name or "", "family_name": family_name or ""},
+    )
+    return person
+
+
+def facts_for(
+    person: Person, enterprise: Enterprise, service_domain: str | None = None
+) -> tuple[F.PersonFacts, F.EnterpriseFacts]:
+    on = today()
+    return (
+        F.person_facts(person.id, person.nrn, enterprise, on),
+        F.enterprise_facts(enterprise, on, service_domain),
+    )
+
+
+def authorize(caller: Caller, permission: str, enterprise: Enterprise, message: str) -> Person:
+    """The caller's Person, if the policy allows ``permission``; else Forbidden(message)."""
+    person = require_person(caller)
+    person_facts, enterprise_facts = facts_for(person, enterprise)
+    if not get_engine().allowed(person_facts, permission, enterprise_facts):
+        raise Forbidden(message)
+    return person
+
+
+def authorize_role_change(caller: Caller, action: str, role: str, enterprise: Enterprise) -> Person:
+    """Nobody grants or revokes a role stronger than their own (see the policy)."""
+    person = require_person(caller)
+    person_facts, enterprise_facts = facts_for(person, enterprise)
+    engine = get_engine()
+    if not engine.allowed(person_facts, action, enterprise_facts):
+        raise Forbidden(
+            f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})"
+        )
+    if not engine.allow_role_change(person_facts, action, role, enterprise_facts):
+        raise Forbidden(f"you cannot grant or revoke the role {role}: it is stronger than yours")
+    return person
+
+
+def record(
+    caller: Caller,
+    action: str,
+    target_type: str,
+    target_id: object,
+    enterprise: Enterprise | None = None,
+    **details,
+) -> None:
+    audit.record(
+        actor=caller.actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        enterprise_bce=enterprise.bce if enterprise else None,
+        details=details,
+        ip=caller.ip,
+        policy_version=get_engine().version,
+    )
+
+
+def access_changed(enterprise: Enterprise) -> None:
+    """Bump the authorization epoch in the changing transaction (decision caches key on it)."""
+    Enterprise.update(authz_epoch=Enterprise.authz_epoch + 1).where(
+        Enterprise.id == enterprise.id
+    ).execute()
+
+
+# -- input parsing ---------------------------------------------------------------------------
+
+
+def parse_id(value: object, what: str) -> int:
+    """A row id from a form or a URL; anything else is a clear InvalidInput."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"invalid {what} id {value!r}")
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"invalid {what} id {value!r}") from None
+    if number <= 0:
+        raise InvalidInput(f"invalid {what} id {value!r}")
+    return number
+
+
+def parse_role(role: object, allowed: Iterable[str] = GRANTABLE_ROLES) -> str:
+    allowed = tuple(allowed)
+    if role not in allowed:
+        if role == "gap":
+            raise InvalidInput(
+                "the GAP role is not granted: a legal representative designates the GAP"
+            )
+        raise InvalidInput(f"unknown role {role!r}: expected one of {', '.join(allowed)}")
+    return role  # type: ignore[return-value]
+
+
+def parse_end_date(value: object) -> date | None:
+    """An optional end date (inclusive), not in the past."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(f"invalid end date {value!r}: expected YYYY-MM-DD") from None
+    if not isinstance(value, date):
+        raise InvalidInput(f"invalid end date {value!r}")
+    if value < today():
+        raise InvalidInput(f"the end date {value.isoformat()} is in the past")
+    return value
+
+
+def parse_scope(value: object, role: str) -> str:
+    """Service domains as stored: sorted, space-separated; empty for every domain."""
+    if value is None or value == "":
+        return ""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise InvalidInput(f"invalid scope {value!r}: expected a list of service domains")
+    domains = sorted(set(items))
+    for domain in domains:
+        if not isinstance(domain, str) or not F.SERVICE_DOMAIN_RE.match(domain):
+            raise InvalidInput(
+                f"invalid service domain {domain!r}: lowercase letters, digits, - and _"
+            )
+    if domains and role == "access_manager":
+        raise InvalidInput(
+            "an access manager's role cannot be limited to service domains: "
+            "managing access concerns the whole enterprise"
+        )
+    return " ".join(domains)

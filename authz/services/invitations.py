@@ -1,0 +1,195 @@
+"""Invitations: a GAP or access manager invites an email address to take a role.
+
+The link carries a random token; only its SHA-256 is stored. It can be used once, by a
+logged-in person (and only by the person with the bound NRN when one was given), before it
+expires, and only while the person who sent it still may grant that role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from authz.engine import get_engine
+from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NotFound
+from authz.identifiers import format_bce, normalize_nrn
+from authz.models import Invitation, RoleGrant, utcnow
+from authz.permissions import GRANT_ROLE, INVITE_MEMBER
+from authz.services.base import (
+    Caller,
+    access_changed,
+    atomic,
+    authorize,
+    authorize_role_change,
+    facts_for,
+    find_enterprise,
+    parse_end_date,
+    parse_id,
+    parse_role,
+    parse_scope,
+    record,
+    require_active,
+    require_person,
+)
+from authz.services.grants import create_grant
+
+INVITATION_LIFETIME = timedelta(days=14)
+# Deliberately loose: the address is proven by the person opening the link.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_email(value: object) -> str:
+    if not isinstance(value, str) or len(value.strip()) > 254 or not _EMAIL.match(value.strip()):
+        raise InvalidInput(f"invalid email address {value!r}")
+    return value.strip()
+
+
+@atomic
+def invite(
+    caller: Caller,
+    bce: object,
+    email: object,
+    role: object,
+    *,
+    valid_until: object = None,
+    scope: object = None,
+    nrn: object = None,
+) -> tuple[Invitation, str]:
+    """Create an invitation; return it and the token for the link (shown once, never stored)."""
+    enterprise = find_enterprise(bce)
+    email = parse_email(email)
+    role = parse_role(role)
+    end = parse_end_date(valid_until)
+    domains = parse_scope(scope, role)
+    bound_nrn = normalize_nrn(nrn) if nrn not in (None, "") else None
+    require_active(enterprise)
+    inviter = authorize(
+        caller,
+        INVITE_MEMBER,
+        enterprise,
+        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
+    )
+    authorize_role_change(caller, GRANT_ROLE, role, enterprise)
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    invitation = Invitation.create(
+        enterprise=enterprise,
+        email=email,
+        role=role,
+        scope=domains,
+        valid_until=end,
+        nrn=bound_nrn,
+        token_hash=token_hash(token),
+        invited_by=inviter,
+        created_at=now,
+        expires_at=now + INVITATION_LIFETIME,
+    )
+    record(
+        caller,
+        "invitation.create",
+        "invitation",
+        invitation.id,
+        enterprise,
+        email=email,
+        role=role,
+        bound_nrn=bound_nrn,
+        valid_until=end.isoformat() if end else None,
+        scope=domains,
+    )
+    return invitation, token
+
+
+def find_invitation(token: object) -> Invitation:
+    if not isinstance(token, str) or not token.strip():
+        raise NotFound("this invitation link is not valid")
+    invitation = Invitation.get_or_none(Invitation.token_hash == token_hash(token.strip()))
+    if invitation is None:
+        raise NotFound("this invitation link is not valid")
+    return invitation
+
+
+@atomic
+def accept_invitation(caller: Caller, token: object) -> RoleGrant:
+    """The logged-in person takes the role the invitation offers."""
+    person = require_person(caller)
+    invitation = find_invitation(token)
+    enterprise = invitation.enterprise
+    if invitation.cancelled_at is not None:
+        raise Conflict("this invitation was cancelled")
+    if invitation.accepted_at is not None:
+        raise Conflict("this invitation has already been used")
+    if invitation.expires_at <= utcnow():
+        raise Expired(
+            f"this invitation expired on {invitation.expires_at:%Y-%m-%d}: ask for a new one"
+        )
+    if invitation.nrn is not None and invitation.nrn != person.nrn:
+        raise Forbidden("this invitation was sent to someone else")
+    require_active(enterprise)
+    # The invitation is only as good as its sender's rights today.
+    engine = get_engine()
+    inviter_facts, enterprise_facts = facts_for(invitation.invited_by, enterprise)
+    if not engine.allow_role_change(inviter_facts, GRANT_ROLE, invitation.role, enterprise_facts):
+        raise Forbidden(
+            "the person who invited you no longer manages this role; ask for a new invitation"
+        )
+    used = (
+        Invitation.update(accepted_at=utcnow(), accepted_by=person)
+        .where(
+            (Invitation.id == invitation.id)
+            & Invitation.accepted_at.is_null()
+            & Invitation.cancelled_at.is_null()
+        )
+        .execute()
+    )
+    if used != 1:
+        raise Conflict("this invitation has already been used")
+    grant, replaced = create_grant(
+        granter=invitation.invited_by,
+        person=person,
+        enterprise=enterprise,
+        role=invitation.role,
+        valid_until=invitation.valid_until,
+        scope=invitation.scope,
+        source="invitation",
+        replace_weaker=True,
+    )
+    Invitation.update(grant=grant).where(Invitation.id == invitation.id).execute()
+    record(
+        caller,
+        "invitation.accept",
+        "invitation",
+        invitation.id,
+        enterprise,
+        person=person.nrn,
+        role=invitation.role,
+        grant=grant.id,
+        replaces=replaced.id if replaced else None,
+    )
+    access_changed(enterprise)
+    return grant
+
+
+@atomic
+def cancel_invitation(caller: Caller, invitation_id: object) -> Invitation:
+    invitation = Invitation.get_or_none(Invitation.id == parse_id(invitation_id, "invitation"))
+    if invitation is None:
+        raise NotFound(f"no invitation #{invitation_id}")
+    enterprise = invitation.enterprise
+    authorize(
+        caller,
+        INVITE_MEMBER,
+        enterprise,
+        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
+    )
+    if invitation.accepted_at is not None or invitation.cancelled_at is not None:
+        raise Conflict("this invitation has already been used or cancelled")
+    invitation.cancelled_at = utcnow()
+    invitation.save()
+    record(caller, "invitation.cancel", "invitation", invitation.id, enterprise)
+    return invitation
