@@ -37,7 +37,6 @@ def make_database(url: str) -> Database:
             password=parsed.password,
             host=parsed.hostname,
             port=parsed.port or 5432,
-            autorollback=True,
         )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 

@@ -1,0 +1,186 @@
+"""The policy's truth table (``policies/truth_table.toml``), run against the real engine.
+
+Used by ``monespace policy test`` (on a throw-away SQLite database) and by the test suite (on
+each test database). The table is a document: a small world of people and enterprises, the
+decisions the policy must take about them, and the fact each allowed decision must come from.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+from authz import facts as F
+from authz.engine import PolicyEngine, PolicyError
+from authz.models import (
+    Enterprise,
+    GapDesignation,
+    LegalRepresentation,
+    Person,
+    RoleGrant,
+)
+from policies import POLICY_DIR
+
+TRUTH_TABLE = POLICY_DIR / "truth_table.toml"
+
+
+@dataclass(frozen=True)
+class DecisionCase:
+    who: str
+    action: str
+    enterprise: str
+    service_domain: str | None
+    expected: bool
+    path: str | None
+
+    @property
+    def name(self) -> str:
+        domain = f" [{self.service_domain}]" if self.service_domain else ""
+        verdict = "allow" if self.expected else "deny"
+        return f"{self.who} {self.action} {self.enterprise}{domain} -> {verdict}"
+
+
+@dataclass(frozen=True)
+class RoleChangeCase:
+    who: str
+    action: str
+    role: str
+    enterprise: str
+    expected: bool
+
+    @property
+    def name(self) -> str:
+        verdict = "allow" if self.expected else "deny"
+        return f"{self.who} {self.action} {self.role} on {self.enterprise} -> {verdict}"
+
+
+@dataclass(frozen=True)
+class TruthTable:
+    on: date
+    persons: dict[str, str]
+    enterprises: dict[str, dict]
+    facts: list[dict]
+    decisions: list[DecisionCase]
+    role_changes: list[RoleChangeCase]
+
+
+def _verdict(value: str, where: str) -> bool:
+    if value not in ("allow", "deny"):
+        raise PolicyError(f"{where}: expected 'allow' or 'deny', got {value!r}")
+    return value == "allow"
+
+
+def load_table(path: Path = TRUTH_TABLE) -> TruthTable:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"cannot read the truth table {path}: {exc}") from None
+    persons, enterprises = raw.get("persons", {}), raw.get("enterprises", {})
+    decisions, role_changes = [], []
+    for i, row in enumerate(raw.get("expect", {}).get("decisions", []), start=1):
+        who, action, enterprise, domain, expected, path_ = row
+        decisions.append(
+            DecisionCase(
+                who,
+                action,
+                enterprise,
+                domain or None,
+                _verdict(expected, f"decision {i}"),
+                None if path_ == "-" else path_,
+            )
+        )
+    for i, row in enumerate(raw.get("expect", {}).get("role_changes", []), start=1):
+        who, action, role, enterprise, expected = row
+        role_changes.append(
+            RoleChangeCase(who, action, role, enterprise, _verdict(expected, f"role change {i}"))
+        )
+    table = TruthTable(
+        on=date.fromisoformat(raw["on"]),
+        persons=persons,
+        enterprises=enterprises,
+        facts=raw.get("world", {}).get("facts", []),
+        decisions=decisions,
+        role_changes=role_changes,
+    )
+    _check_names(table)
+    return table
+
+
+def _check_names(table: TruthTable) -> None:
+    for item in [*table.facts, *table.decisions, *table.role_changes]:
+        who = item["person"] if isinstance(item, dict) else item.who
+        where = item["enterprise"] if isinstance(item, dict) else item.enterprise
+        if who not in table.persons:
+            raise PolicyError(f"truth table: unknown person {who!r}")
+        if where not in table.enterprises:
+            raise PolicyError(f"truth table: unknown enterprise {where!r}")
+
+
+def build_world(table: TruthTable) -> None:
+    """Write the table's world into an empty database at the current schema."""
+    people = {key: Person.create(nrn=nrn, given_name=key) for key, nrn in table.persons.items()}
+    firms = {
+        key: Enterprise.create(
+            bce=e["bce"],
+            name=e["name"],
+            legal_form=e.get("legal_form", "company"),
+            status=e.get("status", "active"),
+        )
+        for key, e in table.enterprises.items()
+    }
+    ended = datetime.combine(table.on, time()) if table.on else None
+    for fact in table.facts:
+        person, enterprise = people[fact["person"]], firms[fact["enterprise"]]
+        kind = fact["kind"]
+        if kind == "representation":
+            LegalRepresentation.create(person=person, enterprise=enterprise)
+        elif kind == "designation":
+            GapDesignation.create(
+                person=person,
+                enterprise=enterprise,
+                ended_at=ended if fact.get("ended") else None,
+            )
+        elif kind == "grant":
+            until = fact.get("valid_until")
+            RoleGrant.create(
+                person=person,
+                enterprise=enterprise,
+                role=fact["role"],
+                scope=" ".join(fact.get("scope", [])),
+                valid_until=date.fromisoformat(until) if until else None,
+                ended_at=ended if fact.get("ended") else None,
+                end_reason="revoked" if fact.get("ended") else None,
+            )
+        else:
+            raise PolicyError(f"truth table: unknown fact kind {kind!r}")
+
+
+def check_decision(engine: PolicyEngine, table: TruthTable, case: DecisionCase) -> str | None:
+    """None if the engine agrees with the case, else what went wrong."""
+    nrn, bce = table.persons[case.who], table.enterprises[case.enterprise]["bce"]
+    explanation = engine.explain(nrn, case.action, bce, case.service_domain, on=table.on)
+    if explanation.allowed != case.expected:
+        got = "allow" if explanation.allowed else "deny"
+        detail = "; ".join(explanation.reasons) or (explanation.path or "")
+        return f"{case.name}: got {got} ({detail})"
+    if case.expected and explanation.path != case.path:
+        return f"{case.name}: allowed by {explanation.path}, expected by {case.path}"
+    return None
+
+
+def check_role_change(engine: PolicyEngine, table: TruthTable, case: RoleChangeCase) -> str | None:
+    nrn, bce = table.persons[case.who], table.enterprises[case.enterprise]["bce"]
+    pair = F.load_pair(nrn, bce, table.on)
+    got = pair is not None and engine.allow_role_change(pair[0], case.action, case.role, pair[1])
+    if got != case.expected:
+        return f"{case.name}: got {'allow' if got else 'deny'}"
+    return None
+
+
+def run(engine: PolicyEngine, table: TruthTable) -> list[tuple[str, str | None]]:
+    """(case name, failure or None) for every case, decisions first."""
+    results = [(c.name, check_decision(engine, table, c)) for c in table.decisions]
+    results += [(c.name, check_role_change(engine, table, c)) for c in table.role_changes]
+    return results
