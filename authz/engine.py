@@ -149,7 +149,9 @@ class PolicyEngine:
         try:
             self.oso.load_files([str(f) for f in self.files])
         except OsoError as exc:
-            raise PolicyError(f"policy does not load: {exc}") from None
+            # oso's message continues with a source excerpt and a help link: keep the first line.
+            first_line = str(exc).strip().splitlines()[0].rstrip(":")
+            raise PolicyError(f"policy does not load: {first_line}") from None
         self._lines = [
             (path.name, number, text.strip())
             for path in self.files

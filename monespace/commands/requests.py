@@ -1,0 +1,21 @@
+"""``monespace requests``: housekeeping of role requests."""
+
+from __future__ import annotations
+
+import click
+
+from authz.services import expire_requests
+from monespace import bootstrap
+
+
+@click.group()
+def requests() -> None:
+    """Role requests ("Ajouter une entreprise")."""
+
+
+@requests.command()
+def expire() -> None:
+    """Mark requests left undecided for 30 days as expired (run it daily, e.g. from cron)."""
+    with bootstrap.command_database(check="current"):
+        count = expire_requests()
+    click.echo(f"{count} role request(s) expired")

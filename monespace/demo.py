@@ -1,0 +1,130 @@
+"""Demo data: a small story a newcomer can follow, seeded once in demo mode.
+
+Boulangerie Démo SA is a company. Its legal representative, Claire, designated Marc as GAP;
+Marc gave Sophie the owner role, Luc the agent role for the "fiscalite" domain only, and Emma
+the reader role. Nora asked to become an agent and waits for Marc's answer. Jean is a sole
+trader who designated himself GAP of his own business. Les Amis du Parc Démo ASBL has a legal
+representative, Paul, but no GAP yet, so nobody can ask it for a role. Alice is a citizen who
+acts only for herself. The registry facts (enterprises, legal representatives) come from the
+CSV files in ``demo_data/`` through the real BCE import; everything else goes through the
+mandate services, so the audit log tells the same story.
+
+Every identifier is fictional: valid checksums, invented people and enterprises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from authz import bce_import, db
+from authz.clients import add_client, hash_secret
+from authz.models import Client, Enterprise, Person
+from authz.services import Caller, designate_gap, grant_role, request_role
+
+DATA_DIR = Path(__file__).resolve().parent / "demo_data"
+MARKER_BCE = "0123456749"  # Boulangerie Démo SA: present once the demo is seeded
+
+DEMO_CLIENT_ID = "demo-rp"
+# Known on purpose so the README can show calls; demo mode only, production never seeds.
+DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    key: str
+    nrn: str
+    given_name: str
+    family_name: str
+    story: str
+
+
+PERSONS = (
+    DemoPerson(
+        "claire",
+        "60040400794",
+        "Claire",
+        "Lambert-Démo",
+        "legal representative of Boulangerie Démo SA",
+    ),
+    DemoPerson("marc", "85020200387", "Marc", "Dupont-Démo", "GAP of Boulangerie Démo SA"),
+    DemoPerson("sophie", "70030300538", "Sophie", "Martin-Démo", "owner of Boulangerie Démo SA"),
+    DemoPerson(
+        "luc", "90010100123", "Luc", "Peeters-Démo", "agent of Boulangerie Démo SA, fiscalite only"
+    ),
+    DemoPerson("emma", "90010100222", "Emma", "Janssens-Démo", "reader of Boulangerie Démo SA"),
+    DemoPerson(
+        "nora",
+        "95050500928",
+        "Nora",
+        "Willems-Démo",
+        "has asked to become agent of Boulangerie Démo SA",
+    ),
+    DemoPerson(
+        "jean",
+        "75070700353",
+        "Jean",
+        "Dubois-Démo",
+        "sole trader, his own legal representative and GAP",
+    ),
+    DemoPerson(
+        "paul",
+        "80060600186",
+        "Paul",
+        "Leroy-Démo",
+        "legal representative of Les Amis du Parc Démo ASBL (no GAP yet)",
+    ),
+    DemoPerson(
+        "alice", "99090900920", "Alice", "Citoyenne-Démo", "a citizen acting only for herself"
+    ),
+)
+
+
+def is_seeded() -> bool:
+    return Enterprise.select().where(Enterprise.bce == MARKER_BCE).exists()
+
+
+def seed(report=lambda _message: None) -> bool:
+    """Load the demo data unless already there; return whether it was loaded."""
+    if is_seeded():
+        return False
+    actor = "operator:demo-seed"
+    for name in ("enterprises.csv", "representatives.csv"):
+        result = bce_import.import_file(DATA_DIR / name, actor=actor)
+        if result.errors:
+            raise RuntimeError(f"demo data {name} has bad rows: {result.errors}")
+    with db.transaction():
+        people = {}
+        for p in PERSONS:
+            person, _ = Person.get_or_create(nrn=p.nrn)
+            person.given_name, person.family_name = p.given_name, p.family_name
+            person.email = f"{p.key}@demo.monespace.invalid"
+            person.save()
+            people[p.key] = person
+    boulangerie, atelier = "0123456749", "0888888895"
+    designate_gap(Caller.for_person(people["claire"]), boulangerie, people["marc"].nrn)
+    marc = Caller.for_person(people["marc"])
+    grant_role(marc, boulangerie, people["sophie"].nrn, "owner")
+    grant_role(marc, boulangerie, people["luc"].nrn, "agent", scope=["fiscalite"])
+    grant_role(marc, boulangerie, people["emma"].nrn, "reader")
+    request_role(
+        Caller.for_person(people["nora"]),
+        boulangerie,
+        "agent",
+        "Bonjour Marc, je reprends la comptabilité : pouvez-vous me donner accès ?",
+    )
+    designate_gap(Caller.for_person(people["jean"]), atelier, people["jean"].nrn)
+    client, _secret = add_client(
+        "Demo relying party",
+        "fiscalite",
+        redirect_uris=["http://127.0.0.1:5000/demo-rp/callback"],
+        scopes=["openid", "profile", "enterprise"],
+        client_id=DEMO_CLIENT_ID,
+        actor=actor,
+        allow_http=True,
+    )
+    Client.update(secret_hash=hash_secret(DEMO_CLIENT_SECRET)).where(
+        Client.id == client.id
+    ).execute()
+    report("demo data loaded")
+    return True
