@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from authz import db, policytest, schema
-from authz.engine import PolicyEngine, get_engine, set_engine
+from authz.engine import PolicyEngine, get_engine
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_bce, normalize_nrn
 from authz.permissions import ALL_PERMISSIONS
@@ -66,7 +66,6 @@ def test_(policy_dir: Path, table: Path, verbose: bool) -> None:
         with db.connection():
             schema.upgrade()
             policytest.build_world(cases)
-            set_engine(engine)  # audit and services read the same engine
             results = policytest.run(engine, cases)
         database.close()
     failures = [failure for _name, failure in results if failure]

@@ -1,0 +1,146 @@
+"""The policy engine: loading, versions, explanations, and facts loaded per pair only."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import pytest
+
+from authz import facts as F
+from authz.engine import PolicyEngine, PolicyError, get_engine
+from authz.models import Enterprise, GapDesignation, Person, RoleGrant
+from authz.permissions import ALL_PERMISSIONS
+from policies import POLICY_DIR
+
+ACME, GLOBEX = "0123456749", "0999999922"
+GAP, OWNER, OTHER = "85020200387", "70030300538", "90010100123"
+
+
+@pytest.fixture
+def policy_copy(tmp_path):
+    target = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return target
+
+
+def test_permission_names_match_the_code():
+    assert get_engine().declared_permissions() == set(ALL_PERMISSIONS)
+
+
+def test_a_permission_missing_from_the_code_is_refused(policy_copy):
+    path = policy_copy / "enterprise.polar"
+    path.write_text(path.read_text().replace('"submit_dossier"\n', '"submit_dossier",\n"sign_x"\n'))
+    with pytest.raises(PolicyError, match="sign_x"):
+        PolicyEngine(policy_copy)
+
+
+def test_a_syntax_error_is_one_line(policy_copy):
+    path = policy_copy / "enterprise.polar"
+    path.write_text(path.read_text().replace('"agent" if "owner";', '"agent" if "owner"'))
+    with pytest.raises(PolicyError) as error:
+        PolicyEngine(policy_copy)
+    assert "\n" not in str(error.value)
+    assert "line" in str(error.value)
+
+
+def test_version_changes_with_the_files(policy_copy):
+    before = PolicyEngine(policy_copy).version
+    assert before == get_engine().version
+    path = policy_copy / "enterprise.polar"
+    path.write_text(path.read_text() + "\n# a comment changes the version too\n")
+    assert PolicyEngine(policy_copy).version != before
+
+
+def test_no_policy_files(tmp_path):
+    with pytest.raises(PolicyError, match=r"no policy files"):
+        PolicyEngine(tmp_path)
+
+
+@pytest.fixture
+def acme(database):
+    acme = Enterprise.create(bce=ACME, name="Acme Demo SA")
+    globex = Enterprise.create(bce=GLOBEX, name="Globex Fictive SRL")
+    gap, owner = Person.create(nrn=GAP), Person.create(nrn=OWNER)
+    GapDesignation.create(enterprise=acme, person=gap)
+    RoleGrant.create(person=owner, enterprise=acme, role="owner")
+    RoleGrant.create(person=owner, enterprise=globex, role="reader")
+    return acme
+
+
+def test_decide_by_identifiers(acme):
+    engine = get_engine()
+    assert engine.decide(OWNER, "act_for", ACME)
+    assert not engine.decide(OWNER, "act_for", GLOBEX)
+    assert not engine.decide(OTHER, "act_for", ACME)  # unknown person
+    assert not engine.decide(OWNER, "act_for", "0888888895")  # unknown enterprise
+
+
+def test_roles_and_permissions_for_claims(acme):
+    engine = get_engine()
+    person, enterprise = F.load_pair(OWNER, ACME, date.today())
+    assert engine.roles(person, enterprise) == ["owner", "agent", "reader"]
+    assert engine.permissions(person, enterprise) == [
+        "act_for",
+        "read_dossier",
+        "edit_dossier",
+        "submit_dossier",
+    ]
+    stopped = F.EnterpriseFacts(ACME, "Acme", False, date.today())
+    assert engine.roles(person, stopped) == []
+    assert engine.permissions(person, stopped) == []
+
+
+def test_explain_allow_names_fact_and_rule_chain(acme):
+    explanation = get_engine().explain(GAP, "act_for", ACME)
+    assert explanation.allowed
+    assert explanation.path == "designation:gap"
+    rules = [rule.text for rule in explanation.paths[0].rules]
+    assert rules == [
+        '"access_manager" if "gap";',
+        '"owner" if "access_manager";',
+        '"agent" if "owner";',
+        '"act_for" if "agent";',
+    ]
+    as_dict = explanation.to_dict()
+    assert as_dict["decision"] is True
+    assert as_dict["policy_version"] == get_engine().version
+    assert as_dict["paths"][0]["fact"].startswith("designation#")
+
+
+def test_explain_deny_gives_reasons(acme):
+    grant = RoleGrant.get(RoleGrant.role == "owner", RoleGrant.enterprise == acme)
+    grant.valid_until = date.today() - timedelta(days=1)
+    grant.save()
+    explanation = get_engine().explain(OWNER, "act_for", ACME)
+    assert not explanation.allowed
+    assert explanation.path is None
+    assert any("ended on" in reason for reason in explanation.reasons)
+    assert "DENY" in explanation.render()
+
+
+def test_explain_unknown_enterprise_and_action(acme):
+    assert "no enterprise" in get_engine().explain(OWNER, "act_for", GLOBEX[:-2] + "00").reasons[0]
+    assert "not a permission" in get_engine().explain(OWNER, "fly", ACME).reasons[0]
+
+
+def test_facts_are_loaded_for_the_pair_only(acme, monkeypatch):
+    """Decision cost must not grow with the number of grants: only pair lookups are run."""
+    globex = Enterprise.get(Enterprise.bce == GLOBEX)
+    for i in range(50):
+        someone = Person.create(nrn=f"{i:02d}" + "0" * 9)
+        RoleGrant.create(person=someone, enterprise=globex, role="reader")
+    statements: list[str] = []
+    real = type(acme._meta.database.obj).execute_sql
+
+    def spy(self, sql, params=None, *args, **kwargs):
+        statements.append(sql)
+        return real(self, sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(type(acme._meta.database.obj), "execute_sql", spy)
+    person, _ = F.load_pair(OWNER, ACME, date.today())
+    assert [g.role for g in person.grants] == ["owner"]
+    assert len(statements) == 5
+    for sql in statements:
+        assert "WHERE" in sql
+        assert "LIMIT" in sql or ('"person_id" =' in sql and '"enterprise_id" =' in sql)
