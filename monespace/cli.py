@@ -14,6 +14,7 @@ import click
 import peewee
 
 from authz.errors import AuthzError
+from monespace.config import ConfigError
 
 # (module in monespace.commands, attribute): each attribute is a click command or group.
 COMMANDS = (
@@ -25,10 +26,6 @@ COMMANDS = (
     ("audit", "audit"),
     ("requests", "requests"),
 )
-
-
-class ConfigError(Exception):
-    """A setting is missing or unsafe; the message says which and what to do."""
 
 
 @click.group()

@@ -1,0 +1,144 @@
+"""The Flask app factory: one app wiring the packages together.
+
+``create_app()`` with no argument reads the configuration from the environment, which makes it
+the WSGI entry point as well::
+
+    gunicorn --bind 0.0.0.0:8000 --workers 2 'monespace.app:create_app()'
+
+The checked :class:`~monespace.config.Config` is ``app.config["MONESPACE"]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import peewee
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from authz import db, schema
+from monespace import bootstrap
+from monespace.config import Config
+
+# Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
+# registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
+# AuthZEN decision API...). Add a module here when it gains its init_app.
+PACKAGES: tuple[str, ...] = ()
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from a Config, from overrides of the loaded settings, or from the env.
+
+    In an overrides mapping, lower-case keys are settings (``database_url``, ``mode``...) and
+    upper-case keys are Flask settings applied as they are (``TESTING``...).
+    """
+    flask_settings: dict[str, Any] = {}
+    if isinstance(config, Mapping):
+        flask_settings = {key: value for key, value in config.items() if key.isupper()}
+        config = {key: value for key, value in config.items() if not key.isupper()}
+    config = bootstrap.resolve_config(config)
+
+    app = Flask(__name__, instance_path=str(config.data_dir))
+    app.config.update(
+        MONESPACE=config,
+        SECRET_KEY=config.secret_key,
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PREFERRED_URL_SCHEME="https" if config.base_url.startswith("https://") else "http",
+    )
+    app.config.update(flask_settings)
+
+    bootstrap.connect_database(config)
+    with db.connection():
+        bootstrap.prepare_schema(config)
+
+    _init_database_per_request(app)
+    _init_error_handlers(app)
+    _init_security_headers(app)
+    app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+
+    for module_name in PACKAGES:
+        importlib.import_module(module_name).init_app(app)
+    return app
+
+
+def _init_database_per_request(app: Flask) -> None:
+    @app.before_request
+    def open_connection() -> None:
+        if request.endpoint != "healthz":
+            db.database.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def close_connection(_exc: BaseException | None) -> None:
+        if not db.database.is_closed():
+            db.database.close()
+
+
+def healthz() -> tuple[Response, int]:
+    """Liveness and readiness for load balancers: the database answers, the schema fits."""
+    try:
+        db.database.connect(reuse_if_open=True)
+        version = schema.current_version()
+    except Exception as exc:
+        # Logged for the operator; the caller gets no detail of the failure.
+        current_app.logger.warning("health check: database unavailable: %s", exc)
+        return jsonify(status="error", database="unavailable"), 503
+    if version != schema.CURRENT_VERSION:
+        return jsonify(
+            status="error",
+            database="ok",
+            schema_version=version,
+            expected_schema_version=schema.CURRENT_VERSION,
+        ), 503
+    return jsonify(status="ok", database="ok", schema_version=version), 200
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" or request.path == "/healthz"
+
+
+def _error_code(exc: HTTPException) -> str:
+    """``Method Not Allowed`` -> ``method_not_allowed``."""
+    return (exc.name or "error").lower().replace(" ", "_")
+
+
+def _init_error_handlers(app: Flask) -> None:
+    """JSON errors for API clients; HTML clients keep the plain pages (never a traceback).
+
+    Blueprints register their own handlers, in their protocol's format; these only cover
+    what no blueprint handled (unknown URLs, wrong methods, unexpected failures).
+    """
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if not _wants_json():
+            return exc
+        # Keep the status and headers (Allow, Retry-After...), replace the HTML body.
+        response = exc.get_response()
+        response.set_data(json.dumps({"error": _error_code(exc), "message": exc.description}))
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(peewee.OperationalError)
+    @app.errorhandler(peewee.InterfaceError)
+    def database_unavailable(exc: Exception) -> Any:
+        app.logger.error("database unavailable: %s", exc)
+        return http_error(ServiceUnavailable("The database is unavailable; try again later."))
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(exc: InternalServerError) -> Any:
+        # Flask has already logged the original exception with its traceback.
+        return http_error(InternalServerError())
+
+
+def _init_security_headers(app: Flask) -> None:
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response

@@ -1,0 +1,70 @@
+"""Start-up shared by the web app and the command line.
+
+Both load the configuration, bind :data:`authz.db.database` to the configured database and
+check the schema the same way, through the functions here:
+
+- demo mode creates or upgrades the schema and loads the demo data (``monespace.demo.seed``,
+  when that module is present), so one command gives a working instance;
+- production mode only checks that the schema is current: upgrading is an explicit operator
+  step (``monespace db upgrade``), never a side effect of starting a node.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from peewee import Database
+
+from authz import db, schema
+from monespace import config as config_module
+from monespace.config import Config
+
+DEMO_MODULE = "monespace.demo"
+
+SchemaCheck = Literal["prepare", "current", "none"]
+
+
+def resolve_config(config: Config | Mapping[str, Any] | None = None) -> Config:
+    """A :class:`Config` as given, or loaded from the environment with ``config`` overrides."""
+    if isinstance(config, Config):
+        return config
+    return config_module.load(config)
+
+
+def connect_database(config: Config) -> Database:
+    """Bind the shared database proxy to the configured database (no connection opened)."""
+    return db.connect(config.database_url)
+
+
+def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: None) -> None:
+    """Demo: upgrade and seed. Production: refuse a schema that is not current."""
+    if config.is_demo:
+        schema.upgrade(report)
+        if importlib.util.find_spec(DEMO_MODULE) is not None:
+            importlib.import_module(DEMO_MODULE).seed()
+    else:
+        schema.require_current()
+
+
+@contextmanager
+def command_database(
+    config: Config | Mapping[str, Any] | None = None, *, check: SchemaCheck = "prepare"
+) -> Iterator[Config]:
+    """For a CLI command: load the config, connect, check the schema, close at the end.
+
+    ``check`` is ``"prepare"`` (what the app does at start-up), ``"current"`` (refuse a schema
+    that is not current, even in demo mode: for read-only commands) or ``"none"`` (for
+    ``db upgrade`` itself).
+    """
+    config = resolve_config(config)
+    connect_database(config)
+    with db.connection():
+        if check == "prepare":
+            prepare_schema(config)
+        elif check == "current":
+            schema.require_current()
+        yield config

@@ -1,0 +1,289 @@
+"""Configuration: defaults in code, an optional TOML file, then ``MONESPACE_*`` variables.
+
+Later sources win: code defaults, the TOML file named by ``MONESPACE_CONFIG``, the environment,
+then explicit overrides (tests, ``create_app({...})``). Every setting is checked once, here, so
+the app and the command line stop at start-up with one clear message instead of failing later.
+
+Two modes:
+
+- ``demo`` (the default when nothing is configured): a SQLite file and a generated secret key
+  in the data directory, login simulators on, one process. Made to be tried, not deployed.
+- ``production``: the database URL, a long secret key and the public base URL must be given;
+  simulators must be off.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+MODES = ("demo", "production")
+MIN_SECRET_KEY_LENGTH = 32
+DEMO_DATABASE_FILE = "monespace-demo.sqlite3"
+DEMO_KEY_FILENAME = "secret_key"
+ENV_PREFIX = "MONESPACE_"
+CONFIG_FILE_VARIABLE = "MONESPACE_CONFIG"
+
+# Setting name -> default. Names are the TOML keys; the variable is MONESPACE_ + upper case.
+# None means "derived from the mode" (see load()).
+DEFAULTS: dict[str, Any] = {
+    "mode": "demo",
+    "database_url": None,
+    "secret_key": None,
+    "secret_key_file": None,
+    "base_url": None,
+    "data_dir": "instance",
+    "simulators": None,
+}
+DEMO_BASE_URL = "http://127.0.0.1:8000"
+
+
+class ConfigError(Exception):
+    """A setting is missing or unsafe; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The checked settings of one running instance."""
+
+    mode: str
+    database_url: str
+    secret_key: str
+    base_url: str
+    data_dir: Path
+    simulators: bool
+
+    @property
+    def is_demo(self) -> bool:
+        return self.mode == "demo"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies are marked Secure except for the demo served over plain http."""
+        return not (self.is_demo and self.base_url.startswith("http://"))
+
+    def __repr__(self) -> str:
+        # Never print the secret key (logs, tracebacks, pytest assertion output).
+        return (
+            f"Config(mode={self.mode!r}, database_url={redact_url(self.database_url)!r}, "
+            f"base_url={self.base_url!r}, data_dir={str(self.data_dir)!r}, "
+            f"simulators={self.simulators!r})"
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for messages and logs."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return urlunparse(parsed._replace(netloc=netloc))
+
+
+def load(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, merge and check the settings; raise :class:`ConfigError` on the first problem.
+
+    ``defaults`` sit between the code defaults and the file (``serve --port`` uses it so the
+    demo's base URL follows the port unless one is configured). ``environ`` defaults to
+    ``os.environ``.
+    """
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    settings.update(_checked("default", defaults or {}))
+    config_file = environ.get(CONFIG_FILE_VARIABLE)
+    if config_file:
+        settings.update(_read_file(Path(config_file)))
+    settings.update(_from_environ(environ))
+    settings.update(_checked("override", overrides or {}))
+    return _build(settings)
+
+
+def _checked(source: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {unknown[0]!r} ({source}); known settings: {', '.join(DEFAULTS)}"
+        )
+    return dict(values)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE} names {path}, which does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the configuration file {path} is not valid TOML: {exc}") from None
+    return _checked(f"in {path}", values)
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for name in DEFAULTS:
+        variable = ENV_PREFIX + name.upper()
+        if environ.get(variable, "") != "":
+            values[name] = environ[variable]
+    return values
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def _as_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
+def _build(settings: dict[str, Any]) -> Config:
+    mode = _as_text("mode", settings["mode"]).lower()
+    if mode not in MODES:
+        raise ConfigError(f"MONESPACE_MODE must be one of {', '.join(MODES)}, not {mode!r}")
+    demo = mode == "demo"
+
+    data_dir = Path(_as_text("data_dir", str(settings["data_dir"]))).expanduser().resolve()
+    base_url = settings["base_url"]
+    simulators = (
+        demo
+        if settings["simulators"] is None
+        else _as_bool("MONESPACE_SIMULATORS", settings["simulators"])
+    )
+    database_url = settings["database_url"]
+    secret_key = _secret_key(settings)
+
+    if demo:
+        if database_url is None or secret_key is None:
+            _make_data_dir(data_dir)
+        if database_url is None:
+            database_url = f"sqlite:///{data_dir / DEMO_DATABASE_FILE}"
+        if secret_key is None:
+            secret_key = _demo_secret_key(data_dir)
+        if base_url is None:
+            base_url = DEMO_BASE_URL
+    else:
+        _check_production(database_url, secret_key, base_url, simulators)
+
+    database_url = _as_text("database_url", database_url)
+    base_url = _as_text("base_url", base_url).rstrip("/")
+    if urlparse(database_url).scheme not in ("sqlite", "postgres", "postgresql"):
+        raise ConfigError(
+            f"MONESPACE_DATABASE_URL {redact_url(database_url)!r} is not supported: "
+            "use sqlite:///PATH or postgresql://USER@HOST:PORT/NAME"
+        )
+    parsed_base = urlparse(base_url)
+    if parsed_base.scheme not in ("http", "https") or not parsed_base.netloc:
+        raise ConfigError(f"MONESPACE_BASE_URL must be an absolute http(s) URL, not {base_url!r}")
+    if len(secret_key) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"the secret key is {len(secret_key)} characters long; it needs at least "
+            f"{MIN_SECRET_KEY_LENGTH} (generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    return Config(
+        mode=mode,
+        database_url=database_url,
+        secret_key=secret_key,
+        base_url=base_url,
+        data_dir=data_dir,
+        simulators=simulators,
+    )
+
+
+def _secret_key(settings: dict[str, Any]) -> str | None:
+    if settings["secret_key"] is not None and settings["secret_key_file"] is not None:
+        raise ConfigError("set MONESPACE_SECRET_KEY or MONESPACE_SECRET_KEY_FILE, not both")
+    if settings["secret_key_file"] is not None:
+        path = Path(_as_text("secret_key_file", settings["secret_key_file"])).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read MONESPACE_SECRET_KEY_FILE {path}: {exc.strerror}"
+            ) from None
+    if settings["secret_key"] is not None:
+        return _as_text("secret_key", settings["secret_key"])
+    return None
+
+
+def _check_production(
+    database_url: str | None, secret_key: str | None, base_url: str | None, simulators: bool
+) -> None:
+    if not database_url:
+        raise ConfigError(
+            "production mode needs MONESPACE_DATABASE_URL "
+            "(for example postgresql://monespace@db.internal:5432/monespace)"
+        )
+    if not secret_key:
+        raise ConfigError(
+            "production mode needs MONESPACE_SECRET_KEY or MONESPACE_SECRET_KEY_FILE "
+            f"(at least {MIN_SECRET_KEY_LENGTH} random characters)"
+        )
+    if simulators:
+        raise ConfigError(
+            "the login simulators cannot be enabled in production mode: "
+            "unset MONESPACE_SIMULATORS or set it to false"
+        )
+    if not base_url:
+        raise ConfigError(
+            "production mode needs MONESPACE_BASE_URL, the public https URL of the service "
+            "(it is the OpenID Connect issuer)"
+        )
+    if not str(base_url).startswith("https://"):
+        raise ConfigError(f"MONESPACE_BASE_URL must use https in production mode, not {base_url!r}")
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the data directory {data_dir}: {exc.strerror} "
+            "(set MONESPACE_DATA_DIR to a writable directory)"
+        ) from None
+
+
+def _demo_secret_key(data_dir: Path) -> str:
+    """The demo's secret key: generated on first use, then read back, so sessions survive."""
+    path = data_dir / DEMO_KEY_FILENAME
+    if not path.exists():
+        # Written aside then linked into place: a second process starting at the same moment
+        # either sees no file or the complete one, and only one key ever wins.
+        partial = data_dir / f".{DEMO_KEY_FILENAME}.{os.getpid()}.{secrets.token_hex(4)}"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                os.link(partial, path)
+            except FileExistsError:
+                pass
+            finally:
+                partial.unlink()
+        except OSError as exc:
+            raise ConfigError(f"cannot create the demo secret key {path}: {exc.strerror}") from None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the demo secret key {path}: {exc.strerror}") from None

@@ -1,0 +1,175 @@
+"""monespace/app.py: start-up, /healthz, cookie flags and error responses."""
+
+from __future__ import annotations
+
+import pytest
+from flask import session
+
+from authz import db, schema
+from authz.errors import SchemaError
+from monespace import config
+from monespace.app import create_app
+
+SECRET = "s" * 40
+
+
+@pytest.fixture
+def app(empty_database, database_url):
+    return create_app({"database_url": database_url})
+
+
+def test_demo_start_creates_the_schema_and_healthz_is_ok(app):
+    response = app.test_client().get("/healthz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "schema_version": schema.CURRENT_VERSION,
+    }
+
+
+def test_production_start_needs_a_current_schema(empty_database, database_url):
+    settings = {
+        "mode": "production",
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "base_url": "https://monespace.example.be",
+    }
+    with pytest.raises(SchemaError, match="run `monespace db upgrade`"):
+        create_app(settings)
+
+    db.connect(database_url)
+    with db.connection():
+        schema.upgrade()
+    response = create_app(settings).test_client().get("/healthz")
+
+    assert response.status_code == 200
+    assert response.get_json()["schema_version"] == schema.CURRENT_VERSION
+
+
+def test_create_app_accepts_a_config_object(empty_database, database_url):
+    settings = config.load({"database_url": database_url}, environ={})
+
+    assert create_app(settings).config["MONESPACE"] is settings
+
+
+def test_healthz_is_503_without_a_traceback_when_the_database_is_unusable(tmp_path):
+    path = tmp_path / "gone.sqlite3"
+    app = create_app({"database_url": f"sqlite:///{path}"})
+    path.unlink()
+    path.mkdir()  # a directory where the database file was: SQLite cannot open it
+
+    response = app.test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "error", "database": "unavailable"}
+
+
+def test_other_pages_are_503_json_when_the_database_is_unusable(tmp_path):
+    path = tmp_path / "gone.sqlite3"
+    app = create_app({"database_url": f"sqlite:///{path}"})
+    path.unlink()
+    path.mkdir()
+
+    response = app.test_client().get("/anything", headers={"Accept": "application/json"})
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "service_unavailable"
+
+
+def test_healthz_reports_a_schema_that_is_not_current(app):
+    with db.connection():
+        schema.SchemaInfo.update(version=schema.CURRENT_VERSION + 1).execute()
+
+    response = app.test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "error"
+    assert response.get_json()["schema_version"] == schema.CURRENT_VERSION + 1
+
+
+def _cookie_header(app) -> str:
+    @app.get("/test-session")
+    def set_session():
+        session["seen"] = True
+        return "ok"
+
+    response = app.test_client().get("/test-session")
+    return response.headers["Set-Cookie"]
+
+
+def test_cookie_flags_in_demo_over_http(app):
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    header = _cookie_header(app)
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Secure" not in header
+
+
+def test_cookie_flags_in_demo_over_https(empty_database, database_url):
+    app = create_app({"database_url": database_url, "base_url": "https://demo.example.be"})
+
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert "Secure" in _cookie_header(app)
+
+
+def test_cookie_flags_in_production(database, database_url):
+    settings = config.load(
+        {
+            "mode": "production",
+            "database_url": database_url,
+            "secret_key": SECRET,
+            "base_url": "https://monespace.example.be",
+        },
+        environ={},
+    )
+    app = create_app(settings)
+
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    header = _cookie_header(app)
+    assert "Secure" in header
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+
+
+def test_unknown_url_and_wrong_method_are_json_for_api_clients(app):
+    client = app.test_client()
+
+    not_found = client.get("/no-such-page", headers={"Accept": "application/json"})
+    wrong_method = client.post("/healthz", headers={"Accept": "application/json"})
+
+    assert not_found.status_code == 404
+    assert not_found.get_json()["error"] == "not_found"
+    assert wrong_method.status_code == 405
+    assert wrong_method.get_json()["error"] == "method_not_allowed"
+    assert "GET" in wrong_method.headers["Allow"]
+
+
+def test_unknown_url_stays_html_for_browsers(app):
+    response = app.test_client().get("/no-such-page", headers={"Accept": "text/html"})
+
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+
+
+def test_unexpected_failure_is_a_plain_500(app):
+    @app.get("/test-boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/test-boom", headers={"Accept": "application/json"})
+
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "internal_server_error"
+    assert b"secret internals" not in response.data
+    assert b"Traceback" not in response.data
+
+
+def test_security_headers(app):
+    response = app.test_client().get("/healthz")
+
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"

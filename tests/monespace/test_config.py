@@ -1,0 +1,173 @@
+"""monespace/config.py: defaults, sources in order, and the refusals of production mode."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from monespace import config
+from monespace.config import ConfigError
+
+GOOD_KEY = "k" * 40
+PRODUCTION = {
+    "MONESPACE_MODE": "production",
+    "MONESPACE_DATABASE_URL": "postgresql://monespace@db.internal:5432/monespace",
+    "MONESPACE_SECRET_KEY": GOOD_KEY,
+    "MONESPACE_BASE_URL": "https://monespace.example.be",
+}
+
+
+def test_demo_defaults_when_nothing_is_configured(tmp_path):
+    settings = config.load(environ={})
+
+    assert settings.mode == "demo"
+    assert settings.is_demo
+    assert settings.simulators is True
+    assert settings.data_dir == tmp_path / "instance"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'instance' / 'monespace-demo.sqlite3'}"
+    assert settings.base_url == "http://127.0.0.1:8000"
+    assert settings.secure_cookies is False
+    assert len(settings.secret_key) >= config.MIN_SECRET_KEY_LENGTH
+
+
+def test_demo_secret_key_is_generated_once_and_private(tmp_path):
+    first = config.load(environ={})
+    key_file = tmp_path / "instance" / "secret_key"
+
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text().strip() == first.secret_key
+    assert config.load(environ={}).secret_key == first.secret_key
+    assert [p.name for p in key_file.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_demo_uses_the_configured_data_dir(tmp_path):
+    settings = config.load(environ={"MONESPACE_DATA_DIR": str(tmp_path / "elsewhere")})
+
+    assert settings.database_url.endswith("/elsewhere/monespace-demo.sqlite3")
+    assert (tmp_path / "elsewhere" / "secret_key").exists()
+    assert not (tmp_path / "instance").exists()
+
+
+def test_secret_key_is_not_in_repr():
+    settings = config.load(environ={"MONESPACE_SECRET_KEY": GOOD_KEY})
+
+    assert GOOD_KEY not in repr(settings)
+
+
+def test_production_with_everything_set():
+    settings = config.load(environ=PRODUCTION)
+
+    assert settings.mode == "production"
+    assert settings.simulators is False
+    assert settings.secure_cookies is True
+    assert settings.secret_key == GOOD_KEY
+
+
+def test_environment_overrides_file_which_overrides_defaults(tmp_path):
+    file = tmp_path / "monespace.toml"
+    file.write_text(
+        'base_url = "https://from-file.example.be"\n'
+        'database_url = "sqlite:///from-file.sqlite3"\n'
+        "simulators = false\n"
+    )
+    settings = config.load(
+        environ={
+            "MONESPACE_CONFIG": str(file),
+            "MONESPACE_BASE_URL": "https://from-env.example.be/",
+        }
+    )
+
+    assert settings.base_url == "https://from-env.example.be"
+    assert settings.database_url == "sqlite:///from-file.sqlite3"
+    assert settings.simulators is False
+
+
+def test_overrides_win_over_environment():
+    settings = config.load(
+        {"base_url": "https://override.example.be"},
+        environ={"MONESPACE_BASE_URL": "https://env.example.be"},
+    )
+
+    assert settings.base_url == "https://override.example.be"
+
+
+def test_secret_key_from_a_file(tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text(GOOD_KEY + "\n")
+    environ = {k: v for k, v in PRODUCTION.items() if k != "MONESPACE_SECRET_KEY"}
+
+    settings = config.load(environ={**environ, "MONESPACE_SECRET_KEY_FILE": str(key_file)})
+
+    assert settings.secret_key == GOOD_KEY
+
+
+def _without(name: str) -> dict[str, str]:
+    return {key: value for key, value in PRODUCTION.items() if key != name}
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (_without("MONESPACE_DATABASE_URL"), "production mode needs MONESPACE_DATABASE_URL"),
+        (_without("MONESPACE_SECRET_KEY"), "production mode needs MONESPACE_SECRET_KEY"),
+        (
+            {**PRODUCTION, "MONESPACE_SECRET_KEY": "short-key"},
+            "the secret key is 9 characters long; it needs at least 32",
+        ),
+        (
+            {**PRODUCTION, "MONESPACE_SIMULATORS": "true"},
+            "the login simulators cannot be enabled in production mode",
+        ),
+        (_without("MONESPACE_BASE_URL"), "production mode needs MONESPACE_BASE_URL"),
+        (
+            {**PRODUCTION, "MONESPACE_BASE_URL": "http://monespace.example.be"},
+            "MONESPACE_BASE_URL must use https in production mode",
+        ),
+    ],
+    ids=["no-database", "no-secret", "short-secret", "simulators", "no-base-url", "http"],
+)
+def test_production_refuses_unsafe_settings(environ, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        config.load(environ=environ)
+    # Nothing was written on the way to the refusal.
+    assert not (tmp_path / "instance").exists()
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MONESPACE_MODE": "staging"}, "MONESPACE_MODE must be one of demo, production"),
+        ({"MONESPACE_SIMULATORS": "maybe"}, "MONESPACE_SIMULATORS must be true or false"),
+        ({"MONESPACE_DATABASE_URL": "mysql://x/y"}, "is not supported: use sqlite"),
+        ({"MONESPACE_BASE_URL": "monespace.example.be"}, "must be an absolute http"),
+        ({"MONESPACE_CONFIG": "/nonexistent/monespace.toml"}, "which does not exist"),
+        (
+            {"MONESPACE_SECRET_KEY": GOOD_KEY, "MONESPACE_SECRET_KEY_FILE": "/x"},
+            "not both",
+        ),
+        ({"MONESPACE_SECRET_KEY_FILE": "/nonexistent/key"}, "cannot read"),
+    ],
+)
+def test_bad_values_are_refused(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(environ=environ)
+
+
+def test_bad_file_is_refused(tmp_path):
+    file = tmp_path / "monespace.toml"
+    file.write_text("mode = \n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        config.load(environ={"MONESPACE_CONFIG": str(file)})
+
+    file.write_text('secret = "x"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'secret'"):
+        config.load(environ={"MONESPACE_CONFIG": str(file)})
+
+
+def test_database_password_is_redacted():
+    assert (
+        config.redact_url("postgresql://app:s3cret@db:5432/monespace")
+        == "postgresql://app:***@db:5432/monespace"
+    )
+    assert config.redact_url("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
