@@ -1,0 +1,87 @@
+"""``monespace serve``: run the service.
+
+Demo mode runs the app in Flask's development server, in this process (one command to try it).
+Production mode checks the configuration and the schema, then replaces this process with
+gunicorn (``--workers`` processes), the same server the Docker image runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+import click
+
+from monespace import bootstrap, config
+from monespace.app import create_app
+from monespace.config import redact_url
+
+WSGI_TARGET = "monespace.app:create_app()"
+
+
+def _browsable_host(host: str) -> str:
+    # A wildcard bind address is not something a browser can open.
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
+def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "--workers",
+        str(workers),
+        WSGI_TARGET,
+    ]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="gunicorn worker processes (production mode only).",
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the service: the demo in one process, or production under gunicorn."""
+    settings = config.load()
+    if settings.is_demo:
+        # Unless a base URL is configured, the demo's follows the address it is served on.
+        base_url = f"http://{_browsable_host(host)}:{port}"
+        _serve_demo(config.load(defaults={"base_url": base_url}), host, port)
+    else:
+        _serve_production(settings, host, port, workers)
+
+
+def _serve_demo(settings: config.Config, host: str, port: int) -> None:
+    app = create_app(settings)
+    if settings.database_url.startswith("sqlite:///"):
+        database = f"SQLite file {settings.database_url[len('sqlite:///') :]}"
+    else:
+        database = redact_url(settings.database_url)
+    local = f"http://{_browsable_host(host)}:{port}"
+    click.echo(f"Mon Espace demo (demo data, login simulators on), database: {database}")
+    click.echo(f"  home:   {local}/")
+    click.echo(f"  health: {local}/healthz")
+    if settings.base_url != local:
+        click.echo(f"  public base URL: {settings.base_url}")
+    click.echo("Not for production: set MONESPACE_MODE=production (see the README). Ctrl+C stops.")
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def _serve_production(settings: config.Config, host: str, port: int, workers: int) -> None:
+    # Fail here, with one line, rather than in every gunicorn worker.
+    with bootstrap.command_database(settings, check="current"):
+        pass
+    argv = gunicorn_argv(host, port, workers)
+    click.echo(f"Mon Espace (production) at {settings.base_url}, under gunicorn:")
+    click.echo(f"  {shlex.join(argv)}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 (fixed argv, no shell)

@@ -1,0 +1,94 @@
+"""``monespace db upgrade``: new database, no-op, step from version 1, newer database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+
+from authz import db, schema
+from authz.models import ALL_MODELS, Enterprise, SchemaInfo
+from monespace.cli import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def upgrade(monkeypatch, database_url):
+    monkeypatch.setenv("MONESPACE_DATABASE_URL", database_url)
+
+    def run():
+        result = CliRunner().invoke(cli, ["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        # The command closed its connection; reconnect for the checks that follow.
+        db.database.connect(reuse_if_open=True)
+        return result.stdout
+
+    return run
+
+
+def test_upgrade_creates_the_schema_on_an_empty_database(empty_database, upgrade):
+    output = upgrade()
+
+    assert f"created schema version {schema.CURRENT_VERSION}" in output
+    assert set(db.database.get_tables()) >= {m._meta.table_name for m in ALL_MODELS}
+    assert schema.current_version() == schema.CURRENT_VERSION
+
+
+def test_upgrade_twice_does_nothing_the_second_time(empty_database, upgrade):
+    upgrade()
+    output = upgrade()
+
+    assert "nothing to do" in output
+    assert SchemaInfo.select().count() == 1
+
+
+def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
+    schema.upgrade()
+    Enterprise.create(bce="0403170701", name="Boulangerie Dupont")
+    migrator = (
+        PostgresqlMigrator(db.database.obj)
+        if db.is_postgresql()
+        else SqliteMigrator(db.database.obj)
+    )
+    migrate(migrator.drop_column("enterprise", "authz_epoch"))
+    SchemaInfo.update(version=1).execute()
+    assert "authz_epoch" not in {c.name for c in db.database.get_columns("enterprise")}
+
+    output = upgrade()
+
+    assert "upgraded schema to version 2" in output
+    assert schema.current_version() == schema.CURRENT_VERSION
+    enterprise = Enterprise.get(Enterprise.bce == "0403170701")
+    assert enterprise.name == "Boulangerie Dupont"
+    assert enterprise.authz_epoch == 0
+
+
+def test_a_database_newer_than_the_code_is_one_error_line(database, database_url, tmp_path):
+    SchemaInfo.update(version=schema.CURRENT_VERSION + 7).execute()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MONESPACE_")},
+        "MONESPACE_DATABASE_URL": database_url,
+        "PYTHONPATH": str(REPO),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "monespace", "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: the database is at schema version {schema.CURRENT_VERSION + 7}, newer than "
+        f"this software ({schema.CURRENT_VERSION}): upgrade monespace before using it"
+    ]
