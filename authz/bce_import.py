@@ -15,40 +15,32 @@ audited in the batch's transaction.
 
 from __future__ import annotations
 
-import codecs
 import csv
-import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
 from authz import audit, db
+from authz.bce_csv import (
+    PARSERS,
+    BadRow,
+    EnterpriseRow,
+    RepresentativeRow,
+    detect_kind,
+    parse_header,
+    records,
+    row_cells,
+    scan,
+)
 from authz.engine import get_engine
 from authz.errors import InvalidInput
-from authz.identifiers import normalize_bce, normalize_nrn
-from authz.models import (
-    ENTERPRISE_STATUSES,
-    LEGAL_FORMS,
-    Enterprise,
-    LegalRepresentation,
-    Person,
-    utcnow,
-)
+from authz.models import Enterprise, LegalRepresentation, Person, utcnow
 
-ENTERPRISE_COLUMNS = ("bce", "name", "legal_form", "status")
-REPRESENTATIVE_COLUMNS = ("bce", "nrn", "given_name", "family_name", "capacity", "end_date")
-KINDS = {"enterprises": ENTERPRISE_COLUMNS, "representatives": REPRESENTATIVE_COLUMNS}
+__all__ = ["BATCH_SIZE", "ImportResult", "detect_kind", "import_file"]
+
 BATCH_SIZE = 500
-# CharField columns are VARCHAR(255) on PostgreSQL: longer text must be a bad row, not an
-# error that rolls back the whole batch.
-MAX_TEXT = 255
-
 Progress = Callable[[int, int], None]
-
-
-class BadRow(Exception):
-    """One row cannot be imported; the message says why."""
 
 
 @dataclass
@@ -76,26 +68,6 @@ class ImportResult:
         }
 
 
-@dataclass(frozen=True)
-class _EnterpriseRow:
-    line: int
-    bce: str
-    name: str
-    legal_form: str
-    status: str
-
-
-@dataclass(frozen=True)
-class _RepresentativeRow:
-    line: int
-    bce: str
-    nrn: str
-    given_name: str
-    family_name: str
-    capacity: str
-    ended_on: date | None
-
-
 def import_file(
     path: str | os.PathLike,
     *,
@@ -110,21 +82,21 @@ def import_file(
     then.
     """
     name = os.path.basename(os.fspath(path))
-    sha256, total = _scan(path, name)
+    sha256, total = scan(path, name)
     report = progress or (lambda _done, _total: None)
     policy_version = get_engine().version
     with open(path, encoding="utf-8-sig", newline="") as stream:
-        kind, delimiter, columns = _read_header(stream, name)
+        kind, delimiter, columns = parse_header(stream.readline(), name)
         result = ImportResult(file=name, kind=kind, sha256=sha256)
-        parse, apply = _HANDLERS[kind]
+        parse, apply = PARSERS[kind], _WRITERS[kind]
         importer = _Importer(result, actor, policy_version)
         report(0, total)
         batch: list = []
         reader = csv.reader(stream, delimiter=delimiter)
-        for line, values in _records(reader):
+        for line, values in records(reader):
             result.rows += 1
             try:
-                batch.append(parse(line, _fields(values, columns)))
+                batch.append(parse(line, row_cells(values, columns)))
             except (BadRow, InvalidInput) as exc:
                 result.errors.append((line, str(exc)))
             if result.rows % batch_size == 0:
@@ -144,133 +116,6 @@ def import_file(
             details={"file": name, "sha256": sha256, "kind": kind, **result.counts()},
         )
     return result
-
-
-def detect_kind(path: str | os.PathLike) -> str:
-    """``"enterprises"`` or ``"representatives"``, from the file's header row."""
-    name = os.path.basename(os.fspath(path))
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
-            return _read_header(stream, name)[0]
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{name}: the header is not UTF-8 text") from None
-
-
-def _scan(path: str | os.PathLike, name: str) -> tuple[str, int]:
-    """SHA-256 of the file and its number of data lines; refuse a file that is not UTF-8.
-
-    Checking the encoding before writing anything keeps a wrongly exported file from being
-    half imported.
-    """
-    digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    lines, last = 0, b""
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                near = lines + chunk[: max(exc.start, 0)].count(b"\n") + 1
-                raise InvalidInput(f"{name}: not UTF-8 text (line {near})") from None
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{name}: not UTF-8 text (line {lines + 1})") from None
-    if last and last != b"\n":
-        lines += 1
-    return digest.hexdigest(), max(lines - 1, 0)
-
-
-def _read_header(stream, name: str) -> tuple[str, str, dict[str, int]]:
-    """Kind, delimiter and column positions, from the first line."""
-    header = stream.readline()
-    if not header.strip():
-        raise InvalidInput(f"{name}: the file is empty or has no header row")
-    delimiter = ";" if header.count(";") > header.count(",") else ","
-    cells = [cell.strip().lower() for cell in next(csv.reader([header], delimiter=delimiter))]
-    for kind, expected in KINDS.items():
-        if sorted(cells) == sorted(expected):
-            return kind, delimiter, {column: cells.index(column) for column in expected}
-    raise InvalidInput(
-        f"{name}: unrecognized header {header.strip()!r}; expected "
-        f"{','.join(ENTERPRISE_COLUMNS)!r} (enterprises) or "
-        f"{','.join(REPRESENTATIVE_COLUMNS)!r} (legal representatives)"
-    )
-
-
-def _records(reader) -> Iterator[tuple[int, list[str] | csv.Error]]:
-    """(line number where the record starts, its cells or why it cannot be read).
-
-    Blank lines are skipped. The header was read before the reader started, so the reader's
-    line 1 is the file's line 2.
-    """
-    while True:
-        start = reader.line_num + 2
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield start, exc
-            continue
-        if any(value.strip() for value in values):
-            yield start, values
-
-
-def _fields(values: list[str] | csv.Error, columns: dict[str, int]) -> dict[str, str]:
-    if isinstance(values, csv.Error):
-        raise BadRow(f"unreadable CSV record: {values}")
-    if len(values) != len(columns):
-        raise BadRow(f"expected {len(columns)} columns, found {len(values)}")
-    cells = {column: values[index].strip() for column, index in columns.items()}
-    for column, value in cells.items():
-        if "\x00" in value:
-            raise BadRow(f"{column} contains a NUL character")
-        if len(value) > MAX_TEXT:
-            raise BadRow(f"{column} is longer than {MAX_TEXT} characters")
-    return cells
-
-
-def _parse_enterprise(line: int, cells: dict[str, str]) -> _EnterpriseRow:
-    bce = normalize_bce(cells["bce"])
-    if not cells["name"]:
-        raise BadRow("missing name")
-    legal_form = cells["legal_form"].lower()
-    if legal_form not in LEGAL_FORMS:
-        raise BadRow(
-            f"unknown legal form {cells['legal_form']!r}: expected one of {', '.join(LEGAL_FORMS)}"
-        )
-    status = cells["status"].lower()
-    if status not in ENTERPRISE_STATUSES:
-        raise BadRow(
-            f"unknown status {cells['status']!r}: expected one of {', '.join(ENTERPRISE_STATUSES)}"
-        )
-    return _EnterpriseRow(line, bce, cells["name"], legal_form, status)
-
-
-def _parse_representative(line: int, cells: dict[str, str]) -> _RepresentativeRow:
-    bce = normalize_bce(cells["bce"])
-    nrn = normalize_nrn(cells["nrn"])
-    ended_on = None
-    if cells["end_date"]:
-        try:
-            ended_on = date.fromisoformat(cells["end_date"])
-        except ValueError:
-            raise BadRow(
-                f"invalid end date {cells['end_date']!r}: expected YYYY-MM-DD or empty"
-            ) from None
-    return _RepresentativeRow(
-        line,
-        bce,
-        nrn,
-        cells["given_name"],
-        cells["family_name"],
-        cells["capacity"],
-        ended_on,
-    )
 
 
 class _Importer:
@@ -299,7 +144,7 @@ class _Importer:
 
     # Enterprises ---------------------------------------------------------------------------
 
-    def enterprises(self, rows: list[_EnterpriseRow]) -> None:
+    def enterprises(self, rows: list[EnterpriseRow]) -> None:
         known = {
             e.bce: e
             for e in Enterprise.select(
@@ -326,7 +171,7 @@ class _Importer:
         if created:
             Enterprise.insert_many(list(created.values())).execute()
 
-    def _update_enterprise(self, enterprise: Enterprise, row: _EnterpriseRow, values) -> None:
+    def _update_enterprise(self, enterprise: Enterprise, row: EnterpriseRow, values) -> None:
         changes = {k: v for k, v in values.items() if getattr(enterprise, k) != v}
         if not changes:
             self.result.unchanged += 1
@@ -351,7 +196,7 @@ class _Importer:
 
     # Legal representatives -----------------------------------------------------------------
 
-    def representatives(self, rows: list[_RepresentativeRow]) -> None:
+    def representatives(self, rows: list[RepresentativeRow]) -> None:
         enterprises = {
             e.bce: e
             for e in Enterprise.select(Enterprise.id, Enterprise.bce).where(
@@ -380,24 +225,43 @@ class _Importer:
             )
         }
         bumped: set[int] = set()
+        added: list[tuple[RepresentativeRow, LegalRepresentation]] = []
         for row in kept:
             person, enterprise = persons[row.nrn], enterprises[row.bce]
             person_changed = self._update_person(person, row)
             key = (person.id, enterprise.id)
-            if key not in representations:
-                representations[key] = self._add_representation(person, enterprise, row)
+            representation = representations.get(key)
+            if representation is None:
+                representations[key] = representation = LegalRepresentation(
+                    person=person.id,
+                    enterprise=enterprise.id,
+                    capacity=row.capacity,
+                    ended_on=row.ended_on,
+                    source="bce",
+                    imported_at=utcnow(),
+                )
+                added.append((row, representation))
                 bumped.add(enterprise.id)
                 self.result.new += 1
-                continue
-            representation = representations[key]
-            changed = self._update_representation(representation, enterprise, row, bumped)
-            self._count(changed or person_changed)
+            elif representation.id is None:
+                # Added by an earlier row of this batch and not written yet: the later row wins.
+                changed = (representation.capacity, representation.ended_on) != (
+                    row.capacity,
+                    row.ended_on,
+                )
+                representation.capacity, representation.ended_on = row.capacity, row.ended_on
+                self._count(changed or person_changed)
+            else:
+                changed = self._update_representation(representation, enterprise, row, bumped)
+                self._count(changed or person_changed)
+        if added:
+            self._insert_representations(added)
         if bumped:
             Enterprise.update(authz_epoch=Enterprise.authz_epoch + 1).where(
                 Enterprise.id.in_(sorted(bumped))
             ).execute()
 
-    def _persons(self, rows: list[_RepresentativeRow]) -> dict[str, Person]:
+    def _persons(self, rows: list[RepresentativeRow]) -> dict[str, Person]:
         """The batch's persons by NRN, creating the unknown ones."""
         fields = (Person.id, Person.nrn, Person.given_name, Person.family_name)
         nrns = {row.nrn for row in rows}
@@ -417,7 +281,7 @@ class _Importer:
             )
         return persons
 
-    def _update_person(self, person: Person, row: _RepresentativeRow) -> bool:
+    def _update_person(self, person: Person, row: RepresentativeRow) -> bool:
         # An empty name in the file never erases a known one.
         changes = {
             key: value
@@ -431,33 +295,41 @@ class _Importer:
             setattr(person, key, value)
         return True
 
-    def _add_representation(
-        self, person: Person, enterprise: Enterprise, row: _RepresentativeRow
-    ) -> LegalRepresentation:
-        representation = LegalRepresentation.create(
-            person=person.id,
-            enterprise=enterprise.id,
-            capacity=row.capacity,
-            ended_on=row.ended_on,
-            source="bce",
-        )
-        self.audit(
-            "bce.representation_add",
-            "legal_representation",
-            representation.id,
-            enterprise.bce,
-            line=row.line,
-            nrn=person.nrn,
-            capacity=row.capacity,
-            ended_on=_iso(row.ended_on),
-        )
-        return representation
+    def _insert_representations(
+        self, added: list[tuple[RepresentativeRow, LegalRepresentation]]
+    ) -> None:
+        """Write the batch's new representations in one statement, then audit each."""
+        fields = ("person", "enterprise", "capacity", "ended_on", "source", "imported_at")
+        LegalRepresentation.insert_many(
+            [{name: r.__data__[name] for name in fields} for _row, r in added]
+        ).execute()
+        ids = {
+            (r.person_id, r.enterprise_id): r.id
+            for r in LegalRepresentation.select(
+                LegalRepresentation.id, LegalRepresentation.person, LegalRepresentation.enterprise
+            ).where(
+                LegalRepresentation.person.in_(list({r.person_id for _row, r in added}))
+                & LegalRepresentation.enterprise.in_(list({r.enterprise_id for _row, r in added}))
+            )
+        }
+        for row, representation in added:
+            representation.id = ids[(representation.person_id, representation.enterprise_id)]
+            self.audit(
+                "bce.representation_add",
+                "legal_representation",
+                representation.id,
+                row.bce,
+                line=row.line,
+                nrn=row.nrn,
+                capacity=representation.capacity,
+                ended_on=_iso(representation.ended_on),
+            )
 
     def _update_representation(
         self,
         representation: LegalRepresentation,
         enterprise: Enterprise,
-        row: _RepresentativeRow,
+        row: RepresentativeRow,
         bumped: set[int],
     ) -> bool:
         changes = {}
@@ -498,7 +370,4 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-_HANDLERS = {
-    "enterprises": (_parse_enterprise, _Importer.enterprises),
-    "representatives": (_parse_representative, _Importer.representatives),
-}
+_WRITERS = {"enterprises": _Importer.enterprises, "representatives": _Importer.representatives}

@@ -1,0 +1,117 @@
+"""``monespace clients``: register, list and disable relying parties and API callers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from authz import clients as service
+from authz.errors import InvalidInput
+from monespace.bootstrap import command_database
+
+ACTOR = "operator:cli"
+
+
+@click.group()
+def clients() -> None:
+    """Relying parties (OpenID Connect) and callers of the decision API."""
+
+
+@clients.command("add")
+@click.option("--name", default="", help="Display name, shown to users at consent.")
+@click.option("--service-domain", default="", help="Service domain, e.g. fiscalite.")
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable)."
+)
+@click.option(
+    "--auth-method",
+    default="client_secret_basic",
+    show_default=True,
+    help=f"One of {', '.join(service.AUTH_METHODS)}.",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help=f"Allowed scope (repeatable; default: {' '.join(service.DEFAULT_SCOPES)}).",
+)
+@click.option("--nrn/--no-nrn", default=False, help="May receive the national register number.")
+@click.option("--public-subject", is_flag=True, help="Same subject for every client (no pairwise).")
+@click.option("--sector-identifier", default=None, help="Sector of pairwise subjects.")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File with the client's public JWKS (private_key_jwt).",
+)
+@click.option("--client-id", default=None, help="client_id to use instead of a random one.")
+def add(
+    name: str,
+    service_domain: str,
+    redirect_uris: tuple[str, ...],
+    auth_method: str,
+    scopes: tuple[str, ...],
+    nrn: bool,
+    public_subject: bool,
+    sector_identifier: str | None,
+    jwks_file: Path | None,
+    client_id: str | None,
+) -> None:
+    """Register a client and print its client_id (and its secret, once)."""
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = jwks_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read the JWKS file {jwks_file}: {exc}") from None
+    with command_database() as config:
+        client, secret = service.add_client(
+            name,
+            service_domain,
+            redirect_uris=redirect_uris,
+            auth_method=auth_method,
+            scopes=scopes or service.DEFAULT_SCOPES,
+            may_receive_nrn=nrn,
+            subject_type="public" if public_subject else "pairwise",
+            sector_identifier=sector_identifier,
+            jwks=jwks,
+            client_id=client_id,
+            actor=ACTOR,
+            allow_http=config.is_demo,
+        )
+    click.echo(f"client_id: {client.client_id}")
+    if secret is not None:
+        click.echo(f"client_secret: {secret}")
+        click.echo(
+            "warning: this is the only time the secret is shown; only its hash is stored, "
+            "so it cannot be recovered. Keep it in the client's secret store now.",
+            err=True,
+        )
+
+
+@clients.command("list")
+def list_() -> None:
+    """List the registered clients."""
+    with command_database(check="current"):
+        rows = [
+            (c.client_id, c.name, c.service_domain, c.auth_method, "yes" if c.is_enabled else "no")
+            for c in service.list_clients()
+        ]
+    header = ("client_id", "name", "domain", "auth method", "enabled")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(
+                str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)
+            ).rstrip()
+        )
+
+
+@clients.command("disable")
+@click.argument("client_id")
+def disable(client_id: str) -> None:
+    """Disable a client: its secret stops working; the row stays for the audit trail."""
+    with command_database():
+        client = service.disable_client(client_id, actor=ACTOR)
+    click.echo(f"disabled {client.client_id}")
