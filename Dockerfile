@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# Mon Espace, production image: gunicorn on port 8000, configuration from the environment.
+#
+#   docker build -t monespace .
+#   docker run --rm -e MONESPACE_DATABASE_URL=... -e MONESPACE_SECRET_KEY=... \
+#       -e MONESPACE_BASE_URL=https://... monespace monespace db upgrade
+#   docker run -d -p 8000:8000 -e ... monespace
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY . .
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MONESPACE_MODE=production \
+    MONESPACE_DATA_DIR=/var/lib/monespace
+
+# xmlsec1 signs and checks the SAML messages of the eID login (pysaml2 calls it).
+# psycopg2-binary ships its own libpq.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends xmlsec1 \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 monespace \
+    && useradd --system --uid 10001 --gid monespace --create-home \
+        --home-dir /home/monespace --shell /usr/sbin/nologin monespace \
+    && install -d -o monespace -g monespace -m 0700 /var/lib/monespace
+
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
+
+USER monespace
+WORKDIR /home/monespace
+EXPOSE 8000
+
+# No curl in the slim image: ask /healthz with Python (non-200 or no answer = unhealthy).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
+
+# A command given to `docker run` replaces this one (for example `monespace db upgrade`).
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "monespace.app:create_app()"]
