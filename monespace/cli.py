@@ -41,7 +41,9 @@ for module_name, attribute in COMMANDS:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="monespace", standalone_mode=False)
+        # Outside standalone mode click returns the code given to ctx.exit() instead of
+        # exiting with it.
+        code = cli.main(args=argv, prog_name="monespace", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -53,10 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     except (AuthzError, ConfigError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except peewee.OperationalError as exc:
+    except peewee.DatabaseError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         click.echo(f"error: database: {first_line}", err=True)
         sys.exit(1)
     except OSError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -38,8 +38,7 @@ def import_bce(files: tuple[Path, ...]) -> None:
             click.echo(_summary(path, result))
             skipped += result.bad
     if skipped:
-        # Not ctx.exit(1): with standalone_mode=False click returns that status instead of
-        # exiting, and monespace.cli.main does not pass it on.
+        # Good rows are committed; the status tells scripts that some rows were not.
         sys.exit(1)
 
 
