@@ -8,7 +8,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
-from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, DatabaseProxy, PostgresqlDatabase
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database = DatabaseProxy()
 
@@ -20,6 +21,12 @@ SQLITE_PRAGMAS = {
 }
 
 
+# Requests take a connection from a pool and give it back (close() returns it): opening a
+# PostgreSQL connection per request would cost milliseconds.
+POOL_SIZE = 32
+POOL_STALE_SECONDS = 300
+
+
 def make_database(url: str) -> Database:
     """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``."""
     parsed = urlparse(url)
@@ -29,10 +36,18 @@ def make_database(url: str) -> Database:
             raise ValueError(f"database URL {url!r} names no file")
         # BEGIN IMMEDIATE: a write transaction takes SQLite's write lock when it starts, so two
         # processes never both read then fail to upgrade to a write (SQLITE_BUSY mid-way).
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
+        return PooledSqliteDatabase(
+            path,
+            pragmas=SQLITE_PRAGMAS,
+            lock_type="IMMEDIATE",
+            max_connections=POOL_SIZE,
+            stale_timeout=POOL_STALE_SECONDS,
+        )
     if parsed.scheme in ("postgres", "postgresql"):
-        return PostgresqlDatabase(
+        return PooledPostgresqlDatabase(
             parsed.path.lstrip("/"),
+            max_connections=POOL_SIZE,
+            stale_timeout=POOL_STALE_SECONDS,
             user=parsed.username,
             password=parsed.password,
             host=parsed.hostname,

@@ -18,7 +18,7 @@ from authz.models import ALL_MODELS, SchemaInfo
 
 
 def _v2_authorization_epochs(migrator: SchemaMigrator) -> None:
-    """Version 2: an authorization epoch per enterprise, keyed on by decision caches."""
+    """An authorization epoch per enterprise, keyed on by decision caches."""
     migrate(migrator.add_column("enterprise", "authz_epoch", IntegerField(default=0)))
 
 

@@ -60,6 +60,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     _init_error_handlers(app)
     _init_security_headers(app)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+    app.add_url_rule("/", "home", home, methods=["GET"])
 
     for module_name in PACKAGES:
         importlib.import_module(module_name).init_app(app)
@@ -76,6 +77,20 @@ def _init_database_per_request(app: Flask) -> None:
     def close_connection(_exc: BaseException | None) -> None:
         if not db.database.is_closed():
             db.database.close()
+
+
+HOME_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Mon Espace</title></head>
+<body><main><h1>Mon Espace</h1>
+<p>Service d'identité et de délégation / identity and delegation service.</p>
+<ul><li><a href="/healthz">/healthz</a></li></ul>
+</main></body></html>
+"""
+
+
+def home() -> Response:
+    """A landing page; the admin UI and the login pages take over this URL later."""
+    return Response(HOME_PAGE, mimetype="text/html")
 
 
 def healthz() -> tuple[Response, int]:

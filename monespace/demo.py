@@ -117,7 +117,7 @@ def seed(report=lambda _message: None) -> bool:
     client, _secret = add_client(
         "Demo relying party",
         "fiscalite",
-        redirect_uris=["http://127.0.0.1:5000/demo-rp/callback"],
+        redirect_uris=["http://127.0.0.1:8000/demo-rp/callback"],
         scopes=["openid", "profile", "enterprise"],
         client_id=DEMO_CLIENT_ID,
         actor=actor,

@@ -59,6 +59,7 @@ def test_healthz_is_503_without_a_traceback_when_the_database_is_unusable(tmp_pa
     app = create_app({"database_url": f"sqlite:///{path}"})
     path.unlink()
     path.mkdir()  # a directory where the database file was: SQLite cannot open it
+    db.database.close_all()  # pooled connections would still hold the old file open
 
     response = app.test_client().get("/healthz")
 
@@ -71,6 +72,7 @@ def test_other_pages_are_503_json_when_the_database_is_unusable(tmp_path):
     app = create_app({"database_url": f"sqlite:///{path}"})
     path.unlink()
     path.mkdir()
+    db.database.close_all()
 
     response = app.test_client().get("/anything", headers={"Accept": "application/json"})
 
