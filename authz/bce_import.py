@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from authz import audit, db
+from authz import audit, db, epochs
 from authz.bce_csv import (
     PARSERS,
     BadRow,
@@ -177,10 +177,9 @@ class _Importer:
             self.result.unchanged += 1
             return
         update = {**changes, "updated_at": utcnow()}
-        if "status" in changes:
-            update["authz_epoch"] = Enterprise.authz_epoch + 1
         Enterprise.update(update).where(Enterprise.id == enterprise.id).execute()
         if "status" in changes:
+            epochs.bump([enterprise.id])
             self.audit(
                 "bce.enterprise_status",
                 "enterprise",
@@ -256,10 +255,7 @@ class _Importer:
                 self._count(changed or person_changed)
         if added:
             self._insert_representations(added)
-        if bumped:
-            Enterprise.update(authz_epoch=Enterprise.authz_epoch + 1).where(
-                Enterprise.id.in_(sorted(bumped))
-            ).execute()
+        epochs.bump(bumped)
 
     def _persons(self, rows: list[RepresentativeRow]) -> dict[str, Person]:
         """The batch's persons by NRN, creating the unknown ones."""

@@ -40,7 +40,14 @@ DEFAULTS: dict[str, Any] = {
     "base_url": None,
     "data_dir": "instance",
     "simulators": None,
+    # The decision engine (authz.decisions): cache bounds and decision logging.
+    "decision_cache_size": 100_000,
+    "decision_cache_ttl": 300,
+    "decision_log": "sample",
+    "decision_log_sample_rate": 0.01,
+    "decision_log_file": None,
 }
+DECISION_LOG_MODES = ("off", "sample", "full")
 DEMO_BASE_URL = "http://127.0.0.1:8000"
 
 
@@ -58,6 +65,11 @@ class Config:
     base_url: str
     data_dir: Path
     simulators: bool
+    decision_cache_size: int = 100_000
+    decision_cache_ttl: int = 300
+    decision_log: str = "sample"
+    decision_log_sample_rate: float = 0.01
+    decision_log_file: Path | None = None
 
     @property
     def is_demo(self) -> bool:
@@ -157,6 +169,45 @@ def _as_text(name: str, value: Any) -> str:
     return value.strip()
 
 
+def _as_number(name: str, value: Any, kind: type, low: float, high: float):
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {value!r}")
+    return number
+
+
+def _decision_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    mode = _as_text("decision_log", str(settings["decision_log"])).lower()
+    if mode not in DECISION_LOG_MODES:
+        raise ConfigError(
+            f"MONESPACE_DECISION_LOG must be one of {', '.join(DECISION_LOG_MODES)}, not {mode!r}"
+        )
+    log_file = settings["decision_log_file"]
+    return {
+        # Bounded: a worker must stay small whatever the traffic.
+        "decision_cache_size": _as_number(
+            "MONESPACE_DECISION_CACHE_SIZE", settings["decision_cache_size"], int, 0, 10_000_000
+        ),
+        "decision_cache_ttl": _as_number(
+            "MONESPACE_DECISION_CACHE_TTL", settings["decision_cache_ttl"], int, 1, 86_400
+        ),
+        "decision_log": mode,
+        "decision_log_sample_rate": _as_number(
+            "MONESPACE_DECISION_LOG_SAMPLE_RATE",
+            settings["decision_log_sample_rate"],
+            float,
+            0.0,
+            1.0,
+        ),
+        "decision_log_file": (
+            Path(_as_text("decision_log_file", str(log_file))).expanduser() if log_file else None
+        ),
+    }
+
+
 def _build(settings: dict[str, Any]) -> Config:
     mode = _as_text("mode", settings["mode"]).lower()
     if mode not in MODES:
@@ -208,6 +259,7 @@ def _build(settings: dict[str, Any]) -> Config:
         base_url=base_url,
         data_dir=data_dir,
         simulators=simulators,
+        **_decision_settings(settings),
     )
 
 

@@ -14,7 +14,7 @@ from datetime import date
 
 import peewee
 
-from authz import audit, db
+from authz import audit, db, epochs
 from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -156,9 +156,7 @@ def record(
 
 def access_changed(enterprise: Enterprise) -> None:
     """Bump the authorization epoch in the changing transaction (decision caches key on it)."""
-    Enterprise.update(authz_epoch=Enterprise.authz_epoch + 1).where(
-        Enterprise.id == enterprise.id
-    ).execute()
+    epochs.bump([enterprise.id])
 
 
 # -- input parsing ---------------------------------------------------------------------------

@@ -1,0 +1,284 @@
+"""The decision point: fast, cached, explainable answers to "may P do A for E?".
+
+A bounded cache (cachetools) sits in front of the policy engine. Its keys carry the
+enterprise's authorization epoch and the date, so:
+
+- a cached decision is never used after the access of its enterprise changed (the epoch moved:
+  see ``authz.epochs`` for how every process hears of it), nor after midnight UTC (end dates are
+  dates);
+- while the epoch tracker is unhealthy (the PostgreSQL listener lost its connection), no cached
+  allow is served: every allow is computed afresh from the database;
+- entries also expire after ``ttl`` seconds, and the cache never holds more than ``size`` of
+  them.
+
+The facts are read after the epoch, so a decision is cached under the epoch of its facts or an
+older one, never a newer one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+from cachetools import TTLCache
+
+from authz import facts as F
+from authz.decisionlog import DecisionLog
+from authz.engine import Explanation, PolicyEngine, get_engine
+from authz.epochs import EpochTracker
+from authz.models import (
+    Enterprise,
+    GapDesignation,
+    LegalRepresentation,
+    Person,
+    RoleGrant,
+    today,
+)
+from authz.permissions import ALL_PERMISSIONS
+
+_ALL_ACTIONS = "*"  # cache key of the list of permissions of a pair
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    cache: str  # hit | miss
+    epoch: int | None
+    facts: tuple[str, ...]
+    policy_version: str
+    explanation: Explanation | None = None
+
+
+def _fact_ids(person: F.PersonFacts) -> tuple[str, ...]:
+    return (
+        *(f"designation#{d.id}" for d in person.designations),
+        *(f"grant#{g.id}" for g in person.grants),
+        *(f"representation#{r.id}" for r in person.representations),
+    )
+
+
+class DecisionPoint:
+    def __init__(
+        self,
+        tracker: EpochTracker,
+        engine: PolicyEngine | None = None,
+        cache_size: int = 100_000,
+        ttl: float = 300,
+        log: DecisionLog | None = None,
+    ):
+        self.tracker = tracker
+        self.engine = engine or get_engine()
+        self.log = log or DecisionLog("off")
+        self._cache: TTLCache | None = TTLCache(cache_size, ttl) if cache_size else None
+        self._lock = threading.Lock()
+
+    # -- single decisions ----------------------------------------------------------------
+
+    def evaluate(
+        self,
+        nrn: str,
+        action: str,
+        bce: str,
+        service_domain: str | None = None,
+        *,
+        explain: bool = False,
+        client_id: str | None = None,
+        request_id: str | None = None,
+    ) -> Decision:
+        """Decide; with ``explain``, bypass the cache and attach the explanation."""
+        day = today()
+        decision = self._decide(nrn, action, bce, service_domain, day, explain)
+        if self.log.wanted(explained=explain):
+            self.log.record(
+                request_id=request_id,
+                client=client_id,
+                subject=nrn,
+                action=action,
+                resource=bce,
+                service_domain=service_domain,
+                decision=decision.allowed,
+                cache=decision.cache,
+                epoch=decision.epoch,
+                policy_version=decision.policy_version,
+                facts=list(decision.facts),
+            )
+        return decision
+
+    def _decide(
+        self, nrn: str, action: str, bce: str, domain: str | None, day: date, explain: bool
+    ) -> Decision:
+        version = self.engine.version
+        if action not in ALL_PERMISSIONS:
+            return Decision(False, "miss", None, (), version)
+        if not explain:
+            cached = self._cached((nrn, action, bce, domain, day))
+            if cached is not None:
+                allowed, epoch, facts = cached
+                return Decision(allowed, "hit", epoch, facts, version)
+        pair = F.load_pair(nrn, bce, day, domain)
+        if pair is None:
+            explanation = self.engine.explain(nrn, action, bce, domain, day) if explain else None
+            return Decision(False, "miss", None, (), version, explanation)
+        person, enterprise = pair
+        allowed = self.engine.allowed(person, action, enterprise)
+        facts = _fact_ids(person)
+        self._store((nrn, action, bce, domain, day), enterprise.epoch, (allowed, facts))
+        explanation = self.engine.explain(nrn, action, bce, domain, day) if explain else None
+        return Decision(allowed, "miss", enterprise.epoch, facts, version, explanation)
+
+    def _cached(self, question: tuple) -> tuple | None:
+        """(allowed, epoch, facts) from the cache, if usable now."""
+        if self._cache is None:
+            return None
+        epoch = self.tracker.epoch(question[2])
+        if epoch is None:
+            return None
+        with self._lock:
+            hit = self._cache.get((*question, epoch))
+        if hit is None:
+            return None
+        allowed, facts = hit
+        if allowed and not self.tracker.healthy:
+            return None  # changes may be going unheard: recompute every allow
+        return allowed, epoch, facts
+
+    def _store(self, question: tuple, epoch: int, value: tuple) -> None:
+        if self._cache is not None:
+            with self._lock:
+                self._cache[(*question, epoch)] = value
+
+    # -- searches ------------------------------------------------------------------------
+
+    def actions(self, nrn: str, bce: str, service_domain: str | None = None) -> list[str]:
+        """Every permission ``nrn`` has on ``bce``, cached like single decisions.
+
+        Stored as (any permission?, permissions): an empty list counts as a deny, a non-empty
+        one as an allow, for the rule on unhealthy trackers.
+        """
+        day = today()
+        question = (nrn, _ALL_ACTIONS, bce, service_domain, day)
+        cached = self._cached(question)
+        if cached is not None:
+            return list(cached[2])
+        pair = F.load_pair(nrn, bce, day, service_domain)
+        if pair is None:
+            return []
+        permissions = self.engine.permissions(*pair)
+        self._store(question, pair[1].epoch, (bool(permissions), tuple(permissions)))
+        return permissions
+
+    def enterprises_of(
+        self,
+        nrn: str,
+        action: str,
+        service_domain: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[str], int | None]:
+        """BCE numbers of enterprises where ``nrn`` may do ``action``, and the next cursor."""
+        person = Person.select(Person.id).where(Person.nrn == nrn).first()
+        if person is None:
+            return [], None
+        holders = (
+            (
+                RoleGrant,
+                RoleGrant.enterprise,
+                (RoleGrant.person == person.id) & RoleGrant.ended_at.is_null(),
+            ),
+            (
+                GapDesignation,
+                GapDesignation.enterprise,
+                (GapDesignation.person == person.id) & GapDesignation.ended_at.is_null(),
+            ),
+            (
+                LegalRepresentation,
+                LegalRepresentation.enterprise,
+                LegalRepresentation.person == person.id,
+            ),
+        )
+        return self._search(
+            _candidates(holders, after),
+            lambda ids: dict(
+                Enterprise.select(Enterprise.id, Enterprise.bce)
+                .where(Enterprise.id.in_(ids))
+                .tuples()
+            ),
+            lambda bce: self.evaluate(nrn, action, bce, service_domain).allowed,
+            limit,
+        )
+
+    def persons_for(
+        self,
+        bce: str,
+        action: str,
+        service_domain: str | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[str], int | None]:
+        """NRNs of persons who may do ``action`` for ``bce``, and the next cursor."""
+        enterprise = Enterprise.select(Enterprise.id).where(Enterprise.bce == bce).first()
+        if enterprise is None:
+            return [], None
+        holders = (
+            (
+                RoleGrant,
+                RoleGrant.person,
+                (RoleGrant.enterprise == enterprise.id) & RoleGrant.ended_at.is_null(),
+            ),
+            (
+                GapDesignation,
+                GapDesignation.person,
+                (GapDesignation.enterprise == enterprise.id) & GapDesignation.ended_at.is_null(),
+            ),
+            (
+                LegalRepresentation,
+                LegalRepresentation.person,
+                LegalRepresentation.enterprise == enterprise.id,
+            ),
+        )
+        return self._search(
+            _candidates(holders, after),
+            lambda ids: dict(
+                Person.select(Person.id, Person.nrn).where(Person.id.in_(ids)).tuples()
+            ),
+            lambda nrn: self.evaluate(nrn, action, bce, service_domain).allowed,
+            limit,
+        )
+
+    @staticmethod
+    def _search(chunks, names, allowed, limit: int) -> tuple[list[str], int | None]:
+        """Walk candidate ids in order; keep those allowed; stop after ``limit``."""
+        found: list[str] = []
+        for ids in chunks:
+            by_id = names(ids)
+            for row_id in ids:
+                if allowed(by_id[row_id]):
+                    found.append(by_id[row_id])
+                    if len(found) == limit:
+                        return found, row_id
+        return found, None
+
+
+def _candidates(holders, after: int, chunk: int = 200):
+    """Ids (of persons or enterprises) holding any fact, ascending, ``chunk`` at a time.
+
+    Each fact table gives its ``chunk`` smallest ids above the cursor; the ``chunk`` smallest of
+    their union are then exactly the next ids, however many facts the tables hold.
+    """
+    while True:
+        ids: set[int] = set()
+        for model, column, condition in holders:
+            query = (
+                model.select(column)
+                .where(condition & (column > after))
+                .order_by(column)
+                .distinct()
+                .limit(chunk)
+            )
+            ids.update(row[0] for row in query.tuples())
+        batch = sorted(ids)[:chunk]
+        if not batch:
+            return
+        yield batch
+        after = batch[-1]

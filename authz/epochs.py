@@ -1,0 +1,285 @@
+"""Authorization epochs: how every process learns, at once, that an enterprise's access changed.
+
+Each enterprise row carries ``authz_epoch``. Every transaction that changes who may do what for
+an enterprise (the mandate services, the BCE import) calls :func:`bump` for it. Decision caches
+put the epoch in their keys, so a cached decision stays reachable only while the epoch it was
+computed at is the current one.
+
+Each process keeps a view of the epochs (an :class:`EpochTracker`) and must hear of changes made
+by the others:
+
+- **PostgreSQL**: :func:`bump` also sends ``NOTIFY monespace_authz_epoch`` with the BCE numbers;
+  PostgreSQL delivers it when (and only if) the transaction commits. A listener thread with its
+  own connection drops those enterprises from the view, so their next decision re-reads the
+  epoch. If the listening connection fails, the tracker is *unhealthy* until it has reconnected
+  (and dropped its whole view, since notifications may have been missed); meanwhile the
+  decision cache serves no cached allow. A heartbeat on that connection bounds how long a silent
+  failure can go unnoticed.
+- **SQLite**: ``PRAGMA data_version`` on a dedicated connection changes whenever another
+  connection commits. The tracker looks at it before every use of the view and drops the view
+  when it moved: no delay at all, for about 4 microseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from urllib.parse import urlparse
+
+import psycopg2
+import psycopg2.extensions
+from cachetools import LRUCache
+
+from authz import db
+from authz.models import Enterprise
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "monespace_authz_epoch"
+# Enterprises whose epoch a process remembers; beyond that the oldest are re-read when needed.
+VIEW_SIZE = 200_000
+# PostgreSQL NOTIFY payloads are limited to 8000 bytes: send BCE numbers in chunks.
+_NOTIFY_CHUNK = 500
+
+
+def bump(enterprise_ids: Iterable[int]) -> None:
+    """Move the epoch of these enterprises, inside the transaction that changes their access."""
+    ids = sorted(set(enterprise_ids))
+    if not ids:
+        return
+    Enterprise.update(authz_epoch=Enterprise.authz_epoch + 1).where(
+        Enterprise.id.in_(ids)
+    ).execute()
+    if db.is_postgresql():
+        bces = [e.bce for e in Enterprise.select(Enterprise.bce).where(Enterprise.id.in_(ids))]
+        for start in range(0, len(bces), _NOTIFY_CHUNK):
+            payload = " ".join(bces[start : start + _NOTIFY_CHUNK])
+            db.database.execute_sql("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, payload))
+
+
+def read_epoch(bce: str) -> int | None:
+    """The epoch in the database; None for an unknown enterprise."""
+    row = Enterprise.select(Enterprise.authz_epoch).where(Enterprise.bce == bce).first()
+    return row.authz_epoch if row else None
+
+
+class EpochTracker:
+    """A process's view of enterprise epochs, kept fresh by a subclass."""
+
+    # The worst-case delay between a commit elsewhere and this process seeing it, in seconds,
+    # when the tracker reports healthy (stated in the README).
+    max_delay: float = 0.0
+
+    def __init__(self, view_size: int = VIEW_SIZE):
+        self._view: LRUCache = LRUCache(maxsize=view_size)
+        self._lock = threading.Lock()
+        # Moves on every forget: an epoch read from the database while a notification arrived
+        # may predate the change it announced, so it must not enter the view.
+        self._generation = 0
+
+    @property
+    def healthy(self) -> bool:
+        """False while changes made elsewhere may be going unnoticed."""
+        return True
+
+    def epoch(self, bce: str) -> int | None:
+        """The current epoch of ``bce`` (from the view, else from the database)."""
+        self.refresh()
+        with self._lock:
+            known = self._view.get(bce)
+            generation = self._generation
+        if known is not None:
+            return known
+        epoch = read_epoch(bce)
+        if epoch is not None:
+            with self._lock:
+                if generation == self._generation:
+                    self._view[bce] = epoch
+        return epoch
+
+    def refresh(self) -> None:
+        """Bring the view up to date with changes committed elsewhere."""
+
+    def forget(self, bces: Iterable[str]) -> None:
+        with self._lock:
+            self._generation += 1
+            for bce in bces:
+                self._view.pop(bce, None)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._view.clear()
+
+    def start(self) -> None:
+        """Begin watching (threads, connections); idempotent."""
+
+    def stop(self) -> None:
+        """Stop watching and release connections."""
+
+
+class SqliteEpochTracker(EpochTracker):
+    """Drops the view whenever ``PRAGMA data_version`` says another connection committed."""
+
+    def __init__(self, path: str, view_size: int = VIEW_SIZE):
+        super().__init__(view_size)
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self._conn_lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._conn_lock:
+            if self._conn is None:
+                # Autocommit, shared across threads under the lock: it only reads one pragma.
+                self._conn = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None
+                )
+                self._version = None
+
+    def refresh(self) -> None:
+        if self._conn is None:
+            self.start()
+        with self._conn_lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            changed = version != self._version
+            self._version = version
+        if changed:
+            self.forget_all()
+
+    def stop(self) -> None:
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class PostgresEpochTracker(EpochTracker):
+    """Listens to ``monespace_authz_epoch`` on its own connection, in a daemon thread."""
+
+    def __init__(
+        self,
+        url: str,
+        view_size: int = VIEW_SIZE,
+        heartbeat: float = 1.0,
+        retry_delay: float = 0.5,
+    ):
+        super().__init__(view_size)
+        self.url = url
+        self.heartbeat = heartbeat
+        self.retry_delay = retry_delay
+        self.max_delay = 2 * heartbeat
+        self._last_beat = 0.0
+        self._healthy = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self.backend_pid: int | None = None  # of the listening connection, for operators
+        self.reconnections = 0
+
+    @property
+    def healthy(self) -> bool:
+        # The heartbeat must keep succeeding: a connection that silently stopped answering
+        # (no error, no notification) turns the tracker unhealthy within max_delay.
+        return (
+            self._healthy.is_set()
+            and self._thread is not None
+            and self._thread.is_alive()
+            and time.monotonic() - self._last_beat < self.max_delay
+        )
+
+    def start(self) -> None:
+        # A thread does not survive fork (gunicorn workers): start one per process.
+        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._stopping.clear()
+        self._healthy.clear()
+        self._thread = threading.Thread(target=self._run, name="authz-epoch-listener", daemon=True)
+        self._thread.start()
+
+    def wait_until_healthy(self, timeout: float = 5.0) -> bool:
+        return self._healthy.wait(timeout)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.heartbeat + 2)
+        self._healthy.clear()
+
+    def _connect(self):
+        parsed = urlparse(self.url)
+        conn = psycopg2.connect(
+            dbname=parsed.path.lstrip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port or 5432,
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=2,
+        )
+        conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+        with conn.cursor() as cur:
+            cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            cur.execute("SELECT pg_backend_pid()")
+            self.backend_pid = cur.fetchone()[0]
+        return conn
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            conn = None
+            try:
+                conn = self._connect()
+                # Whatever happened before this connection listened went unheard.
+                self.forget_all()
+                self._last_beat = time.monotonic()
+                self._healthy.set()
+                self._listen(conn)
+            except (psycopg2.Error, OSError) as exc:
+                if self._healthy.is_set():
+                    log.warning("epoch listener lost its connection: %s", exc)
+                else:
+                    log.warning("epoch listener cannot connect: %s", exc)
+            finally:
+                self._healthy.clear()
+                if conn is not None:
+                    with contextlib.suppress(psycopg2.Error):
+                        conn.close()
+            if not self._stopping.is_set():
+                self.reconnections += 1
+                self._stopping.wait(self.retry_delay)
+
+    def _listen(self, conn) -> None:
+        while not self._stopping.is_set():
+            ready, _, _ = select.select([conn], [], [], self.heartbeat / 2)
+            if ready:
+                conn.poll()
+                self._drain(conn)
+            if time.monotonic() - self._last_beat >= self.heartbeat / 2:
+                # A query the server must answer: a dead connection shows up here.
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                self._drain(conn)
+                self._last_beat = time.monotonic()
+
+    def _drain(self, conn) -> None:
+        while conn.notifies:
+            self.forget(conn.notifies.pop(0).payload.split())
+
+
+def tracker_for(url: str) -> EpochTracker:
+    """The tracker suited to the database at ``url``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
+        return SqliteEpochTracker(path)
+    return PostgresEpochTracker(url)
