@@ -130,6 +130,7 @@ class _Importer:
         if batch:
             with db.transaction():
                 apply(self, batch)
+            epochs.committed()
 
     def audit(self, action: str, target_type: str, target_id: object, bce: str, **details):
         audit.record(

@@ -248,16 +248,16 @@ class DecisionPoint:
 
     @staticmethod
     def _search(chunks, names, allowed, limit: int) -> tuple[list[str], int | None]:
-        """Walk candidate ids in order; keep those allowed; stop after ``limit``."""
-        found: list[str] = []
+        """Walk candidate ids in order, keep those allowed; a cursor only if more remain."""
+        found: list[tuple[int, str]] = []
         for ids in chunks:
             by_id = names(ids)
             for row_id in ids:
                 if allowed(by_id[row_id]):
-                    found.append(by_id[row_id])
-                    if len(found) == limit:
-                        return found, row_id
-        return found, None
+                    if len(found) == limit:  # one more exists: the page is not the last
+                        return [name for _, name in found], found[-1][0]
+                    found.append((row_id, by_id[row_id]))
+        return [name for _, name in found], None
 
 
 def _candidates(holders, after: int, chunk: int = 200):

@@ -56,11 +56,13 @@ def atomic(function):
     def wrapper(*args, **kwargs):
         try:
             with db.transaction():
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
         except peewee.IntegrityError:
             raise Conflict(
                 "someone else changed the same access at the same moment; reload and try again"
             ) from None
+        epochs.committed()
+        return result
 
     return wrapper
 
