@@ -9,6 +9,7 @@ decisions, lists roles and permissions for claims, and explains any decision: wh
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +23,8 @@ from authz.errors import AuthzError
 from authz.models import ROLES, today
 from authz.permissions import ALL_PERMISSIONS
 from policies import POLICY_DIR
+
+log = logging.getLogger(__name__)
 
 
 class PolicyError(AuthzError):
@@ -181,7 +184,12 @@ class PolicyEngine:
     # -- decisions on loaded facts -------------------------------------------------------
 
     def allowed(self, person: F.PersonFacts, action: str, enterprise: F.EnterpriseFacts) -> bool:
-        return self.oso.query_rule_once("allow", person, action, enterprise)
+        """The policy's answer; an error while evaluating it is a deny (fail closed)."""
+        try:
+            return self.oso.query_rule_once("allow", person, action, enterprise)
+        except OsoError:
+            log.exception("policy evaluation failed: %s on %s: denied", action, enterprise.bce)
+            return False
 
     def permissions(self, person: F.PersonFacts, enterprise: F.EnterpriseFacts) -> list[str]:
         """Every permission ``person`` has on ``enterprise``, in the policy's order."""
@@ -191,16 +199,26 @@ class PolicyEngine:
         """Roles held on an active enterprise, direct and implied, strongest first."""
         if not enterprise.active:
             return []
-        found = {
-            r["bindings"]["role"]
-            for r in self.oso.query_rule("has_role", person, Variable("role"), enterprise)
-        }
+        try:
+            found = {
+                r["bindings"]["role"]
+                for r in self.oso.query_rule("has_role", person, Variable("role"), enterprise)
+            }
+        except OsoError:
+            log.exception("policy evaluation failed: roles on %s: none", enterprise.bce)
+            return []
         return [role for role in ROLES if role in found]
 
     def allow_role_change(
         self, person: F.PersonFacts, action: str, role: str, enterprise: F.EnterpriseFacts
     ) -> bool:
-        return self.oso.query_rule_once("allow_role_change", person, action, role, enterprise)
+        try:
+            return self.oso.query_rule_once("allow_role_change", person, action, role, enterprise)
+        except OsoError:
+            log.exception(
+                "policy evaluation failed: %s %s on %s: denied", action, role, enterprise.bce
+            )
+            return False
 
     # -- decisions by identifiers --------------------------------------------------------
 

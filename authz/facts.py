@@ -97,9 +97,24 @@ UNION ALL
 SELECT 'r', id, capacity, NULL, NULL FROM legal_representation
  WHERE person_id = {p} AND enterprise_id = {p} AND (ended_on IS NULL OR ended_on >= {p})
 """
+# The enterprise (with its epoch) and the person's facts on it, in one statement: one round
+# trip and one snapshot. Values are cast to text so that the branches of the UNION agree.
 _PAIR_SQL = """
-SELECT e.id, e.name, e.status, e.authz_epoch, (SELECT id FROM person WHERE nrn = {p})
-  FROM enterprise e WHERE e.bce = {p}
+WITH e AS (SELECT id, name, status, authz_epoch FROM enterprise WHERE bce = {p}),
+     p AS (SELECT id FROM person WHERE nrn = {p})
+SELECT 'e', e.id, e.name, e.status, CAST(e.authz_epoch AS TEXT) FROM e
+UNION ALL
+SELECT 'g', g.id, g.role, g.scope, CAST(g.valid_until AS TEXT)
+  FROM role_grant g JOIN e ON g.enterprise_id = e.id JOIN p ON g.person_id = p.id
+ WHERE g.ended_at IS NULL
+UNION ALL
+SELECT 'd', d.id, NULL, NULL, NULL
+  FROM gap_designation d JOIN e ON d.enterprise_id = e.id JOIN p ON d.person_id = p.id
+ WHERE d.ended_at IS NULL
+UNION ALL
+SELECT 'r', r.id, r.capacity, NULL, NULL
+  FROM legal_representation r JOIN e ON r.enterprise_id = e.id JOIN p ON r.person_id = p.id
+ WHERE r.ended_on IS NULL OR r.ended_on >= {p}
 """
 
 
@@ -148,23 +163,26 @@ def enterprise_facts(
     )
 
 
-@dataclass(frozen=True)
-class _EnterpriseRow:
-    id: int
-    bce: str
-
-
 def load_pair(
     nrn: str, bce: str, today: date, service_domain: str | None = None
 ) -> tuple[PersonFacts, EnterpriseFacts] | None:
-    """Facts for (NRN, BCE), read after the enterprise's epoch; None for an unknown enterprise."""
-    row = database.execute_sql(_sql(_PAIR_SQL), (nrn, bce)).fetchone()
-    if row is None:
+    """Facts for (NRN, BCE) and the enterprise's epoch, read together; None for an unknown
+    enterprise. A person never seen holds nothing."""
+    rows = database.execute_sql(_sql(_PAIR_SQL), (bce, nrn, today)).fetchall()
+    enterprise = None
+    grants, designations, representations = [], [], []
+    for kind, row_id, a, b, c in rows:
+        if kind == "e":
+            enterprise = EnterpriseFacts(bce, a, b == "active", today, service_domain, int(c))
+        elif kind == "g":
+            grants.append(Grant(row_id, bce, a, b.split() if b else [], _as_date(c)))
+        elif kind == "d":
+            designations.append(Designation(row_id, bce))
+        else:
+            representations.append(Representation(row_id, bce, a or ""))
+    if enterprise is None:
         return None
-    enterprise_id, name, status, epoch, person_id = row
-    enterprise = EnterpriseFacts(bce, name, status == "active", today, service_domain, epoch)
-    person = person_facts(person_id, nrn, _EnterpriseRow(enterprise_id, bce), today)
-    return person, enterprise
+    return PersonFacts(nrn, grants, designations, representations), enterprise
 
 
 def ended_facts_description(nrn: str, bce: str) -> list[str]:

@@ -44,7 +44,7 @@
 # A person may do something for an enterprise if one of their roles (or their
 # legal representation) gives that permission, and only while the enterprise
 # is active: a stopped enterprise gives nothing to anyone.
-allow(person: Person, action: String, enterprise: Enterprise) if
+allow(person: Person, action, enterprise: Enterprise) if
   enterprise.active = true and
   has_permission(person, action, enterprise);
 
@@ -132,33 +132,21 @@ role_source(person: Person, "gap", enterprise: Enterprise, designation: Designat
   designation in person.designations and
   designation.enterprise = enterprise.bce;
 
-# Every other role comes from a role grant that is not revoked, has not passed
-# its end date, and whose scope covers the service domain asked about.
-role_source(person: Person, role: String, enterprise: Enterprise, grant: Grant) if
+# Every other role comes from a role grant that is not revoked, is in force on
+# the day of the decision, and covers the service domain asked about.
+role_source(person: Person, role, enterprise: Enterprise, grant: Grant) if
   grant in person.grants and
   grant.enterprise = enterprise.bce and
   grant.role = role and
-  in_force(grant, enterprise.today) and
-  covers(grant, enterprise.service_domain);
-
-# A grant with no end date is in force until revoked.
-in_force(grant: Grant, _today) if
-  grant.valid_until = nil;
-
-# A grant with an end date is in force up to and including that date.
-in_force(grant: Grant, today) if
-  grant.valid_until != nil and
-  today <= grant.valid_until;
-
-# A grant without a scope covers every service domain, and questions about
-# the enterprise as a whole (no service domain).
-covers(grant: Grant, _domain) if
-  grant.scope = [];
-
-# A scoped grant covers only the service domains it lists. It gives nothing
-# for questions asked without a service domain, such as managing access.
-covers(grant: Grant, domain: String) if
-  domain in grant.scope;
+  # In force: no end date, or an end date not yet passed (the end date is
+  # the grant's last valid day).
+  (grant.valid_until = nil or
+    (grant.valid_until != nil and enterprise.today <= grant.valid_until)) and
+  # Covering: a grant without a scope covers every service domain, and
+  # questions asked without one (such as managing access). A scoped grant
+  # covers only the domains it lists, so it gives nothing for questions
+  # asked without a service domain.
+  (grant.scope = [] or enterprise.service_domain in grant.scope);
 
 # -----------------------------------------------------------------------------
 # Legal representatives
@@ -180,7 +168,7 @@ has_permission(person: Person, "designate_gap", enterprise: Enterprise) if
 # (or revoke) roles may grant, change or revoke a given role only if they hold
 # that role themselves, directly or through a stronger one. The GAP role is
 # never granted or revoked this way: it comes from a designation.
-allow_role_change(person: Person, action: String, role: String, enterprise: Enterprise) if
+allow_role_change(person: Person, action, role, enterprise: Enterprise) if
   action in ["grant_role", "revoke_role"] and
   role != "gap" and
   allow(person, action, enterprise) and

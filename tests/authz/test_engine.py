@@ -140,8 +140,22 @@ def test_facts_are_loaded_for_the_pair_only(acme, monkeypatch):
     monkeypatch.setattr(type(acme._meta.database.obj), "execute_sql", spy)
     person, _ = F.load_pair(OWNER, ACME, date.today())
     assert [g.role for g in person.grants] == ["owner"]
-    # One statement for the enterprise (with its epoch) and the person, one for their facts.
-    assert len(statements) == 2
-    assert "e.bce =" in statements[0]
-    assert statements[1].count("person_id =") == 3
-    assert statements[1].count("enterprise_id =") == 3
+    # One statement: the enterprise (with its epoch) and the person's facts, joined on the
+    # pair's ids; no scan of other people's grants.
+    assert len(statements) == 1
+    sql = statements[0]
+    assert "WHERE bce =" in sql and "WHERE nrn =" in sql
+    assert sql.count("JOIN p ON") == 3 and sql.count("JOIN e ON") == 3
+
+
+def test_an_error_inside_the_policy_denies(policy_copy, caplog):
+    path = policy_copy / "enterprise.polar"
+    path.write_text(
+        path.read_text().replace("enterprise.active = true", "enterprise.no_such_fact = true")
+    )
+    engine = PolicyEngine(policy_copy)
+    person = F.PersonFacts(OWNER, grants=[F.Grant(1, ACME, "owner", [], None)])
+    enterprise = F.EnterpriseFacts(ACME, "Acme", True, date.today())
+    assert get_engine().allowed(person, "act_for", enterprise)
+    assert engine.allowed(person, "act_for", enterprise) is False
+    assert "policy evaluation failed" in caplog.text
