@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import peewee
 
@@ -164,17 +164,35 @@ def access_changed(enterprise: Enterprise) -> None:
 # -- input parsing ---------------------------------------------------------------------------
 
 
+# Row ids are 32-bit on PostgreSQL (SERIAL): anything larger names no row.
+_MAX_ID = 2**31 - 1
+
+
 def parse_id(value: object, what: str) -> int:
-    """A row id from a form or a URL; anything else is a clear InvalidInput."""
-    if isinstance(value, bool):
+    """A row id from a form or a URL: a positive whole number; anything else is InvalidInput."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
         raise InvalidInput(f"invalid {what} id {value!r}")
-    try:
-        number = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InvalidInput(f"invalid {what} id {value!r}") from None
     if number <= 0:
         raise InvalidInput(f"invalid {what} id {value!r}")
+    if number > _MAX_ID:
+        raise NotFound(f"no {what} #{number}")
     return number
+
+
+def parse_text(value: object, what: str, max_length: int = 2000) -> str:
+    """Free text typed by a person (a message, a reason), stripped and bounded."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"the {what} must be text")
+    text = value.strip()
+    if len(text) > max_length:
+        raise InvalidInput(f"the {what} is too long ({len(text)} > {max_length} characters)")
+    return text
 
 
 def parse_role(role: object, allowed: Iterable[str] = GRANTABLE_ROLES) -> str:
@@ -192,6 +210,8 @@ def parse_end_date(value: object) -> date | None:
     """An optional end date (inclusive), not in the past."""
     if value is None or value == "":
         return None
+    if isinstance(value, datetime):
+        raise InvalidInput(f"invalid end date {value!r}: expected a date, not a time")
     if isinstance(value, str):
         try:
             value = date.fromisoformat(value.strip())
@@ -211,12 +231,12 @@ def parse_scope(value: object, role: str) -> str:
     items = value.replace(",", " ").split() if isinstance(value, str) else value
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise InvalidInput(f"invalid scope {value!r}: expected a list of service domains")
-    domains = sorted(set(items))
-    for domain in domains:
+    for domain in items:
         if not isinstance(domain, str) or not F.SERVICE_DOMAIN_RE.match(domain):
             raise InvalidInput(
                 f"invalid service domain {domain!r}: lowercase letters, digits, - and _"
             )
+    domains = sorted(set(items))
     if domains and role == "access_manager":
         raise InvalidInput(
             "an access manager's role cannot be limited to service domains: "

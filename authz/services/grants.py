@@ -24,6 +24,7 @@ from authz.services.base import (
     parse_id,
     parse_role,
     parse_scope,
+    parse_text,
     record,
     require_active,
 )
@@ -192,6 +193,7 @@ def change_role(
 @atomic
 def revoke_role(caller: Caller, grant_id: int, reason: str = "") -> RoleGrant:
     """End a grant now. Decisions deny at once (the enterprise's epoch moves)."""
+    reason = parse_text(reason, "reason", 500)
     grant = _grant_in_force(grant_id)
     enterprise = grant.enterprise
     revoker = authorize_role_change(caller, REVOKE_ROLE, grant.role, enterprise)
@@ -204,7 +206,7 @@ def revoke_role(caller: Caller, grant_id: int, reason: str = "") -> RoleGrant:
         enterprise,
         person=grant.person.nrn,
         role=grant.role,
-        reason=str(reason or "")[:500],
+        reason=reason,
     )
     access_changed(enterprise)
     return grant

@@ -15,7 +15,7 @@ from datetime import timedelta
 from authz.engine import get_engine
 from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, normalize_nrn
-from authz.models import Invitation, RoleGrant, utcnow
+from authz.models import Invitation, RoleGrant, today, utcnow
 from authz.permissions import GRANT_ROLE, INVITE_MEMBER
 from authz.services.base import (
     Caller,
@@ -127,6 +127,11 @@ def accept_invitation(caller: Caller, token: object) -> RoleGrant:
     if invitation.expires_at <= utcnow():
         raise Expired(
             f"this invitation expired on {invitation.expires_at:%Y-%m-%d}: ask for a new one"
+        )
+    if invitation.valid_until is not None and invitation.valid_until < today():
+        raise Expired(
+            f"the role this invitation offers ended on {invitation.valid_until.isoformat()}: "
+            "ask for a new invitation"
         )
     if invitation.nrn is not None and invitation.nrn != person.nrn:
         raise Forbidden("this invitation was sent to someone else")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from authz.engine import get_engine
 from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NoGap, NotFound
 from authz.identifiers import format_bce
 from authz.models import ROLE_RANK, RoleGrant, RoleRequest, utcnow
@@ -20,27 +19,32 @@ from authz.services.base import (
     atomic,
     authorize,
     authorize_role_change,
-    facts_for,
     find_enterprise,
     parse_end_date,
     parse_id,
     parse_role,
     parse_scope,
+    parse_text,
     record,
     require_active,
     require_person,
 )
 from authz.services.gap import current_gap
-from authz.services.grants import create_grant
+from authz.services.grants import active_grant, create_grant, in_force
 
 REQUEST_LIFETIME = timedelta(days=30)
 MAX_MESSAGE = 2000
 
 
-def _pending(request_id: object) -> RoleRequest:
+def _find(request_id: object) -> RoleRequest:
     request = RoleRequest.get_or_none(RoleRequest.id == parse_id(request_id, "role request"))
     if request is None:
         raise NotFound(f"no role request #{request_id}")
+    return request
+
+
+def _require_pending(request: RoleRequest) -> None:
+    """Called once the caller is known to be entitled to the request's state."""
     if request.status != "pending":
         raise Conflict(f"role request #{request.id} is already {request.status}")
     if request.expires_at <= utcnow():
@@ -48,7 +52,16 @@ def _pending(request_id: object) -> RoleRequest:
             f"role request #{request.id} expired on {request.expires_at:%Y-%m-%d}: "
             "the person must ask again"
         )
-    return request
+
+
+def _authorize_decision(caller: Caller, request: RoleRequest):
+    enterprise = request.enterprise
+    return authorize(
+        caller,
+        DECIDE_REQUEST,
+        enterprise,
+        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
+    )
 
 
 def _close(request: RoleRequest, status: str, **changes) -> None:
@@ -68,9 +81,7 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
     person = require_person(caller)
     enterprise = find_enterprise(bce)
     role = parse_role(role)
-    message = (message or "").strip()
-    if len(message) > MAX_MESSAGE:
-        raise InvalidInput(f"the message is too long ({len(message)} > {MAX_MESSAGE} characters)")
+    message = parse_text(message, "message", MAX_MESSAGE)
     require_active(enterprise)
     if current_gap(enterprise) is None:
         raise NoGap(
@@ -79,9 +90,20 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
             'enterprise must first designate a GAP (in Mon Espace, under "Designate the GAP"); '
             "then ask again."
         )
-    held = get_engine().roles(*facts_for(person, enterprise))
-    if held and ROLE_RANK[held[0]] >= ROLE_RANK[role]:
-        raise Conflict(f"you already hold the role {held[0]} on {enterprise.name}")
+    gap = current_gap(enterprise)
+    if gap.person_id == person.id:
+        raise Conflict(f"you already hold every role on {enterprise.name}: you are its GAP")
+    # The grant in force, whatever its scope. Asking for the same role is useful only to lift
+    # a scope; asking for a weaker one never is.
+    held = active_grant(person, enterprise)
+    if (
+        held is not None
+        and in_force(held)
+        and (
+            ROLE_RANK[held.role] > ROLE_RANK[role] or (held.role == role and not held.scope)
+        )
+    ):
+        raise Conflict(f"you already hold the role {held.role} on {enterprise.name}")
     if (
         RoleRequest.select()
         .where(
@@ -109,9 +131,10 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
 def withdraw_request(caller: Caller, request_id: object) -> RoleRequest:
     """The requester takes back a pending request."""
     person = require_person(caller)
-    request = _pending(request_id)
+    request = _find(request_id)
     if request.person_id != person.id:
         raise Forbidden("only the person who made a request may withdraw it")
+    _require_pending(request)
     _close(request, "withdrawn", decided_by=person)
     record(caller, "request.withdraw", "role_request", request.id, request.enterprise)
     return RoleRequest.get_by_id(request.id)
@@ -127,8 +150,10 @@ def accept_request(
     scope: object = None,
 ) -> RoleGrant:
     """Grant the requested role, or a lesser one, possibly until a date and scoped."""
-    request = _pending(request_id)
+    request = _find(request_id)
     enterprise = request.enterprise
+    decider = _authorize_decision(caller, request)
+    _require_pending(request)
     role = request.role if role in (None, "") else parse_role(role)
     if ROLE_RANK[role] > ROLE_RANK[request.role]:
         raise InvalidInput(
@@ -138,12 +163,6 @@ def accept_request(
     end = parse_end_date(valid_until)
     domains = parse_scope(scope, role)
     require_active(enterprise)
-    decider = authorize(
-        caller,
-        DECIDE_REQUEST,
-        enterprise,
-        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
-    )
     authorize_role_change(caller, GRANT_ROLE, role, enterprise)
     grant, replaced = create_grant(
         granter=decider,
@@ -177,17 +196,11 @@ def accept_request(
 @atomic
 def refuse_request(caller: Caller, request_id: object, reason: str = "") -> RoleRequest:
     """Refuse a pending request, with a reason the requester will read."""
-    request = _pending(request_id)
+    request = _find(request_id)
     enterprise = request.enterprise
-    decider = authorize(
-        caller,
-        DECIDE_REQUEST,
-        enterprise,
-        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
-    )
-    reason = (reason or "").strip()
-    if len(reason) > MAX_MESSAGE:
-        raise InvalidInput(f"the reason is too long ({len(reason)} > {MAX_MESSAGE} characters)")
+    decider = _authorize_decision(caller, request)
+    _require_pending(request)
+    reason = parse_text(reason, "reason", MAX_MESSAGE)
     _close(request, "refused", decided_by=decider, reason=reason)
     record(
         caller,
@@ -213,7 +226,7 @@ def expire_requests(now: datetime | None = None) -> int:
     )
     for request in overdue:
         RoleRequest.update(status="expired", decided_at=now).where(
-            RoleRequest.id == request.id
+            (RoleRequest.id == request.id) & (RoleRequest.status == "pending")
         ).execute()
         record(caller, "request.expire", "role_request", request.id, request.enterprise)
     return len(overdue)
