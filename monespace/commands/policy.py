@@ -100,7 +100,7 @@ def explain(
         day = date.fromisoformat(on) if on else None
     except ValueError:
         raise InvalidInput(f"invalid date {on!r}: expected YYYY-MM-DD") from None
-    with bootstrap.command_database(check="current"):
+    with bootstrap.command_database():
         result = get_engine().explain(nrn, action, bce, service_domain or None, on=day)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -16,6 +16,6 @@ def requests() -> None:
 @requests.command()
 def expire() -> None:
     """Mark requests left undecided for 30 days as expired (run it daily, e.g. from cron)."""
-    with bootstrap.command_database(check="current"):
+    with bootstrap.command_database():
         count = expire_requests()
     click.echo(f"{count} role request(s) expired")
