@@ -26,7 +26,7 @@ from monespace.config import Config
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
 # AuthZEN decision API...). Add a module here when it gains its init_app.
-PACKAGES: tuple[str, ...] = ()
+PACKAGES: tuple[str, ...] = ("authz.api",)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
