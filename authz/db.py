@@ -42,6 +42,9 @@ def make_database(url: str) -> Database:
             lock_type="IMMEDIATE",
             max_connections=POOL_SIZE,
             stale_timeout=POOL_STALE_SECONDS,
+            # The pool hands a connection to one thread at a time, but not always the thread
+            # that opened it (threaded servers).
+            check_same_thread=False,
         )
     if parsed.scheme in ("postgres", "postgresql"):
         return PooledPostgresqlDatabase(

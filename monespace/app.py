@@ -68,11 +68,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_database_per_request(app: Flask) -> None:
-    @app.before_request
-    def open_connection() -> None:
-        if request.endpoint != "healthz":
-            db.database.connect(reuse_if_open=True)
-
+    # Connections are taken from the pool on a request's first query (peewee connects on
+    # demand) and given back at its end: a request answered from a cache touches no database.
     @app.teardown_appcontext
     def close_connection(_exc: BaseException | None) -> None:
         if not db.database.is_closed():

@@ -1,0 +1,52 @@
+"""One app process for the multi-process tests: the real app, plus two test-only routes.
+
+Run as ``python tests/flows/app_process.py DATABASE_URL PORT``. It serves the app built by
+``create_app`` (its own decision cache and epoch tracker, as any node) on 127.0.0.1:PORT, and
+adds routes that only this harness has: ``POST /_test/revoke/<grant_id>`` revokes a grant
+through the mandate services *in this process*, ``GET /_test/cache/...`` says whether this
+process's cache holds an answer, and ``GET /_test/ready`` answers once the epoch tracker is
+healthy.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from flask import jsonify
+from werkzeug.serving import make_server
+
+
+def main(database_url: str, port: int) -> None:
+    from authz.models import Person, RoleGrant
+    from authz.services import Caller, revoke_role
+    from monespace.app import create_app
+
+    app = create_app({"database_url": database_url, "mode": "demo", "decision_log": "off"})
+    point = app.extensions["monespace.decisions"]
+
+    @app.post("/_test/revoke/<int:grant_id>")
+    def revoke(grant_id: int):
+        grant = RoleGrant.get_by_id(grant_id)
+        gap = grant.enterprise.gap_designations.where(
+            grant.enterprise.gap_designations.model.ended_at.is_null()
+        ).get()
+        revoke_role(Caller.for_person(Person.get_by_id(gap.person_id)), grant_id)
+        return jsonify(revoked=grant_id)
+
+    @app.get("/_test/cache/<nrn>/<action>/<bce>/<domain>")
+    def cache_state(nrn: str, action: str, bce: str, domain: str):
+        """Whether this process answers the question from its cache (hit) or not (miss)."""
+        return jsonify(cache=point.evaluate(nrn, action, bce, domain).cache)
+
+    @app.get("/_test/ready")
+    def ready():
+        point.tracker.start()
+        return jsonify(healthy=point.tracker.healthy), (200 if point.tracker.healthy else 503)
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
