@@ -7,6 +7,7 @@ import os
 import pytest
 
 from authz import db
+from monespace.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +21,22 @@ def clean_environment(monkeypatch, tmp_path):
     # Commands and apps rebind the shared proxy; close whatever it points at now.
     if db.database.obj is not None and not db.database.is_closed():
         db.database.close()
+
+
+@pytest.fixture
+def cli_env(database, database_url, monkeypatch, tmp_path):
+    """The CLI pointed at the test database (production mode: no demo data is loaded)."""
+    monkeypatch.setenv("MONESPACE_MODE", "production")
+    monkeypatch.setenv("MONESPACE_DATABASE_URL", database_url)
+    monkeypatch.setenv("MONESPACE_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("MONESPACE_BASE_URL", "https://id.example.test")
+    monkeypatch.setenv("MONESPACE_DATA_DIR", str(tmp_path))
+    return database
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``monespace ARGS`` as the console script does: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exit_info.value.code or 0, captured.out, captured.err

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from authz.models import AuditEvent, Enterprise, LegalRepresentation
-from monespace.cli import main
 from tests.bce_data import (
     ENTERPRISE_HEADER,
     REPRESENTATIVE_HEADER,
@@ -15,25 +12,7 @@ from tests.bce_data import (
     fake_nrn,
     write_csv,
 )
-
-
-@pytest.fixture
-def cli_env(database, database_url, monkeypatch, tmp_path):
-    """The CLI pointed at the test database (production mode: no demo data is loaded)."""
-    monkeypatch.setenv("MONESPACE_MODE", "production")
-    monkeypatch.setenv("MONESPACE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MONESPACE_SECRET_KEY", "k" * 40)
-    monkeypatch.setenv("MONESPACE_BASE_URL", "https://id.example.test")
-    monkeypatch.setenv("MONESPACE_DATA_DIR", str(tmp_path))
-    return database
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
+from tests.monespace.conftest import run_cli
 
 
 def test_good_file_exits_zero(cli_env, capsys, tmp_path):
@@ -42,7 +21,7 @@ def test_good_file_exits_zero(cli_env, capsys, tmp_path):
         ENTERPRISE_HEADER,
         [(fake_bce(1), "Fromagerie Imaginaire SRL", "company", "active")],
     )
-    code, out, err = run(capsys, "import-bce", str(path))
+    code, out, err = run_cli(capsys, "import-bce", str(path))
 
     assert code == 0, err
     assert out == (
@@ -62,7 +41,7 @@ def test_bad_rows_are_listed_and_exit_one(cli_env, capsys, tmp_path):
         f"{fake_bce(2)},Forme Inconnue,gmbh,active\n",
         encoding="utf-8",
     )
-    code, out, err = run(capsys, "import-bce", str(path))
+    code, out, err = run_cli(capsys, "import-bce", str(path))
 
     assert code == 1
     lines = err.splitlines()
@@ -74,7 +53,7 @@ def test_bad_rows_are_listed_and_exit_one(cli_env, capsys, tmp_path):
 
 
 def test_unreadable_file_is_one_line(cli_env, capsys, tmp_path):
-    code, out, err = run(capsys, "import-bce", str(tmp_path / "missing.csv"))
+    code, out, err = run_cli(capsys, "import-bce", str(tmp_path / "missing.csv"))
     assert code == 1
     assert out == ""
     assert err.count("\n") == 1
@@ -82,12 +61,12 @@ def test_unreadable_file_is_one_line(cli_env, capsys, tmp_path):
 
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes(b"bce,name,legal_form,status\n0200000142,Soci\xe9t\xe9,company,active\n")
-    code, _out, err = run(capsys, "import-bce", str(latin1))
+    code, _out, err = run_cli(capsys, "import-bce", str(latin1))
     assert (code, err) == (1, "error: latin1.csv: not UTF-8 text (line 2)\n")
 
     header = tmp_path / "other.csv"
     header.write_text("a,b\n1,2\n", encoding="utf-8")
-    code, _out, err = run(capsys, "import-bce", str(header))
+    code, _out, err = run_cli(capsys, "import-bce", str(header))
     assert code == 1
     assert err.startswith("error: other.csv: unrecognized header 'a,b'")
     assert err.count("\n") == 1
@@ -106,7 +85,7 @@ def test_both_files_in_one_run_enterprises_first(cli_env, capsys, tmp_path):
         ENTERPRISE_HEADER,
         [(fake_bce(1), "Fromagerie Imaginaire SRL", "company", "active")],
     )
-    code, out, err = run(capsys, "import-bce", str(reps), str(companies))
+    code, out, err = run_cli(capsys, "import-bce", str(reps), str(companies))
 
     assert code == 0, err
     assert [line.split(":")[0] for line in out.splitlines()] == ["companies.csv", "reps.csv"]
@@ -120,12 +99,12 @@ def test_progress_bar_for_large_files_and_reimport(cli_env, capsys, tmp_path):
         ENTERPRISE_HEADER,
         ((fake_bce(i), f"Entreprise Fictive {i}", "asbl", "active") for i in range(count)),
     )
-    code, out, err = run(capsys, "import-bce", str(path))
+    code, out, err = run_cli(capsys, "import-bce", str(path))
     assert code == 0
     assert f"{count} new" in out
     assert "big.csv" in err  # the bar's label (stderr is not a terminal: drawn once)
 
-    code, out, _err = run(capsys, "import-bce", str(path))
+    code, out, _err = run_cli(capsys, "import-bce", str(path))
     assert code == 0
     assert f"0 new, 0 updated, {count} unchanged, 0 skipped" in out
     summaries = AuditEvent.select().where(AuditEvent.action == "bce.import")

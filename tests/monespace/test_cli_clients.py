@@ -8,28 +8,9 @@ import pytest
 
 from authz.clients import verify_secret
 from authz.models import Client
-from monespace.cli import main
+from tests.monespace.conftest import run_cli
 
 RP = "https://rp.example.test/callback"
-
-
-@pytest.fixture
-def cli_env(database, database_url, monkeypatch, tmp_path):
-    """The CLI pointed at the test database (production mode: no demo data is loaded)."""
-    monkeypatch.setenv("MONESPACE_MODE", "production")
-    monkeypatch.setenv("MONESPACE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MONESPACE_SECRET_KEY", "k" * 40)
-    monkeypatch.setenv("MONESPACE_BASE_URL", "https://id.example.test")
-    monkeypatch.setenv("MONESPACE_DATA_DIR", str(tmp_path))
-    return database
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code or 0, captured.out, captured.err
 
 
 def add_args(*extra: str) -> list[str]:
@@ -47,7 +28,7 @@ def add_args(*extra: str) -> list[str]:
 
 
 def test_add_prints_id_and_secret_once(cli_env, capsys):
-    code, out, err = run(capsys, *add_args("--client-id", "guichet-fictif", "--nrn"))
+    code, out, err = run_cli(capsys, *add_args("--client-id", "guichet-fictif", "--nrn"))
 
     assert code == 0, err
     lines = dict(line.split(": ", 1) for line in out.splitlines())
@@ -65,7 +46,7 @@ def test_add_prints_id_and_secret_once(cli_env, capsys):
 def test_add_options(cli_env, capsys, tmp_path):
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]}))
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
         *add_args(
             "--auth-method",
@@ -102,7 +83,7 @@ def test_add_options(cli_env, capsys, tmp_path):
     ],
 )
 def test_invalid_input_is_one_line(cli_env, capsys, extra, message):
-    code, out, err = run(capsys, *add_args(*extra))
+    code, out, err = run_cli(capsys, *add_args(*extra))
     assert code == 1
     assert out == ""
     assert err.count("\n") == 1
@@ -111,17 +92,17 @@ def test_invalid_input_is_one_line(cli_env, capsys, extra, message):
 
 
 def test_bad_domain_and_missing_name(cli_env, capsys):
-    code, _out, err = run(capsys, "clients", "add", "--name", "X", "--service-domain", "Bad!")
+    code, _out, err = run_cli(capsys, "clients", "add", "--name", "X", "--service-domain", "Bad!")
     assert (code, err.count("\n")) == (1, 1)
     assert err.startswith("error: invalid service domain 'Bad!'")
-    code, _out, err = run(capsys, "clients", "add", "--service-domain", "fiscalite")
+    code, _out, err = run_cli(capsys, "clients", "add", "--service-domain", "fiscalite")
     assert (code, err) == (1, "error: a client name is required\n")
 
 
 def test_demo_mode_allows_http(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("MONESPACE_MODE", "demo")
     monkeypatch.setenv("MONESPACE_SIMULATORS", "false")
-    code, _out, err = run(
+    code, _out, err = run_cli(
         capsys,
         *add_args("--redirect-uri", "http://127.0.0.1:5000/cb", "--client-id", "local-dev-rp"),
     )
@@ -133,12 +114,12 @@ def test_demo_mode_allows_http(cli_env, capsys, monkeypatch):
 
 
 def test_list_and_disable(cli_env, capsys):
-    run(capsys, *add_args("--client-id", "zeta-app"))
-    run(capsys, *add_args("--client-id", "alpha-app", "--name", "Application Alpha"))
+    run_cli(capsys, *add_args("--client-id", "zeta-app"))
+    run_cli(capsys, *add_args("--client-id", "alpha-app", "--name", "Application Alpha"))
 
-    code, out, _err = run(capsys, "clients", "disable", "zeta-app")
+    code, out, _err = run_cli(capsys, "clients", "disable", "zeta-app")
     assert (code, out) == (0, "disabled zeta-app\n")
-    code, out, _err = run(capsys, "clients", "list")
+    code, out, _err = run_cli(capsys, "clients", "list")
 
     assert code == 0
     header, *rows = out.splitlines()
@@ -148,5 +129,5 @@ def test_list_and_disable(cli_env, capsys):
     assert rows[1].startswith("zeta-app ")
     assert rows[1].split()[-1] == "no"
 
-    code, _out, err = run(capsys, "clients", "disable", "nobody")
+    code, _out, err = run_cli(capsys, "clients", "disable", "nobody")
     assert (code, err) == (1, "error: no client with client_id 'nobody'\n")

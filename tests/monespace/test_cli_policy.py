@@ -28,13 +28,9 @@ def policy_copy(tmp_path):
 
 
 @pytest.fixture
-def seeded(database, database_url, monkeypatch):
-    monkeypatch.setenv("MONESPACE_DATABASE_URL", database_url)
-    monkeypatch.setenv("MONESPACE_MODE", "production")
-    monkeypatch.setenv("MONESPACE_SECRET_KEY", "x" * 40)
-    monkeypatch.setenv("MONESPACE_BASE_URL", "https://monespace.example")
+def seeded(cli_env):
     demo.seed()
-    return database
+    return cli_env
 
 
 def test_check_ok(runner):
