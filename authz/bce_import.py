@@ -125,22 +125,30 @@ class _Importer:
         self.result = result
         self.actor = actor
         self.policy_version = policy_version
+        self._events: list[dict] = []
 
     def flush(self, apply: Callable, batch: list) -> None:
         if batch:
-            with db.transaction():
-                apply(self, batch)
+            try:
+                with db.transaction():
+                    apply(self, batch)
+                    audit.record_many(self._events)
+            finally:
+                self._events = []
             epochs.committed()
 
     def audit(self, action: str, target_type: str, target_id: object, bce: str, **details):
-        audit.record(
-            actor=self.actor,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            policy_version=self.policy_version,
-            enterprise_bce=bce,
-            details={"file": self.result.file, **details},
+        """Queue an event; the batch's events are appended in its transaction."""
+        self._events.append(
+            {
+                "actor": self.actor,
+                "action": action,
+                "target_type": target_type,
+                "target_id": target_id,
+                "policy_version": self.policy_version,
+                "enterprise_bce": bce,
+                "details": {"file": self.result.file, **details},
+            }
         )
 
     # Enterprises ---------------------------------------------------------------------------
