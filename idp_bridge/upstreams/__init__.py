@@ -1,0 +1,1 @@
+"""Upstream logins: each module proves who a person is and returns a VerifiedIdentity."""
