@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import IntegerField
+from peewee import IntegerField, Model
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
 from authz import db
@@ -26,7 +26,84 @@ def _v2_authorization_epochs(migrator: SchemaMigrator) -> None:
 STEPS: dict[int, Callable[[SchemaMigrator], None]] = {
     2: _v2_authorization_epochs,
 }
-CURRENT_VERSION = max(STEPS, default=1)
+
+
+class SchemaSet:
+    """The tables of one package, their version row and the steps between versions.
+
+    Each package owns its tables (DESIGN.md, section 3): ``authz`` here, others (the OpenID
+    provider's state, login sessions...) in their own package, each with its own version table,
+    so that a package's schema moves without the others knowing of it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        info: type[Model],
+        models: tuple[type[Model], ...],
+        steps: dict[int, Callable[[SchemaMigrator], None]],
+    ):
+        self.name, self.info, self.models, self.steps = name, info, models, steps
+        self.current = max(steps, default=1)
+
+    def version(self) -> int | None:
+        """The database's version of this set; None when none of its tables exist."""
+        tables = set(db.database.get_tables())
+        if self.info._meta.table_name not in tables:
+            ours = {model._meta.table_name for model in self.models}
+            if tables & ours:
+                raise SchemaError(
+                    f"the database has {self.name} tables but no schema version; "
+                    "it was not created by `monespace db upgrade`"
+                )
+            return None
+        row = self.info.select().first()
+        return row.version if row else None
+
+    def upgrade(self, report: Callable[[str], None] = lambda _msg: None) -> list[int]:
+        """Bring this set to its current version; return the versions applied."""
+        version = self.version()
+        label = "" if self.name == "authz" else f"{self.name} "
+        if version is None:
+            with db.transaction():
+                db.database.create_tables((self.info, *self.models))
+                self.info.delete().execute()
+                self.info.create(version=self.current)
+            report(f"created {label}schema version {self.current}")
+            return [self.current]
+        if version > self.current:
+            raise SchemaError(
+                f"the database is at {label}schema version {version}, newer than this software "
+                f"({self.current}): upgrade monespace before using it"
+            )
+        applied = []
+        for step in range(version + 1, self.current + 1):
+            with db.transaction():
+                self.steps[step](_migrator())
+                self.info.update(version=step).execute()
+            report(f"upgraded {label}schema to version {step}: {self.steps[step].__doc__.strip()}")
+            applied.append(step)
+        if not applied:
+            report(f"{label}schema already at version {self.current}; nothing to do")
+        return applied
+
+    def require_current(self) -> None:
+        """Refuse to run on a database where this set is not at its current version."""
+        version = self.version()
+        if version != self.current:
+            if self.name == "authz":
+                what, found = "the database is", "empty" if version is None else ""
+            else:
+                what, found = f"the {self.name} tables are", "missing" if version is None else ""
+            found = found or f"at schema version {version}"
+            raise SchemaError(
+                f"{what} {found}, this software needs version {self.current}: "
+                "run `monespace db upgrade`"
+            )
+
+
+AUTHZ = SchemaSet("authz", SchemaInfo, tuple(m for m in ALL_MODELS if m is not SchemaInfo), STEPS)
+CURRENT_VERSION = AUTHZ.current
 
 
 def _migrator() -> SchemaMigrator:
@@ -36,53 +113,15 @@ def _migrator() -> SchemaMigrator:
 
 
 def current_version() -> int | None:
-    """The database's schema version; None for an empty database."""
-    tables = set(db.database.get_tables())
-    if SchemaInfo._meta.table_name not in tables:
-        ours = {model._meta.table_name for model in ALL_MODELS}
-        if tables & ours:
-            raise SchemaError(
-                "the database has monespace tables but no schema version; "
-                "it was not created by `monespace db upgrade`"
-            )
-        return None
-    row = SchemaInfo.select().first()
-    return row.version if row else None
+    """The database's authz schema version; None for an empty database."""
+    return AUTHZ.version()
 
 
 def upgrade(report: Callable[[str], None] = lambda _msg: None) -> list[int]:
-    """Bring the database to :data:`CURRENT_VERSION`; return the versions applied."""
-    version = current_version()
-    if version is None:
-        with db.transaction():
-            db.database.create_tables(ALL_MODELS)
-            SchemaInfo.delete().execute()
-            SchemaInfo.create(version=CURRENT_VERSION)
-        report(f"created schema version {CURRENT_VERSION}")
-        return [CURRENT_VERSION]
-    if version > CURRENT_VERSION:
-        raise SchemaError(
-            f"the database is at schema version {version}, newer than this software "
-            f"({CURRENT_VERSION}): upgrade monespace before using it"
-        )
-    applied = []
-    for step in range(version + 1, CURRENT_VERSION + 1):
-        with db.transaction():
-            STEPS[step](_migrator())
-            SchemaInfo.update(version=step).execute()
-        report(f"upgraded schema to version {step}: {STEPS[step].__doc__.strip()}")
-        applied.append(step)
-    if not applied:
-        report(f"schema already at version {CURRENT_VERSION}; nothing to do")
-    return applied
+    """Bring the authz tables to :data:`CURRENT_VERSION`; return the versions applied."""
+    return AUTHZ.upgrade(report)
 
 
 def require_current() -> None:
-    """Refuse to run on a database that is not at the current schema version."""
-    version = current_version()
-    if version != CURRENT_VERSION:
-        found = "empty" if version is None else f"at schema version {version}"
-        raise SchemaError(
-            f"the database is {found}, this software needs version {CURRENT_VERSION}: "
-            "run `monespace db upgrade`"
-        )
+    """Refuse to run on a database whose authz tables are not at the current version."""
+    AUTHZ.require_current()

@@ -40,14 +40,38 @@ def connect_database(config: Config) -> Database:
     return db.connect(config.database_url)
 
 
+# The schema sets of the packages, authz first (the others refer to its tables). A package
+# that owns tables adds its set here: "module:attribute", a authz.schema.SchemaSet.
+SCHEMA_SETS = ("authz.schema:AUTHZ",)
+
+
+def schema_sets() -> list[schema.SchemaSet]:
+    sets = []
+    for spec in SCHEMA_SETS:
+        module_name, attribute = spec.split(":")
+        sets.append(getattr(importlib.import_module(module_name), attribute))
+    return sets
+
+
+def upgrade_schemas(report: Callable[[str], None] = lambda _msg: None) -> None:
+    """Create or bring forward the tables of every package (``monespace db upgrade``)."""
+    for schema_set in schema_sets():
+        schema_set.upgrade(report)
+
+
+def require_current_schemas() -> None:
+    for schema_set in schema_sets():
+        schema_set.require_current()
+
+
 def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: None) -> None:
     """Demo: upgrade and seed. Production: refuse a schema that is not current."""
     if config.is_demo:
-        schema.upgrade(report)
+        upgrade_schemas(report)
         if importlib.util.find_spec(DEMO_MODULE) is not None:
             importlib.import_module(DEMO_MODULE).seed()
     else:
-        schema.require_current()
+        require_current_schemas()
 
 
 @contextmanager
@@ -66,5 +90,5 @@ def command_database(
         if check == "prepare":
             prepare_schema(config)
         elif check == "current":
-            schema.require_current()
+            require_current_schemas()
         yield config

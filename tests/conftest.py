@@ -15,8 +15,8 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from authz import db, schema
-from authz.models import ALL_MODELS, SchemaInfo
+from authz import db
+from monespace import bootstrap
 
 BACKENDS = [
     name.strip()
@@ -95,19 +95,19 @@ def empty_database(connected):
 
 @pytest.fixture
 def database(connected):
-    """A connected database at the current schema version, with no rows."""
+    """A connected database with every package's tables at their current version, no rows."""
+    sets = bootstrap.schema_sets()
     tables = set(connected.get_tables())
-    ours = [m._meta.table_name for m in ALL_MODELS if m is not SchemaInfo]
+    models = [model for schema_set in sets for model in schema_set.models]
     if (
         db.is_postgresql()
-        and tables >= set(ours)
-        and schema.current_version() == (schema.CURRENT_VERSION)
+        and tables >= {model._meta.table_name for model in models}
+        and all(schema_set.version() == schema_set.current for schema_set in sets)
     ):
         # Much faster than dropping and creating every table for each test.
-        for model in reversed(ALL_MODELS):
-            if model is not SchemaInfo:
-                model.delete().execute()
+        for model in reversed(models):
+            model.delete().execute()
     else:
         _drop_all(connected)
-        schema.upgrade()
+        bootstrap.upgrade_schemas()
     return connected

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from authz import schema
 from monespace import bootstrap
 from monespace.config import redact_url
 
@@ -19,4 +18,4 @@ def upgrade() -> None:
     """Create the schema, or bring it to this software's version (safe to run again)."""
     with bootstrap.command_database(check="none") as config:
         click.echo(f"database: {redact_url(config.database_url)}")
-        schema.upgrade(report=click.echo)
+        bootstrap.upgrade_schemas(report=click.echo)
