@@ -7,7 +7,7 @@ from flask import session
 
 from authz import db, schema
 from authz.errors import SchemaError
-from monespace import config
+from monespace import bootstrap, config
 from monespace.app import create_app
 
 SECRET = "s" * 40
@@ -41,7 +41,7 @@ def test_production_start_needs_a_current_schema(empty_database, database_url):
 
     db.connect(database_url)
     with db.connection():
-        schema.upgrade()
+        bootstrap.upgrade_schemas()
     response = create_app(settings).test_client().get("/healthz")
 
     assert response.status_code == 200
@@ -176,3 +176,13 @@ def test_security_headers(app):
 
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_healthz_names_a_package_whose_tables_are_behind(app):
+    from idp_bridge.models import IdpBridgeSchemaInfo
+
+    with db.connection():
+        IdpBridgeSchemaInfo.update(version=0).execute()
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["outdated"] == ["idp_bridge"]
