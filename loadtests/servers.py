@@ -1,0 +1,151 @@
+"""Servers under test: gunicorn started on 127.0.0.1 by the benchmark and stopped by it.
+
+The same settings serve the real app and the bare Flask app, so what differs between them is
+the application's work alone. A sampler thread records the resident memory (RSS) of each
+worker while the load runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class GunicornSettings:
+    workers: int = 2
+    worker_class: str = "gthread"
+    threads: int = 4
+
+    def args(self) -> list[str]:
+        args = ["--workers", str(self.workers), "--worker-class", self.worker_class]
+        if self.worker_class == "gthread":
+            args += ["--threads", str(self.threads)]
+        return args
+
+    def __str__(self) -> str:
+        threads = f", {self.threads} threads each" if self.worker_class == "gthread" else ""
+        return f"gunicorn, {self.workers} {self.worker_class} workers{threads}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A running gunicorn master, its port and its workers' peak RSS."""
+
+    def __init__(self, process: subprocess.Popen, port: int, log_path: Path):
+        self.process, self.port, self.log_path = process, port, log_path
+        self.peak_rss: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._sampler.start()
+
+    def workers(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            for worker in self.workers():
+                with contextlib.suppress(psutil.Error):
+                    rss = worker.memory_info().rss
+                    self.peak_rss[worker.pid] = max(rss, self.peak_rss.get(worker.pid, 0))
+
+    @property
+    def max_worker_rss(self) -> int:
+        return max(self.peak_rss.values(), default=0)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        self._stop.set()
+        workers = self.workers()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        for worker in workers:  # orphans, should the master have died first
+            with contextlib.suppress(psutil.Error):
+                worker.kill()
+
+
+@contextlib.contextmanager
+def gunicorn(
+    app: str,
+    settings: GunicornSettings,
+    env: Mapping[str, str],
+    log_dir: Path,
+    ready_path: str = "/healthz",
+    timeout: float = 90.0,
+) -> Iterator[Server]:
+    """Serve ``app`` (``module:callable``) on a free 127.0.0.1 port until the block ends."""
+    port = free_port()
+    log_path = log_dir / f"gunicorn-{port}.log"
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{port}", *settings.args(),
+        "--log-level", "warning", "--timeout", "60", app,
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+    server = Server(process, port, log_path)
+    try:
+        _wait_ready(server, ready_path, timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+def _wait_ready(server: Server, path: str, timeout: float, refused_for: float = 15.0) -> None:
+    """Wait until ``path`` answers 200; give up at ``timeout``, or after ``refused_for``
+    seconds of error answers (a server that runs but cannot serve)."""
+    deadline = time.monotonic() + timeout
+    first_error: float | None = None
+    url = f"http://{HOST}:{server.port}{path}"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited at start-up:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200 and len(server.workers()) > 0:
+                    return
+        except urllib.error.HTTPError as exc:
+            first_error = first_error or time.monotonic()
+            if time.monotonic() - first_error > refused_for:
+                raise RuntimeError(
+                    f"{url} answers HTTP {exc.code}: {exc.read()[:200]!r}\n{server.log_tail(5)}"
+                ) from None
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer {url} within {timeout:.0f} s:\n"
+                       f"{server.log_tail()}")
