@@ -9,9 +9,11 @@ number of grants in the database.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 
+from authz import db
 from authz.db import database
 from authz.models import (
     Enterprise,
@@ -98,28 +100,55 @@ SELECT 'r', id, capacity, NULL, NULL FROM legal_representation
  WHERE person_id = {p} AND enterprise_id = {p} AND (ended_on IS NULL OR ended_on >= {p})
 """
 # The enterprise (with its epoch) and the person's facts on it, in one statement: one round
-# trip and one snapshot. Values are cast to text so that the branches of the UNION agree.
+# trip and one snapshot. Values are cast to text so that the branches of the UNION agree. The
+# ids are scalar subqueries on the unique indexes (CTEs would be materialized by SQLite, at a
+# cost that grows with the tables).
 _PAIR_SQL = """
-WITH e AS (SELECT id, name, status, authz_epoch FROM enterprise WHERE bce = {p}),
-     p AS (SELECT id FROM person WHERE nrn = {p})
-SELECT 'e', e.id, e.name, e.status, CAST(e.authz_epoch AS TEXT) FROM e
+SELECT 'e', id, name, status, CAST(authz_epoch AS TEXT) FROM enterprise WHERE bce = {p}
 UNION ALL
-SELECT 'g', g.id, g.role, g.scope, CAST(g.valid_until AS TEXT)
-  FROM role_grant g JOIN e ON g.enterprise_id = e.id JOIN p ON g.person_id = p.id
- WHERE g.ended_at IS NULL
+SELECT 'g', id, role, scope, CAST(valid_until AS TEXT) FROM role_grant
+ WHERE enterprise_id = (SELECT id FROM enterprise WHERE bce = {p})
+   AND person_id = (SELECT id FROM person WHERE nrn = {p})
+   AND ended_at IS NULL
 UNION ALL
-SELECT 'd', d.id, NULL, NULL, NULL
-  FROM gap_designation d JOIN e ON d.enterprise_id = e.id JOIN p ON d.person_id = p.id
- WHERE d.ended_at IS NULL
+SELECT 'd', id, NULL, NULL, NULL FROM gap_designation
+ WHERE enterprise_id = (SELECT id FROM enterprise WHERE bce = {p})
+   AND person_id = (SELECT id FROM person WHERE nrn = {p})
+   AND ended_at IS NULL
 UNION ALL
-SELECT 'r', r.id, r.capacity, NULL, NULL
-  FROM legal_representation r JOIN e ON r.enterprise_id = e.id JOIN p ON r.person_id = p.id
- WHERE r.ended_on IS NULL OR r.ended_on >= {p}
+SELECT 'r', id, capacity, NULL, NULL FROM legal_representation
+ WHERE enterprise_id = (SELECT id FROM enterprise WHERE bce = {p})
+   AND person_id = (SELECT id FROM person WHERE nrn = {p})
+   AND (ended_on IS NULL OR ended_on >= {p})
 """
 
 
 def _sql(template: str) -> str:
     return template.format(p=database.param)
+
+
+# PostgreSQL plans a statement at every execution unless it is prepared; planning costs more
+# than running this one. Prepared once per pooled connection ($1 BCE, $2 NRN, $3 date).
+_PAIR_PREPARED = "monespace_pair"
+_PAIR_SQL_PG = _PAIR_SQL.replace("bce = {p}", "bce = $1").replace("nrn = {p}", "nrn = $2")
+_PAIR_SQL_PG = _PAIR_SQL_PG.replace("ended_on >= {p}", "ended_on >= $3")
+_prepared_on: weakref.WeakSet = weakref.WeakSet()
+
+
+def _pair_rows(nrn: str, bce: str, today: date) -> list[tuple]:
+    if not db.is_postgresql():
+        return database.execute_sql(
+            _sql(_PAIR_SQL), (bce, bce, nrn, bce, nrn, bce, nrn, today)
+        ).fetchall()
+    connection = database.connection()
+    if connection not in _prepared_on:
+        database.execute_sql(
+            f"PREPARE {_PAIR_PREPARED} (text, text, date) AS {_PAIR_SQL_PG}"
+        )
+        _prepared_on.add(connection)
+    return database.execute_sql(
+        f"EXECUTE {_PAIR_PREPARED} (%s, %s, %s)", (bce, nrn, today)
+    ).fetchall()
 
 
 def _as_date(value) -> date | None:
@@ -168,7 +197,7 @@ def load_pair(
 ) -> tuple[PersonFacts, EnterpriseFacts] | None:
     """Facts for (NRN, BCE) and the enterprise's epoch, read together; None for an unknown
     enterprise. A person never seen holds nothing."""
-    rows = database.execute_sql(_sql(_PAIR_SQL), (bce, nrn, today)).fetchall()
+    rows = _pair_rows(nrn, bce, today)
     enterprise = None
     grants, designations, representations = [], [], []
     for kind, row_id, a, b, c in rows:

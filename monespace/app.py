@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import peewee
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Request, Response, current_app, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from authz import db, schema
@@ -42,6 +43,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     config = bootstrap.resolve_config(config)
 
     app = Flask(__name__, instance_path=str(config.data_dir))
+    app.session_interface = _NoSessionForApis()
     app.config.update(
         MONESPACE=config,
         SECRET_KEY=config.secret_key,
@@ -65,6 +67,17 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     for module_name in PACKAGES:
         importlib.import_module(module_name).init_app(app)
     return app
+
+
+class _NoSessionForApis(SecureCookieSessionInterface):
+    """Machine-to-machine paths carry no browser session: skip decoding a cookie for them."""
+
+    API_PATHS = ("/access/v1/", "/.well-known/", "/healthz")
+
+    def open_session(self, app: Flask, request: Request):
+        if request.path.startswith(self.API_PATHS):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def _init_database_per_request(app: Flask) -> None:

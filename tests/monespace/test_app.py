@@ -186,3 +186,13 @@ def test_healthz_names_a_package_whose_tables_are_behind(app):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["outdated"] == ["idp_bridge"]
+
+
+def test_api_paths_open_no_cookie_session(app):
+    from flask import session
+
+    with app.test_request_context("/access/v1/evaluation"):
+        app.preprocess_request()
+        assert app.session_interface.is_null_session(session)
+    with app.test_request_context("/"):
+        assert not app.session_interface.is_null_session(session)
