@@ -1,8 +1,9 @@
 """Server-to-server HTTP for upstream logins, behind one small function type.
 
-An upstream module never opens a connection itself: it calls a ``Transport``, so that tests
-(and the in-process demo) can route the calls to a simulator's Flask test client. Production
-uses ``urllib_transport``: time limits, a bounded response size, HTTPS unless told otherwise.
+An upstream module never opens a connection itself: it calls a ``Transport``. Production uses
+``urllib_transport``: time limits, a bounded response size, no redirects, HTTPS unless told
+otherwise. ``wsgi_transport`` hands the calls to a Flask app in the same process (the demo's
+simulators, the tests), so a one-process server never has to call itself over the network.
 
 A transport returns the response whatever its status, and raises ``TimeoutError`` when the
 other side did not answer in time and ``ConnectionError`` when it could not be reached.
@@ -16,6 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_RESPONSE_BYTES = 1_000_000
 
@@ -75,3 +77,25 @@ def _read(response) -> bytes:
     if len(body) > MAX_RESPONSE_BYTES:
         raise ConnectionError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
     return body
+
+
+def wsgi_transport(app: Any, base_url: str) -> Transport:
+    """A transport to the Flask ``app`` for URLs under ``base_url``; any other URL is out of
+    reach (``ConnectionError``)."""
+    client = app.test_client()
+    prefix = base_url.rstrip("/")
+
+    def send(method: str, url: str, form: Mapping[str, str] | None = None) -> HttpResponse:
+        if url != prefix and not url.startswith(prefix + "/"):
+            raise ConnectionError(f"{url} is not served in this process")
+        parts = urllib.parse.urlsplit(url)
+        response = client.open(
+            parts.path,
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            query_string=parts.query,
+            method=method,
+            data=dict(form) if form is not None else None,
+        )
+        return HttpResponse(response.status_code, response.get_data(), dict(response.headers))
+
+    return send

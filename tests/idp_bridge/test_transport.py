@@ -1,14 +1,16 @@
-"""idp_bridge/transport.py: the urllib transport against local sockets and a local server."""
+"""idp_bridge/transport.py: urllib against local sockets and a local server; the WSGI one."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from flask import Flask, request
 
-from idp_bridge.transport import MAX_RESPONSE_BYTES, urllib_transport
+from idp_bridge.transport import MAX_RESPONSE_BYTES, urllib_transport, wsgi_transport
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -85,3 +87,20 @@ def test_a_silent_server_is_a_timeout():
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
         with pytest.raises(TimeoutError):
             urllib_transport(timeout=0.3, allow_http=True)("GET", url, None)
+
+
+def test_the_wsgi_transport_reaches_the_app_under_its_base_url_only():
+    app = Flask(__name__)
+
+    @app.post("/sim/token")
+    def token():
+        return {"got": request.form["code"], "host": request.host}
+
+    send = wsgi_transport(app, "https://monespace.test/sim/")
+    answer = send("POST", "https://monespace.test/sim/token", {"code": "c"})
+    assert answer.status == 200
+    assert json.loads(answer.body) == {"got": "c", "host": "monespace.test"}
+    assert send("GET", "https://monespace.test/sim/nothing", None).status == 404
+    for elsewhere in ("https://monespace.test/simulated", "https://evil.example/sim/token"):
+        with pytest.raises(ConnectionError):
+            send("GET", elsewhere, None)
