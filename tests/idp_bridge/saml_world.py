@@ -1,0 +1,165 @@
+"""An eID service provider and the SAML IdP simulator wired together, through the real protocol.
+
+Fixtures, imported as ``*_fixture`` by the modules that use them: ``saml_keys`` (generated
+once per run) and ``world`` (fresh stores, an ``EidUpstream``, the simulator in a Flask test
+app). The helpers log in through the simulator's pages and tamper with real Responses,
+re-signing them with xmlsec1 the way pysaml2 does.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from saml2 import class_name, samlp
+from saml2.saml import Assertion
+from saml2.sigver import CryptoBackendXmlSec1, get_xmlsec_binary
+
+from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.simulators.saml_idp import SamlIdpConfig, make_blueprint, write_metadata
+from idp_bridge.stores import MemoryRequestStore, MemorySeenStore
+from idp_bridge.upstreams.eid import EidConfig, EidUpstream, sp_metadata
+
+BASE = "https://monespace.test"
+SP_ENTITY_ID = f"{BASE}/eid/metadata"
+ACS_URL = f"{BASE}/eid/acs"
+SIMULATOR_URL = f"{BASE}/simulators/eid"
+
+ASSERTION = class_name(Assertion())
+RESPONSE = class_name(samlp.Response())
+
+
+@dataclass(frozen=True)
+class Keys:
+    directory: Path
+    sp: tuple[Path, Path]
+    attacker: tuple[Path, Path]
+    idp_metadata: Path
+
+    @property
+    def idp_key(self) -> Path:
+        return self.directory / "saml-idp-simulator.key"
+
+
+@dataclass
+class World:
+    keys: Keys
+    config: EidConfig
+    upstream: EidUpstream
+    requests: MemoryRequestStore
+    seen: MemorySeenStore
+    client: object  # the simulator's Flask test client
+
+    def node(self) -> EidUpstream:
+        """Another node: same configuration, same shared stores."""
+        return EidUpstream(self.config, self.requests, self.seen)
+
+    def open_sso(self, url: str):
+        parts = urlsplit(url)
+        assert f"{parts.scheme}://{parts.netloc}" == BASE
+        return self.client.get(f"{parts.path}?{parts.query}")
+
+    def choose(self, url: str, **form: str):
+        """Open the simulator's page for this AuthnRequest URL, submit ``form`` on it."""
+        page = self.open_sso(url)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        hidden = hidden_fields(page.get_data(as_text=True))
+        return self.client.post(f"{urlsplit(SIMULATOR_URL).path}/sso", data={**hidden, **form})
+
+    def login_response(self, person: str = "marc", return_to: str = "/next") -> str:
+        """Start a login, pick a demo person: the base64 SAMLResponse the browser would post."""
+        url = self.upstream.begin(return_to)
+        return posted_response(self.choose(url, action=f"person:{person}"))
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    pairs = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    return {name: html.unescape(value) for name, value in pairs}
+
+
+def posted_response(page) -> str:
+    assert page.status_code == 200, page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert f'action="{ACS_URL}"' in text
+    return hidden_fields(text)["SAMLResponse"]
+
+
+def decode(saml_response: str) -> str:
+    return base64.b64decode(saml_response).decode("utf-8")
+
+
+def encode(xml: str) -> str:
+    return base64.b64encode(xml.encode("utf-8")).decode("ascii")
+
+
+def element_id(xml: str, local_name: str) -> str:
+    return re.search(rf'<ns\d:{local_name} [^>]*?ID="([^"]+)"', xml).group(1)
+
+
+def sign(xml: str, key_file: Path, node_name: str, node_id: str) -> str:
+    """(Re)compute the signature template already in ``xml`` for the element ``node_id``."""
+    crypto = CryptoBackendXmlSec1(get_xmlsec_binary())
+    return crypto.sign_statement(xml, node_name, str(key_file), node_id)
+
+
+def resign(xml: str, key_file: Path, *, assertion: bool = True, response: bool = True) -> str:
+    """Re-sign after an edit: the assertion first, then the Response that contains it."""
+    if assertion:
+        xml = sign(xml, key_file, ASSERTION, element_id(xml, "Assertion"))
+    if response:
+        xml = sign(xml, key_file, RESPONSE, element_id(xml, "Response"))
+    return xml
+
+
+def make_keys(directory: Path) -> Keys:
+    idp_config = SamlIdpConfig(base_url=SIMULATOR_URL, data_dir=str(directory))
+    return Keys(
+        directory=directory,
+        sp=ensure_key_pair(directory, "sp", "Mon Espace SP (tests)"),
+        attacker=ensure_key_pair(directory, "attacker", "SAML IdP simulator"),
+        idp_metadata=write_metadata(idp_config, directory / "idp-metadata.xml"),
+    )
+
+
+def make_world(keys: Keys, **config) -> World:
+    eid_config = EidConfig(
+        entity_id=SP_ENTITY_ID,
+        acs_url=ACS_URL,
+        key_file=str(keys.sp[0]),
+        cert_file=str(keys.sp[1]),
+        idp_metadata=str(keys.idp_metadata),
+        **config,
+    )
+    idp_config = SamlIdpConfig(
+        base_url=SIMULATOR_URL,
+        data_dir=str(keys.directory),
+        sp_metadata=lambda: sp_metadata(eid_config),
+    )
+    requests, seen = MemoryRequestStore(), MemorySeenStore()
+    app = Flask(__name__)
+    app.register_blueprint(make_blueprint(dataclasses.replace(idp_config)))
+    return World(
+        keys=keys,
+        config=eid_config,
+        upstream=EidUpstream(eid_config, requests, seen),
+        requests=requests,
+        seen=seen,
+        client=app.test_client(),
+    )
+
+
+@pytest.fixture(scope="session", name="saml_keys")
+def saml_keys_fixture(tmp_path_factory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("saml-keys"))
+
+
+@pytest.fixture(name="world")
+def world_fixture(saml_keys) -> World:
+    return make_world(saml_keys)
