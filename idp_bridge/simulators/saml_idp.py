@@ -133,6 +133,10 @@ class SamlIdpSimulator:
         self.config = config
 
     @cached_property
+    def metadata(self) -> str:
+        return metadata_xml(self.config)
+
+    @cached_property
     def server(self) -> Server:
         sp_metadata = self.config.sp_metadata
         if callable(sp_metadata):
@@ -217,7 +221,7 @@ def make_blueprint(config: SamlIdpConfig) -> Blueprint:
 
     @blueprint.get("/metadata")
     def metadata():
-        return Response(metadata_xml(config), mimetype="application/samlmetadata+xml")
+        return Response(simulator.metadata, mimetype="application/samlmetadata+xml")
 
     @blueprint.get("/sso")
     def sso():
