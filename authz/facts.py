@@ -142,9 +142,7 @@ def _pair_rows(nrn: str, bce: str, today: date) -> list[tuple]:
         ).fetchall()
     connection = database.connection()
     if connection not in _prepared_on:
-        database.execute_sql(
-            f"PREPARE {_PAIR_PREPARED} (text, text, date) AS {_PAIR_SQL_PG}"
-        )
+        database.execute_sql(f"PREPARE {_PAIR_PREPARED} (text, text, date) AS {_PAIR_SQL_PG}")
         _prepared_on.add(connection)
     return database.execute_sql(
         f"EXECUTE {_PAIR_PREPARED} (%s, %s, %s)", (bce, nrn, today)

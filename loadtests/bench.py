@@ -59,27 +59,53 @@ def in_process_rows(results: Sequence[SizeResult]) -> list[Row]:
     for r in results:
         size = f"{r.grants:,} grants"
         rows += [
-            Row(f"uncached decision, {size}", _us(r.uncached.median_ns), _us(r.uncached.p99_ns),
-                f"{r.uncached.calls:,} calls", "median < 1 ms", r.uncached.median_ns < 1e6),
-            Row("  of which: reading the facts (SQL)", _us(r.facts_sql.median_ns),
-                _us(r.facts_sql.p99_ns)),
+            Row(
+                f"uncached decision, {size}",
+                _us(r.uncached.median_ns),
+                _us(r.uncached.p99_ns),
+                f"{r.uncached.calls:,} calls",
+                "median < 1 ms",
+                r.uncached.median_ns < 1e6,
+            ),
+            Row(
+                "  of which: reading the facts (SQL)",
+                _us(r.facts_sql.median_ns),
+                _us(r.facts_sql.p99_ns),
+            ),
             Row("  of which: policy query (oso)", _us(r.policy.median_ns), _us(r.policy.p99_ns)),
-            Row(f"cached decision, {size}", _us(r.cached.median_ns), _us(r.cached.p99_ns),
-                f"{r.cached.calls:,} calls", "median < 20 µs", r.cached.median_ns < 20e3),
+            Row(
+                f"cached decision, {size}",
+                _us(r.cached.median_ns),
+                _us(r.cached.p99_ns),
+                f"{r.cached.calls:,} calls",
+                "median < 20 µs",
+                r.cached.median_ns < 20e3,
+            ),
         ]
     small, large = results[0], results[-1]
     if large.grants > small.grants:
         ratio = large.uncached.median_ns / small.uncached.median_ns
         rows += [
-            Row(f"uncached decision, {large.grants:,} / {small.grants:,} grants",
-                value=f"{ratio:.2f}x", target="≤ 1.5x", passed=ratio <= 1.5),
-            Row(f"cached decision, {large.grants:,} / {small.grants:,} grants",
-                value=f"{large.cached.median_ns / small.cached.median_ns:.2f}x"),
-            Row("same answers at both sizes",
+            Row(
+                f"uncached decision, {large.grants:,} / {small.grants:,} grants",
+                value=f"{ratio:.2f}x",
+                target="≤ 1.5x",
+                passed=ratio <= 1.5,
+            ),
+            Row(
+                f"cached decision, {large.grants:,} / {small.grants:,} grants",
+                value=f"{large.cached.median_ns / small.cached.median_ns:.2f}x",
+            ),
+            Row(
+                "same answers at both sizes",
                 value="yes" if large.answers == small.answers else "NO",
-                target="yes", passed=large.answers == small.answers),
-            Row(f"generating {large.grants - small.grants:,} grants (bulk)",
-                value=f"{large.generated_seconds:.1f} s"),
+                target="yes",
+                passed=large.answers == small.answers,
+            ),
+            Row(
+                f"generating {large.grants - small.grants:,} grants (bulk)",
+                value=f"{large.generated_seconds:.1f} s",
+            ),
         ]
     return rows
 
@@ -88,35 +114,61 @@ def http_rows(h) -> list[Row]:
     ratio = h.evaluation.rate / h.bare.rate
     decisions = h.batch.rate * h.batch_size
     return [
-        Row("HTTP bare Flask, constant decision", _ms(h.bare.percentile(0.5)),
-            _ms(h.bare.percentile(0.99)), f"{h.bare.rate:,.0f} req/s"),
-        Row("HTTP POST /access/v1/evaluation, cache hits", _ms(h.evaluation.percentile(0.5)),
-            _ms(h.evaluation.percentile(0.99)), f"{h.evaluation.rate:,.0f} req/s",
-            "p99 < 10 ms", h.evaluation.percentile(0.99) < 10),
-        Row("HTTP evaluation / bare (requests/s)", value=f"{ratio:.2f}", target="≥ 0.8",
-            passed=ratio >= 0.8),
-        Row(f"HTTP POST /access/v1/evaluations, {h.batch_size} per request",
-            _ms(h.batch.percentile(0.5)), _ms(h.batch.percentile(0.99)),
-            f"{decisions:,.0f} decisions/s", "≥ 30,000/s", decisions >= 30_000),
-        Row("HTTP evaluation, every question a cache miss", _ms(h.misses.percentile(0.5)),
-            _ms(h.misses.percentile(0.99)), f"{h.misses.rate:,.0f} req/s"),
-        Row("peak RSS of a worker under load", value=f"{h.peak_rss / MB:,.0f} MB",
-            target="< 300 MB", passed=h.peak_rss < 300 * MB),
+        Row(
+            "HTTP bare Flask, constant decision",
+            _ms(h.bare.percentile(0.5)),
+            _ms(h.bare.percentile(0.99)),
+            f"{h.bare.rate:,.0f} req/s",
+        ),
+        Row(
+            "HTTP POST /access/v1/evaluation, cache hits",
+            _ms(h.evaluation.percentile(0.5)),
+            _ms(h.evaluation.percentile(0.99)),
+            f"{h.evaluation.rate:,.0f} req/s",
+            "p99 < 10 ms",
+            h.evaluation.percentile(0.99) < 10,
+        ),
+        Row(
+            "HTTP evaluation / bare (requests/s)",
+            value=f"{ratio:.2f}",
+            target="≥ 0.8",
+            passed=ratio >= 0.8,
+        ),
+        Row(
+            f"HTTP POST /access/v1/evaluations, {h.batch_size} per request",
+            _ms(h.batch.percentile(0.5)),
+            _ms(h.batch.percentile(0.99)),
+            f"{decisions:,.0f} decisions/s",
+            "≥ 30,000/s",
+            decisions >= 30_000,
+        ),
+        Row(
+            "HTTP evaluation, every question a cache miss",
+            _ms(h.misses.percentile(0.5)),
+            _ms(h.misses.percentile(0.99)),
+            f"{h.misses.rate:,.0f} req/s",
+        ),
+        Row(
+            "peak RSS of a worker under load",
+            value=f"{h.peak_rss / MB:,.0f} MB",
+            target="< 300 MB",
+            passed=h.peak_rss < 300 * MB,
+        ),
     ]
 
 
 def render(title: str, rows: Sequence[Row]) -> str:
     header = ("measure", "median/p50", "p99", "value", "target", "result")
-    table = [header] + [
-        (r.measure, r.median, r.p99, r.value, r.target, r.result) for r in rows
-    ]
+    table = [header] + [(r.measure, r.median, r.p99, r.value, r.target, r.result) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = [title]
     for n, line in enumerate(table):
-        lines.append("  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) if i < 4 else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ).rstrip())
+        lines.append(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w) if i < 4 else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines += [f"note: {r.note}" for r in rows if r.note]
@@ -132,8 +184,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def run_database(kind: str, args, report: Callable[[str], None]) -> list[Row]:
@@ -157,8 +211,9 @@ def _http(url: str, data: dataset.Dataset, args, report) -> list[Row]:
 
     settings = GunicornSettings(args.workers, args.worker_class, args.threads)
     budget = httpbench.HTTP_QUICK if args.quick else httpbench.HTTP_FULL
-    report(f"HTTP: {settings}; load: {args.load_processes} processes x "
-           f"{args.connections} connections")
+    report(
+        f"HTTP: {settings}; load: {args.load_processes} processes x {args.connections} connections"
+    )
     try:
         with (
             tempfile.TemporaryDirectory(prefix="monespace-bench-http-") as tmp,
@@ -168,16 +223,25 @@ def _http(url: str, data: dataset.Dataset, args, report) -> list[Row]:
     except RuntimeError as exc:
         # A server that fails is a result too: show it and go on with the next database.
         report(f"HTTP part failed: {exc}")
-        return [Row(f"HTTP ({settings})", value="failed", target="runs", passed=False,
-                    note=f"HTTP ({settings}) failed: {exc}")]
+        return [
+            Row(
+                f"HTTP ({settings})",
+                value="failed",
+                target="runs",
+                passed=False,
+                note=f"HTTP ({settings}) failed: {exc}",
+            )
+        ]
     return http_rows(result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.bench", description=__doc__.split(
-        "\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="100,000 grants instead of 1,000,000, shorter loops")
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="100,000 grants instead of 1,000,000, shorter loops"
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--no-http", action="store_true", help="in-process measures only")
     parser.add_argument("--workers", type=int, default=2)
@@ -201,8 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n\n".join(tables))
     failed = [r for r in all_rows if r.passed is False]
     checked = [r for r in all_rows if r.passed is not None]
-    print(f"\n{len(checked) - len(failed)} of {len(checked)} targets met "
-          f"in {time.monotonic() - started:.0f} s" + (": FAIL" if failed else ": PASS"))
+    print(
+        f"\n{len(checked) - len(failed)} of {len(checked)} targets met "
+        f"in {time.monotonic() - started:.0f} s" + (": FAIL" if failed else ": PASS")
+    )
     return 1 if failed else 0
 
 

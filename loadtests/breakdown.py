@@ -89,8 +89,13 @@ def uncached(rounds: int = 3) -> list[str]:
     read(), decide()  # warm-up
     sql, sql_total = _profile(read)
     oso, oso_total = _profile(decide)
-    driver = _own(sql, lambda k: k[0] == "~" and any(
-        name in k[2] for name in ("psycopg2", "sqlite3", "execute", "fetch")))
+    driver = _own(
+        sql,
+        lambda k: (
+            k[0] == "~"
+            and any(name in k[2] for name in ("psycopg2", "sqlite3", "execute", "fetch"))
+        ),
+    )
     peewee = _own(sql, lambda k: "peewee" in k[0] or "playhouse" in k[0])
     vm = _own(oso, lambda k: "_polar_lib.polar_next_query_event" in k[2])
     ffi = _own(oso, lambda k: "_polar_lib" in k[2]) - vm
@@ -99,13 +104,20 @@ def uncached(rounds: int = 3) -> list[str]:
         f"uncached decision, per decision ({count:,} profiled):",
         _line("facts: database driver (execute, fetch)", driver, count, sql_total + oso_total),
         _line("facts: peewee (connection, cursor)", peewee, count, sql_total + oso_total),
-        _line("facts: the rest (authz.facts, dataclasses)", sql_total - driver - peewee, count,
-              sql_total + oso_total),
-        _line("policy: oso Rust VM (polar_next_query_event)", vm, decisions,
-              sql_total + oso_total),
+        _line(
+            "facts: the rest (authz.facts, dataclasses)",
+            sql_total - driver - peewee,
+            count,
+            sql_total + oso_total,
+        ),
+        _line("policy: oso Rust VM (polar_next_query_event)", vm, decisions, sql_total + oso_total),
         _line("policy: oso other FFI calls", ffi, decisions, sql_total + oso_total),
-        _line("policy: oso Python host (JSON messages, lookups, query loop)",
-              oso_total - vm - ffi, decisions, sql_total + oso_total),
+        _line(
+            "policy: oso Python host (JSON messages, lookups, query loop)",
+            oso_total - vm - ffi,
+            decisions,
+            sql_total + oso_total,
+        ),
         f"  VM events per decision: {_calls(oso, 'polar_next_query_event') / decisions:.1f}; "
         f"host calls (attribute lookups, isa) per decision: "
         f"{_calls(oso, 'polar_call_result') / decisions:.1f}",
@@ -129,8 +141,9 @@ def http(url: str, requests: int = 3_000) -> list[str]:
 
         def run() -> None:
             for n in range(requests):
-                response = client.post("/access/v1/evaluation", data=bodies[n % len(bodies)],
-                                       headers=headers)
+                response = client.post(
+                    "/access/v1/evaluation", data=bodies[n % len(bodies)], headers=headers
+                )
                 if response.status_code != 200:
                     raise RuntimeError(f"HTTP {response.status_code}: {response.data[:200]!r}")
 
@@ -141,13 +154,15 @@ def http(url: str, requests: int = 3_000) -> list[str]:
     stats, total = _profile(load(app))
     _bare_stats, bare_total = _profile(load(bare_app))
     steps = [
-        ("before_request: database connection from the pool", "monespace/app.py",
-         "open_connection"),
+        (
+            "before_request: database connection from the pool",
+            "monespace/app.py",
+            "open_connection",
+        ),
         ("teardown: connection back to the pool", "monespace/app.py", "close_connection"),
         ("Flask session: open (the app has a secret key)", "flask/sessions.py", "open_session"),
         ("Flask session: save", "flask/sessions.py", "save_session"),
-        ("after_request hooks (security headers, request id)", "flask/app.py",
-         "process_response"),
+        ("after_request hooks (security headers, request id)", "flask/app.py", "process_response"),
     ]
     lines = [
         f"POST /access/v1/evaluation, cache hits, Flask test client ({requests:,} requests):",
@@ -160,8 +175,11 @@ def http(url: str, requests: int = 3_000) -> list[str]:
     # The decision API's own functions, whatever their names: cumulative, so nested ones
     # overlap (the view function includes the others).
     own = sorted(
-        ((ct, key) for key, _n, _tt, ct in _entries(stats)
-         if "/authz/" in key[0] and not key[0].endswith("/authz/models.py")),
+        (
+            (ct, key)
+            for key, _n, _tt, ct in _entries(stats)
+            if "/authz/" in key[0] and not key[0].endswith("/authz/models.py")
+        ),
         reverse=True,
     )
     for seconds, (file, line, function) in own[:10]:
@@ -172,15 +190,18 @@ def http(url: str, requests: int = 3_000) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.breakdown",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.breakdown", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     args = parser.parse_args(argv)
     with dataset.throwaway_database(args.database) as url:
         dataset.prepare(url)
         dataset.Dataset().grow(1_000)
-        print(f"database: {args.database} ({os.cpu_count()} cores); times per call under "
-              "cProfile, share of the profiled total")
+        print(
+            f"database: {args.database} ({os.cpu_count()} cores); times per call under "
+            "cProfile, share of the profiled total"
+        )
         print("\n".join(uncached()))
         print("\n".join(http(url)))
     return 0

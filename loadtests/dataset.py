@@ -116,8 +116,8 @@ def throwaway_database(kind: str, admin_url: str | None = None) -> Iterator[str]
         return
     if kind != "postgresql":
         raise ValueError(f"unknown database kind {kind!r}")
-    admin_url = admin_url or os.environ.get("MONESPACE_BENCH_POSTGRES_URL") or (
-        DEFAULT_POSTGRES_ADMIN_URL
+    admin_url = (
+        admin_url or os.environ.get("MONESPACE_BENCH_POSTGRES_URL") or (DEFAULT_POSTGRES_ADMIN_URL)
     )
     name = f"monespace_bench_{os.getpid()}"
     admin = psycopg2.connect(admin_url)
@@ -175,35 +175,89 @@ class Dataset:
         with db.database.atomic():
             writer.write(
                 "person",
-                ("id", "nrn", "given_name", "family_name", "email_verified", "language",
-                 "created_at", "updated_at"),
-                ((ID_BASE + k, nrn(k), "Bench", f"Person {k}", False, "fr", STAMP, STAMP)
-                 for k in persons),
+                (
+                    "id",
+                    "nrn",
+                    "given_name",
+                    "family_name",
+                    "email_verified",
+                    "language",
+                    "created_at",
+                    "updated_at",
+                ),
+                (
+                    (ID_BASE + k, nrn(k), "Bench", f"Person {k}", False, "fr", STAMP, STAMP)
+                    for k in persons
+                ),
             )
             writer.write(
                 "enterprise",
-                ("id", "bce", "name", "legal_form", "status", "authz_epoch",
-                 "created_at", "updated_at"),
-                ((ID_BASE + e, bce(e), f"Bench Enterprise {e}", "company",
-                  "stopped" if e % 97 == 13 else "active", 0, STAMP, STAMP)
-                 for e in enterprises),
+                (
+                    "id",
+                    "bce",
+                    "name",
+                    "legal_form",
+                    "status",
+                    "authz_epoch",
+                    "created_at",
+                    "updated_at",
+                ),
+                (
+                    (
+                        ID_BASE + e,
+                        bce(e),
+                        f"Bench Enterprise {e}",
+                        "company",
+                        "stopped" if e % 97 == 13 else "active",
+                        0,
+                        STAMP,
+                        STAMP,
+                    )
+                    for e in enterprises
+                ),
             )
             writer.write(
                 "legal_representation",
                 ("id", "person_id", "enterprise_id", "capacity", "source", "imported_at"),
-                ((ID_BASE + e, ID_BASE + representative_of(e), ID_BASE + e, "gérant", "bce",
-                  STAMP) for e in enterprises),
+                (
+                    (
+                        ID_BASE + e,
+                        ID_BASE + representative_of(e),
+                        ID_BASE + e,
+                        "gérant",
+                        "bce",
+                        STAMP,
+                    )
+                    for e in enterprises
+                ),
             )
             writer.write(
                 "gap_designation",
                 ("id", "enterprise_id", "person_id", "designated_by_id", "started_at"),
-                ((ID_BASE + e, ID_BASE + e, ID_BASE + gap_of(e), ID_BASE + representative_of(e),
-                  STAMP) for e in enterprises),
+                (
+                    (
+                        ID_BASE + e,
+                        ID_BASE + e,
+                        ID_BASE + gap_of(e),
+                        ID_BASE + representative_of(e),
+                        STAMP,
+                    )
+                    for e in enterprises
+                ),
             )
             writer.write(
                 "role_grant",
-                ("id", "person_id", "enterprise_id", "role", "scope", "valid_until", "source",
-                 "granted_by_id", "granted_at"),
+                (
+                    "id",
+                    "person_id",
+                    "enterprise_id",
+                    "role",
+                    "scope",
+                    "valid_until",
+                    "source",
+                    "granted_by_id",
+                    "granted_at",
+                ),
                 (_grant_values(grant_row(i, self.today)) for i in grants_range),
             )
         writer.finish()

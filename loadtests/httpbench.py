@@ -74,16 +74,18 @@ def measure(
     }
     hot = dataset.questions(data.grants, 200, seed=2, today=data.today)
     batches = [
-        {"evaluations": [evaluation_body(q) for q in
-                         dataset.questions(data.grants, BATCH_SIZE, seed=100 + n,
-                                           today=data.today)]}
+        {
+            "evaluations": [
+                evaluation_body(q)
+                for q in dataset.questions(data.grants, BATCH_SIZE, seed=100 + n, today=data.today)
+            ]
+        }
         for n in range(10)
     ]
     rng = random.Random(3)
     cold = [
         (dataset.nrn(g.person), rng.choice(dataset.ACTIONS), dataset.bce(g.enterprise), None)
-        for g in (dataset.grant_row(rng.randrange(data.grants), data.today)
-                  for _ in range(20_000))
+        for g in (dataset.grant_row(rng.randrange(data.grants), data.today) for _ in range(20_000))
     ]
     with (
         gunicorn("monespace.app:create_app()", settings, env, work_dir) as app,
@@ -111,8 +113,13 @@ def measure(
         report("  evaluation, every question a cache miss...")
         cold_requests = [post(EVALUATION, evaluation_body(q), app.port, basic) for q in cold]
         misses = _checked(
-            load.run(app.port, cold_requests, budget.seconds, 0,
-                     max_requests=len(cold) // (load.processes * load.connections)),
+            load.run(
+                app.port,
+                cold_requests,
+                budget.seconds,
+                0,
+                max_requests=len(cold) // (load.processes * load.connections),
+            ),
             app,
         )
         return HttpResult(

@@ -64,8 +64,9 @@ class SizeResult:
     answers: list[bool] = field(default_factory=list)
 
 
-def time_calls(call: Callable[[Question], object], questions: Sequence[Question],
-               budget: Budget) -> Timing:
+def time_calls(
+    call: Callable[[Question], object], questions: Sequence[Question], budget: Budget
+) -> Timing:
     """Time ``call`` per question, cycling through them, after ``budget.warmup`` calls."""
     count = len(questions)
     for n in range(budget.warmup):
@@ -118,12 +119,12 @@ def _measure_size(data, tracker, engine, asked, budgets, seconds) -> SizeResult:
     uncached = time_calls(lambda q: uncached_point.evaluate(*q), asked, budgets["uncached"])
 
     day = date.today()
-    facts_sql = time_calls(lambda q: F.load_pair(q[0], q[2], day, q[3]), asked,
-                           budgets["uncached"])
+    facts_sql = time_calls(lambda q: F.load_pair(q[0], q[2], day, q[3]), asked, budgets["uncached"])
     loaded = [(F.load_pair(q[0], q[2], day, q[3]), q[1]) for q in asked]
     loaded = [(pair, action) for pair, action in loaded if pair is not None]
-    policy = time_calls(lambda item: engine.allowed(item[0][0], item[1], item[0][1]), loaded,
-                        budgets["uncached"])
+    policy = time_calls(
+        lambda item: engine.allowed(item[0][0], item[1], item[0][1]), loaded, budgets["uncached"]
+    )
 
     cached_point = DecisionPoint(tracker, engine=engine, cache_size=100_000, ttl=3600)
     for q in asked:

@@ -191,8 +191,9 @@ def _process(
     return total
 
 
-def warm(port: int, requests: Sequence[bytes], connections: int = 12,
-         max_seconds: float = 120.0) -> int:
+def warm(
+    port: int, requests: Sequence[bytes], connections: int = 12, max_seconds: float = 120.0
+) -> int:
     """Send every request once on each of ``connections`` new connections, one after the
     other, so that every server worker (each accepts some of the connections) has answered
     each of them: its caches are warm. Returns the number of requests sent."""
@@ -216,9 +217,7 @@ class LoadGenerator:
 
     def __init__(self, processes: int = 2, connections: int = 4):
         self.processes, self.connections = processes, connections
-        self._pool = ProcessPoolExecutor(
-            processes, mp_context=multiprocessing.get_context("spawn")
-        )
+        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
     def run(
         self,
@@ -233,8 +232,16 @@ class LoadGenerator:
         start_at = time.time() + 0.5
         futures = [
             self._pool.submit(
-                _process, port, list(requests), index, self.connections, start_at, warmup,
-                duration, max_requests, self.processes,
+                _process,
+                port,
+                list(requests),
+                index,
+                self.connections,
+                start_at,
+                warmup,
+                duration,
+                max_requests,
+                self.processes,
             )
             for index in range(self.processes)
         ]

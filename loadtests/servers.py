@@ -110,8 +110,17 @@ def gunicorn(
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     command = [
-        sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{port}", *settings.args(),
-        "--log-level", "warning", "--timeout", "60", app,
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{HOST}:{port}",
+        *settings.args(),
+        "--log-level",
+        "warning",
+        "--timeout",
+        "60",
+        app,
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # noqa: S603
@@ -147,5 +156,6 @@ def _wait_ready(server: Server, path: str, timeout: float, refused_for: float = 
         except OSError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer {url} within {timeout:.0f} s:\n"
-                       f"{server.log_tail()}")
+    raise RuntimeError(
+        f"gunicorn did not answer {url} within {timeout:.0f} s:\n{server.log_tail()}"
+    )

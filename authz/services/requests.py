@@ -99,9 +99,7 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
     if (
         held is not None
         and in_force(held)
-        and (
-            ROLE_RANK[held.role] > ROLE_RANK[role] or (held.role == role and not held.scope)
-        )
+        and (ROLE_RANK[held.role] > ROLE_RANK[role] or (held.role == role and not held.scope))
     ):
         raise Conflict(f"you already hold the role {held.role} on {enterprise.name}")
     if (
