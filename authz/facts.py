@@ -86,19 +86,6 @@ class EnterpriseFacts:
     epoch: int = 0
 
 
-# The pair's facts in one statement, on the (person, enterprise) indexes of the three tables.
-# Written as SQL rather than built with peewee at each call: building the queries cost more
-# than running them, on the hot path of every uncached decision.
-_FACTS_SQL = """
-SELECT 'g', id, role, scope, valid_until FROM role_grant
- WHERE person_id = {p} AND enterprise_id = {p} AND ended_at IS NULL
-UNION ALL
-SELECT 'd', id, NULL, NULL, NULL FROM gap_designation
- WHERE person_id = {p} AND enterprise_id = {p} AND ended_at IS NULL
-UNION ALL
-SELECT 'r', id, capacity, NULL, NULL FROM legal_representation
- WHERE person_id = {p} AND enterprise_id = {p} AND (ended_on IS NULL OR ended_on >= {p})
-"""
 # The enterprise (with its epoch) and the person's facts on it, in one statement: one round
 # trip and one snapshot. Values are cast to text so that the branches of the UNION agree. The
 # ids are scalar subqueries on the unique indexes (CTEs would be materialized by SQLite, at a
@@ -154,40 +141,6 @@ def _as_date(value) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(value)
-
-
-def person_facts(person_id: int | None, nrn: str, enterprise, today: date) -> PersonFacts:
-    """Load what ``person_id`` holds on ``enterprise`` (a model or EnterpriseFacts-like row
-    with ``id`` and ``bce``): one statement on the pair's indexes."""
-    if person_id is None:
-        return PersonFacts(nrn)
-    grants, designations, representations = [], [], []
-    rows = database.execute_sql(
-        _sql(_FACTS_SQL),
-        (person_id, enterprise.id, person_id, enterprise.id, person_id, enterprise.id, today),
-    ).fetchall()
-    for kind, fact_id, text, scope, valid_until in rows:
-        if kind == "g":
-            scopes = scope.split() if scope else []
-            grants.append(Grant(fact_id, enterprise.bce, text, scopes, _as_date(valid_until)))
-        elif kind == "d":
-            designations.append(Designation(fact_id, enterprise.bce))
-        else:
-            representations.append(Representation(fact_id, enterprise.bce, text or ""))
-    return PersonFacts(nrn, grants, designations, representations)
-
-
-def enterprise_facts(
-    enterprise: Enterprise, today: date, service_domain: str | None = None
-) -> EnterpriseFacts:
-    return EnterpriseFacts(
-        bce=enterprise.bce,
-        name=enterprise.name,
-        active=enterprise.is_active,
-        today=today,
-        service_domain=service_domain,
-        epoch=enterprise.authz_epoch,
-    )
 
 
 def load_pair(
