@@ -4,81 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from jinja2 import Environment
+from idp_bridge.simulators.pages import template
 
-_env = Environment(autoescape=True)
+_BASE = """{% block simulator %}simulateur itsme{% endblock %}
+{% block banner %}Simulateur itsme (démonstration : aucun téléphone n'est sollicité)
+<span lang="nl">– itsme-simulator</span> <span lang="en">– itsme simulator</span>{% endblock %}"""
 
-_LAYOUT = _env.from_string(
-    """<!doctype html>
-<html lang="fr">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} – simulateur itsme</title></head>
-<body>
-<header><p>Simulateur itsme (démonstration : aucun téléphone n'est sollicité)
-<span lang="nl">– itsme-simulator</span> <span lang="en">– itsme simulator</span></p></header>
-<main>
-<h1>{{ title }}</h1>
-{% block content %}{% endblock %}
-</main>
-</body>
-</html>"""
-)
-
-_HIDDEN = """{% for name, value in fields.items() %}
-<input type="hidden" name="{{ name }}" value="{{ value }}">{% endfor %}
-"""
-
-_CHOOSE = _env.from_string(
-    """{% extends layout %}{% block content %}
+_CHOOSE = template(
+    """{% extends "picker.html" %}"""
+    + _BASE
+    + """
+{% block intro %}
 <p>Le service <strong>{{ client_id }}</strong> demande une confirmation itsme
 (niveau {{ level_label }}). Il recevra le nom et le numéro de registre national de la
 personne choisie.</p>
-{% if error %}<p role="alert"><strong>{{ error }}</strong></p>{% endif %}
-<form method="post" action="{{ post_url }}">
-"""
-    + _HIDDEN
-    + """<fieldset>
-<legend>Choisir une personne de démonstration</legend>
-<ul>
-{% for p in persons %}
-<li><button type="submit" name="action" value="person:{{ p.key }}">
-{{- p.given_name }} {{ p.family_name }}</button> ({{ p.nrn_display }})</li>{% endfor %}
-</ul>
-</fieldset>
-</form>
-<form method="post" action="{{ post_url }}">
-"""
-    + _HIDDEN
-    + """<fieldset>
-<legend>Ou une personne fictive</legend>
-<p><label for="nrn">Numéro de registre national</label>
-<input id="nrn" name="nrn" required inputmode="numeric" autocomplete="off" maxlength="20"
- value="{{ form.get('nrn', '') }}"></p>
-<p><label for="given_name">Prénom</label>
-<input id="given_name" name="given_name" required maxlength="100"
- value="{{ form.get('given_name', '') }}"></p>
-<p><label for="family_name">Nom</label>
-<input id="family_name" name="family_name" required maxlength="100"
- value="{{ form.get('family_name', '') }}"></p>
+{% endblock %}
+{% block person_note %}{{ p.nrn_display }}{% endblock %}
+{% block extra_fields %}
 <p><label for="locale">Langue de l'application</label>
 <select id="locale" name="locale">
 {% for code, label in languages %}
 <option value="{{ code }}"{% if form.get('locale', 'FR') == code %} selected{% endif %}>
 {{- label }}</option>{% endfor %}
 </select></p>
-<p><button type="submit" name="action" value="custom">Confirmer avec cette personne</button></p>
-</fieldset>
-</form>
-<form method="post" action="{{ post_url }}">
-"""
-    + _HIDDEN
-    + """<p><button type="submit" name="action" value="cancel">Annuler</button></p>
-</form>
-{% endblock %}"""
+{% endblock %}
+{% block custom_label %}Confirmer avec cette personne{% endblock %}"""
 )
 
-_INVALID = _env.from_string(
-    """{% extends layout %}{% block content %}
+_INVALID = template(
+    """{% extends "layout.html" %}"""
+    + _BASE
+    + """{% block content %}
 <p>La demande de connexion n'est pas valide ({{ reason }}). Recommencez depuis le service.</p>
 {% endblock %}"""
 )
@@ -97,7 +53,6 @@ def choose_person(
     form: Mapping[str, str] | None = None,
 ) -> str:
     return _CHOOSE.render(
-        layout=_LAYOUT,
         title="Confirmer avec itsme",
         post_url=post_url,
         fields=fields,
@@ -111,4 +66,4 @@ def choose_person(
 
 
 def invalid_request(reason: str) -> str:
-    return _INVALID.render(layout=_LAYOUT, title="Demande refusée", reason=reason)
+    return _INVALID.render(title="Demande refusée", reason=reason)

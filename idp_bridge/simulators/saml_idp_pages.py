@@ -4,57 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from jinja2 import Environment
+from idp_bridge.simulators.pages import template
 
-_env = Environment(autoescape=True)
+_BASE = """{% block simulator %}simulateur eID{% endblock %}
+{% block banner %}Simulateur de connexion eID (démonstration : aucune vraie carte n'est lue)\
+{% endblock %}"""
 
-_LAYOUT = """<!doctype html>
-<html lang="fr">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} – simulateur eID</title></head>
-<body>
-<header><p>Simulateur de connexion eID (démonstration : aucune vraie carte n'est lue)</p></header>
-<main>
-<h1>{{ title }}</h1>
-{% block content %}{% endblock %}
-</main>
-</body>
-</html>"""
-
-_HIDDEN = """{% for name, value in fields.items() %}
-<input type="hidden" name="{{ name }}" value="{{ value }}">{% endfor %}
-"""
-
-_CHOOSE = _env.from_string(
-    """{% extends layout %}{% block content %}
+_CHOOSE = template(
+    """{% extends "picker.html" %}"""
+    + _BASE
+    + """
+{% block intro %}
 <p>Le service <strong>{{ sp }}</strong> demande une connexion avec la carte d'identité.</p>
-{% if error %}<p role="alert"><strong>{{ error }}</strong></p>{% endif %}
-<form method="post" action="{{ post_url }}">
-"""
-    + _HIDDEN
-    + """<fieldset>
-<legend>Choisir une personne de démonstration</legend>
-<ul>
-{% for p in persons %}
-<li><button type="submit" name="action" value="person:{{ p.key }}">
-{{- p.given_name }} {{ p.family_name }}</button> ({{ p.story }})</li>{% endfor %}
-</ul>
-</fieldset>
-</form>
-<form method="post" action="{{ post_url }}">
-"""
-    + _HIDDEN
-    + """<fieldset>
-<legend>Ou une personne fictive</legend>
-<p><label for="nrn">Numéro de registre national</label>
-<input id="nrn" name="nrn" required inputmode="numeric" autocomplete="off"
- value="{{ form.get('nrn', '') }}"></p>
-<p><label for="given_name">Prénom</label>
-<input id="given_name" name="given_name" required maxlength="100"
- value="{{ form.get('given_name', '') }}"></p>
-<p><label for="family_name">Nom</label>
-<input id="family_name" name="family_name" required maxlength="100"
- value="{{ form.get('family_name', '') }}"></p>
+{% endblock %}
+{% block person_note %}{{ p.story }}{% endblock %}
+{% block extra_fields %}
 <p><label for="language">Langue</label>
 <select id="language" name="language">
 {% for code, label in languages %}
@@ -63,19 +27,14 @@ _CHOOSE = _env.from_string(
 </select></p>
 <p><label for="email">Adresse e-mail (facultative)</label>
 <input id="email" name="email" type="email" maxlength="254" value="{{ form.get('email', '') }}"></p>
-<p><button type="submit" name="action" value="custom">Se connecter avec cette personne</button></p>
-</fieldset>
-</form>
-<form method="post" action="{{ post_url }}">
-"""
-    + _HIDDEN
-    + """<p><button type="submit" name="action" value="cancel">Annuler</button></p>
-</form>
-{% endblock %}"""
+{% endblock %}
+{% block custom_label %}Se connecter avec cette personne{% endblock %}"""
 )
 
-_POST = _env.from_string(
-    """{% extends layout %}{% block content %}
+_POST = template(
+    """{% extends "layout.html" %}"""
+    + _BASE
+    + """{% block content %}
 <p>Connexion terminée. Cliquez sur « Continuer » pour revenir au service.</p>
 <form method="post" action="{{ action }}">
 <input type="hidden" name="SAMLResponse" value="{{ response }}">
@@ -85,14 +44,15 @@ _POST = _env.from_string(
 {% endblock %}"""
 )
 
-_INVALID = _env.from_string(
-    """{% extends layout %}{% block content %}
+_INVALID = template(
+    """{% extends "layout.html" %}"""
+    + _BASE
+    + """{% block content %}
 <p>La demande de connexion n'est pas valide (signature absente ou incorrecte, service inconnu
 ou message illisible). Recommencez depuis le service.</p>
 {% endblock %}"""
 )
 
-_LAYOUT_TEMPLATE = _env.from_string(_LAYOUT)
 _LANGUAGES = (("fr", "Français"), ("nl", "Nederlands"), ("de", "Deutsch"), ("en", "English"))
 
 
@@ -110,7 +70,6 @@ def choose_person(
     form: Mapping[str, str] | None = None,
 ) -> str:
     return _CHOOSE.render(
-        layout=_LAYOUT_TEMPLATE,
         title="Connexion avec la carte d'identité",
         post_url=post_url,
         fields=fields,
@@ -124,7 +83,6 @@ def choose_person(
 
 def post_to_sp(action: str, response: str, relay_state: str | None) -> str:
     return _POST.render(
-        layout=_LAYOUT_TEMPLATE,
         title="Retour au service",
         action=action,
         response=response,
@@ -133,4 +91,4 @@ def post_to_sp(action: str, response: str, relay_state: str | None) -> str:
 
 
 def invalid_request() -> str:
-    return _INVALID.render(layout=_LAYOUT_TEMPLATE, title="Demande refusée")
+    return _INVALID.render(title="Demande refusée")
