@@ -180,11 +180,15 @@ class SqliteEpochTracker(EpochTracker):
 class PostgresEpochTracker(EpochTracker):
     """Listens to ``monespace_authz_epoch`` on its own connection, in a daemon thread."""
 
+    HEARTBEAT = 1.0  # seconds; a heartbeat query runs every half of it
+    # Without a heartbeat for this long, the listener counts as broken (stated in the README).
+    WORST_CASE_DELAY = 2 * HEARTBEAT
+
     def __init__(
         self,
         url: str,
         view_size: int = VIEW_SIZE,
-        heartbeat: float = 1.0,
+        heartbeat: float = HEARTBEAT,
         retry_delay: float = 0.5,
     ):
         super().__init__(view_size)

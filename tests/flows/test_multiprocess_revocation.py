@@ -27,10 +27,7 @@ from monespace import demo
 HARNESS = Path(__file__).with_name("app_process.py")
 LUC, BOULANGERIE = "90010100123", "0123456749"
 AUTH = "Basic " + base64.b64encode(b"demo-rp:demo-secret").decode()
-BOUND_SECONDS = {
-    "sqlite": 0.0,
-    "postgresql": PostgresEpochTracker("postgresql://unused/").max_delay,
-}
+BOUND_SECONDS = {"sqlite": 0.0, "postgresql": PostgresEpochTracker.WORST_CASE_DELAY}
 
 
 def free_port() -> int:
