@@ -93,7 +93,11 @@ HOME_PAGE = """<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><title>Mon Espace</title></head>
 <body><main><h1>Mon Espace</h1>
 <p>Service d'identité et de délégation / identity and delegation service.</p>
-<ul><li><a href="/healthz">/healthz</a></li></ul>
+<ul>
+<li><a href="/.well-known/authzen-configuration">API de décision (AuthZEN)</a>
+ / decision API: <code>curl -u demo-rp:demo-secret</code> in demo mode (see the README)</li>
+<li><a href="/healthz">/healthz</a></li>
+</ul>
 </main></body></html>
 """
 

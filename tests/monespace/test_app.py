@@ -196,3 +196,9 @@ def test_api_paths_open_no_cookie_session(app):
         assert app.session_interface.is_null_session(session)
     with app.test_request_context("/"):
         assert not app.session_interface.is_null_session(session)
+
+
+def test_home_page_points_to_the_decision_api(app):
+    response = app.test_client().get("/")
+    assert response.status_code == 200
+    assert b'href="/.well-known/authzen-configuration"' in response.data
