@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 from authz import db, schema
 from monespace import bootstrap
 from monespace.config import Config
+from monespace.wsgi import DefaultHeaders
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
@@ -60,12 +61,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     _init_database_per_request(app)
     _init_error_handlers(app)
-    _init_security_headers(app)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
     app.add_url_rule("/", "home", home, methods=["GET"])
 
     for module_name in PACKAGES:
         importlib.import_module(module_name).init_app(app)
+    _init_security_headers(app)  # outermost: it covers what the packages' layers answer
     return app
 
 
@@ -75,7 +76,7 @@ class _NoSessionForApis(SecureCookieSessionInterface):
     API_PATHS = ("/access/v1/", "/.well-known/", "/healthz")
 
     def open_session(self, app: Flask, request: Request):
-        if request.path.startswith(self.API_PATHS):
+        if request.environ.get("PATH_INFO", "").startswith(self.API_PATHS):
             return self.make_null_session(app)
         return super().open_session(app, request)
 
@@ -168,9 +169,9 @@ def _init_error_handlers(app: Flask) -> None:
         return http_error(InternalServerError())
 
 
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+
+
 def _init_security_headers(app: Flask) -> None:
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    # Defaults for every response; a page that needs another value sets its own.
+    app.wsgi_app = DefaultHeaders(app.wsgi_app, SECURITY_HEADERS)

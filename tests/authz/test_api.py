@@ -6,11 +6,12 @@ import json
 import os
 import time
 
+import flask
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from authz import api as api_module
-from authz import authzen
+from authz import authzen, db
 from authz.clients import add_client, disable_client
 from authz.engine import get_engine
 from authz.models import Person, RoleGrant
@@ -385,6 +386,56 @@ def test_tracker_starts_on_the_first_request_of_each_process(api_app, api, monke
     api_app.extensions["monespace.decisions.edge"].started_pid = -1
     api.decide(question(LUC, "act_for", BOULANGERIE))
     assert started == [os.getpid(), os.getpid()]
+
+
+# -- the fast lane (POST /access/v1/evaluation outside Flask's dispatch) ---------------------
+
+
+@pytest.fixture
+def dispatched(api_app) -> list[str]:
+    """The paths of the requests Flask dispatched."""
+    paths: list[str] = []
+
+    @api_app.before_request
+    def record() -> None:
+        paths.append(flask.request.path)
+
+    return paths
+
+
+def test_well_formed_evaluations_skip_flasks_dispatch(api, dispatched):
+    response = api.test_client.post(
+        EVALUATION,
+        json=question(LUC, "act_for", BOULANGERIE),
+        headers={**DEMO_AUTH, "X-Request-ID": "r-1"},
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {"decision": True}
+    assert response.mimetype == "application/json"
+    assert response.headers["X-Request-ID"] == "r-1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    explained = question(LUC, "act_for", BOULANGERIE, context={"explain": True})
+    assert api.post(EVALUATION, explained).get_json()["context"]["explanation"]["paths"]
+    assert dispatched == []
+
+
+def test_the_route_answers_what_the_fast_lane_does_not_with_the_body_intact(api, dispatched):
+    response = api.post(EVALUATION, question("90010100124", "act_for", BOULANGERIE))
+    assert response.status_code == 400
+    # The route read the same body the fast lane had read: it names the NRN sent.
+    assert "90010100124" in response.get_json()["error_description"]
+    assert dispatched == [EVALUATION]
+    assert api.test_client.post(EVALUATION, json=good()).status_code == 401
+    assert dispatched == [EVALUATION, EVALUATION]
+
+
+def test_the_fast_lane_gives_the_database_connection_back(api):
+    if not db.database.is_closed():
+        db.database.close()
+    # The app's first question: a cache miss, which reads the facts from the database.
+    assert api.decide(question(LUC, "act_for", BOULANGERIE))
+    assert db.database.is_closed()
 
 
 # -- bad requests -------------------------------------------------------------------------
