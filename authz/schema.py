@@ -7,7 +7,8 @@ interrupted upgrade resumes where it stopped. Running the upgrade again is a no-
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from peewee import IntegerField, Model
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
@@ -20,6 +21,29 @@ from authz.models import ALL_MODELS, SchemaInfo
 def _v2_authorization_epochs(migrator: SchemaMigrator) -> None:
     """An authorization epoch per enterprise, keyed on by decision caches."""
     migrate(migrator.add_column("enterprise", "authz_epoch", IntegerField(default=0)))
+
+
+_PG_LOCK_KEY = 0x4D45_5343  # "MESC"
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """One process at a time changes the schema (app workers starting together, two nodes
+    running ``db upgrade``): the others wait, then find the work done.
+
+    PostgreSQL: a session advisory lock, held across the upgrade's several transactions.
+    SQLite: one write transaction around the whole (BEGIN IMMEDIATE takes the database's
+    write lock; the steps inside become savepoints).
+    """
+    if db.is_postgresql():
+        db.database.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            db.database.execute_sql("SELECT pg_advisory_unlock(%s)", (_PG_LOCK_KEY,))
+    else:
+        with db.transaction():
+            yield
 
 
 # STEPS[n] takes a database at version n - 1 to version n. Version 1 is the first schema.

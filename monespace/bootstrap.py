@@ -55,8 +55,9 @@ def schema_sets() -> list[schema.SchemaSet]:
 
 def upgrade_schemas(report: Callable[[str], None] = lambda _msg: None) -> None:
     """Create or bring forward the tables of every package (``monespace db upgrade``)."""
-    for schema_set in schema_sets():
-        schema_set.upgrade(report)
+    with schema.exclusive():
+        for schema_set in schema_sets():
+            schema_set.upgrade(report)
 
 
 def require_current_schemas() -> None:
@@ -67,9 +68,11 @@ def require_current_schemas() -> None:
 def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: None) -> None:
     """Demo: upgrade and seed. Production: refuse a schema that is not current."""
     if config.is_demo:
-        upgrade_schemas(report)
-        if importlib.util.find_spec(DEMO_MODULE) is not None:
-            importlib.import_module(DEMO_MODULE).seed()
+        # Held through the seeding too: workers starting together seed once.
+        with schema.exclusive():
+            upgrade_schemas(report)
+            if importlib.util.find_spec(DEMO_MODULE) is not None:
+                importlib.import_module(DEMO_MODULE).seed()
     else:
         require_current_schemas()
 
