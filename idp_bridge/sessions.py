@@ -1,0 +1,173 @@
+"""Server-side login sessions, and the person each one belongs to.
+
+The browser holds a random session id; the database holds only its SHA-256
+(``LoginSession.id_hash``), so a copy of the table logs nobody in. Every login issues a new
+id and ends the one it replaces (no session fixation). A session lives until it is ended,
+until ``absolute_timeout`` after the login, or until ``idle_timeout`` without a request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from peewee import IntegrityError
+
+from authz import audit, db
+from authz.engine import get_engine
+from authz.models import Person, utcnow
+from idp_bridge.identity import VerifiedIdentity
+from idp_bridge.models import LoginSession
+
+LANGUAGES = ("fr", "nl", "de", "en")
+# last_seen_at is written at most this often per session: the idle timeout may then strike
+# up to this much early, which spares a write on nearly every request.
+TOUCH_INTERVAL = timedelta(seconds=60)
+# secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """How long a session lives: ``idle_timeout`` without a request, ``absolute_timeout`` at
+    most after the login (seconds)."""
+
+    idle_timeout: int = 1800
+    absolute_timeout: int = 8 * 3600
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout <= 0 or self.absolute_timeout <= 0:
+            raise ValueError("session timeouts must be positive")
+        if self.idle_timeout > self.absolute_timeout:
+            raise ValueError(
+                f"the idle timeout ({self.idle_timeout}s) exceeds the absolute timeout "
+                f"({self.absolute_timeout}s)"
+            )
+
+
+def upsert_person(identity: VerifiedIdentity) -> tuple[Person, bool]:
+    """The person with ``identity``'s NRN, created at their first login or brought up to date
+    with what the upstream says now; each change is audited. Returns (person, created)."""
+    wanted = {"given_name": identity.given_name, "family_name": identity.family_name}
+    if identity.email:
+        wanted["email"] = identity.email
+    language = (identity.language or "").lower()
+    if language in LANGUAGES:
+        wanted["language"] = language
+
+    with db.connection(), db.transaction():
+        person = Person.get_or_none(Person.nrn == identity.nrn)
+        if person is None:
+            try:
+                # A savepoint: the first login of the same person on another node may win.
+                with db.transaction():
+                    person = Person.create(nrn=identity.nrn, **wanted)
+            except IntegrityError:
+                person = Person.get(Person.nrn == identity.nrn)
+            else:
+                _record(identity.nrn, "person.create")
+                return person, True
+
+        changed = sorted(name for name, value in wanted.items() if getattr(person, name) != value)
+        if changed:
+            for name in changed:
+                setattr(person, name, wanted[name])
+            person.updated_at = utcnow()
+            person.save(only=[*(getattr(Person, name) for name in changed), Person.updated_at])
+            _record(identity.nrn, "person.update", fields=changed)
+        return person, False
+
+
+def _record(nrn: str, action: str, **details: object) -> None:
+    audit.record(
+        actor=f"person:{nrn}",
+        action=action,
+        target_type="person",
+        target_id=nrn,
+        details=details,
+        policy_version=get_engine().version,
+    )
+
+
+def open_session(
+    identity: VerifiedIdentity, policy: SessionPolicy, *, replaces: str | None = None
+) -> tuple[str, LoginSession]:
+    """Log ``identity`` in: returns the new session id (for the cookie) and its session.
+
+    ``replaces`` is the session id the browser held before, ended in the same transaction.
+    """
+    raw_id = secrets.token_urlsafe(32)
+    now = utcnow()
+    with db.connection(), db.transaction():
+        person, _created = upsert_person(identity)
+        if _well_formed(replaces):
+            _end(replaces, now)
+        session = LoginSession.create(
+            id_hash=_hash(raw_id),
+            person=person,
+            upstream=identity.upstream,
+            upstream_session_ref=identity.session_ref,
+            acr=identity.acr,
+            amr=" ".join(identity.amr),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=policy.absolute_timeout),
+        )
+    return raw_id, session
+
+
+def current_session(raw_id: str | None, policy: SessionPolicy) -> LoginSession | None:
+    """The live session for a cookie value, its ``person`` loaded; None for anything else."""
+    if not _well_formed(raw_id):
+        return None
+    now = utcnow()
+    with db.connection():
+        session = (
+            LoginSession.select(LoginSession, Person)
+            .join(Person)
+            .where(
+                (LoginSession.id_hash == _hash(raw_id))
+                & LoginSession.ended_at.is_null()
+                & (LoginSession.expires_at > now)
+                # Also from created_at: a shorter absolute timeout applies to open sessions.
+                & (LoginSession.created_at > now - timedelta(seconds=policy.absolute_timeout))
+                & (LoginSession.last_seen_at > now - timedelta(seconds=policy.idle_timeout))
+            )
+            .first()
+        )
+        if session is not None and session.last_seen_at <= now - TOUCH_INTERVAL:
+            LoginSession.update(last_seen_at=now).where(LoginSession.id == session.id).execute()
+            session.last_seen_at = now
+    return session
+
+
+def end_session(raw_id: str | None) -> bool:
+    """Log out: True if a live session was ended."""
+    if not _well_formed(raw_id):
+        return False
+    with db.connection():
+        return _end(raw_id, utcnow())
+
+
+def _end(raw_id: str, now: datetime) -> bool:
+    ended = (
+        LoginSession.update(ended_at=now)
+        .where(
+            (LoginSession.id_hash == _hash(raw_id))
+            & LoginSession.ended_at.is_null()
+            & (LoginSession.expires_at > now)
+        )
+        .execute()
+    )
+    return ended == 1
+
+
+def _well_formed(raw_id: object) -> bool:
+    return isinstance(raw_id, str) and _SESSION_ID.fullmatch(raw_id) is not None
+
+
+def _hash(raw_id: str) -> str:
+    return hashlib.sha256(raw_id.encode("ascii")).hexdigest()
