@@ -21,14 +21,14 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from authz import db, schema
-from monespace import bootstrap
+from monespace import bootstrap, i18n
 from monespace.config import Config
 from monespace.wsgi import DefaultHeaders
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
 # AuthZEN decision API...). Add a module here when it gains its init_app.
-PACKAGES: tuple[str, ...] = ("authz.api",)
+PACKAGES: tuple[str, ...] = ("authz.api", "idp_bridge.web")
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -59,6 +59,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     with db.connection():
         bootstrap.prepare_schema(config)
 
+    i18n.init_app(app)
     _init_database_per_request(app)
     _init_error_handlers(app)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
@@ -95,6 +96,7 @@ HOME_PAGE = """<!doctype html>
 <body><main><h1>Mon Espace</h1>
 <p>Service d'identité et de délégation / identity and delegation service.</p>
 <ul>
+<li><a href="/login">Se connecter</a> / log in (eID, itsme)</li>
 <li><a href="/.well-known/authzen-configuration">API de décision (AuthZEN)</a>
  / decision API: <code>curl -u demo-rp:demo-secret</code> in demo mode (see the README)</li>
 <li><a href="/healthz">/healthz</a></li>

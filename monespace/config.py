@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "secret_key_file": None,
     "base_url": None,
     "data_dir": "instance",
+    "keys_dir": None,  # demo keys (login simulators, our SP and RP); default <data_dir>/keys
     "simulators": None,
     # The decision engine (authz.decisions): cache bounds and decision logging.
     "decision_cache_size": 100_000,
@@ -46,7 +47,32 @@ DEFAULTS: dict[str, Any] = {
     "decision_log": "sample",
     "decision_log_sample_rate": 0.01,
     "decision_log_file": None,
+    # Login sessions (idp_bridge.sessions), in seconds.
+    "session_idle_timeout": 1800,
+    "session_absolute_timeout": 8 * 3600,
+    # eID through a SAML IdP like the federal FAS: on when eid_idp_metadata is set.
+    "eid_idp_metadata": None,
+    "eid_idp_entity_id": None,
+    "eid_idp_metadata_cert": None,
+    "eid_key_file": None,
+    "eid_cert_file": None,
+    "eid_clock_skew": 60,
+    # itsme: on when itsme_issuer is set.
+    "itsme_issuer": None,
+    "itsme_client_id": None,
+    "itsme_service_code": None,
+    "itsme_signing_key_file": None,
+    "itsme_encryption_key_file": None,
+    "itsme_acr": "advanced",
 }
+# Required with eid_idp_metadata (production) and with itsme_issuer.
+EID_REQUIRED = ("eid_key_file", "eid_cert_file")
+ITSME_REQUIRED = (
+    "itsme_client_id",
+    "itsme_service_code",
+    "itsme_signing_key_file",
+    "itsme_encryption_key_file",
+)
 DECISION_LOG_MODES = ("off", "sample", "full")
 DEMO_BASE_URL = "http://127.0.0.1:8000"
 
@@ -65,11 +91,16 @@ class Config:
     base_url: str
     data_dir: Path
     simulators: bool
+    keys_dir: Path | None = None
     decision_cache_size: int = 100_000
     decision_cache_ttl: int = 300
     decision_log: str = "sample"
     decision_log_sample_rate: float = 0.01
     decision_log_file: Path | None = None
+    session_idle_timeout: int = 1800
+    session_absolute_timeout: int = 8 * 3600
+    eid: dict[str, Any] | None = None  # eid_* settings without the prefix; None: no eID login
+    itsme: dict[str, Any] | None = None  # itsme_* settings likewise; None: no itsme login
 
     @property
     def is_demo(self) -> bool:
@@ -208,6 +239,72 @@ def _decision_settings(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _login_settings(settings: dict[str, Any], demo: bool, simulators: bool) -> dict[str, Any]:
+    idle = _as_number(
+        "MONESPACE_SESSION_IDLE_TIMEOUT", settings["session_idle_timeout"], int, 60, 86_400
+    )
+    absolute = _as_number(
+        "MONESPACE_SESSION_ABSOLUTE_TIMEOUT", settings["session_absolute_timeout"], int, 60, 604_800
+    )
+    if idle > absolute:
+        raise ConfigError(
+            "MONESPACE_SESSION_IDLE_TIMEOUT cannot be longer than "
+            "MONESPACE_SESSION_ABSOLUTE_TIMEOUT"
+        )
+    eid = _upstream(settings, "eid", "eid_idp_metadata", () if demo else EID_REQUIRED)
+    itsme = _upstream(settings, "itsme", "itsme_issuer", ITSME_REQUIRED)
+    if simulators and (eid or itsme):
+        raise ConfigError(
+            "the login simulators stand in for eID and itsme: set MONESPACE_SIMULATORS=false "
+            "to use a real eID IdP or itsme"
+        )
+    if eid is not None:
+        eid["clock_skew"] = _as_number("MONESPACE_EID_CLOCK_SKEW", eid["clock_skew"], int, 0, 300)
+        if (
+            not demo
+            and "://" in eid["idp_metadata"]
+            and not eid["idp_metadata"].startswith("https://")
+        ):
+            raise ConfigError("MONESPACE_EID_IDP_METADATA must be a file or an https URL")
+    if itsme is not None:
+        if itsme["acr"] not in ("basic", "advanced"):
+            raise ConfigError(
+                f"MONESPACE_ITSME_ACR must be basic or advanced, not {itsme['acr']!r}"
+            )
+        if not demo and not itsme["issuer"].startswith("https://"):
+            raise ConfigError("MONESPACE_ITSME_ISSUER must be an https URL in production mode")
+    return {
+        "session_idle_timeout": idle,
+        "session_absolute_timeout": absolute,
+        "eid": eid,
+        "itsme": itsme,
+    }
+
+
+def _upstream(
+    settings: dict[str, Any], prefix: str, switch: str, required: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The ``<prefix>_*`` settings without the prefix, when ``switch`` is set; else None."""
+    names = [name for name in DEFAULTS if name.startswith(prefix + "_")]
+    if not settings[switch]:
+        given = [name for name in names if name in required and settings[name]]
+        if given:
+            raise ConfigError(
+                f"MONESPACE_{given[0].upper()} is set but MONESPACE_{switch.upper()} is not"
+            )
+        return None
+    missing = [name for name in required if not settings[name]]
+    if missing:
+        raise ConfigError(
+            f"MONESPACE_{switch.upper()} is set: MONESPACE_{missing[0].upper()} is needed too"
+        )
+    values = {}
+    for name in names:
+        value = settings[name]
+        values[name[len(prefix) + 1 :]] = _as_text(name, value) if isinstance(value, str) else value
+    return values
+
+
 def _build(settings: dict[str, Any]) -> Config:
     mode = _as_text("mode", settings["mode"]).lower()
     if mode not in MODES:
@@ -259,7 +356,13 @@ def _build(settings: dict[str, Any]) -> Config:
         base_url=base_url,
         data_dir=data_dir,
         simulators=simulators,
+        keys_dir=(
+            Path(_as_text("keys_dir", str(settings["keys_dir"]))).expanduser().resolve()
+            if settings["keys_dir"]
+            else data_dir / "keys"
+        ),
         **_decision_settings(settings),
+        **_login_settings(settings, demo, simulators),
     )
 
 

@@ -11,6 +11,7 @@ any node can serve either step.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -124,7 +125,10 @@ def write_metadata(config: SamlIdpConfig, path: str | Path) -> Path:
     """Write the IdP metadata to ``path`` (for ``EidConfig.idp_metadata``); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(metadata_xml(config), encoding="utf-8")
+    # Written aside then renamed: processes starting together never read half a file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(metadata_xml(config), encoding="utf-8")
+    os.replace(tmp, path)
     return path
 
 

@@ -1,0 +1,48 @@
+"""Languages of the pages: French first, then Dutch, German and English (Flask-Babel).
+
+The language of a page is, in order: the ``lang`` query parameter (a link in every page's
+header; remembered in a cookie), that cookie, the browser's ``Accept-Language``, French.
+Messages are written in French in the code and the templates; the catalogs in
+``monespace/translations`` give the three other languages (README, "Translations").
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask_babel import Babel, get_locale
+
+LANGUAGES = ("fr", "nl", "de", "en")
+DEFAULT = "fr"
+COOKIE = "monespace_lang"
+LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": "English"}
+
+
+def select_language() -> str:
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    remembered = request.cookies.get(COOKIE)
+    if remembered in LANGUAGES:
+        return remembered
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=select_language, default_locale=DEFAULT)
+    app.jinja_env.globals.update(
+        languages=LANGUAGE_NAMES, current_language=lambda: str(get_locale() or DEFAULT)
+    )
+
+    @app.after_request
+    def remember_language(response: Response) -> Response:
+        asked = request.args.get("lang")
+        if asked in LANGUAGES and request.cookies.get(COOKIE) != asked:
+            response.set_cookie(
+                COOKIE,
+                asked,
+                max_age=365 * 86_400,
+                samesite="Lax",
+                httponly=True,
+                secure=app.config["SESSION_COOKIE_SECURE"],
+            )
+        return response
