@@ -25,6 +25,7 @@ COMMANDS = (
     ("policy", "policy"),
     ("audit", "audit"),
     ("requests", "requests"),
+    ("logins", "eid"),
 )
 
 

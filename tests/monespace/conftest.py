@@ -12,9 +12,12 @@ from monespace.cli import main
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
-    """No MONESPACE_* variable from the caller's shell; ./instance lands in tmp_path."""
+    """No MONESPACE_* variable from the caller's shell; ./instance lands in tmp_path. The run's
+    shared demo keys stay (tests/conftest.py)."""
     for name in list(os.environ):
-        if name.startswith("MONESPACE_") and not name.startswith("MONESPACE_TEST_"):
+        if name.startswith("MONESPACE_") and not name.startswith(
+            ("MONESPACE_TEST_", "MONESPACE_KEYS_DIR")
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield
