@@ -68,6 +68,7 @@ def _serve_demo(settings: config.Config, host: str, port: int) -> None:
     local = f"http://{_browsable_host(host)}:{port}"
     click.echo(f"Mon Espace demo (demo data, login simulators on), database: {database}")
     click.echo(f"  home:   {local}/")
+    click.echo(f"  login:  {local}/login (eID and itsme simulators)")
     click.echo(f"  health: {local}/healthz")
     if settings.base_url != local:
         click.echo(f"  public base URL: {settings.base_url}")
