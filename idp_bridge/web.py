@@ -71,6 +71,7 @@ class Logins:
         self.secure = config.secure_cookies
         self.binding_ttl = 900
         self.secret = config.secret_key.encode()
+        self.eid_metadata: str | None = None
 
 
 def init_app(app: Flask) -> None:
@@ -152,20 +153,24 @@ def _binding(kind: str) -> str | None:
     return value[len(prefix) :] if value.startswith(prefix) else None
 
 
+def _upstream(name: str) -> Any:
+    """The upstream of that name; 404 when this service does not offer it."""
+    upstream = getattr(_logins().upstreams, name)
+    if upstream is None:
+        abort(404)
+    return upstream
+
+
 @bp.get("/login/eid")
 def eid_start() -> Response:
-    eid = _logins().upstreams.eid
-    if eid is None:
-        abort(404)
+    eid = _upstream("eid")
     start = eid.start(safe_next(request.args.get("next")))
     return _start("eid", start.url, start.request_id)
 
 
 @bp.post("/login/eid/acs")
 def eid_acs() -> Response:
-    eid = _logins().upstreams.eid
-    if eid is None:
-        abort(404)
+    eid = _upstream("eid")
     try:
         identity = eid.complete(request.form)
     except UpstreamError as exc:
@@ -179,17 +184,17 @@ def eid_acs() -> Response:
 
 @bp.get("/login/eid/metadata")
 def eid_metadata() -> Response:
-    config = _logins().upstreams.eid_config
-    if config is None:
+    logins = _logins()
+    if logins.upstreams.eid_config is None:
         abort(404)
-    return Response(sp_metadata(config), mimetype="application/samlmetadata+xml")
+    if logins.eid_metadata is None:  # built once: it loads the SP key
+        logins.eid_metadata = sp_metadata(logins.upstreams.eid_config)
+    return Response(logins.eid_metadata, mimetype="application/samlmetadata+xml")
 
 
 @bp.get("/login/itsme")
 def itsme_start() -> Response:
-    itsme = _logins().upstreams.itsme
-    if itsme is None:
-        abort(404)
+    itsme = _upstream("itsme")
     try:
         start = itsme.start(safe_next(request.args.get("next")))
     except UpstreamError as exc:  # itsme's discovery or keys could not be read
@@ -199,9 +204,7 @@ def itsme_start() -> Response:
 
 @bp.get("/login/itsme/callback")
 def itsme_callback() -> Response:
-    itsme = _logins().upstreams.itsme
-    if itsme is None:
-        abort(404)
+    itsme = _upstream("itsme")
     # Without the browser's binding cookie, no state can match: refused as started elsewhere.
     expected = _binding("itsme") or "-"
     try:
@@ -213,9 +216,7 @@ def itsme_callback() -> Response:
 
 @bp.get("/login/itsme/jwks")
 def itsme_jwks() -> Response:
-    itsme = _logins().upstreams.itsme
-    if itsme is None:
-        abort(404)
+    itsme = _upstream("itsme")
     response = current_app.json.response(itsme.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
