@@ -198,6 +198,8 @@ def itsme_start() -> Response:
     try:
         start = itsme.start(safe_next(request.args.get("next")))
     except UpstreamError as exc:  # itsme's discovery or keys could not be read
+        # The upstream module logs refused answers only; a login that cannot start is ours.
+        logger.warning("itsme login not started (%s): %s", exc.reason, exc.message)
         return _refused(exc)
     return _start("itsme", start.url, start.state)
 

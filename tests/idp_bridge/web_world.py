@@ -1,0 +1,205 @@
+"""The whole app in demo mode, and a browser that logs in through its simulators.
+
+Fixtures, imported as ``*_fixture`` by the modules that use them: ``make_app`` (builds the app
+on the test's database with the demo data and both simulators; extra settings as keywords)
+and ``app`` (one such app with the defaults). :class:`Browser` is Flask's test client with its
+cookie jar, following the absolute URLs the app and the simulators send it to, and reading
+the simulators' pages the way a person would (hidden fields, a button's ``action``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from html import unescape
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+from flask import Flask
+
+from authz import db
+from idp_bridge.models import LoginSession
+from idp_bridge.web import BINDING_COOKIE, MESSAGES, SESSION_COOKIE
+from monespace.app import create_app
+from tests.idp_bridge.saml_world import hidden_fields
+
+BASE_URL = "http://localhost"
+SECRET_KEY = "t" * 40
+METHODS = ("eid", "itsme")
+
+
+def app_settings(database_url: str, tmp_path, **settings) -> dict:
+    return {
+        "database_url": database_url,
+        "mode": "demo",
+        "secret_key": SECRET_KEY,
+        "data_dir": str(tmp_path),
+        "base_url": BASE_URL,
+        "decision_log": "off",
+        **settings,
+    }
+
+
+def stop(app: Flask) -> None:
+    # As in tests/authz/conftest.py: the epoch tracker's thread stops in the background.
+    threading.Thread(target=app.extensions["monespace.decisions"].tracker.stop).start()
+
+
+@pytest.fixture(name="make_app")
+def make_app_fixture(database, database_url, tmp_path):
+    """Build the demo app (the demo data seeded, the simulators mounted); keywords override."""
+    apps: list[Flask] = []
+
+    def make(**settings) -> Flask:
+        app = create_app(app_settings(database_url, tmp_path, **settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        stop(app)
+    if not db.database.is_closed():
+        db.database.close()
+
+
+@pytest.fixture(name="app")
+def app_fixture(make_app) -> Flask:
+    return make_app()
+
+
+# -- reading responses ----------------------------------------------------------------------
+
+
+def set_cookies(response) -> dict[str, dict[str, str]]:
+    """The cookies a response sets, by name: ``value`` and the attributes (lower-case names;
+    flags such as ``httponly`` map to "")."""
+    cookies = {}
+    for header in response.headers.getlist("Set-Cookie"):
+        pair, *attributes = (part.strip() for part in header.split(";"))
+        name, _, value = pair.partition("=")
+        cookie = {"value": value}
+        for attribute in attributes:
+            key, _, attribute_value = attribute.partition("=")
+            cookie[key.lower()] = attribute_value
+        cookies[name] = cookie
+    return cookies
+
+
+def page_text(response) -> str:
+    """The page with its HTML entities decoded (``n&#39;a`` reads ``n'a``)."""
+    return unescape(response.get_data(as_text=True))
+
+
+def html_lang(response) -> str:
+    return re.search(r'<html lang="([^"]*)"', response.get_data(as_text=True)).group(1)
+
+
+def message(app: Flask, reason: str) -> str:
+    """The sentence the refused page shows for ``reason``, in French (the default language)."""
+    with app.test_request_context("/"):
+        return MESSAGES[reason]()
+
+
+def login_sessions() -> list[LoginSession]:
+    return list(LoginSession.select().order_by(LoginSession.id))
+
+
+# -- the browser ------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What the upstream's page sends the browser back with: the eID simulator's auto-posted
+    form (``form`` to POST at ``path``), or itsme's redirect (``query`` on ``path``)."""
+
+    method: str
+    path: str
+    form: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+
+
+class Browser:
+    """One browser (one cookie jar) on the app at ``base_url``."""
+
+    def __init__(self, app: Flask, base_url: str = BASE_URL):
+        self.app, self.base_url = app, base_url
+        self.host = urlsplit(base_url).hostname
+        self.client = app.test_client()
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, base_url=self.base_url, **kwargs)
+
+    def post(self, path: str, **kwargs):
+        return self.client.post(path, base_url=self.base_url, **kwargs)
+
+    def _local(self, url: str) -> tuple[str, str]:
+        """(path, query) of an absolute URL, which must be on the app."""
+        parts = urlsplit(url)
+        if parts.scheme:
+            assert f"{parts.scheme}://{parts.netloc}" == self.base_url, url
+        return parts.path, parts.query
+
+    def follow(self, url: str):
+        path, query = self._local(url)
+        return self.get(path, query_string=query)
+
+    # -- cookies ----------------------------------------------------------------------------
+
+    def cookie(self, name: str = SESSION_COOKIE, path: str = "/") -> str | None:
+        found = self.client.get_cookie(name, domain=self.host, path=path)
+        return found.value if found is not None else None
+
+    def binding(self) -> str | None:
+        return self.cookie(BINDING_COOKIE, path="/login/")
+
+    def set_binding(self, value: str) -> None:
+        self.client.set_cookie(BINDING_COOKIE, value, domain=self.host, path="/login/")
+
+    def set_session(self, value: str) -> None:
+        self.client.set_cookie(SESSION_COOKIE, value, domain=self.host, path="/")
+
+    # -- logging in ---------------------------------------------------------------------------
+
+    def start(self, method: str, next_path: str | None = "/me"):
+        query = {"next": next_path} if next_path is not None else {}
+        return self.get(f"/login/{method}", query_string=query)
+
+    def upstream_page(self, method: str, next_path: str | None = "/me"):
+        """Start a login; the simulator's page where the person chooses."""
+        started = self.start(method, next_path)
+        assert started.status_code == 303, started.get_data(as_text=True)
+        page = self.follow(started.headers["Location"])
+        assert page.status_code == 200, page.get_data(as_text=True)
+        return page
+
+    def choose(self, method: str, page, action: str, **typed: str) -> Answer:
+        """Submit the simulator's page (``person:<key>``, ``custom`` or ``cancel``)."""
+        form = {**hidden_fields(page.get_data(as_text=True)), **typed, "action": action}
+        answered = self.post(urlsplit(page.request.url).path, data=form)
+        if method == "eid":
+            assert answered.status_code == 200, answered.get_data(as_text=True)
+            text = answered.get_data(as_text=True)
+            action_url = unescape(re.search(r'<form method="post" action="([^"]+)"', text)[1])
+            return Answer(method, self._local(action_url)[0], form=hidden_fields(text))
+        assert answered.status_code == 302, answered.get_data(as_text=True)
+        path, query = self._local(answered.headers["Location"])
+        return Answer(method, path, query=dict(parse_qsl(query)))
+
+    def answer(
+        self, method: str, action: str = "person:marc", next_path: str | None = "/me", **typed
+    ) -> Answer:
+        """Go through the simulator up to the answer the browser carries back to us."""
+        return self.choose(method, self.upstream_page(method, next_path), action, **typed)
+
+    def deliver(self, answer: Answer):
+        """Carry an upstream's answer to our endpoint (POST for eID, GET for itsme)."""
+        if answer.method == "eid":
+            return self.post(answer.path, data=answer.form)
+        return self.get(answer.path, query_string=urlencode(answer.query))
+
+    def login(
+        self, method: str, action: str = "person:marc", next_path: str | None = "/me", **typed
+    ):
+        """A whole login; the response of our endpoint (303 to ``next`` when it worked)."""
+        return self.deliver(self.answer(method, action, next_path, **typed))
