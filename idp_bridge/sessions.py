@@ -28,6 +28,7 @@ LANGUAGES = ("fr", "nl", "de", "en")
 TOUCH_INTERVAL = timedelta(seconds=60)
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -93,18 +94,25 @@ def _record(nrn: str, action: str, **details: object) -> None:
 
 
 def open_session(
-    identity: VerifiedIdentity, policy: SessionPolicy, *, replaces: str | None = None
+    identity: VerifiedIdentity,
+    policy: SessionPolicy,
+    *,
+    replaces: str | None = None,
+    replaces_hash: str | None = None,
 ) -> tuple[str, LoginSession]:
     """Log ``identity`` in: returns the new session id (for the cookie) and its session.
 
-    ``replaces`` is the session id the browser held before, ended in the same transaction.
+    ``replaces`` is the session id the browser held before (or ``replaces_hash`` its hash, as
+    noted when the login started), ended in the same transaction.
     """
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     with db.connection(), db.transaction():
         person, _created = upsert_person(identity)
         if _well_formed(replaces):
-            _end(replaces, now)
+            _end(_hash(replaces), now)
+        if isinstance(replaces_hash, str) and _HASH.fullmatch(replaces_hash):
+            _end(replaces_hash, now)
         session = LoginSession.create(
             id_hash=_hash(raw_id),
             person=person,
@@ -149,14 +157,14 @@ def end_session(raw_id: str | None) -> bool:
     if not _well_formed(raw_id):
         return False
     with db.connection():
-        return _end(raw_id, utcnow())
+        return _end(_hash(raw_id), utcnow())
 
 
-def _end(raw_id: str, now: datetime) -> bool:
+def _end(id_hash: str, now: datetime) -> bool:
     ended = (
         LoginSession.update(ended_at=now)
         .where(
-            (LoginSession.id_hash == _hash(raw_id))
+            (LoginSession.id_hash == id_hash)
             & LoginSession.ended_at.is_null()
             & (LoginSession.expires_at > now)
         )

@@ -133,9 +133,13 @@ def login_page() -> Any:
 def _start(kind: str, url: str, binding: str) -> Response:
     response = redirect(url, 303)
     logins = _logins()
+    # The session this browser holds now (its hash), ended when the new login succeeds: FAS's
+    # cross-site POST does not carry the SameSite=Lax session cookie itself.
+    current = current_login()
+    previous = current.id_hash if current is not None else ""
     response.set_cookie(
         BINDING_COOKIE,
-        f"{kind}:{binding}",
+        f"{kind}:{binding}:{previous}",
         max_age=logins.binding_ttl,
         path="/login/",
         secure=logins.secure,
@@ -148,9 +152,15 @@ def _start(kind: str, url: str, binding: str) -> Response:
 
 
 def _binding(kind: str) -> str | None:
-    value = request.cookies.get(BINDING_COOKIE, "")
-    prefix = kind + ":"
-    return value[len(prefix) :] if value.startswith(prefix) else None
+    """The request id or state of the login this browser started with ``kind``."""
+    parts = request.cookies.get(BINDING_COOKIE, "").split(":", 2)
+    return parts[1] if len(parts) >= 2 and parts[0] == kind and parts[1] else None
+
+
+def _previous_session() -> str | None:
+    """The hash of the session the browser held when it started this login."""
+    parts = request.cookies.get(BINDING_COOKIE, "").split(":", 2)
+    return parts[2] if len(parts) == 3 and parts[2] else None
 
 
 def _upstream(name: str) -> Any:
@@ -253,7 +263,10 @@ def _refused(exc: UpstreamError) -> Response:
 def _logged_in(identity) -> Response:
     logins = _logins()
     raw_id, _session = open_session(
-        identity, logins.policy, replaces=request.cookies.get(SESSION_COOKIE)
+        identity,
+        logins.policy,
+        replaces=request.cookies.get(SESSION_COOKIE),
+        replaces_hash=_previous_session(),
     )
     response = redirect(safe_next(identity.extra.get("return_to")), 303)
     response.set_cookie(
@@ -276,14 +289,19 @@ def _logged_in(identity) -> Response:
 def me() -> Any:
     session = current_login()
     if session is None:
-        return redirect(url_for("login.login_page", next="/me"), 303)
-    return render_template(
+        response = redirect(url_for("login.login_page", next="/me"), 303)
+        if SESSION_COOKIE in request.cookies:  # ended or expired: forget it
+            response.delete_cookie(SESSION_COOKIE, path="/", secure=_logins().secure)
+        return response
+    page = render_template(
         "login/me.html",
         session=session,
         person=session.person,
         nrn=nn.format(session.person.nrn),
         csrf=csrf_token(session),
     )
+    # Personal data: never kept by a shared cache or the browser's history cache.
+    return Response(page, headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/logout")

@@ -24,7 +24,13 @@ def select_language() -> str:
     remembered = request.cookies.get(COOKIE)
     if remembered in LANGUAGES:
         return remembered
-    return request.accept_languages.best_match(LANGUAGES) or DEFAULT
+    # In the browser's order of preference, a regional tag counting for its language
+    # ("de-BE" is German): werkzeug's best_match would prefer any exact tag, whatever its weight.
+    for tag, _quality in request.accept_languages:
+        language = tag.split("-")[0].lower()
+        if language in LANGUAGES:
+            return language
+    return DEFAULT
 
 
 def init_app(app: Flask) -> None:
