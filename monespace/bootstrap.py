@@ -42,7 +42,7 @@ def connect_database(config: Config) -> Database:
 
 # The schema sets of the packages, authz first (the others refer to its tables). A package
 # that owns tables adds its set here: "module:attribute", a authz.schema.SchemaSet.
-SCHEMA_SETS = ("authz.schema:AUTHZ", "idp_bridge.schema:IDP_BRIDGE")
+SCHEMA_SETS = ("authz.schema:AUTHZ", "idp_bridge.schema:IDP_BRIDGE", "idp_bridge.oidc.schema:OIDC")
 
 
 def schema_sets() -> list[schema.SchemaSet]:
