@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -34,6 +33,7 @@ from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     app_settings,
+    assert_refused,
     html_lang,
     login_sessions,
     make_app_fixture,
@@ -70,19 +70,6 @@ def assert_sent_to_login(response) -> None:
     assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
     assert (location.path, parse_qs(location.query)) == ("/login", {"next": ["/me"]})
-
-
-def assert_refused(response, browser: Browser, caplog, *, reason: str, logged: str, before: int):
-    """A refused login: the page says why, no session, no cookie, a warning with the reason."""
-    assert response.status_code == (403 if reason == "refused" else 400)
-    assert response.mimetype == "text/html"
-    assert message(browser.app, reason) in page_text(response)
-    assert '<html lang="fr">' in response.get_data(as_text=True)
-    assert SESSION_COOKIE not in set_cookies(response)
-    assert len(login_sessions()) == before
-    assert browser.binding() is None
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(f"({reason})" in w and logged in w for w in warnings), warnings
 
 
 # -- 1, 2. Logging in --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the simulators' pages the way a person would (hidden fields, a button's ``action
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -203,3 +204,16 @@ class Browser:
     ):
         """A whole login; the response of our endpoint (303 to ``next`` when it worked)."""
         return self.deliver(self.answer(method, action, next_path, **typed))
+
+
+def assert_refused(response, browser: Browser, caplog, *, reason: str, logged: str, before: int):
+    """A refused login: the page says why, no session, no cookie, a warning with the reason."""
+    assert response.status_code == (403 if reason == "refused" else 400)
+    assert response.mimetype == "text/html"
+    assert message(browser.app, reason) in page_text(response)
+    assert '<html lang="fr">' in response.get_data(as_text=True)
+    assert SESSION_COOKIE not in set_cookies(response)
+    assert len(login_sessions()) == before
+    assert browser.binding() is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"({reason})" in w and logged in w for w in warnings), warnings
