@@ -28,8 +28,8 @@ from idp_bridge.selfsigned import ensure_key_pair
 from idp_bridge.simulators import itsme_op, saml_idp
 from idp_bridge.transport import wsgi_transport
 from idp_bridge.upstreams import fas
-from idp_bridge.upstreams.eid import EidConfig, EidUpstream, sp_metadata
-from idp_bridge.upstreams.itsme import ItsmeConfig, ItsmeUpstream
+from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata
+from idp_bridge.upstreams.itsme import ItsmeConfig, ItsmeConfigError, ItsmeUpstream
 from idp_bridge.upstreams.itsme_claims import UPSTREAM as ITSME
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ EID_SIMULATOR_PATH = "/simulators/eid"
 ITSME_SIMULATOR_PATH = "/simulators/itsme"
 DEMO_ITSME_CLIENT_ID = "monespace-demo"
 DEMO_ITSME_SERVICE_CODE = "MONESPACE_DEMO"
+
+
+class LoginConfigError(ValueError):
+    """An upstream login cannot be built from the configuration (IdP metadata, keys...)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,17 @@ def itsme_redirect_uri(base_url: str) -> str:
 
 
 def build(app: Flask, config: Any) -> Upstreams:
-    """The app's upstreams (``config`` is the app's :class:`monespace.config.Config`)."""
+    """The app's upstreams (``config`` is the app's :class:`monespace.config.Config`);
+    :class:`LoginConfigError` says what cannot work."""
+    try:
+        return _build(app, config)
+    except (EidConfigError, ItsmeConfigError) as exc:
+        raise LoginConfigError(str(exc)) from None
+    except OSError as exc:  # a key file that cannot be read
+        raise LoginConfigError(f"{exc.filename}: {exc.strerror}") from None
+
+
+def _build(app: Flask, config: Any) -> Upstreams:
     if config.simulators:
         return _with_simulators(app, config)
     eid_config = _eid_config(config) if config.eid else None

@@ -21,8 +21,9 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from authz import db, schema
+from idp_bridge.wiring import LoginConfigError
 from monespace import bootstrap, i18n
-from monespace.config import Config
+from monespace.config import Config, ConfigError
 from monespace.wsgi import DefaultHeaders
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
@@ -66,7 +67,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/", "home", home, methods=["GET"])
 
     for module_name in PACKAGES:
-        importlib.import_module(module_name).init_app(app)
+        try:
+            importlib.import_module(module_name).init_app(app)
+        except LoginConfigError as exc:
+            raise ConfigError(f"login: {exc}") from None
     _init_security_headers(app)  # outermost: it covers what the packages' layers answer
     return app
 

@@ -77,9 +77,11 @@ def _serve_demo(settings: config.Config, host: str, port: int) -> None:
 
 
 def _serve_production(settings: config.Config, host: str, port: int, workers: int) -> None:
-    # Fail here, with one line, rather than in every gunicorn worker.
+    # Fail here, with one line, rather than in every gunicorn worker: the schema, and the
+    # upstream logins (IdP metadata, keys) built as a worker would build them.
     with bootstrap.command_database(settings, check="current"):
         pass
+    create_app(settings)
     argv = gunicorn_argv(host, port, workers)
     click.echo(f"Mon Espace (production) at {settings.base_url}, under gunicorn:")
     click.echo(f"  {shlex.join(argv)}")

@@ -29,6 +29,37 @@ def test_demo_start_creates_the_schema_and_healthz_is_ok(app):
     }
 
 
+@pytest.mark.parametrize(
+    ("setting", "words"),
+    [
+        ("eid_key_file", "No such file"),
+        ("eid_idp_metadata", "eID: cannot load"),
+    ],
+)
+def test_a_login_that_cannot_be_built_stops_the_start_with_one_message(
+    database, database_url, tmp_path, setting, words
+):
+    from idp_bridge.selfsigned import ensure_key_pair
+    from idp_bridge.simulators.saml_idp import SamlIdpConfig, write_metadata
+
+    key, cert = ensure_key_pair(tmp_path, "sp", "SP (tests)")
+    idp = SamlIdpConfig(base_url="https://fas.example.test/idp", data_dir=str(tmp_path))
+    settings = {
+        "mode": "production",
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "base_url": "https://monespace.example.be",
+        "eid_idp_metadata": str(write_metadata(idp, tmp_path / "idp.xml")),
+        "eid_key_file": str(key),
+        "eid_cert_file": str(cert),
+    }
+    assert create_app(settings)  # the control: this one works
+    settings[setting] = str(tmp_path / "missing")
+    with pytest.raises(config.ConfigError, match=words) as caught:
+        create_app(settings)
+    assert str(caught.value).startswith("login: ")
+
+
 def test_production_start_needs_a_current_schema(empty_database, database_url):
     settings = {
         "mode": "production",
