@@ -1,0 +1,362 @@
+"""pyop's storage in the database, so that any node can finish a flow another node started.
+
+What pyop needs from a storage (``pyop.storage.StorageBase``, read by
+``pyop.authz_state.AuthorizationState``): a mapping from string keys to JSON-able dicts, with
+``in``, ``[]``, ``[] =``, ``del``, ``pop(key, default)`` and ``items()``. It keeps four of them:
+authorization codes, access tokens, refresh tokens and subject identifiers (user id -> its
+public and pairwise subjects). :class:`DatabaseStorage` is that mapping over ``ProviderState``,
+one collection per mapping, values as JSON text, rows forgotten after ``ttl`` seconds.
+
+pyop's habits it guards against:
+
+- **Records edited in place.** ``use_refresh_token`` does
+  ``self.refresh_tokens[token]['access_token'] = new`` and never assigns the record back; on a
+  storage that returns copies the change would be lost. ``[]`` returns a :class:`StoredRecord`,
+  a dict that writes itself back whenever one of its items is set or removed.
+- **Read, then write.** ``exchange_code_for_token`` reads a code, checks ``used``, then writes
+  ``used = True``: two redemptions at once both pass the check. Every write-back of a record
+  is a compare-and-swap on the exact JSON text that was read, so of two nodes editing the same
+  record from the same state one succeeds and the other gets :class:`StaleRecordError`, with
+  nothing written. :meth:`DatabaseStorage.consume_code` does the whole redemption as one
+  conditional ``UPDATE`` that only one caller can win.
+- **Read, then delete.** ``StorageBase.pop`` reads the key then deletes it, and raises if
+  another node deleted it in between; :meth:`DatabaseStorage.pop` is one
+  ``DELETE ... RETURNING``. (pyop also asks ``key in storage`` before ``storage[key]``: a row
+  expiring in between makes that read raise ``KeyError``, which pyop does not catch; the
+  provider turns it into the protocol's error.)
+
+Only top-level item changes are written back: a change inside a nested dict or list (which
+pyop never makes) is not seen. Keys longer than the column are stored as their SHA-256, so
+``items()`` yields those keys hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import DatabaseError
+from pyop.storage import StorageBase
+
+from authz import db
+from idp_bridge.oidc.models import ProviderState
+
+logger = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 60.0
+PURGE_BATCH = 1000  # rows deleted per purge: bounded work on the request that runs it
+ITEMS_PAGE = 200  # rows read per query by items(): pyop often stops at the first match
+CONSUME_ATTEMPTS = 3
+
+_MISSING = object()
+
+
+class StaleRecordError(RuntimeError):
+    """A record changed (or expired, or was deleted) in the database since it was read: the
+    change made to it was not written."""
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def _as_datetime(unix_time: float) -> datetime:
+    return datetime.fromtimestamp(unix_time, UTC).replace(tzinfo=None)
+
+
+def _visible(now: datetime):
+    return ProviderState.expires_at.is_null() | (ProviderState.expires_at > now)
+
+
+class _PurgeSchedule:
+    """When this process may purge next: at most once per ``interval`` seconds."""
+
+    def __init__(
+        self, interval: float = PURGE_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ):
+        self.interval, self._clock = interval, clock
+        self._next = float("-inf")
+        self._lock = threading.Lock()
+
+    def due(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                return False
+            self._next = now + self.interval
+            return True
+
+
+_schedule = _PurgeSchedule()
+
+
+def purge_expired(now: datetime, limit: int | None = None) -> int:
+    """Delete at most ``limit`` (default ``PURGE_BATCH``) expired rows of every collection;
+    return how many."""
+    limit = PURGE_BATCH if limit is None else limit
+    oldest = (
+        ProviderState.select(ProviderState.id)
+        .where(ProviderState.expires_at <= now)
+        .order_by(ProviderState.expires_at)
+        .limit(limit)
+    )
+    with db.connection(), db.transaction():
+        return ProviderState.delete().where(ProviderState.id.in_(oldest)).execute()
+
+
+def _purge_if_due(now: datetime) -> None:
+    if not _schedule.due():
+        return
+    try:
+        count = purge_expired(now)
+    except DatabaseError as exc:
+        # Housekeeping only: expired rows are invisible anyway, the next purge takes them.
+        logger.warning("purge of expired OpenID provider state failed: %s", exc)
+        return
+    if count:
+        logger.debug("purged %d expired OpenID provider state rows", count)
+
+
+class StoredRecord(dict):
+    """A value read from a :class:`DatabaseStorage`: setting or removing one of its items
+    writes the whole record back, if the row still holds what was read (else
+    :class:`StaleRecordError`, and the record is left as it was). Copies are plain dicts."""
+
+    def __init__(self, storage: DatabaseStorage, key: str, text: str):
+        super().__init__(json.loads(text))
+        self._storage, self._key, self._text = storage, key, text
+
+    def _edit(self, method: str, *args):
+        before = dict(self)
+        result = getattr(dict, method)(self, *args)
+        try:
+            self.save()
+        except BaseException:
+            dict.clear(self)
+            dict.update(self, before)
+            raise
+        return result
+
+    def save(self) -> None:
+        """Write the record back; nothing to do when it is unchanged."""
+        text = _dumps(self)
+        if text != self._text:
+            self._text = self._storage._swap(self._key, self._text, text)
+
+    def __setitem__(self, key, value):
+        self._edit("__setitem__", key, value)
+
+    def __delitem__(self, key):
+        self._edit("__delitem__", key)
+
+    def __ior__(self, other):
+        self._edit("update", other)
+        return self
+
+    def pop(self, *args):
+        return self._edit("pop", *args)
+
+    def popitem(self):
+        return self._edit("popitem")
+
+    def setdefault(self, key, default=None):
+        return self._edit("setdefault", key, default)
+
+    def update(self, *args, **kwargs):
+        self._edit("update", dict(*args, **kwargs))
+
+    def clear(self):
+        self._edit("clear")
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+class DatabaseStorage(StorageBase):
+    """One of pyop's mappings (``collection``: "codes", "access_tokens"...) in ``ProviderState``.
+
+    ``ttl``: seconds a value lives after it is set (``None``: until deleted). Setting a key
+    starts its time again; editing a record read from the storage does not. Expired rows are
+    invisible and purged now and then, at most once a minute per process.
+    """
+
+    def __init__(
+        self,
+        collection: str,
+        ttl: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        max_length = ProviderState.collection.max_length
+        if not collection or len(collection) > max_length:
+            raise ValueError(f"collection must be 1 to {max_length} characters: {collection!r}")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+            raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+        self.collection, self._ttl, self._clock = collection, ttl, clock
+
+    def __repr__(self) -> str:
+        return f"DatabaseStorage({self.collection!r}, ttl={self._ttl!r})"
+
+    def _now(self) -> datetime:
+        return _as_datetime(self._clock())
+
+    def _key(self, key: str) -> str:
+        if not isinstance(key, str):
+            raise TypeError(f"keys must be strings, got {type(key).__name__}")
+        if len(key) <= ProviderState.key.max_length:
+            return key
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _row(self, key: str):
+        return (ProviderState.collection == self.collection) & (ProviderState.key == key)
+
+    # What pyop calls
+
+    def __setitem__(self, key: str, value: Mapping[str, Any]) -> None:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"values must be mappings, got {type(value).__name__}")
+        stored_key = self._key(key)
+        if (
+            isinstance(value, StoredRecord)
+            and value._storage.collection == self.collection
+            and value._key == stored_key
+        ):
+            # pyop assigning back a record it read and edited: a compare-and-swap, so that a
+            # concurrent edit of the same record is refused rather than overwritten.
+            value._text = self._swap(stored_key, value._text, _dumps(value))
+            return
+        now = self._clock()
+        text = _dumps(value)
+        expires_at = _as_datetime(now + self._ttl) if self._ttl is not None else None
+        with db.connection():
+            _purge_if_due(_as_datetime(now))
+            ProviderState.insert(
+                collection=self.collection, key=stored_key, value=text, expires_at=expires_at
+            ).on_conflict(
+                conflict_target=[ProviderState.collection, ProviderState.key],
+                update={ProviderState.value: text, ProviderState.expires_at: expires_at},
+            ).execute()
+
+    def pack(self, value):
+        raise NotImplementedError  # pyop's stateless mode only
+
+    def __getitem__(self, key: str) -> StoredRecord:
+        stored_key = self._key(key)
+        with db.connection():
+            text = (
+                ProviderState.select(ProviderState.value)
+                .where(self._row(stored_key) & _visible(self._now()))
+                .scalar()
+            )
+        if text is None:
+            raise KeyError(key)
+        return StoredRecord(self, stored_key, text)
+
+    def __delitem__(self, key: str) -> None:
+        if self.pop(key, _MISSING) is _MISSING:
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        with db.connection():
+            return (
+                ProviderState.select()
+                .where(self._row(self._key(key)) & _visible(self._now()))
+                .exists()
+            )
+
+    def items(self) -> Iterator[tuple[str, StoredRecord]]:
+        """Every live (key, record) of the collection, in key order, read a page at a time."""
+        after = None
+        while True:
+            query = ProviderState.select(ProviderState.key, ProviderState.value).where(
+                (ProviderState.collection == self.collection) & _visible(self._now())
+            )
+            if after is not None:
+                query = query.where(ProviderState.key > after)
+            with db.connection():
+                rows = list(query.order_by(ProviderState.key).limit(ITEMS_PAGE).tuples())
+            for key, text in rows:
+                yield key, StoredRecord(self, key, text)
+            if len(rows) < ITEMS_PAGE:
+                return
+            after = rows[-1][0]
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        """Remove ``key`` and return its value (a plain dict), or ``default``: one statement,
+        so of two callers only one gets the value."""
+        with db.connection():
+            rows = list(
+                ProviderState.delete()
+                .where(self._row(self._key(key)))
+                .returning(ProviderState.value, ProviderState.expires_at)
+                .tuples()
+                .execute()
+            )
+        if not rows:
+            return default
+        text, expires_at = rows[0]
+        if expires_at is not None and expires_at <= self._now():
+            return default
+        return json.loads(text)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    # What pyop lacks
+
+    def consume_code(self, code: str) -> dict | None:
+        """Mark the authorization code ``code`` used and return its record, or ``None`` when
+        it is unknown, expired (row or ``exp``) or already used. Of concurrent callers, at
+        most one gets the record: the mark is an ``UPDATE`` conditional on the row still
+        holding the unused record that was read."""
+        stored_key = self._key(code)
+        for _ in range(CONSUME_ATTEMPTS):
+            with db.connection():
+                text = (
+                    ProviderState.select(ProviderState.value)
+                    .where(self._row(stored_key) & _visible(self._now()))
+                    .scalar()
+                )
+            if text is None:
+                return None
+            record = json.loads(text)
+            if record.get("used") is not False:
+                return None  # used, or not a code
+            if "exp" in record and record["exp"] < int(self._clock()):
+                return None
+            record["used"] = True
+            try:
+                self._swap(stored_key, text, _dumps(record))
+            except StaleRecordError:
+                continue  # changed since read: read again (a used code then answers None)
+            return record
+        return None
+
+    def _swap(self, stored_key: str, old_text: str, new_text: str) -> str:
+        """Replace the value ``old_text`` of a live row by ``new_text``, keeping its expiry;
+        :class:`StaleRecordError` if the row no longer holds ``old_text``."""
+        with db.connection():
+            changed = (
+                ProviderState.update(value=new_text)
+                .where(
+                    self._row(stored_key)
+                    & (ProviderState.value == old_text)
+                    & _visible(self._now())
+                )
+                .execute()
+            )
+        if changed != 1:
+            raise StaleRecordError(
+                f"{self.collection} record changed since it was read: not written"
+            )
+        return new_text
