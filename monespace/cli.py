@@ -26,6 +26,7 @@ COMMANDS = (
     ("audit", "audit"),
     ("requests", "requests"),
     ("logins", "eid"),
+    ("keys", "keys"),
 )
 
 
