@@ -2,9 +2,11 @@
 
 A client authenticates with ``client_secret_basic`` (RFC 6749 section 2.3.1), a secret
 generated here, shown once and stored only as a salted hash; or with ``private_key_jwt``
-(OpenID Connect Core section 9) against the JWKS it registered. Redirect URIs are compared by
-exact match (RFC 9700 section 4.1.3), so they are checked here once: absolute, no fragment, no
-wildcard, HTTPS.
+(OpenID Connect Core section 9) against the JWKS it registered, inline or at a ``jwks_uri``.
+A public client (``none``: an app that cannot keep a secret, RFC 6749 section 2.1) has no
+credentials; its redirect URIs and PKCE are all that bind a code to it, so it must register
+redirect URIs. Redirect URIs are compared by exact match (RFC 9700 section 4.1.3), so they are
+checked here once: absolute, no fragment, no wildcard, HTTPS.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from authz.engine import get_engine
 from authz.errors import Conflict, InvalidInput, NotFound
 from authz.models import Client, utcnow
 
-AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
+AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 SUBJECT_TYPES = ("pairwise", "public")
 DEFAULT_SCOPES = ("openid", "profile")
 
@@ -32,6 +34,7 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 MAX_URI = 2000
 MAX_TEXT = 255
+MAX_JWKS_URI = 255  # the column's length
 
 
 def add_client(
@@ -48,11 +51,14 @@ def add_client(
     *,
     actor: str,
     allow_http: bool = False,
+    jwks_uri: str | None = None,
 ) -> tuple[Client, str | None]:
-    """Register a client; return it and its secret in clear, or None for ``private_key_jwt``.
+    """Register a client; return it and its secret in clear, or None for ``private_key_jwt``
+    and public (``none``) clients.
 
     The secret is not stored: the caller shows it once. ``allow_http`` admits ``http://``
-    redirect URIs (demo mode only).
+    redirect URIs and ``jwks_uri`` (demo mode only). A ``private_key_jwt`` client registers
+    its public keys either inline (``jwks``) or where it publishes them (``jwks_uri``).
     """
     name = _text(name, "client name")
     if not isinstance(service_domain, str) or not SERVICE_DOMAIN.match(service_domain):
@@ -75,8 +81,15 @@ def add_client(
             raise InvalidInput("a sector identifier applies only to pairwise subjects")
         sector_identifier = _text(sector_identifier, "sector identifier")
     jwks_text = _jwks(jwks)
-    if auth_method == "private_key_jwt" and jwks_text is None:
-        raise InvalidInput("private_key_jwt needs the client's public keys (a JWKS)")
+    if jwks_uri is not None:
+        jwks_uri = _jwks_uri(jwks_uri, allow_http)
+    if jwks_text is not None and jwks_uri is not None:
+        # OpenID Connect Dynamic Client Registration section 2: never both.
+        raise InvalidInput("register the client's keys either inline (JWKS) or by jwks_uri")
+    if auth_method == "private_key_jwt" and jwks_text is None and jwks_uri is None:
+        raise InvalidInput("private_key_jwt needs the client's public keys (a JWKS or jwks_uri)")
+    if auth_method == "none" and not uris:
+        raise InvalidInput("a public client (auth method none) needs at least one redirect URI")
     if client_id is None:
         client_id = secrets.token_hex(16)
     elif not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
@@ -86,6 +99,17 @@ def add_client(
         )
 
     secret = secrets.token_urlsafe(32) if auth_method == "client_secret_basic" else None
+    details = {
+        "name": name,
+        "service_domain": service_domain,
+        "auth_method": auth_method,
+        "redirect_uris": uris,
+        "scopes": scope_list,
+        "subject_type": subject_type,
+        "may_receive_nrn": bool(may_receive_nrn),
+    }
+    if jwks_uri is not None:
+        details["jwks_uri"] = jwks_uri
     with db.transaction():
         if Client.select().where(Client.client_id == client_id).exists():
             raise Conflict(f"a client with client_id {client_id!r} already exists")
@@ -96,6 +120,7 @@ def add_client(
             auth_method=auth_method,
             redirect_uris=json.dumps(uris),
             jwks=jwks_text,
+            jwks_uri=jwks_uri,
             allowed_scopes=" ".join(scope_list),
             service_domain=service_domain,
             sector_identifier=sector_identifier,
@@ -108,15 +133,7 @@ def add_client(
             target_type="client",
             target_id=client_id,
             policy_version=get_engine().version,
-            details={
-                "name": name,
-                "service_domain": service_domain,
-                "auth_method": auth_method,
-                "redirect_uris": uris,
-                "scopes": scope_list,
-                "subject_type": subject_type,
-                "may_receive_nrn": bool(may_receive_nrn),
-            },
+            details=details,
         )
     return client, secret
 
@@ -245,6 +262,27 @@ def _jwks(jwks: dict | str | None) -> str | None:
     if any("d" in key or "k" in key for key in keys):
         raise InvalidInput("the JWKS contains private or secret key material; register public keys")
     return json.dumps(jwks, sort_keys=True)
+
+
+def _jwks_uri(uri: object, allow_http: bool) -> str:
+    if not isinstance(uri, str) or not uri:
+        raise InvalidInput("a jwks_uri must be a non-empty string")
+    if len(uri) > MAX_JWKS_URI or any(ch.isspace() or not ch.isprintable() for ch in uri):
+        raise InvalidInput(
+            f"invalid jwks_uri: at most {MAX_JWKS_URI} characters, no whitespace or controls"
+        )
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as exc:
+        raise InvalidInput(f"invalid jwks_uri {uri!r}: {exc}") from None
+    allowed = ("https", "http") if allow_http else ("https",)
+    if parts.scheme not in allowed or not parts.hostname:
+        need = "https or http (demo mode)" if allow_http else "https"
+        raise InvalidInput(f"invalid jwks_uri {uri!r}: must be an absolute {need} URL")
+    if "#" in uri or "@" in parts.netloc:
+        raise InvalidInput(f"invalid jwks_uri {uri!r}: no fragment, no user information")
+    return uri
 
 
 def _text(value: object, what: str) -> str:

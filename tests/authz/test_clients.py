@@ -90,6 +90,54 @@ def test_private_key_jwt_needs_public_jwks(database):
         add(auth_method="private_key_jwt", jwks="{not json")
 
 
+def test_public_client_has_no_secret_and_needs_redirect_uris(database):
+    client, secret = add(auth_method="none", client_id="public-app")
+
+    assert secret is None
+    assert client.secret_hash is None
+    assert Client.get(Client.client_id == "public-app").auth_method == "none"
+    assert not verify_secret(client, "")
+    with pytest.raises(InvalidInput, match=r"public client .* redirect URI"):
+        add(auth_method="none", redirect_uris=[])
+
+
+def test_private_key_jwt_with_jwks_uri(database):
+    uri = "https://rp.example.test/jwks.json"
+    _client, secret = add(auth_method="private_key_jwt", jwks_uri=uri, client_id="rp-uri")
+
+    assert secret is None
+    stored = Client.get(Client.client_id == "rp-uri")
+    assert (stored.jwks_uri, stored.jwks) == (uri, None)
+    [event] = AuditEvent.select().where(AuditEvent.action == "client.add")
+    assert json.loads(event.details)["jwks_uri"] == uri
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"jwks": JWKS}, "either inline"),
+        ({"jwks_uri": "http://rp.example.test/jwks"}, "https"),
+        ({"jwks_uri": "/jwks"}, "absolute"),
+        ({"jwks_uri": "https://rp.example.test/jwks#k"}, "fragment"),
+        ({"jwks_uri": "https://u:p@rp.example.test/jwks"}, "user information"),
+        ({"jwks_uri": "https://rp.example.test/" + "j" * 255}, "at most 255"),
+        ({"jwks_uri": ""}, "non-empty"),
+    ],
+)
+def test_bad_jwks_uri(database, overrides, message):
+    arguments = {"auth_method": "private_key_jwt", "jwks_uri": "https://rp.example.test/jwks"}
+    with pytest.raises(InvalidInput, match=message):
+        add(**(arguments | overrides))
+    assert Client.select().count() == 0
+
+
+def test_http_jwks_uri_only_when_allowed(database):
+    client, _secret = add(
+        auth_method="private_key_jwt", jwks_uri="http://127.0.0.1:5001/jwks", allow_http=True
+    )
+    assert client.jwks_uri == "http://127.0.0.1:5001/jwks"
+
+
 def test_defaults_and_options_are_stored(database):
     client, _secret = add(
         scopes="openid profile enterprise",
@@ -172,7 +220,7 @@ def test_bad_service_domain(database, domain):
     ("overrides", "message"),
     [
         ({"name": "  "}, "client name is required"),
-        ({"auth_method": "none"}, "unknown auth method"),
+        ({"auth_method": "client_secret_post"}, "unknown auth method"),
         ({"subject_type": "random"}, "unknown subject type"),
         ({"scopes": ["openid", 'bad"scope']}, "invalid scope"),
         ({"scopes": []}, "at least one scope"),
