@@ -1,0 +1,259 @@
+"""pyop's ``Provider``, built in one place with this service's parts around it.
+
+pyop handles the protocol messages (OpenID Connect Core 1.0: authentication requests, ID
+tokens, token and userinfo responses). What it is given here:
+
+- **clients**: the registered relying parties (``authz.models.Client``), read from the
+  database as OpenID Connect Registration 1.0 metadata (:class:`ClientDirectory`); a disabled
+  client is unknown;
+- **userinfo**: a person's standard claims (Core 5.1) by NRN, the local user id
+  (:class:`PersonClaims`); the NRN itself is a claim only for clients allowed to receive it;
+- **subject identifiers**: pairwise by default (Core 8.1), from an HMAC under a salt kept in
+  the database: stable across nodes and across changes of the app's secret key
+  (:class:`SubjectIdentifiers`);
+- **the signing key**: the current key of ``idp_bridge.oidc.keys``, refreshed before each use
+  so that a rotation made on any node is followed (:meth:`OpenIdProvider.provider`).
+
+The discovery document (OpenID Connect Discovery 1.0, section 3) says what is supported and
+nothing more (:func:`discovery`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from jwkest.jwk import RSAKey as JwkestRSAKey
+from jwkest.jwk import import_rsa_key
+from peewee import IntegrityError
+from pyop.provider import Provider
+from pyop.subject_identifier import SubjectIdentifierFactory
+from pyop.userinfo import Userinfo
+
+from authz import db
+from authz.models import Client, Person
+from idp_bridge.oidc.keys import KeyStore
+from idp_bridge.oidc.models import ProviderState
+
+ID_TOKEN_LIFETIME = 300  # seconds
+# Scopes beyond openid and profile, and the claims each one releases (Core 5.4).
+EXTRA_SCOPES = {
+    "nrn": ["nrn"],  # only for clients allowed to receive it (Client.may_receive_nrn)
+    "enterprise": ["espace", "represents"],  # the espace chooser
+}
+SCOPES = ("openid", "profile", *EXTRA_SCOPES)
+CLAIMS = (
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "given_name",
+    "family_name",
+    "name",
+    "locale",
+    "nrn",
+    "espace",
+    "represents",
+)
+ACR_VALUES = ("http://eidas.europa.eu/LoA/substantial", "http://eidas.europa.eu/LoA/high")
+AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
+ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
+UI_LOCALES = ("fr", "nl", "de", "en")
+
+PATHS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/token",
+    "userinfo_endpoint": "/userinfo",
+    "jwks_uri": "/jwks",
+    "revocation_endpoint": "/revoke",
+    "introspection_endpoint": "/introspect",
+    "end_session_endpoint": "/logout/rp",
+}
+
+
+def discovery(issuer: str) -> dict[str, Any]:
+    """The provider's metadata: the code flow only, PKCE S256 only, RFC 9207's ``iss``."""
+    return {
+        "issuer": issuer,
+        **{name: issuer + path for name, path in PATHS.items()},
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": list(SCOPES),
+        "claims_supported": list(CLAIMS),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "acr_values_supported": list(ACR_VALUES),
+        "ui_locales_supported": list(UI_LOCALES),
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+    }
+
+
+class ClientDirectory(Mapping):
+    """The enabled clients, as pyop reads client metadata (Registration 1.0, section 2)."""
+
+    def __getitem__(self, client_id: str) -> dict[str, Any]:
+        client = _enabled_client(client_id)
+        if client is None:
+            raise KeyError(client_id)
+        metadata: dict[str, Any] = {
+            "client_id": client.client_id,
+            "client_name": client.name,
+            "redirect_uris": client.redirect_uri_list,
+            "post_logout_redirect_uris": json.loads(client.post_logout_redirect_uris),
+            "response_types": ["code"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": client.auth_method,
+            "subject_type": client.subject_type,
+            "id_token_signed_response_alg": "RS256",
+        }
+        if client.sector_identifier:
+            # pyop takes the host of this URI as the sector of pairwise subjects.
+            metadata["sector_identifier_uri"] = f"https://{client.sector_identifier}/"
+        return metadata
+
+    def __contains__(self, client_id: object) -> bool:
+        return isinstance(client_id, str) and _enabled_client(client_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        with db.connection():
+            query = Client.select(Client.client_id).where(Client.disabled_at.is_null())
+            return iter([row.client_id for row in query])
+
+    def __len__(self) -> int:
+        with db.connection():
+            return Client.select().where(Client.disabled_at.is_null()).count()
+
+
+def _enabled_client(client_id: str) -> Client | None:
+    with db.connection():
+        return Client.get_or_none((Client.client_id == client_id) & Client.disabled_at.is_null())
+
+
+class PersonClaims(Mapping):
+    """A person's standard claims (Core 5.1) by NRN, the provider's local user id."""
+
+    def __getitem__(self, nrn: str) -> dict[str, Any]:
+        with db.connection():
+            person = Person.get_or_none(Person.nrn == nrn)
+        if person is None:
+            raise KeyError(nrn)
+        return {
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "name": person.display_name,
+            "locale": person.language,
+            "nrn": person.nrn,
+        }
+
+    def __contains__(self, nrn: object) -> bool:
+        with db.connection():
+            return isinstance(nrn, str) and Person.select().where(Person.nrn == nrn).exists()
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("persons are looked up by NRN, never listed")
+
+    def __len__(self) -> int:
+        raise TypeError("persons are looked up by NRN, never counted")
+
+
+class SubjectIdentifiers(SubjectIdentifierFactory):
+    """``sub`` values (Core 8): an HMAC-SHA256 of the NRN, per sector for pairwise ones, so
+    that two relying parties cannot link a person by ``sub`` and nobody can recover the NRN."""
+
+    def __init__(self, salt: bytes):
+        self._salt = salt
+
+    def create_public_identifier(self, user_id: str) -> str:
+        return self._mac(f"public\x00{user_id}")
+
+    def create_pairwise_identifier(self, user_id: str, sector_identifier: str) -> str:
+        return self._mac(f"pairwise\x00{sector_identifier}\x00{user_id}")
+
+    def _mac(self, message: str) -> str:
+        return hmac.new(self._salt, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_SETTINGS = "provider"
+_SUBJECT_SALT = "subject_salt"
+
+
+def subject_salt() -> bytes:
+    """The salt of subject identifiers: generated once, in the database, the same on every
+    node. Changing it would change every ``sub`` relying parties know."""
+    with db.connection():
+        with db.transaction():
+            try:
+                with db.database.atomic():
+                    ProviderState.create(
+                        collection=_SETTINGS,
+                        key=_SUBJECT_SALT,
+                        value=json.dumps({"salt": secrets.token_hex(32)}),
+                    )
+            except IntegrityError:
+                pass  # another node made it first: use that one
+        row = ProviderState.get(
+            (ProviderState.collection == _SETTINGS) & (ProviderState.key == _SUBJECT_SALT)
+        )
+    return bytes.fromhex(json.loads(row.value)["salt"])
+
+
+def jwkest_key(key) -> JwkestRSAKey:
+    """A joserfc private RSA key as the jwkest key pyop signs with."""
+    pem = key.as_pem(private=True)
+    return JwkestRSAKey(key=import_rsa_key(pem), kid=key.kid, use="sig", alg="RS256")
+
+
+class OpenIdProvider:
+    """The provider of one app: pyop's ``Provider``, its state and its keys."""
+
+    def __init__(self, issuer: str, keys: KeyStore, authz_state: Any):
+        self.issuer = issuer
+        self.keys = keys
+        self._lock = threading.Lock()
+        self._kid: str | None = None
+        self._provider = Provider(
+            signing_key=None,
+            configuration_information=discovery(issuer),
+            authz_state=authz_state,
+            clients=ClientDirectory(),
+            userinfo=Userinfo(PersonClaims()),
+            id_token_lifetime=ID_TOKEN_LIFETIME,
+            extra_scopes=EXTRA_SCOPES,
+        )
+
+    def provider(self) -> Provider:
+        """pyop's provider, signing with the current key (followed within the key cache's
+        time when another node rotates)."""
+        key = self.keys.signing_key()
+        with self._lock:
+            if key.kid != self._kid:
+                self._provider.signing_key = jwkest_key(key)
+                self._kid = key.kid
+        return self._provider
+
+    def configuration(self) -> dict[str, Any]:
+        return discovery(self.issuer)
+
+    def jwks(self) -> dict[str, Any]:
+        return self.keys.jwks()
