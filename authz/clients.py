@@ -6,7 +6,11 @@ generated here, shown once and stored only as a salted hash; or with ``private_k
 A public client (``none``: an app that cannot keep a secret, RFC 6749 section 2.1) has no
 credentials; its redirect URIs and PKCE are all that bind a code to it, so it must register
 redirect URIs. Redirect URIs are compared by exact match (RFC 9700 section 4.1.3), so they are
-checked here once: absolute, no fragment, no wildcard, HTTPS.
+checked here once: absolute, no fragment, no wildcard, no user information, HTTPS. The same rules
+apply to the URIs of logout: ``post_logout_redirect_uris`` (OpenID Connect RP-Initiated Logout
+section 3.1) and ``backchannel_logout_uri`` (OpenID Connect Back-Channel Logout section 2.2).
+
+A secret is replaced with :func:`rotate_secret`; the old one stops verifying at once.
 """
 
 from __future__ import annotations
@@ -28,13 +32,19 @@ AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 SUBJECT_TYPES = ("pairwise", "public")
 DEFAULT_SCOPES = ("openid", "profile")
 
-SERVICE_DOMAIN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
-CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")
+# Matched with fullmatch: "$" would let a trailing newline through.
+SERVICE_DOMAIN = re.compile(r"[a-z][a-z0-9_-]{1,39}")
+CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,63}")
 # RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# RFC 3986 section 2: unreserved, reserved and "%" are all a URI may contain. Anything else
+# (a backslash, which browsers read as "/" and Python's urlsplit does not; non-ASCII) must be
+# percent-encoded by the client, so a registered URI holding one could never match exactly.
+URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 MAX_URI = 2000
 MAX_TEXT = 255
 MAX_JWKS_URI = 255  # the column's length
+MAX_BACKCHANNEL_LOGOUT_URI = 255  # the column's length
 
 
 def add_client(
@@ -52,21 +62,35 @@ def add_client(
     actor: str,
     allow_http: bool = False,
     jwks_uri: str | None = None,
+    post_logout_redirect_uris: Iterable[str] = (),
+    backchannel_logout_uri: str | None = None,
 ) -> tuple[Client, str | None]:
     """Register a client; return it and its secret in clear, or None for ``private_key_jwt``
     and public (``none``) clients.
 
     The secret is not stored: the caller shows it once. ``allow_http`` admits ``http://``
-    redirect URIs and ``jwks_uri`` (demo mode only). A ``private_key_jwt`` client registers
-    its public keys either inline (``jwks``) or where it publishes them (``jwks_uri``).
+    redirect and logout URIs and ``jwks_uri`` (demo mode only). A ``private_key_jwt`` client
+    registers its public keys either inline (``jwks``) or where it publishes them
+    (``jwks_uri``). ``post_logout_redirect_uris`` and ``backchannel_logout_uri`` are checked
+    like redirect URIs.
     """
     name = _text(name, "client name")
-    if not isinstance(service_domain, str) or not SERVICE_DOMAIN.match(service_domain):
+    if not isinstance(service_domain, str) or not SERVICE_DOMAIN.fullmatch(service_domain):
         raise InvalidInput(
             f"invalid service domain {service_domain!r}: lowercase letters, digits, '_' or '-', "
             "starting with a letter, 2 to 40 characters"
         )
     uris = validate_redirect_uris(redirect_uris, allow_http=allow_http)
+    logout_uris = validate_redirect_uris(
+        post_logout_redirect_uris, allow_http=allow_http, what="post-logout redirect URI"
+    )
+    if backchannel_logout_uri is not None:
+        _check_redirect_uri(backchannel_logout_uri, allow_http, "back-channel logout URI")
+        if len(backchannel_logout_uri) > MAX_BACKCHANNEL_LOGOUT_URI:
+            raise InvalidInput(
+                f"invalid back-channel logout URI: longer than {MAX_BACKCHANNEL_LOGOUT_URI} "
+                "characters"
+            )
     if auth_method not in AUTH_METHODS:
         raise InvalidInput(
             f"unknown auth method {auth_method!r}: expected one of {', '.join(AUTH_METHODS)}"
@@ -92,7 +116,7 @@ def add_client(
         raise InvalidInput("a public client (auth method none) needs at least one redirect URI")
     if client_id is None:
         client_id = secrets.token_hex(16)
-    elif not isinstance(client_id, str) or not CLIENT_ID.match(client_id):
+    elif not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
         raise InvalidInput(
             f"invalid client_id {client_id!r}: 3 to 64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -110,6 +134,10 @@ def add_client(
     }
     if jwks_uri is not None:
         details["jwks_uri"] = jwks_uri
+    if logout_uris:
+        details["post_logout_redirect_uris"] = logout_uris
+    if backchannel_logout_uri is not None:
+        details["backchannel_logout_uri"] = backchannel_logout_uri
     with db.transaction():
         if Client.select().where(Client.client_id == client_id).exists():
             raise Conflict(f"a client with client_id {client_id!r} already exists")
@@ -119,6 +147,8 @@ def add_client(
             secret_hash=hash_secret(secret) if secret else None,
             auth_method=auth_method,
             redirect_uris=json.dumps(uris),
+            post_logout_redirect_uris=json.dumps(logout_uris),
+            backchannel_logout_uri=backchannel_logout_uri,
             jwks=jwks_text,
             jwks_uri=jwks_uri,
             allowed_scopes=" ".join(scope_list),
@@ -168,6 +198,51 @@ def disable_client(client_id: str, *, actor: str) -> Client:
     return client
 
 
+def rotate_secret(client_id: str, *, actor: str) -> str:
+    """Give an enabled ``client_secret_basic`` client a new secret and return it in clear.
+
+    Only its hash is stored and the old secret stops verifying when the transaction commits:
+    the caller shows the new one once, and the client must switch to it at once.
+    """
+    with db.transaction():
+        client = get_client(client_id)
+        if client.auth_method == "none":
+            raise InvalidInput(
+                f"client {client_id!r} is a public client (auth method none): "
+                "it has no secret to rotate"
+            )
+        if client.auth_method != "client_secret_basic":
+            raise InvalidInput(
+                f"client {client_id!r} authenticates with {client.auth_method}: it has no "
+                "secret to rotate; it rotates the keys of its JWKS itself"
+            )
+        if not client.is_enabled:
+            raise Conflict(f"client {client_id!r} is disabled; its secret cannot be rotated")
+        secret = secrets.token_urlsafe(32)
+        # Compare-and-swap: of two rotations (or a rotation and a disable) racing, only one
+        # wins, so no secret is printed that was overwritten before anyone could use it.
+        changed = (
+            Client.update(secret_hash=hash_secret(secret))
+            .where(
+                (Client.id == client.id)
+                & (Client.secret_hash == client.secret_hash)
+                & Client.disabled_at.is_null()
+            )
+            .execute()
+        )
+        if changed != 1:
+            raise Conflict(f"client {client_id!r} changed while rotating its secret; try again")
+        audit.record(
+            actor=actor,
+            action="client.rotate_secret",
+            target_type="client",
+            target_id=client_id,
+            policy_version=get_engine().version,
+            details={"name": client.name},
+        )
+    return secret
+
+
 # The secrets are 256-bit random values, not passwords people choose: no dictionary applies
 # and brute force over 2**256 is out of reach whatever the hash speed, so a slow password hash
 # (bcrypt, scrypt) would add nothing but CPU cost on every token request. The salt keeps equal
@@ -193,24 +268,30 @@ def _digest(salt: str, secret: str) -> str:
     return hashlib.sha256(salt.encode() + secret.encode()).hexdigest()
 
 
-def validate_redirect_uris(uris: Iterable[str], *, allow_http: bool = False) -> list[str]:
-    """The URIs, checked and without duplicates; :class:`InvalidInput` names the first bad one."""
+def validate_redirect_uris(
+    uris: Iterable[str], *, allow_http: bool = False, what: str = "redirect URI"
+) -> list[str]:
+    """The URIs, checked and without duplicates; :class:`InvalidInput` names the first bad one.
+
+    Absolute ``https`` URIs (``http`` too when ``allow_http``: demo mode) with a host, no
+    fragment, no wildcard, no user information, only characters a URI may hold.
+    """
     if isinstance(uris, str):
         uris = [uris]
     checked: list[str] = []
     for uri in uris:
-        _check_redirect_uri(uri, allow_http)
+        _check_redirect_uri(uri, allow_http, what)
         if uri not in checked:
             checked.append(uri)
     return checked
 
 
-def _check_redirect_uri(uri: object, allow_http: bool) -> None:
+def _check_redirect_uri(uri: object, allow_http: bool, what: str = "redirect URI") -> None:
     if not isinstance(uri, str) or not uri:
-        raise InvalidInput("a redirect URI must be a non-empty string")
+        raise InvalidInput(f"a {what} must be a non-empty string")
 
     def bad(reason: str) -> InvalidInput:
-        return InvalidInput(f"invalid redirect URI {uri!r}: {reason}")
+        return InvalidInput(f"invalid {what} {uri!r}: {reason}")
 
     if len(uri) > MAX_URI:
         raise bad(f"longer than {MAX_URI} characters")
@@ -218,6 +299,8 @@ def _check_redirect_uri(uri: object, allow_http: bool) -> None:
         raise bad("contains whitespace or control characters")
     if "*" in uri:
         raise bad("wildcards are not allowed; register each URI exactly")
+    if not URI_CHARACTERS.fullmatch(uri):
+        raise bad("contains a character a URI cannot hold (RFC 3986); percent-encode it")
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
@@ -239,7 +322,7 @@ def _scopes(scopes: Iterable[str] | str) -> list[str]:
     items = scopes.split() if isinstance(scopes, str) else [s for s in scopes]
     result: list[str] = []
     for scope in items:
-        if not isinstance(scope, str) or not SCOPE_TOKEN.match(scope):
+        if not isinstance(scope, str) or not SCOPE_TOKEN.fullmatch(scope):
             raise InvalidInput(f"invalid scope {scope!r}")
         if scope not in result:
             result.append(scope)

@@ -1,4 +1,5 @@
-"""``monespace clients``: register, list and disable relying parties and API callers."""
+"""``monespace clients``: register, list and disable relying parties and API callers, and
+rotate their secrets."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def clients() -> None:
     "--auth-method",
     default="client_secret_basic",
     show_default=True,
-    help=f"One of {', '.join(service.AUTH_METHODS)}.",
+    help=f"One of {', '.join(service.AUTH_METHODS)} (none: a public client, PKCE required).",
 )
 @click.option(
     "--scope",
@@ -45,6 +46,20 @@ def clients() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File with the client's public JWKS (private_key_jwt).",
 )
+@click.option(
+    "--jwks-uri",
+    default=None,
+    help="HTTPS URL where the client publishes its public JWKS (private_key_jwt, not with --jwks).",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="Exact URI to return to after logout (repeatable).",
+)
+@click.option(
+    "--backchannel-logout-uri", default=None, help="URI that receives back-channel logout tokens."
+)
 @click.option("--client-id", default=None, help="client_id to use instead of a random one.")
 def add(
     name: str,
@@ -56,6 +71,9 @@ def add(
     public_subject: bool,
     sector_identifier: str | None,
     jwks_file: Path | None,
+    jwks_uri: str | None,
+    post_logout_redirect_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
     client_id: str | None,
 ) -> None:
     """Register a client and print its client_id (and its secret, once)."""
@@ -79,6 +97,9 @@ def add(
             client_id=client_id,
             actor=ACTOR,
             allow_http=config.is_demo,
+            jwks_uri=jwks_uri,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            backchannel_logout_uri=backchannel_logout_uri,
         )
     click.echo(f"client_id: {client.client_id}")
     if secret is not None:
@@ -88,6 +109,30 @@ def add(
             "so it cannot be recovered. Keep it in the client's secret store now.",
             err=True,
         )
+    elif client.auth_method == "none":
+        click.echo(
+            "note: a public client has no secret; it must use PKCE (S256) on every login.",
+            err=True,
+        )
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+def rotate_secret(client_id: str) -> None:
+    """Give a client_secret_basic client a new secret and print it, once.
+
+    The old secret stops working at once: install the new one in the client right away.
+    """
+    with command_database():
+        secret = service.rotate_secret(client_id, actor=ACTOR)
+    click.echo(f"client_id: {client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo(
+        "warning: the old secret stopped working now; put this one in the client's secret "
+        "store at once. It is shown only this time: only its hash is stored, so it cannot be "
+        "recovered.",
+        err=True,
+    )
 
 
 @clients.command("list")

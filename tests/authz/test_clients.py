@@ -1,4 +1,4 @@
-"""authz.clients: registering relying parties, their secrets and redirect URIs."""
+"""authz.clients: registering relying parties, their secrets, redirect and logout URIs."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import json
 import pytest
 
 from authz import audit
+from authz import clients as clients_module
 from authz.clients import (
     add_client,
     disable_client,
     hash_secret,
     list_clients,
+    rotate_secret,
     validate_redirect_uris,
     verify_secret,
 )
 from authz.errors import Conflict, InvalidInput, NotFound
-from authz.models import AuditEvent, Client
+from authz.models import AuditEvent, Client, utcnow
 
 ACTOR = "operator:test"
 RP = "https://rp.example.test/callback"
@@ -175,10 +177,35 @@ def test_list_clients_sorted(database):
         ("https://rp.example.test/call back", "whitespace"),
         ("https://rp.example.test:99999/callback", "out of range"),
         ("", "non-empty"),
+        ("//rp.example.test/callback", "absolute"),
+        ("https:///callback", "absolute"),
+        ("javascript://rp.example.test/%0aalert(1)", "scheme must be https"),
+        ("https://rp.example.test/cb?next=*", "wildcard"),
+        ("https://rp*.example.test/cb", "wildcard"),
+        ("https://user@rp.example.test/callback", "user information"),
+        ("https://@rp.example.test/callback", "user information"),
+        ("https://rp.example.test%2F@evil.test/cb", "user information"),
+        # Browsers read "\\" as "/": a host Python and the browser would not agree on.
+        ("https://evil.test\\rp.example.test/cb", "cannot hold"),
+        ("https://rp.exämple.test/cb", "cannot hold"),
+        ("https://rp.example.test/<cb>", "cannot hold"),
+        ("https://rp.example.test/cb\n", "control characters"),
+        ("https://rp.example.test/cb\x00", "control characters"),
+        ("https://rp.example.test/" + "c" * 2000, "longer than 2000"),
     ],
 )
 def test_bad_redirect_uris(uri, reason):
     with pytest.raises(InvalidInput, match=reason):
+        validate_redirect_uris([uri])
+    # demo mode relaxes the scheme, nothing else
+    if "scheme" not in reason:
+        with pytest.raises(InvalidInput, match=reason):
+            validate_redirect_uris([uri.replace("https:", "http:")], allow_http=True)
+
+
+@pytest.mark.parametrize("uri", [None, 42, b"https://rp.example.test/cb"])
+def test_redirect_uri_must_be_a_string(uri):
+    with pytest.raises(InvalidInput, match="non-empty string"):
         validate_redirect_uris([uri])
 
 
@@ -187,8 +214,11 @@ def test_good_redirect_uris():
         "https://rp.example.test/callback",
         "https://rp.example.test:8443/cb?tenant=a",
         "https://[2001:db8::1]/cb",
+        # Percent-encoded: compared exactly, so %2A is no wildcard.
+        "https://xn--rp-exmple-t2a.test/cb%2A?a=b&c=%C3%A9",
     ]
     assert validate_redirect_uris(uris) == uris
+    assert validate_redirect_uris(RP) == [RP]
 
 
 def test_http_only_when_allowed(database):
@@ -199,6 +229,8 @@ def test_http_only_when_allowed(database):
     assert client.redirect_uri_list == [local]
     with pytest.raises(InvalidInput, match="fragment"):
         add(redirect_uris=["http://127.0.0.1/cb#x"], allow_http=True)
+    with pytest.raises(InvalidInput, match="scheme must be https or http"):
+        add(redirect_uris=["ftp://127.0.0.1/cb"], allow_http=True)
 
 
 def test_bad_redirect_uri_writes_nothing(database):
@@ -226,6 +258,9 @@ def test_bad_service_domain(database, domain):
         ({"scopes": []}, "at least one scope"),
         ({"client_id": "a b"}, "invalid client_id"),
         ({"client_id": "x"}, "invalid client_id"),
+        ({"client_id": "guichet\n"}, "invalid client_id"),
+        ({"service_domain": "fiscalite\n"}, "invalid service domain"),
+        ({"scopes": ["openid", "profile\n"]}, "invalid scope"),
         ({"subject_type": "public", "sector_identifier": "rp.example.test"}, "pairwise"),
     ],
 )
@@ -240,3 +275,174 @@ def test_duplicate_client_id_and_unknown_client(database):
         add(client_id="guichet-fictif")
     with pytest.raises(NotFound):
         disable_client("nobody", actor=ACTOR)
+
+
+# -- logout URIs --------------------------------------------------------------------------
+
+LOGOUT = "https://rp.example.test/logged-out"
+BACKCHANNEL = "https://rp.example.test/backchannel-logout"
+
+
+def test_logout_uris_are_stored_and_audited(database):
+    add(
+        client_id="rp-logout",
+        post_logout_redirect_uris=[LOGOUT, LOGOUT, "https://rp.example.test/bye?lang=fr"],
+        backchannel_logout_uri=BACKCHANNEL,
+    )
+    stored = Client.get(Client.client_id == "rp-logout")
+    logout_uris = [LOGOUT, "https://rp.example.test/bye?lang=fr"]
+    assert json.loads(stored.post_logout_redirect_uris) == logout_uris
+    assert stored.backchannel_logout_uri == BACKCHANNEL
+    [event] = AuditEvent.select().where(AuditEvent.action == "client.add")
+    details = json.loads(event.details)
+    assert details["post_logout_redirect_uris"] == logout_uris
+    assert details["backchannel_logout_uri"] == BACKCHANNEL
+
+
+def test_logout_uris_are_optional(database):
+    client, _secret = add()
+    stored = Client.get(Client.client_id == client.client_id)
+    assert (stored.post_logout_redirect_uris, stored.backchannel_logout_uri) == ("[]", None)
+    [event] = AuditEvent.select().where(AuditEvent.action == "client.add")
+    assert "post_logout_redirect_uris" not in json.loads(event.details)
+    assert "backchannel_logout_uri" not in json.loads(event.details)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"post_logout_redirect_uris": ["https://rp.example.test/*"]}, "wildcards"),
+        ({"post_logout_redirect_uris": [LOGOUT + "#top"]}, "fragment"),
+        ({"post_logout_redirect_uris": ["http://rp.example.test/bye"]}, "scheme must be https"),
+        ({"post_logout_redirect_uris": ["/bye"]}, "absolute"),
+        ({"post_logout_redirect_uris": ["https://u@rp.example.test/bye"]}, "user information"),
+        ({"post_logout_redirect_uris": [""]}, "post-logout redirect URI must be a non-empty"),
+        ({"backchannel_logout_uri": "https://rp.example.test/*"}, "wildcards"),
+        ({"backchannel_logout_uri": BACKCHANNEL + "#x"}, "fragment"),
+        ({"backchannel_logout_uri": "http://rp.example.test/bc"}, "scheme must be https"),
+        ({"backchannel_logout_uri": "bc"}, "absolute"),
+        ({"backchannel_logout_uri": "https://u:p@rp.example.test/bc"}, "user information"),
+        ({"backchannel_logout_uri": ""}, "back-channel logout URI must be a non-empty"),
+        # The column holds 255 characters.
+        ({"backchannel_logout_uri": "https://rp.example.test/" + "b" * 232}, "longer than 255"),
+    ],
+)
+def test_bad_logout_uris(database, overrides, message):
+    with pytest.raises(InvalidInput, match=message) as info:
+        add(**overrides)
+    what = "post-logout redirect" if "post_logout_redirect_uris" in overrides else "back-channel"
+    assert what in str(info.value)
+    assert Client.select().count() == 0
+    assert AuditEvent.select().count() == 0
+
+
+def test_longest_backchannel_logout_uri_fits_the_column(database):
+    uri = "https://rp.example.test/" + "b" * 231
+    assert len(uri) == 255
+    client, _secret = add(backchannel_logout_uri=uri)
+    assert Client.get(Client.client_id == client.client_id).backchannel_logout_uri == uri
+
+
+def test_http_logout_uris_only_when_allowed(database):
+    local = "http://127.0.0.1:5000/"
+    client, _secret = add(
+        redirect_uris=[local + "cb"],
+        post_logout_redirect_uris=[local + "bye"],
+        backchannel_logout_uri=local + "bc",
+        allow_http=True,
+    )
+    stored = Client.get(Client.client_id == client.client_id)
+    assert json.loads(stored.post_logout_redirect_uris) == [local + "bye"]
+    assert stored.backchannel_logout_uri == local + "bc"
+
+
+# -- secret rotation ----------------------------------------------------------------------
+
+
+def test_rotate_secret_replaces_the_secret_at_once(database):
+    client, old = add(client_id="guichet-fictif")
+
+    new = rotate_secret("guichet-fictif", actor=ACTOR)
+
+    assert new != old and len(new) >= 43
+    stored = Client.get(Client.client_id == "guichet-fictif")
+    assert new not in stored.secret_hash
+    assert stored.secret_hash != client.secret_hash
+    assert verify_secret(stored, new)
+    assert not verify_secret(stored, old)
+    [event] = AuditEvent.select().where(AuditEvent.action == "client.rotate_secret")
+    assert (event.actor, event.target_type, event.target_id) == (ACTOR, "client", "guichet-fictif")
+    assert json.loads(event.details) == {"name": "Guichet Fictif"}
+    for event in AuditEvent.select():
+        assert old not in event.details and new not in event.details
+    assert audit.verify().ok
+
+
+def test_rotate_twice_keeps_only_the_last_secret(database):
+    add(client_id="guichet-fictif")
+    first = rotate_secret("guichet-fictif", actor=ACTOR)
+    second = rotate_secret("guichet-fictif", actor="operator:other")
+
+    stored = Client.get(Client.client_id == "guichet-fictif")
+    assert verify_secret(stored, second)
+    assert not verify_secret(stored, first)
+    events = AuditEvent.select().where(AuditEvent.action == "client.rotate_secret")
+    assert [e.actor for e in events.order_by(AuditEvent.seq)] == [ACTOR, "operator:other"]
+    assert audit.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"auth_method": "none"}, "public client .* no secret to rotate"),
+        ({"auth_method": "private_key_jwt", "jwks": JWKS}, "private_key_jwt: it has no secret"),
+    ],
+)
+def test_rotate_secret_refused_without_a_secret(database, overrides, message):
+    add(client_id="no-secret", **overrides)
+    before = AuditEvent.select().count()
+
+    with pytest.raises(InvalidInput, match=message):
+        rotate_secret("no-secret", actor=ACTOR)
+
+    assert Client.get(Client.client_id == "no-secret").secret_hash is None
+    assert AuditEvent.select().count() == before
+
+
+def test_rotate_secret_refused_for_disabled_and_unknown_clients(database):
+    add(client_id="guichet-fictif")
+    disable_client("guichet-fictif", actor=ACTOR)
+    before = Client.get(Client.client_id == "guichet-fictif").secret_hash
+
+    with pytest.raises(Conflict, match="'guichet-fictif' is disabled"):
+        rotate_secret("guichet-fictif", actor=ACTOR)
+    with pytest.raises(NotFound, match="no client with client_id 'nobody'"):
+        rotate_secret("nobody", actor=ACTOR)
+
+    assert Client.get(Client.client_id == "guichet-fictif").secret_hash == before
+    assert AuditEvent.select().where(AuditEvent.action == "client.rotate_secret").count() == 0
+    assert audit.verify().ok
+
+
+@pytest.mark.parametrize(
+    "their_change",
+    [{"secret_hash": hash_secret("theirs")}, {"disabled_at": utcnow()}],
+    ids=["rotated", "disabled"],
+)
+def test_a_concurrent_change_makes_rotation_fail(database, monkeypatch, their_change):
+    """Another writer rotates or disables between our read and our write: ours fails instead
+    of overwriting theirs (the whole transaction rolls back, here theirs too)."""
+    _client, old = add(client_id="guichet-fictif")
+    real_get_client = clients_module.get_client
+
+    def get_then_race(client_id):
+        client = real_get_client(client_id)
+        Client.update(**their_change).where(Client.client_id == client_id).execute()
+        return client
+
+    monkeypatch.setattr(clients_module, "get_client", get_then_race)
+    with pytest.raises(Conflict, match="changed while rotating its secret; try again"):
+        rotate_secret("guichet-fictif", actor=ACTOR)
+
+    assert verify_secret(Client.get(Client.client_id == "guichet-fictif"), old)
+    assert AuditEvent.select().where(AuditEvent.action == "client.rotate_secret").count() == 0
