@@ -29,7 +29,7 @@ from monespace.wsgi import DefaultHeaders
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
 # AuthZEN decision API...). Add a module here when it gains its init_app.
-PACKAGES: tuple[str, ...] = ("authz.api", "idp_bridge.web")
+PACKAGES: tuple[str, ...] = ("authz.api", "idp_bridge.web", "idp_bridge.oidc.views")
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:

