@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import html
 import re
 from dataclasses import dataclass
@@ -163,3 +164,18 @@ def saml_keys_fixture(tmp_path_factory) -> Keys:
 @pytest.fixture(name="world")
 def world_fixture(saml_keys) -> World:
     return make_world(saml_keys)
+
+
+# Editing a Response's XML text, as the simulator serializes it (ns1: saml, ns2: xmldsig).
+SIGNATURE_XML = re.compile(r"<ns2:Signature Id=\"Signature\d\">.*?</ns2:Signature>", re.S)
+ASSERTION_XML = re.compile(r"<ns1:Assertion .*?</ns1:Assertion>", re.S)
+
+
+def stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_attribute(xml: str, element: str, name: str, value: str) -> str:
+    edited, count = re.subn(rf'(<ns\d:{element} [^>]*?{name}=")[^"]*(")', rf"\g<1>{value}\2", xml)
+    assert count >= 1, (element, name)
+    return edited

@@ -23,7 +23,15 @@ from idp_bridge import nested_jwt
 from idp_bridge.selfsigned import ensure_key_pair
 from idp_bridge.transport import HttpResponse
 from idp_bridge.web import EXTENSION
-from tests.idp_bridge.saml_world import decode, encode, resign
+from tests.idp_bridge.saml_world import (
+    ASSERTION_XML,
+    SIGNATURE_XML,
+    decode,
+    encode,
+    resign,
+    set_attribute,
+    stamp,
+)
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
@@ -31,9 +39,6 @@ from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
     login_sessions,
     make_app_fixture,
 )
-
-SIG = re.compile(r"<ns2:Signature Id=\"Signature\d\">.*?</ns2:Signature>", re.S)
-ASSERTION = re.compile(r"<ns1:Assertion .*?</ns1:Assertion>", re.S)
 
 
 @pytest.fixture
@@ -45,16 +50,6 @@ def keys_dir() -> Path:
     return Path(os.environ["MONESPACE_KEYS_DIR"])
 
 
-def stamp(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def set_attribute(xml: str, element: str, name: str, value: str) -> str:
-    edited, count = re.subn(rf'(<ns\d:{element} [^>]*?{name}=")[^"]*(")', rf"\g<1>{value}\2", xml)
-    assert count >= 1, (element, name)
-    return edited
-
-
 # -- eID: what is posted to /login/eid/acs ------------------------------------------------
 
 
@@ -63,8 +58,9 @@ def idp_key() -> Path:
 
 
 def unsigned_assertion(xml: str) -> str:
-    assertion = ASSERTION.search(xml).group(0)
-    return resign(xml.replace(assertion, SIG.sub("", assertion)), idp_key(), assertion=False)
+    assertion = ASSERTION_XML.search(xml).group(0)
+    unsigned = xml.replace(assertion, SIGNATURE_XML.sub("", assertion))
+    return resign(unsigned, idp_key(), assertion=False)
 
 
 def signed_by_another_key(xml: str) -> str:
@@ -74,8 +70,8 @@ def signed_by_another_key(xml: str) -> str:
 
 def wrapped(xml: str) -> str:
     """The signed assertion kept, an unsigned one for another person placed before it."""
-    original = ASSERTION.search(xml).group(0)
-    evil = SIG.sub("", original).replace('ID="', 'ID="evil-', 1)
+    original = ASSERTION_XML.search(xml).group(0)
+    evil = SIGNATURE_XML.sub("", original).replace('ID="', 'ID="evil-', 1)
     evil = re.sub(r"85020200387", "70030300538", evil)
     return xml.replace(original, evil + original)
 

@@ -13,17 +13,18 @@ import pytest
 from idp_bridge.upstreams.base import UpstreamError
 from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
     ACS_URL,
+    ASSERTION_XML,
+    SIGNATURE_XML,
     SP_ENTITY_ID,
     decode,
     encode,
     posted_response,
     resign,
     saml_keys_fixture,
+    set_attribute,
+    stamp,
     world_fixture,
 )
-
-SIG = re.compile(r"<ns2:Signature Id=\"Signature\d\">.*?</ns2:Signature>", re.S)
-ASSERTION = re.compile(r"<ns1:Assertion .*?</ns1:Assertion>", re.S)
 
 
 def refused(world, saml_response: str) -> UpstreamError:
@@ -39,17 +40,7 @@ def good_xml(world, person: str = "marc") -> str:
 
 
 def assertion_signature(xml: str) -> str:
-    return SIG.findall(ASSERTION.search(xml).group(0))[0]
-
-
-def stamp(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def set_attribute(xml: str, element: str, name: str, value: str) -> str:
-    edited, count = re.subn(rf'(<ns\d:{element} [^>]*?{name}=")[^"]*(")', rf"\g<1>{value}\2", xml)
-    assert count >= 1, (element, name)
-    return edited
+    return SIGNATURE_XML.findall(ASSERTION_XML.search(xml).group(0))[0]
 
 
 # -- signatures ------------------------------------------------------------------------------
@@ -104,7 +95,7 @@ def test_a_signature_with_a_weak_or_unlisted_algorithm_is_refused(world, signatu
 
 
 def _evil_twin(xml: str, keep_id: bool) -> str:
-    original = ASSERTION.search(xml).group(0)
+    original = ASSERTION_XML.search(xml).group(0)
     evil = original.replace(assertion_signature(xml), "").replace("85020200387", "60040400794")
     if not keep_id:
         evil = re.sub(r'ID="[^"]+"', 'ID="id-evil"', evil, count=1)
@@ -114,7 +105,7 @@ def _evil_twin(xml: str, keep_id: bool) -> str:
 @pytest.mark.parametrize("evil_first", [False, True], ids=["signed-then-evil", "evil-then-signed"])
 def test_a_signed_assertion_beside_an_unsigned_evil_one_is_refused(world, evil_first):
     xml = good_xml(world)
-    original = ASSERTION.search(xml).group(0)
+    original = ASSERTION_XML.search(xml).group(0)
     evil = _evil_twin(xml, keep_id=False)
     both = evil + original if evil_first else original + evil
     error = refused(world, encode(xml.replace(original, both)))
@@ -123,7 +114,7 @@ def test_a_signed_assertion_beside_an_unsigned_evil_one_is_refused(world, evil_f
 
 def test_the_signed_assertion_hidden_in_the_evil_ones_advice_is_refused(world):
     xml = good_xml(world)
-    original = ASSERTION.search(xml).group(0)
+    original = ASSERTION_XML.search(xml).group(0)
     evil = _evil_twin(xml, keep_id=True)
     evil = evil.replace("<ns1:Conditions", f"<ns1:Advice>{original}</ns1:Advice><ns1:Conditions")
     evil = evil.replace("<ns1:Subject>", assertion_signature(xml) + "<ns1:Subject>", 1)
@@ -134,7 +125,7 @@ def test_the_signed_assertion_hidden_in_the_evil_ones_advice_is_refused(world):
 @pytest.mark.parametrize("keep_id", [True, False], ids=["same-id", "other-id"])
 def test_the_signed_assertion_moved_into_response_extensions_is_refused(world, keep_id):
     xml = good_xml(world)
-    original = ASSERTION.search(xml).group(0)
+    original = ASSERTION_XML.search(xml).group(0)
     xml = xml.replace(original, _evil_twin(xml, keep_id=keep_id))
     xml = xml.replace("<ns0:Status>", f"<ns0:Extensions>{original}</ns0:Extensions><ns0:Status>")
     error = refused(world, encode(xml))
@@ -180,7 +171,7 @@ def test_a_bearer_confirmation_for_another_recipient_is_refused(world):
 
 def test_an_assertion_from_another_issuer_is_refused(world):
     xml = good_xml(world)
-    assertion = ASSERTION.search(xml).group(0)
+    assertion = ASSERTION_XML.search(xml).group(0)
     edited = re.sub(
         r"(<ns1:Issuer [^>]*>)[^<]+(</ns1:Issuer>)", r"\1https://idp.evil.test/\2", assertion
     )
