@@ -29,7 +29,12 @@ from monespace.wsgi import DefaultHeaders
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
 # AuthZEN decision API...). Add a module here when it gains its init_app.
-PACKAGES: tuple[str, ...] = ("authz.api", "idp_bridge.web", "idp_bridge.oidc.views")
+PACKAGES: tuple[str, ...] = (
+    "authz.api",
+    "idp_bridge.web",
+    "idp_bridge.oidc.views",
+    "monespace.demo_rp",
+)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -101,6 +106,8 @@ HOME_PAGE = """<!doctype html>
 <p>Service d'identité et de délégation / identity and delegation service.</p>
 <ul>
 <li><a href="/login">Se connecter</a> / log in (eID, itsme)</li>
+<li><a href="/demo-rp">Service de démonstration</a> / demo relying party (OpenID Connect,
+ demo mode)</li>
 <li><a href="/.well-known/authzen-configuration">API de décision (AuthZEN)</a>
  / decision API: <code>curl -u demo-rp:demo-secret</code> in demo mode (see the README)</li>
 <li><a href="/healthz">/healthz</a></li>

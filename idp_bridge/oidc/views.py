@@ -202,8 +202,12 @@ def _proceed(
     # What this provider does not offer is not passed to pyop: the claims parameter (it could
     # ask for the NRN past the scope check), and the nrn scope for clients not allowed it.
     params = {k: v for k, v in params.items() if k not in ("claims", "request", "request_uri")}
+    # A client gets the scopes it was registered for, fewer if it asks for others (RFC 6749
+    # 3.3), and the NRN only if it may receive it.
+    allowed = set(client.allowed_scopes.split()) | {"openid"}
     if not client.may_receive_nrn:
-        params["scope"] = " ".join(s for s in params.get("scope", "").split() if s != "nrn")
+        allowed.discard("nrn")
+    params["scope"] = " ".join(s for s in params.get("scope", "").split() if s in allowed)
     if params.get("response_type") != "code":
         return _redirect_error(params, "unsupported_response_type", "only the code flow")
     scopes = set(params.get("scope", "").split())

@@ -615,6 +615,7 @@ def test_production_without_any_login_configured_starts_and_says_so(
             "/login/itsme/callback",
             "/simulators/eid/metadata",
             "/simulators/itsme/.well-known/openid-configuration",
+            "/demo-rp",
         ):
             assert browser.get(path).status_code == 404, path
         assert browser.post("/login/eid/acs").status_code == 404

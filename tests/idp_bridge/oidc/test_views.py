@@ -26,6 +26,7 @@ from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
 
 CALLBACK = "https://rp.example.test/cb"
 BOULANGERIE = "0123456749"
+SCOPES = ["openid", "profile", "enterprise", "nrn"]
 
 
 @pytest.fixture
@@ -36,7 +37,12 @@ def browser(app) -> Browser:
 @pytest.fixture
 def confidential(app) -> str:
     _client, secret = add_client(
-        "Fiscalité en ligne", "fiscalite", [CALLBACK], client_id="fisc", actor="operator:test"
+        "Fiscalité en ligne",
+        "fiscalite",
+        [CALLBACK],
+        scopes=SCOPES,
+        client_id="fisc",
+        actor="operator:test",
     )
     return secret
 
@@ -48,6 +54,7 @@ def public(app) -> None:
         "fiscalite",
         [CALLBACK],
         auth_method="none",
+        scopes=SCOPES,
         client_id="mobile",
         actor="operator:test",
     )
@@ -251,6 +258,7 @@ def test_the_nrn_is_released_only_to_clients_allowed_it(browser, confidential):
         "fiscalite",
         [CALLBACK],
         client_id="reg",
+        scopes=SCOPES,
         may_receive_nrn=True,
         actor="operator:test",
     )
@@ -306,3 +314,11 @@ def test_a_wrong_client_secret_is_401(browser, confidential, code_and_verifier):
 def test_userinfo_needs_a_valid_access_token(browser):
     refused = browser.get("/userinfo", headers={"Authorization": "Bearer not-a-token"})
     assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token"
+
+
+def test_scopes_the_client_was_not_registered_for_are_not_granted(browser):
+    add_client("Simple", "fiscalite", [CALLBACK], client_id="simple", actor="operator:test")
+    browser.login("eid", "person:luc")
+    query = authorize_query("simple", scope="openid profile enterprise nrn")
+    params = callback_params(browser.get("/authorize?" + urlencode(query)))  # no chooser
+    assert "code" in params
