@@ -22,8 +22,14 @@ pyop's habits it guards against:
 - **Read, then delete.** ``StorageBase.pop`` reads the key then deletes it, and raises if
   another node deleted it in between; :meth:`DatabaseStorage.pop` is one
   ``DELETE ... RETURNING``. (pyop also asks ``key in storage`` before ``storage[key]``: a row
-  expiring in between makes that read raise ``KeyError``, which pyop does not catch; the
-  provider turns it into the protocol's error.)
+  expiring in between makes that read raise ``KeyError``, which pyop does not catch:
+  ``idp_bridge.oidc.state`` reads each record once, with ``get``.)
+
+What pyop lacks, for ``idp_bridge.oidc.state``: :meth:`DatabaseStorage.add` sets a key only if
+it has no live value, and :meth:`DatabaseStorage.compare_and_set` replaces a record only if it
+is still the one read; each is one statement that only one of concurrent callers can win.
+:meth:`DatabaseStorage.modify` builds on them: read, change, compare-and-set, again until the
+change is made on the latest record.
 
 Only top-level item changes are written back: a change inside a nested dict or list (which
 pyop never makes) is not seen. Keys longer than the column are stored as their SHA-256, so
@@ -32,6 +38,7 @@ pyop never makes) is not seen. Keys longer than the column are stored as their S
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -53,6 +60,7 @@ PURGE_INTERVAL = 60.0
 PURGE_BATCH = 1000  # rows deleted per purge: bounded work on the request that runs it
 ITEMS_PAGE = 200  # rows read per query by items(): pyop often stops at the first match
 CONSUME_ATTEMPTS = 3
+MODIFY_ATTEMPTS = 10  # each failed attempt means another writer succeeded
 
 _MISSING = object()
 
@@ -232,7 +240,7 @@ class DatabaseStorage(StorageBase):
             return
         now = self._clock()
         text = _dumps(value)
-        expires_at = _as_datetime(now + self._ttl) if self._ttl is not None else None
+        expires_at = self._expiry(now)
         with db.connection():
             _purge_if_due(_as_datetime(now))
             ProviderState.insert(
@@ -342,12 +350,111 @@ class DatabaseStorage(StorageBase):
             return record
         return None
 
-    def _swap(self, stored_key: str, old_text: str, new_text: str) -> str:
-        """Replace the value ``old_text`` of a live row by ``new_text``, keeping its expiry;
-        :class:`StaleRecordError` if the row no longer holds ``old_text``."""
+    def add(self, key: str, value: Mapping[str, Any]) -> bool:
+        """Set ``key`` to ``value`` only if it has no live value (none, or an expired one);
+        return whether this call set it. One ``INSERT ... ON CONFLICT``: of concurrent callers
+        adding the same key, exactly one succeeds."""
+        if not isinstance(value, Mapping):
+            raise TypeError(f"values must be mappings, got {type(value).__name__}")
+        stored_key = self._key(key)
+        now = self._clock()
+        text = _dumps(value)
+        with db.connection():
+            _purge_if_due(_as_datetime(now))
+            rows = list(
+                ProviderState.insert(
+                    collection=self.collection,
+                    key=stored_key,
+                    value=text,
+                    expires_at=self._expiry(now),
+                )
+                .on_conflict(
+                    conflict_target=[ProviderState.collection, ProviderState.key],
+                    update={
+                        ProviderState.value: text,
+                        ProviderState.expires_at: self._expiry(now),
+                    },
+                    # Only over a row that has expired (invisible, not yet purged).
+                    where=ProviderState.expires_at <= _as_datetime(now),
+                )
+                .returning(ProviderState.id)
+                .tuples()
+                .execute()
+            )
+        return bool(rows)
+
+    def compare_and_set(
+        self, key: str, expected: StoredRecord, value: Mapping[str, Any]
+    ) -> StoredRecord:
+        """Set ``key`` to ``value`` if its row still holds ``expected`` (a record read from
+        this storage under ``key``), else :class:`StaleRecordError` and nothing written.
+        Unlike an edit of ``expected``, this sets a new value: its time to live starts again.
+        Return the record as now stored."""
+        stored_key = self._key(key)
+        if not (
+            isinstance(expected, StoredRecord)
+            and expected._storage.collection == self.collection
+            and expected._key == stored_key
+        ):
+            raise ValueError(f"expected must be the record of {key!r} read from {self!r}")
+        if not isinstance(value, Mapping):
+            raise TypeError(f"values must be mappings, got {type(value).__name__}")
+        text = _dumps(value)
+        self._swap(stored_key, expected._text, text, expires_at=self._expiry(self._clock()))
+        return StoredRecord(self, stored_key, text)
+
+    def modify(
+        self,
+        key: str,
+        change: Callable[[dict], Mapping[str, Any] | None],
+        *,
+        create: Mapping[str, Any] | None = None,
+    ) -> dict | None:
+        """Change ``key``'s record so that no concurrent writer's change is lost.
+
+        ``change`` gets a deep copy of the record (of ``create`` when the key has no live
+        value) and returns its new value, or ``None`` to leave it as it is. The new value is
+        written with :meth:`compare_and_set` (:meth:`add` for a new key); when another writer
+        got there first, the record is read again and ``change`` runs again. Like setting a
+        key, a change restarts the record's time to live. Return the record as it now is, or
+        ``None`` when the key has no live value and no ``create`` was given.
+        """
+        for _ in range(MODIFY_ATTEMPTS):
+            current = self.get(key)
+            if current is None:
+                if create is None:
+                    return None
+                value = change(copy.deepcopy(dict(create)))
+                value = dict(create if value is None else value)
+                if self.add(key, value):
+                    return value
+                continue  # added by another writer meanwhile: change theirs
+            value = change(copy.deepcopy(dict(current)))
+            if value is None:
+                return dict(current)
+            try:
+                return dict(self.compare_and_set(key, current, value))
+            except StaleRecordError:
+                continue
+        raise StaleRecordError(
+            f"{self.collection} record still changing after {MODIFY_ATTEMPTS} attempts: not written"
+        )
+
+    def _expiry(self, now: float) -> datetime | None:
+        return _as_datetime(now + self._ttl) if self._ttl is not None else None
+
+    def _swap(
+        self, stored_key: str, old_text: str, new_text: str, expires_at: Any = _MISSING
+    ) -> str:
+        """Replace the value ``old_text`` of a live row by ``new_text``, keeping its expiry
+        unless given ``expires_at``; :class:`StaleRecordError` if the row no longer holds
+        ``old_text``."""
+        changes = {ProviderState.value: new_text}
+        if expires_at is not _MISSING:
+            changes[ProviderState.expires_at] = expires_at
         with db.connection():
             changed = (
-                ProviderState.update(value=new_text)
+                ProviderState.update(changes)
                 .where(
                     self._row(stored_key)
                     & (ProviderState.value == old_text)

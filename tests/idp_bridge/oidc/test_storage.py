@@ -373,6 +373,141 @@ def test_of_racing_redemptions_of_a_code_exactly_one_wins(database):
     assert [r for r in results if r is not None] == [{"used": True, "sub": "s"}]
 
 
+# Atomic insert and compare-and-set
+
+
+def test_add_sets_a_key_only_when_it_has_no_live_value(database):
+    clock = Clock()
+    users = DatabaseStorage("subject_users", ttl=60, clock=clock)
+    assert users.add("s1", {"user_id": "u1"}) is True
+    assert users.add("s1", {"user_id": "u2"}) is False
+    assert users["s1"] == {"user_id": "u1"}
+    clock.now += 60  # expired, not yet purged: the key is free again, with a new time to live
+    assert users.add("s1", {"user_id": "u3"}) is True
+    clock.now += 59
+    assert users["s1"] == {"user_id": "u3"}
+    assert ProviderState.select().count() == 1
+    with pytest.raises(TypeError, match="mappings"):
+        users.add("s2", ["not", "a", "dict"])
+
+
+def test_of_racing_adds_of_a_key_exactly_one_wins(database):
+    barrier = threading.Barrier(8)
+
+    def add(n):
+        barrier.wait()
+        return DatabaseStorage("subject_users").add("s1", {"user_id": f"u{n}"})
+
+    results, errors = run_together(*[lambda n=n: add(n) for n in range(8)])
+    assert errors == [None] * 8
+    assert results.count(True) == 1
+    winner = results.index(True)
+    assert DatabaseStorage("subject_users")["s1"] == {"user_id": f"u{winner}"}
+
+
+def test_compare_and_set_replaces_the_record_read_and_restarts_its_time(database):
+    clock = Clock()
+    families = DatabaseStorage("families", ttl=100, clock=clock)
+    families["f1"] = {"tokens": ["a1"]}
+    clock.now += 90
+    read = families["f1"]
+    written = families.compare_and_set("f1", read, {"tokens": ["a1", "a2"]})
+    assert isinstance(written, StoredRecord)
+    assert written == {"tokens": ["a1", "a2"]}
+    clock.now += 99  # lives 100 s from the compare-and-set
+    assert families["f1"] == {"tokens": ["a1", "a2"]}
+    written["tokens"] = ["a3"]  # the returned record writes back like any other
+    assert DatabaseStorage("families", clock=clock)["f1"] == {"tokens": ["a3"]}
+
+
+def test_compare_and_set_refuses_a_record_changed_or_gone_since_read(database):
+    families = DatabaseStorage("families")
+    families["f1"] = {"n": 0}
+    on_node_1, on_node_2 = families["f1"], DatabaseStorage("families")["f1"]
+    families.compare_and_set("f1", on_node_1, {"n": 1})
+    with pytest.raises(StaleRecordError):
+        families.compare_and_set("f1", on_node_2, {"n": 2})
+    assert families["f1"] == {"n": 1}
+    read = families["f1"]
+    del families["f1"]
+    with pytest.raises(StaleRecordError):
+        families.compare_and_set("f1", read, {"n": 3})
+    assert "f1" not in families
+    families["f2"] = {"n": 0}
+    with pytest.raises(ValueError, match="expected"):
+        families.compare_and_set("f2", {"n": 0}, {"n": 1})  # not a record read
+    with pytest.raises(ValueError, match="expected"):
+        families.compare_and_set("f1", families["f2"], {"n": 1})
+
+
+def test_modify_changes_a_record_or_creates_it(database):
+    clock = Clock()
+    index = DatabaseStorage("subject_families", ttl=100, clock=clock)
+
+    def add(name):
+        def change(record):
+            if name in record["families"]:
+                return None
+            record["families"].append(name)
+            return record
+
+        return change
+
+    assert index.modify("s1", add("f1")) is None  # no record, nothing to create from
+    assert "s1" not in index
+    assert index.modify("s1", add("f1"), create={"families": []}) == {"families": ["f1"]}
+    clock.now += 90
+    assert index.modify("s1", add("f2"), create={"families": []}) == {"families": ["f1", "f2"]}
+    clock.now += 99  # the change restarted its time
+    assert index.modify("s1", add("f2")) == {"families": ["f1", "f2"]}  # unchanged
+    assert index["s1"] == {"families": ["f1", "f2"]}
+
+
+def test_modify_gets_a_copy_so_a_refused_change_leaves_no_trace(database):
+    index = DatabaseStorage("subject_families")
+    index["s1"] = {"families": ["f1"]}
+
+    def refuse(record):
+        record["families"].append("f2")
+        raise LookupError("refused")
+
+    with pytest.raises(LookupError):
+        index.modify("s1", refuse)
+    assert index["s1"] == {"families": ["f1"]}
+
+
+def test_of_racing_modifications_none_is_lost(database):
+    barrier = threading.Barrier(8)
+
+    def append(n):
+        def change(record):
+            record["families"].append(n)
+            return record
+
+        barrier.wait()
+        return DatabaseStorage("subject_families").modify("s1", change, create={"families": []})
+
+    _, errors = run_together(*[lambda n=n: append(n) for n in range(8)])
+    assert errors == [None] * 8
+    assert sorted(DatabaseStorage("subject_families")["s1"]["families"]) == list(range(8))
+
+
+def test_modify_gives_up_when_the_record_never_stays_still(database):
+    index = DatabaseStorage("subject_families")
+    index["s1"] = {"n": 0}
+    writes = []
+
+    def change(record):
+        writes.append(1)
+        DatabaseStorage("subject_families")["s1"] = {"n": len(writes)}  # another node, always
+        return {"n": -1}
+
+    with pytest.raises(StaleRecordError, match="still changing"):
+        index.modify("s1", change)
+    assert len(writes) == storage_module.MODIFY_ATTEMPTS
+    assert index["s1"] == {"n": storage_module.MODIFY_ATTEMPTS}
+
+
 # pyop's AuthorizationState, one node after another
 
 

@@ -1,0 +1,485 @@
+"""pyop's authorization state (codes, tokens, subject identifiers) in the database, with the
+traps of pyop 3.5.0's ``AuthorizationState`` closed (DESIGN.md section 6).
+
+:class:`ProviderAuthorizationState` subclasses ``pyop.authz_state.AuthorizationState`` and
+keeps every method and signature pyop's ``Provider`` calls. Line numbers below are those of
+pyop 3.5.0's ``authz_state.py``.
+
+1. **A code is redeemed once; a reused code revokes what it gave** (RFC 6749 sections 4.1.2
+   and 10.5). pyop reads the code, checks ``used``, then sets it (193-203): two redemptions at
+   once can both pass, and a refused reuse leaves the tokens issued from the code active, for
+   pyop keeps no link from a code to them. Here each code opens a token family
+   (``idp_bridge.oidc.token_families``); a redemption lists its tokens in the family, then
+   consumes the code in one conditional ``UPDATE`` (``consume_code``). A code presented once
+   more, or lost to a concurrent redemption, is refused (``InvalidAuthorizationCode``) and
+   revokes the family: every access and refresh token issued from the code. The replay is
+   caught at the first read pyop's Provider makes (``get_authorization_request_for_code``),
+   whichever client presents it. Of concurrent redemptions exactly one gets tokens, and the
+   others, being reuses, revoke them: the tokens are in the family before the code is spent.
+2. **Refresh tokens rotate; a replayed one revokes the family** (RFC 9700, OAuth 2.0 Security
+   BCP, section 4.14.2). pyop edits the refresh token's record in place (291) and the old token
+   keeps working: no reuse detection, and two concurrent refreshes both succeed. Here each use
+   issues a new refresh token and consumes the old one in one step; presenting a consumed one
+   revokes every token of the family. Of concurrent refreshes with one token, exactly one gets
+   tokens, and the second presentation revokes them, as any replay does.
+3. **No scans** of the storage. pyop finds the user of a subject by reading every subject
+   identifier record (352) on each code, token exchange and userinfo request, and logout (409)
+   reads every code and access token and leaves the refresh tokens. Here a reverse index
+   answers ``sub`` -> user in one read (``idp_bridge.oidc.subjects``), and logout revokes the
+   subject's families, found in the index subject -> families: codes, access and refresh
+   tokens.
+4. **Subject identifiers are merged, never overwritten** (316, 311): public and pairwise
+   subjects coexist; every change is a compare-and-swap, retried on
+   ``StaleRecordError`` (``idp_bridge.oidc.subjects``).
+5. **A refresh needs only its grant.** pyop reads the record of the access token the refresh
+   token came with, unchecked (267): once that row has expired, a refresh is a bare
+   ``KeyError`` (a 500). Here the grant is in the family, so refresh tokens outlive access
+   tokens, as they should.
+6. **No ``KeyError``.** pyop asks ``key in storage`` then reads ``storage[key]``: a row expiring
+   in between raises ``KeyError``. Here each record is read once (``get``); a missing, expired
+   or revoked one raises the pyop error that maps to ``invalid_grant`` (codes and refresh
+   tokens) or ``invalid_token`` (access tokens).
+
+For the revocation endpoint (RFC 7009): :meth:`~ProviderAuthorizationState.revoke_access_token`,
+:meth:`~ProviderAuthorizationState.revoke_refresh_token` (the whole family, section 2.1),
+:meth:`~ProviderAuthorizationState.revoke_family`; for introspection (RFC 7662, ``active``):
+:meth:`~ProviderAuthorizationState.active_access_token` and
+:meth:`~ProviderAuthorizationState.active_refresh_token`. pyop's refresh path does not check
+that a refresh token belongs to the client presenting it (RFC 6749 section 6): the token
+endpoint must, with ``active_refresh_token(value)["client_id"]``.
+
+Like pyop outside its stateless mode, ``user_info`` and ``extra_id_token_claims`` given to
+``create_authorization_code`` are not stored: the provider reads claims at issue time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from cachetools import TTLCache
+from oic.extension.message import TokenIntrospectionResponse
+from pyop.access_token import AccessToken
+from pyop.authz_state import AuthorizationState
+from pyop.exceptions import (
+    InvalidAccessToken,
+    InvalidAuthorizationCode,
+    InvalidRefreshToken,
+    InvalidScope,
+    InvalidSubjectIdentifier,
+)
+from pyop.message import AuthorizationRequest
+from pyop.subject_identifier import SubjectIdentifierFactory
+from pyop.util import requested_scope_is_allowed
+
+from idp_bridge.oidc.storage import DatabaseStorage
+from idp_bridge.oidc.subjects import SubjectIdentifierStorage
+from idp_bridge.oidc.token_families import FamilyClosedError, TokenFamilies, new_secret
+
+logger = logging.getLogger(__name__)
+
+CODES = "authorization_codes"
+ACCESS_TOKENS = "access_tokens"
+REFRESH_TOKENS = "refresh_tokens"
+
+# A refresh token issued with an access token at a code's redemption, kept until pyop's
+# Provider asks for it (create_refresh_token, right after exchange_code_for_token).
+ISSUED_REFRESH_TOKENS_KEPT = 4096
+ISSUED_REFRESH_TOKENS_SECONDS = 60
+
+
+class ProviderAuthorizationState(AuthorizationState):
+    """pyop's ``AuthorizationState`` over the ``oidc_state`` table, safe on many nodes.
+
+    ``code_replay_window``: seconds a code is kept after its lifetime, so that a late replay
+    still revokes what it gave (default: the longest token lifetime). ``clock``: the time,
+    for the tests. Refresh tokens are issued when ``refresh_token_lifetime`` is set, and
+    rotated at every use (pyop's ``refresh_token_threshold`` has no counterpart).
+    """
+
+    def __init__(
+        self,
+        subject_identifier_factory: SubjectIdentifierFactory,
+        *,
+        authorization_code_lifetime: int = 600,
+        access_token_lifetime: int = 3600,
+        refresh_token_lifetime: int | None = None,
+        code_replay_window: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        longest_token = max(access_token_lifetime, refresh_token_lifetime or 0)
+        replay_window = longest_token if code_replay_window is None else code_replay_window
+        self._code_ttl = authorization_code_lifetime + replay_window
+        super().__init__(
+            subject_identifier_factory,
+            DatabaseStorage(CODES, ttl=self._code_ttl, clock=clock),
+            DatabaseStorage(ACCESS_TOKENS, ttl=access_token_lifetime, clock=clock),
+            DatabaseStorage(REFRESH_TOKENS, ttl=refresh_token_lifetime, clock=clock),
+            SubjectIdentifierStorage(clock=clock),
+            authorization_code_lifetime=authorization_code_lifetime,
+            access_token_lifetime=access_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+        )
+        self.families = TokenFamilies(max(self._code_ttl, longest_token), clock=clock)
+        self._clock = clock
+        self._issued_refresh_tokens: TTLCache = TTLCache(
+            ISSUED_REFRESH_TOKENS_KEPT, ISSUED_REFRESH_TOKENS_SECONDS
+        )
+        self._issued_lock = threading.Lock()
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    # Subject identifiers
+
+    def get_subject_identifier(
+        self, subject_type: str, user_id: str, sector_identifier: str | None = None
+    ) -> str:
+        factory = self._subject_identifier_factory
+        if subject_type == "public":
+            return self.subject_identifiers.public(
+                user_id, lambda: factory.create_public_identifier(user_id)
+            )
+        if subject_type == "pairwise":
+            if not sector_identifier:
+                raise ValueError("sector_identifier cannot be None or empty")
+            sub = factory.create_pairwise_identifier(user_id, sector_identifier)
+            self.subject_identifiers.add_pairwise(user_id, sub)
+            return sub
+        raise ValueError(f"Unknown subject_type={subject_type}")
+
+    def get_user_id_for_subject_identifier(self, subject_identifier: str) -> str:
+        user_id = self.subject_identifiers.user_for(subject_identifier)
+        if user_id is None:
+            raise InvalidSubjectIdentifier("unknown subject identifier")
+        return user_id
+
+    # Authorization codes
+
+    def create_authorization_code(
+        self,
+        authorization_request: AuthorizationRequest,
+        subject_identifier: str,
+        scope: Iterable[str] | None = None,
+        user_info: Mapping[str, Any] | None = None,
+        extra_id_token_claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        grant = self._grant(authorization_request, subject_identifier, scope)
+        now, code = self._now(), new_secret()
+        family_id = self.families.open(grant, until=now + self._code_ttl, code=code)
+        self.authorization_codes[code] = {
+            "used": False,
+            "exp": now + self.authorization_code_lifetime,
+            "sub": subject_identifier,
+            "client_id": grant["client_id"],
+            "granted_scope": grant["granted_scope"],
+            self.KEY_AUTHORIZATION_REQUEST: grant[self.KEY_AUTHORIZATION_REQUEST],
+            "family": family_id,
+        }
+        return code
+
+    def exchange_code_for_token(self, authorization_code: str) -> AccessToken:
+        record = self._unused_code(authorization_code)
+        family_id = record["family"]
+        grant = self.families.live(family_id)
+        if grant is None:
+            raise InvalidAuthorizationCode("the grant of this authorization code was revoked")
+        # Listed in the family before the code is consumed: a concurrent redemption that
+        # loses, and so revokes the family, revokes these too.
+        try:
+            access_token, refresh_token = self._issue(
+                family_id, grant, refresh=bool(self.refresh_token_lifetime)
+            )
+        except FamilyClosedError:
+            raise InvalidAuthorizationCode(
+                "the grant of this authorization code was revoked"
+            ) from None
+        if self.authorization_codes.consume_code(authorization_code) is None:
+            self._discard([access_token.value], [refresh_token] if refresh_token else [])
+            self._unused_code(authorization_code)  # used (and now revoked), unknown, expired
+            raise InvalidAuthorizationCode("authorization code could not be redeemed")
+        if refresh_token:
+            with self._issued_lock:
+                self._issued_refresh_tokens[access_token.value] = refresh_token
+        return access_token
+
+    def get_authorization_request_for_code(self, authorization_code: str) -> AuthorizationRequest:
+        record = self._unused_code(authorization_code)
+        return AuthorizationRequest().from_dict(record[self.KEY_AUTHORIZATION_REQUEST])
+
+    def get_subject_identifier_for_code(self, authorization_code: str) -> str:
+        return self._unused_code(authorization_code)["sub"]
+
+    def get_user_info_for_code(self, authorization_code: str) -> dict | None:
+        return self._code(authorization_code).get(self.KEY_USER_INFO)
+
+    def get_extra_id_token_claims_for_code(self, authorization_code: str) -> dict | None:
+        return self._code(authorization_code).get(self.KEY_EXTRA_ID_TOKEN_CLAIMS)
+
+    def _code(self, authorization_code: str) -> dict:
+        record = self.authorization_codes.get(authorization_code)
+        if record is None or "family" not in record:
+            raise InvalidAuthorizationCode("unknown authorization code")
+        return record
+
+    def _unused_code(self, authorization_code: str) -> dict:
+        """The code's record, if it may still be redeemed. A used code presented again, by
+        whichever client, is a replay: the family it opened is revoked (RFC 6749 4.1.2)."""
+        record = self._code(authorization_code)
+        if record["used"]:
+            self._replayed("authorization code", record)
+            raise InvalidAuthorizationCode(
+                "authorization code has already been used: the tokens issued from it are revoked"
+            )
+        if record["exp"] < self._now():
+            raise InvalidAuthorizationCode("authorization code has expired")
+        return record
+
+    # Access tokens
+
+    def create_access_token(
+        self,
+        authorization_request: AuthorizationRequest,
+        subject_identifier: str,
+        scope: Iterable[str] | None = None,
+        user_info: Mapping[str, Any] | None = None,
+    ) -> AccessToken:
+        """An access token straight from the authorization endpoint (implicit flow): a family
+        of its own, so that it can be revoked like any other."""
+        grant = self._grant(authorization_request, subject_identifier, scope)
+        family_id = self.families.open(grant, until=self._now() + self.access_token_lifetime)
+        try:
+            access_token, _ = self._issue(family_id, grant)
+        except FamilyClosedError:
+            raise InvalidAccessToken("the grant of this access token was revoked") from None
+        return access_token
+
+    def introspect_access_token(self, access_token_value: str) -> dict:
+        record = self._access_token(access_token_value)
+        introspection = {"active": record["exp"] >= self._now()}
+        introspection.update(
+            (k, v) for k, v in record.items() if k in TokenIntrospectionResponse.c_param
+        )
+        return introspection
+
+    def get_user_info_for_access_token(self, access_token: str) -> dict | None:
+        return self._access_token(access_token).get(self.KEY_USER_INFO)
+
+    def get_authorization_request_for_access_token(
+        self, access_token_value: str
+    ) -> AuthorizationRequest:
+        record = self._access_token(access_token_value)
+        return AuthorizationRequest().from_dict(record[self.KEY_AUTHORIZATION_REQUEST])
+
+    def _access_token(self, value: str) -> dict:
+        record = self.access_tokens.get(value)
+        if record is None:
+            raise InvalidAccessToken("unknown access token")
+        return record
+
+    # Refresh tokens
+
+    def create_refresh_token(self, access_token_value: str) -> str | None:
+        with self._issued_lock:
+            issued = self._issued_refresh_tokens.pop(access_token_value, None)
+        if issued is not None:
+            return issued
+        record = self._access_token(access_token_value)
+        if not self.refresh_token_lifetime:
+            return None
+        grant = self.families.live(record.get("family"))
+        if grant is None:
+            raise InvalidAccessToken("the grant of this access token was revoked")
+        try:
+            _, refresh_token = self._issue(
+                record["family"], grant, access=False, refresh=True, with_access=access_token_value
+            )
+        except FamilyClosedError:
+            raise InvalidAccessToken("the grant of this access token was revoked") from None
+        return refresh_token
+
+    def use_refresh_token(
+        self, refresh_token: str, scope: Iterable[str] | None = None
+    ) -> tuple[AccessToken, str]:
+        """A new access token and a new refresh token; ``refresh_token`` is used up."""
+        record = self.refresh_tokens.get(refresh_token)
+        if record is None or "family" not in record:
+            raise InvalidRefreshToken("unknown refresh token")
+        if record["used"]:
+            self._replayed("refresh token", record)
+            raise InvalidRefreshToken(
+                "refresh token has already been used: every token of its grant is revoked"
+            )
+        if record["exp"] < self._now():
+            raise InvalidRefreshToken("refresh token has expired")
+        grant = self.families.live(record["family"])
+        if grant is None:
+            raise InvalidRefreshToken("the grant of this refresh token was revoked")
+        if scope:
+            if not requested_scope_is_allowed(scope, grant["granted_scope"]):
+                raise InvalidScope("Requested scope includes non-granted value")
+            scope = " ".join(scope)
+        try:
+            access_token, new_refresh_token = self._issue(
+                record["family"], grant, scope=scope or None, refresh=True, retire=[refresh_token]
+            )
+        except FamilyClosedError:
+            raise InvalidRefreshToken("the grant of this refresh token was revoked") from None
+        if self.refresh_tokens.consume_code(refresh_token) is None:
+            self._discard([access_token.value], [new_refresh_token])
+            again = self.refresh_tokens.get(refresh_token)
+            if again is not None and again["used"]:  # another use won: this one is a replay
+                self._replayed("refresh token", again)
+                raise InvalidRefreshToken(
+                    "refresh token has already been used: every token of its grant is revoked"
+                )
+            raise InvalidRefreshToken("refresh token could not be used")
+        return access_token, new_refresh_token
+
+    # Logout, revocation, introspection
+
+    def delete_state_for_subject_identifier(self, subject_identifier: str) -> None:
+        """Logout: revoke every family of the subject (its codes, access and refresh
+        tokens), found in the index subject -> families."""
+        if not self._is_valid_subject_identifier(subject_identifier):
+            raise InvalidSubjectIdentifier("Trying to delete state for unknown subject identifier")
+        family_ids = self.families.of(subject_identifier)
+        for family_id in family_ids:
+            self.revoke_family(family_id)
+        self.families.forget(subject_identifier, family_ids)
+
+    def revoke_family(self, family_id: str) -> bool:
+        """Revoke a grant: its code and every access and refresh token issued from it. Return
+        whether the family was known."""
+        listed = self.families.revoke(family_id)
+        if listed is None:
+            return False
+        if listed["code"]:
+            self.authorization_codes.pop(listed["code"], None)
+        self._discard(listed["access_tokens"], listed["refresh_tokens"])
+        return True
+
+    def revoke_access_token(self, access_token_value: str) -> bool:
+        """RFC 7009: this access token only. Return whether it was live."""
+        return self.access_tokens.pop(access_token_value, None) is not None
+
+    def revoke_refresh_token(self, refresh_token: str) -> bool:
+        """RFC 7009 section 2.1: the refresh token and every token of its grant. Return
+        whether it was known (used ones too: revoking one still revokes its family)."""
+        record = self.refresh_tokens.pop(refresh_token, None)
+        if record is None:
+            return False
+        if "family" in record:
+            self.revoke_family(record["family"])
+        return True
+
+    def active_access_token(self, access_token_value: str) -> dict | None:
+        """The access token's record if it is active (RFC 7662 ``active``), else ``None``."""
+        record = self.access_tokens.get(access_token_value)
+        return None if record is None or record["exp"] < self._now() else dict(record)
+
+    def active_refresh_token(self, refresh_token: str) -> dict | None:
+        """The refresh token's record, with its grant's ``scope``, if it may be used: not
+        used, not expired, its family not revoked. Else ``None``."""
+        record = self.refresh_tokens.get(refresh_token)
+        if record is None or record.get("used") is not False or record["exp"] < self._now():
+            return None
+        grant = self.families.live(record.get("family"))
+        if grant is None:
+            return None
+        return {k: v for k, v in record.items() if k != "access_token"} | {
+            "scope": grant["granted_scope"]
+        }
+
+    def is_access_token_active(self, access_token_value: str) -> bool:
+        return self.active_access_token(access_token_value) is not None
+
+    def is_refresh_token_active(self, refresh_token: str) -> bool:
+        return self.active_refresh_token(refresh_token) is not None
+
+    # Issuing
+
+    def _grant(
+        self,
+        authorization_request: AuthorizationRequest,
+        subject_identifier: str,
+        scope: Iterable[str] | None,
+    ) -> dict:
+        if not self._is_valid_subject_identifier(subject_identifier):
+            raise InvalidSubjectIdentifier("unknown subject identifier")
+        return {
+            "sub": subject_identifier,
+            "client_id": authorization_request["client_id"],
+            "granted_scope": " ".join(scope or authorization_request["scope"]),
+            self.KEY_AUTHORIZATION_REQUEST: authorization_request.to_dict(),
+        }
+
+    def _issue(
+        self,
+        family_id: str,
+        grant: Mapping[str, Any],
+        *,
+        scope: str | None = None,
+        access: bool = True,
+        refresh: bool = False,
+        retire: Iterable[str] = (),
+        with_access: str | None = None,
+    ) -> tuple[AccessToken | None, str | None]:
+        """Store new tokens of the family, then list them in it (``retire``: refresh tokens
+        it rotates away); :class:`FamilyClosedError`, and nothing left stored, when the family
+        is revoked meanwhile."""
+        now = self._now()
+        access_token = refresh_token = None
+        access_listed: dict[str, int] = {}
+        refresh_listed: dict[str, int] = {}
+        try:
+            if access:
+                access_token = AccessToken(new_secret(), self.access_token_lifetime)
+                access_listed[access_token.value] = now + self.access_token_lifetime
+                self.access_tokens[access_token.value] = {
+                    "iat": now,
+                    "exp": now + self.access_token_lifetime,
+                    "sub": grant["sub"],
+                    "client_id": grant["client_id"],
+                    "aud": [grant["client_id"]],
+                    "scope": scope or grant["granted_scope"],
+                    "granted_scope": grant["granted_scope"],
+                    "token_type": AccessToken.BEARER_TOKEN_TYPE,
+                    self.KEY_AUTHORIZATION_REQUEST: grant[self.KEY_AUTHORIZATION_REQUEST],
+                    "family": family_id,
+                }
+            if refresh:
+                refresh_token = new_secret()
+                refresh_listed[refresh_token] = now + self.refresh_token_lifetime
+                self.refresh_tokens[refresh_token] = {
+                    "used": False,
+                    "exp": now + self.refresh_token_lifetime,
+                    "sub": grant["sub"],
+                    "client_id": grant["client_id"],
+                    "access_token": access_token.value if access_token else with_access,
+                    "family": family_id,
+                }
+            self.families.add(
+                family_id, access=access_listed, refresh=refresh_listed, retire=retire
+            )
+        except BaseException:
+            self._discard(access_listed, refresh_listed)
+            raise
+        return access_token, refresh_token
+
+    def _discard(self, access_tokens: Iterable[str], refresh_tokens: Iterable[str]) -> None:
+        for value in access_tokens:
+            self.access_tokens.pop(value, None)
+        for value in refresh_tokens:
+            self.refresh_tokens.pop(value, None)
+
+    def _replayed(self, what: str, record: Mapping[str, Any]) -> None:
+        logger.warning(
+            "%s presented again (client %s): revoking every token of its grant",
+            what,
+            record.get("client_id"),
+        )
+        self.revoke_family(record["family"])
