@@ -70,12 +70,14 @@ AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 UI_LOCALES = ("fr", "nl", "de", "en")
 
-# Only what is served: revocation, introspection and logout endpoints join when they exist.
+# Only what is served: the logout endpoint joins when it exists.
 PATHS = {
     "authorization_endpoint": "/authorize",
     "token_endpoint": "/token",
     "userinfo_endpoint": "/userinfo",
     "jwks_uri": "/jwks",
+    "revocation_endpoint": "/revoke",
+    "introspection_endpoint": "/introspect",
 }
 
 
@@ -86,7 +88,7 @@ def discovery(issuer: str) -> dict[str, Any]:
         **{name: issuer + path for name, path in PATHS.items()},
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": list(SCOPES),
@@ -97,6 +99,8 @@ def discovery(issuer: str) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "acr_values_supported": list(ACR_VALUES),
         "ui_locales_supported": list(UI_LOCALES),
         "authorization_response_iss_parameter_supported": True,
@@ -116,7 +120,7 @@ class ClientDirectory(Mapping):
             "redirect_uris": client.redirect_uri_list,
             "post_logout_redirect_uris": json.loads(client.post_logout_redirect_uris),
             "response_types": ["code"],
-            "grant_types": ["authorization_code"],
+            "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": client.auth_method,
             "subject_type": client.subject_type,
             "id_token_signed_response_alg": "RS256",

@@ -43,7 +43,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from pyop.access_token import extract_bearer_token_from_http_request
-from pyop.authz_state import AuthorizationState
 from pyop.exceptions import (
     BearerTokenError,
     InvalidAccessToken,
@@ -65,7 +64,7 @@ from idp_bridge.oidc.provider import (
     discovery,
     subject_salt,
 )
-from idp_bridge.oidc.storage import DatabaseStorage
+from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.web import current_login
 
 logger = logging.getLogger(__name__)
@@ -105,14 +104,11 @@ class Edge:
         with self._lock:
             if self._provider is None:
                 self.keys.ensure()
-                state = AuthorizationState(
+                state = ProviderAuthorizationState(
                     SubjectIdentifiers(subject_salt()),
-                    authorization_code_db=DatabaseStorage("codes", ttl=CODE_TTL),
-                    access_token_db=DatabaseStorage("access_tokens", ttl=REFRESH_TOKEN_TTL),
-                    refresh_token_db=DatabaseStorage("refresh_tokens", ttl=REFRESH_TOKEN_TTL),
-                    subject_identifier_db=DatabaseStorage("subjects"),
                     authorization_code_lifetime=CODE_TTL,
                     access_token_lifetime=ACCESS_TOKEN_TTL,
+                    refresh_token_lifetime=REFRESH_TOKEN_TTL,
                 )
                 self._provider = OpenIdProvider(self.issuer, self.keys, state)
             return self._provider
@@ -374,31 +370,133 @@ def token() -> Response:
     try:
         client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
         form = {name: request.form[name] for name in request.form}
-        if form.get("grant_type") != "authorization_code":
-            raise OAuthError("unsupported_grant_type", "this endpoint redeems authorization codes")
-        pyop = edge.provider.provider()
-        try:
-            auth_req = pyop.authz_state.get_authorization_request_for_code(form.get("code", ""))
-        except (InvalidAuthorizationCode, KeyError):
-            raise OAuthError("invalid_grant", "unknown, expired or used code") from None
-        if auth_req["client_id"] != client.client_id:
-            raise OAuthError("invalid_grant", "the code was issued to another client")
-        pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
-        extra = _id_token_claims(auth_req, client)
         form["client_id"] = client.client_id  # pyop checks the code was issued to it
-        response = pyop._do_code_exchange(form, extra)
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            response = _redeem_code(edge, client, form)
+        elif grant_type == "refresh_token":
+            response = _refresh(edge, client, form)
+        else:
+            raise OAuthError(
+                "unsupported_grant_type", "grant types: authorization_code, refresh_token"
+            )
     except OAuthError as exc:
         return _oauth_json(exc)
     except (InvalidAuthorizationCode, InvalidTokenRequest, PyopOAuthError) as exc:
         logger.warning("token request refused: %s", exc)
-        return _oauth_json(
-            OAuthError(
-                getattr(exc, "oauth_error", None) or "invalid_grant", "the code cannot be redeemed"
-            )
-        )
+        error = getattr(exc, "oauth_error", None) or "invalid_grant"
+        return _oauth_json(OAuthError(error, "the grant cannot be used"))
     answer = jsonify(response.to_dict())
     answer.headers["Cache-Control"] = "no-store"
     return answer
+
+
+def _redeem_code(edge: Edge, client: Client, form: dict[str, str]):
+    pyop = edge.provider.provider()
+    try:
+        auth_req = pyop.authz_state.get_authorization_request_for_code(form.get("code", ""))
+    except (InvalidAuthorizationCode, KeyError):
+        raise OAuthError("invalid_grant", "unknown, expired or used code") from None
+    if auth_req["client_id"] != client.client_id:
+        raise OAuthError("invalid_grant", "the code was issued to another client")
+    pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
+    return pyop._do_code_exchange(form, _id_token_claims(auth_req, client))
+
+
+def _refresh(edge: Edge, client: Client, form: dict[str, str]):
+    """RFC 6749 section 6: only the client the token was issued to; the representation it
+    carries must still be allowed (else the whole grant is revoked)."""
+    pyop = edge.provider.provider()
+    state = pyop.authz_state
+    refresh_token = form.get("refresh_token", "")
+    record = state.active_refresh_token(refresh_token) if refresh_token else None
+    if record is None or record.get("client_id") != client.client_id:
+        # A used one is also caught by pyop's state below, which revokes its grant.
+        if record is None and refresh_token:
+            pyop._do_token_refresh(form)
+        raise OAuthError("invalid_grant", "unknown, expired, used or revoked refresh token")
+    grant = state.families.live(record.get("family"))
+    auth_req = grant[state.KEY_AUTHORIZATION_REQUEST] if grant else {}
+    try:
+        _id_token_claims(auth_req, client)
+    except OAuthError:
+        state.revoke_refresh_token(refresh_token)
+        raise
+    return pyop._do_token_refresh(form)
+
+
+# -- revocation and introspection -------------------------------------------------------------
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    """RFC 7009: the client's own access or refresh token (a refresh token with its whole
+    grant). Unknown tokens and tokens of other clients get the same 200, so the answer tells
+    nothing of tokens the caller does not hold (section 2.2)."""
+    edge = _edge()
+    try:
+        client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
+        token_value = request.form.get("token") or ""
+        if not token_value:
+            raise OAuthError("invalid_request", "token is required")
+    except OAuthError as exc:
+        return _oauth_json(exc)
+    state = edge.provider.provider().authz_state
+    access = state.active_access_token(token_value)
+    if access is not None and access["client_id"] == client.client_id:
+        state.revoke_access_token(token_value)
+    else:
+        refresh = state.active_refresh_token(token_value)
+        if refresh is not None and refresh.get("client_id") == client.client_id:
+            state.revoke_refresh_token(token_value)
+    response = Response(status=200)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/introspect")
+def introspect() -> Response:
+    """RFC 7662, for the client the token was issued to: ``active`` is false for a token
+    revoked, expired, of another client, or whose representation the policy no longer
+    allows; when active, what the token is for, the ``represents`` claim included."""
+    edge = _edge()
+    try:
+        client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
+    except OAuthError as exc:
+        return _oauth_json(exc)
+    state = edge.provider.provider().authz_state
+    token_value = request.form.get("token") or ""
+    answer: dict[str, Any] = {"active": False}
+    record = state.active_access_token(token_value) if token_value else None
+    kind = "access_token"
+    if record is None and token_value:
+        record, kind = state.active_refresh_token(token_value), "refresh_token"
+    if record is not None and record.get("client_id") == client.client_id:
+        if kind == "access_token":
+            auth_req = record.get(state.KEY_AUTHORIZATION_REQUEST) or {}
+        else:
+            grant = state.families.live(record.get("family")) or {}
+            auth_req = grant.get(state.KEY_AUTHORIZATION_REQUEST) or {}
+        try:
+            extra = _id_token_claims(auth_req, client)
+        except OAuthError:
+            extra = None  # the representation is no longer allowed
+        if extra is not None:
+            scope = record.get("scope")
+            answer = {
+                "active": True,
+                "scope": " ".join(scope) if isinstance(scope, list) else scope,
+                "client_id": client.client_id,
+                "token_type": "Bearer" if kind == "access_token" else "refresh_token",
+                "exp": record.get("exp"),
+                "iss": edge.issuer,
+                **({"iat": record["iat"]} if "iat" in record else {}),
+                **({"sub": record["sub"]} if "sub" in record else {}),
+                **{k: v for k, v in extra.items() if k in ("espace", "represents", "acr")},
+            }
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])

@@ -322,3 +322,159 @@ def test_scopes_the_client_was_not_registered_for_are_not_granted(browser):
     query = authorize_query("simple", scope="openid profile enterprise nrn")
     params = callback_params(browser.get("/authorize?" + urlencode(query)))  # no chooser
     assert "code" in params
+
+
+# -- refresh tokens -----------------------------------------------------------------------------
+
+
+def refresh(browser: Browser, token: str, headers):
+    return browser.client.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers=headers,
+        base_url=browser.base_url,
+    )
+
+
+def userinfo_status(browser: Browser, access_token: str) -> int:
+    return browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
+
+
+def test_a_reused_code_revokes_the_tokens_issued_from_it(browser, confidential, code_and_verifier):
+    code, verifier = code_and_verifier
+    first = redeem(browser, code, verifier, basic("fisc", confidential)).get_json()
+    assert userinfo_status(browser, first["access_token"]) == 200
+    assert redeem(browser, code, verifier, basic("fisc", confidential)).status_code == 400
+    assert userinfo_status(browser, first["access_token"]) == 401
+    assert refresh(browser, first["refresh_token"], basic("fisc", confidential)).status_code == 400
+
+
+def test_refresh_tokens_rotate_and_a_replayed_one_revokes_the_grant(
+    browser, confidential, code_and_verifier
+):
+    code, verifier = code_and_verifier
+    auth = basic("fisc", confidential)
+    first = redeem(browser, code, verifier, auth).get_json()
+    second = refresh(browser, first["refresh_token"], auth)
+    assert second.status_code == 200
+    second = second.get_json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert userinfo_status(browser, second["access_token"]) == 200
+
+    replayed = refresh(browser, first["refresh_token"], auth)
+    assert replayed.status_code == 400 and replayed.get_json()["error"] == "invalid_grant"
+    assert userinfo_status(browser, second["access_token"]) == 401
+    assert refresh(browser, second["refresh_token"], auth).status_code == 400
+
+
+def test_a_refresh_token_works_only_for_its_client(browser, confidential, code_and_verifier):
+    code, verifier = code_and_verifier
+    tokens = redeem(browser, code, verifier, basic("fisc", confidential)).get_json()
+    _client, other = add_client("Autre", "fiscalite", [CALLBACK], client_id="other", actor="t")
+    stolen = refresh(browser, tokens["refresh_token"], basic("other", other))
+    assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
+    assert refresh(browser, tokens["refresh_token"], basic("fisc", confidential)).status_code == 200
+
+
+def test_a_refresh_after_the_representation_was_revoked_fails(browser, confidential):
+    browser.login("eid", "person:luc")
+    query = authorize_query(scope="openid enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    params = callback_params(choose(browser, chooser, BOULANGERIE))
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    assert refresh(browser, tokens["refresh_token"], basic("fisc", confidential)).status_code == 200
+
+    browser.login("eid", "person:luc")
+    params = callback_params(
+        choose(
+            browser,
+            browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"]),
+            BOULANGERIE,
+        )
+    )
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    luc = Person.get(Person.given_name == "Luc")
+    grant = RoleGrant.get((RoleGrant.person == luc) & RoleGrant.ended_at.is_null())
+    revoke_role(Caller.for_person(grant.enterprise.gap_designations[0].person), grant.id)
+
+    refused = refresh(browser, tokens["refresh_token"], basic("fisc", confidential))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+    assert userinfo_status(browser, tokens["access_token"]) == 401
+
+
+# -- revocation and introspection -------------------------------------------------------------
+
+
+def post_form(browser: Browser, path: str, headers, **form):
+    return browser.client.post(path, data=form, headers=headers, base_url=browser.base_url)
+
+
+def test_introspection_tells_the_owner_whether_a_token_is_active(
+    browser, confidential, code_and_verifier
+):
+    code, verifier = code_and_verifier
+    auth = basic("fisc", confidential)
+    tokens = redeem(browser, code, verifier, auth).get_json()
+    answer = post_form(browser, "/introspect", auth, token=tokens["access_token"]).get_json()
+    assert answer["active"] is True and answer["client_id"] == "fisc"
+    assert answer["token_type"] == "Bearer" and "openid" in answer["scope"].split()
+    assert answer["iss"] == "http://localhost" and answer["exp"] > answer["iat"]
+    refresh_answer = post_form(browser, "/introspect", auth, token=tokens["refresh_token"])
+    assert refresh_answer.get_json()["active"] is True
+
+    _client, other = add_client("Autre", "fiscalite", [CALLBACK], client_id="other", actor="t")
+    theirs = post_form(browser, "/introspect", basic("other", other), token=tokens["access_token"])
+    assert theirs.get_json() == {"active": False}
+    assert post_form(browser, "/introspect", auth, token="nonsense").get_json() == {"active": False}
+    unauthenticated = post_form(browser, "/introspect", {}, token=tokens["access_token"])
+    assert unauthenticated.status_code == 401
+
+
+def test_revoking_a_refresh_token_ends_the_whole_grant(browser, confidential, code_and_verifier):
+    code, verifier = code_and_verifier
+    auth = basic("fisc", confidential)
+    tokens = redeem(browser, code, verifier, auth).get_json()
+    _client, other = add_client("Autre", "fiscalite", [CALLBACK], client_id="other", actor="t")
+
+    # Another client's revocation is answered alike and changes nothing.
+    assert (
+        post_form(
+            browser, "/revoke", basic("other", other), token=tokens["refresh_token"]
+        ).status_code
+        == 200
+    )
+    assert userinfo_status(browser, tokens["access_token"]) == 200
+
+    assert post_form(browser, "/revoke", auth, token=tokens["refresh_token"]).status_code == 200
+    assert userinfo_status(browser, tokens["access_token"]) == 401
+    answer = post_form(browser, "/introspect", auth, token=tokens["access_token"]).get_json()
+    assert answer == {"active": False}
+    assert refresh(browser, tokens["refresh_token"], auth).status_code == 400
+
+
+def test_revoking_an_access_token_leaves_the_refresh_token(
+    browser, confidential, code_and_verifier
+):
+    code, verifier = code_and_verifier
+    auth = basic("fisc", confidential)
+    tokens = redeem(browser, code, verifier, auth).get_json()
+    assert post_form(browser, "/revoke", auth, token=tokens["access_token"]).status_code == 200
+    assert userinfo_status(browser, tokens["access_token"]) == 401
+    assert refresh(browser, tokens["refresh_token"], auth).status_code == 200
+
+
+def test_introspection_reflects_the_policy_behind_a_representation(browser, confidential):
+    browser.login("eid", "person:luc")
+    query = authorize_query(scope="openid enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    params = callback_params(choose(browser, chooser, BOULANGERIE))
+    auth = basic("fisc", confidential)
+    tokens = redeem(browser, params["code"], None, auth).get_json()
+    active = post_form(browser, "/introspect", auth, token=tokens["access_token"]).get_json()
+    assert active["active"] is True and active["represents"]["sub"] == BOULANGERIE
+
+    luc = Person.get(Person.given_name == "Luc")
+    grant = RoleGrant.get((RoleGrant.person == luc) & RoleGrant.ended_at.is_null())
+    revoke_role(Caller.for_person(grant.enterprise.gap_designations[0].person), grant.id)
+    answer = post_form(browser, "/introspect", auth, token=tokens["access_token"]).get_json()
+    assert answer == {"active": False}
