@@ -13,8 +13,10 @@ endpoints, by section of the final specification (January 2026):
 included (``{"error": code, "error_description": text}`` with 400, 401, 403, 413, 500 or 503);
 an ``X-Request-ID`` header is sent back unchanged on every response.
 
-Callers are registered clients sending their ``client_secret_basic`` credentials (HTTP Basic,
-RFC 6749 section 2.3.1); a missing or wrong one is 401 with ``WWW-Authenticate``. Client records
+Callers are registered clients sending an access token of the client credentials grant
+(``Authorization: Bearer``, RFC 6750) issued by this service's token endpoint, or their
+``client_secret_basic`` credentials (HTTP Basic, RFC 6749 section 2.3.1); a missing or wrong
+one is 401 with ``WWW-Authenticate``. Client records
 are cached for :data:`CLIENT_CACHE_SECONDS`, so the hot path reads no credentials from the
 database, and a client disabled is refused within that time. A client gets decisions for its own
 service domain only.
@@ -79,6 +81,9 @@ class _Edge:
         self.credentials: TTLCache = TTLCache(CLIENT_CACHE_SIZE, CLIENT_CACHE_SECONDS)
         self.lock = threading.Lock()
         self.started_pid: int | None = None
+        # The client id a bearer access token was issued to (client credentials grant), or
+        # None; set by the OpenID provider (register_bearer_tokens), which issues them.
+        self.bearer: Callable[[str], str | None] | None = None
 
     def start_tracker(self) -> None:
         # gunicorn forks its workers after create_app, and threads do not survive a fork:
@@ -234,7 +239,11 @@ def _json(payload: Any, status: int = 200) -> Response:
 def _authzen_error(exc: AuthzenError) -> Response:
     response = _json({"error": exc.code, "error_description": exc.description}, exc.status)
     if exc.status == 401:
-        response.headers["WWW-Authenticate"] = REALM
+        # RFC 6750 section 3 for a refused bearer token; HTTP Basic's challenge otherwise.
+        bearer = exc.code == "invalid_token"
+        response.headers["WWW-Authenticate"] = (
+            'Bearer realm="monespace", error="invalid_token"' if bearer else REALM
+        )
     return response
 
 
@@ -265,16 +274,26 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def _authenticate(edge: _Edge, environ: dict) -> Client:
-    """The enabled client whose HTTP Basic credentials came with the request."""
+    """The enabled client whose credentials came with the request: an access token of the
+    client credentials grant (``Bearer``), or its id and secret (HTTP Basic)."""
     authorization = environ.get("HTTP_AUTHORIZATION", "")
     client = edge.verified(authorization) if authorization else None
     if client is not None:
         return client
-    scheme, _, encoded = authorization.partition(" ")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer" and edge.bearer is not None:
+        client_id = edge.bearer(credentials.strip())
+        client = edge.client(client_id) if client_id else None
+        if client is None or not client.is_enabled:
+            raise AuthzenError(401, "invalid_token", "unknown, expired or revoked access token")
+        edge.remember(authorization, client)
+        return client
     if scheme.lower() != "basic":
-        raise AuthzenError(401, "invalid_client", "HTTP Basic client credentials are required")
+        raise AuthzenError(
+            401, "invalid_client", "client credentials are required (Bearer token or HTTP Basic)"
+        )
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except ValueError:  # not base64 (binascii.Error) or not UTF-8 (UnicodeDecodeError)
         decoded = ""
     client_id, colon, secret = decoded.partition(":")
@@ -285,6 +304,13 @@ def _authenticate(edge: _Edge, environ: dict) -> Client:
         raise AuthzenError(401, "invalid_client", "unknown client, wrong secret or disabled client")
     edge.remember(authorization, client)
     return client
+
+
+def register_bearer_tokens(app: Flask, client_of: Callable[[str], str | None]) -> None:
+    """Let the decision API accept bearer access tokens: ``client_of(token)`` is the id of
+    the client the token was issued to, or None for a token unknown, expired or revoked.
+    A token once accepted is trusted for CLIENT_CACHE_SECONDS, like Basic credentials."""
+    app.extensions[_EDGE].bearer = client_of
 
 
 def _body(environ: dict) -> dict:

@@ -52,6 +52,7 @@ from pyop.exceptions import (
 )
 from pyop.exceptions import OAuthError as PyopOAuthError
 
+from authz.api import register_bearer_tokens
 from authz.models import Client
 from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.oidc import claims, pkce
@@ -65,6 +66,7 @@ from idp_bridge.oidc.provider import (
     subject_salt,
 )
 from idp_bridge.oidc.state import ProviderAuthorizationState
+from idp_bridge.oidc.storage import DatabaseStorage
 from idp_bridge.web import current_login
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,15 @@ class Edge:
         )
         self._provider: OpenIdProvider | None = None
         self._lock = threading.Lock()
+        # Access tokens of the client credentials grant (callers of the decision API).
+        self.client_tokens = DatabaseStorage("client_tokens", ttl=ACCESS_TOKEN_TTL)
+
+    def client_of_token(self, token_value: str) -> str | None:
+        """The client a live client-credentials access token was issued to, else None."""
+        record = self.client_tokens.get(token_value) if token_value else None
+        if record is None or record["exp"] < time.time():
+            return None
+        return record["client_id"]
 
     @property
     def provider(self) -> OpenIdProvider:
@@ -115,8 +126,11 @@ class Edge:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = Edge(app.config["MONESPACE"])
+    edge = Edge(app.config["MONESPACE"])
+    app.extensions[EXTENSION] = edge
     app.register_blueprint(bp)
+    # The decision API takes the access tokens of the client credentials grant.
+    register_bearer_tokens(app, edge.client_of_token)
 
 
 def _edge() -> Edge:
@@ -376,9 +390,12 @@ def token() -> Response:
             response = _redeem_code(edge, client, form)
         elif grant_type == "refresh_token":
             response = _refresh(edge, client, form)
+        elif grant_type == "client_credentials":
+            return _client_credentials(edge, client)
         else:
             raise OAuthError(
-                "unsupported_grant_type", "grant types: authorization_code, refresh_token"
+                "unsupported_grant_type",
+                "grant types: authorization_code, refresh_token, client_credentials",
             )
     except OAuthError as exc:
         return _oauth_json(exc)
@@ -387,6 +404,31 @@ def token() -> Response:
         error = getattr(exc, "oauth_error", None) or "invalid_grant"
         return _oauth_json(OAuthError(error, "the grant cannot be used"))
     answer = jsonify(response.to_dict())
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+def _client_credentials(edge: Edge, client: Client) -> Response:
+    """RFC 6749 section 4.4: an access token for the client itself, to call the decision API
+    (its answers stay limited to the client's service domain). Confidential clients only."""
+    if client.auth_method == "none":
+        raise OAuthError("unauthorized_client", "a public client cannot use client credentials")
+    now = int(time.time())
+    token_value = secrets.token_urlsafe(32)
+    edge.client_tokens[token_value] = {
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_TTL,
+        "scope": "decisions",
+    }
+    answer = jsonify(
+        {
+            "access_token": token_value,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_TTL,
+            "scope": "decisions",
+        }
+    )
     answer.headers["Cache-Control"] = "no-store"
     return answer
 
@@ -441,6 +483,10 @@ def revoke() -> Response:
             raise OAuthError("invalid_request", "token is required")
     except OAuthError as exc:
         return _oauth_json(exc)
+    own = edge.client_tokens.get(token_value)
+    if own is not None and own["client_id"] == client.client_id:
+        edge.client_tokens.pop(token_value, None)
+        return _no_store(Response(status=200))
     state = edge.provider.provider().authz_state
     access = state.active_access_token(token_value)
     if access is not None and access["client_id"] == client.client_id:
@@ -449,7 +495,10 @@ def revoke() -> Response:
         refresh = state.active_refresh_token(token_value)
         if refresh is not None and refresh.get("client_id") == client.client_id:
             state.revoke_refresh_token(token_value)
-    response = Response(status=200)
+    return _no_store(Response(status=200))
+
+
+def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -464,9 +513,13 @@ def introspect() -> Response:
         client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
     except OAuthError as exc:
         return _oauth_json(exc)
-    state = edge.provider.provider().authz_state
     token_value = request.form.get("token") or ""
     answer: dict[str, Any] = {"active": False}
+    own = edge.client_tokens.get(token_value) if token_value else None
+    if own is not None and own["client_id"] == client.client_id and own["exp"] >= time.time():
+        answer = {"active": True, "token_type": "Bearer", "iss": edge.issuer, **own}
+        return _no_store(jsonify(answer))
+    state = edge.provider.provider().authz_state
     record = state.active_access_token(token_value) if token_value else None
     kind = "access_token"
     if record is None and token_value:

@@ -319,7 +319,6 @@ def test_no_request_id_when_none_was_sent(api):
     "headers",
     [
         {},
-        {"Authorization": "Bearer abc"},
         basic("demo-rp", "wrong-secret"),
         basic("nobody", "demo-secret"),
         basic("", ""),
@@ -327,7 +326,7 @@ def test_no_request_id_when_none_was_sent(api):
         {"Authorization": "Basic ZGVtby1ycA=="},  # "demo-rp", no colon
         {"Authorization": "Basic"},
     ],
-    ids=["none", "bearer", "wrong-secret", "unknown", "empty", "bad-base64", "no-colon", "bare"],
+    ids=["none", "wrong-secret", "unknown", "empty", "bad-base64", "no-colon", "bare"],
 )
 def test_missing_or_wrong_credentials_are_401(api_app, headers):
     response = Caller(api_app.test_client(), headers).post(
@@ -336,6 +335,53 @@ def test_missing_or_wrong_credentials_are_401(api_app, headers):
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="monespace"'
     assert response.get_json()["error"] == "invalid_client"
+
+
+def test_an_unknown_bearer_token_is_401_invalid_token(api_app):
+    response = Caller(api_app.test_client(), {"Authorization": "Bearer abc"}).post(
+        EVALUATION, question(LUC, "act_for", BOULANGERIE)
+    )
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_token"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+def client_credentials_token(app, client_id: str, secret: str) -> str:
+    response = app.test_client().post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(client_id, secret)
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["token_type"] == "Bearer"
+    return response.get_json()["access_token"]
+
+
+def test_an_access_token_of_the_client_credentials_grant_is_accepted(api_app):
+    secret = add_api_client("token-rp", "fiscalite")
+    token = client_credentials_token(api_app, "token-rp", secret)
+    caller = Caller(api_app.test_client(), {"Authorization": f"Bearer {token}"})
+    assert caller.decide(question(LUC, "act_for", BOULANGERIE))
+    # The token's client decides the service domain, as with Basic credentials.
+    other = client_credentials_token(api_app, "token-env", add_api_client("token-env", "env"))
+    assert not Caller(api_app.test_client(), {"Authorization": f"Bearer {other}"}).decide(
+        question(LUC, "act_for", BOULANGERIE)
+    )
+
+
+def test_a_revoked_access_token_is_refused_once_the_cache_forgets_it(
+    database_url, monkeypatch, request
+):
+    monkeypatch.setattr(api_module, "CLIENT_CACHE_SECONDS", 0.3)
+    app = request.getfixturevalue("api_app")
+    secret = add_api_client("short-token", "fiscalite")
+    token = client_credentials_token(app, "short-token", secret)
+    caller = Caller(app.test_client(), {"Authorization": f"Bearer {token}"})
+    assert caller.decide(question(LUC, "act_for", BOULANGERIE))
+    revoked = app.test_client().post(
+        "/revoke", data={"token": token}, headers=basic("short-token", secret)
+    )
+    assert revoked.status_code == 200
+    time.sleep(0.35)
+    assert caller.post(EVALUATION, question(LUC, "act_for", BOULANGERIE)).status_code == 401
 
 
 def test_disabled_client_is_401(api_app):
