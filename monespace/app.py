@@ -32,7 +32,7 @@ from monespace.wsgi import DefaultHeaders
 PACKAGES: tuple[str, ...] = (
     "authz.api",
     "idp_bridge.web",
-    "idp_bridge.oidc.views",
+    "idp_bridge.oidc.endpoints",
     "monespace.demo_rp",
 )
 

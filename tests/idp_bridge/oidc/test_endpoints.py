@@ -1,5 +1,6 @@
-"""idp_bridge/oidc/views.py: the code flow through the whole app, a browser logging in through
-the simulators, a relying party redeeming the code; and what each endpoint refuses."""
+"""idp_bridge/oidc/ endpoints (authorization, token, revocation, introspection, userinfo):
+the code flow through the whole app, a browser logging in through the simulators, a relying
+party redeeming the code; and what each endpoint refuses."""
 
 from __future__ import annotations
 

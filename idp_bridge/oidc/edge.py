@@ -1,0 +1,120 @@
+"""What the OpenID provider's endpoints share: their configuration, keys, pyop's provider and
+state, the client authenticator, and the claims of a grant.
+
+Each endpoint lives in the module named after what it implements (``authorization``,
+``token``, ``revocation``, ``introspection``, ``userinfo``, ``metadata``); ``endpoints``
+wires them into the app.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from flask import Response, current_app, jsonify
+
+from authz.models import Client
+from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
+from idp_bridge.oidc import claims
+from idp_bridge.oidc.client_auth import ClientAuthenticator
+from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.keys import KeyStore
+from idp_bridge.oidc.provider import OpenIdProvider, SubjectIdentifiers, subject_salt
+from idp_bridge.oidc.state import ProviderAuthorizationState
+from idp_bridge.oidc.storage import DatabaseStorage
+
+EXTENSION = "monespace.oidc"
+PENDING_TTL = 900  # seconds a person may take to log in and choose
+CODE_TTL = 60
+ACCESS_TOKEN_TTL = 3600
+REFRESH_TOKEN_TTL = 8 * 3600
+LOA_RANK = {"http://eidas.europa.eu/LoA/substantial": 1, "http://eidas.europa.eu/LoA/high": 2}
+# Stashed in the authentication request pyop stores with the code and the access token, so the
+# token and userinfo endpoints know how the person logged in and which enterprise they chose.
+LOGIN = "monespace_login"
+ESPACE = "monespace_espace"
+
+
+class Edge:
+    """What the provider's routes share. The keys and pyop's provider are made on first use:
+    the first start of a node creates the signing keys, and an app that never serves the
+    provider (a CLI command, the decision API alone) pays nothing for it."""
+
+    def __init__(self, config: Any):
+        self.issuer = config.base_url
+        self.secret = config.secret_key.encode()
+        self.keys = KeyStore(config.secret_key, max_token_lifetime=REFRESH_TOKEN_TTL)
+        self.pending = DatabaseRequestStore("authorize")
+        self.authenticator = ClientAuthenticator(
+            self.issuer + "/token", self.issuer, DatabaseSeenStore("client_assertion")
+        )
+        self._provider: OpenIdProvider | None = None
+        self._lock = threading.Lock()
+        # Access tokens of the client credentials grant (callers of the decision API).
+        self.client_tokens = DatabaseStorage("client_tokens", ttl=ACCESS_TOKEN_TTL)
+
+    def client_of_token(self, token_value: str) -> str | None:
+        """The client a live client-credentials access token was issued to, else None."""
+        record = self.client_tokens.get(token_value) if token_value else None
+        if record is None or record["exp"] < time.time():
+            return None
+        return record["client_id"]
+
+    @property
+    def provider(self) -> OpenIdProvider:
+        with self._lock:
+            if self._provider is None:
+                self.keys.ensure()
+                state = ProviderAuthorizationState(
+                    SubjectIdentifiers(subject_salt()),
+                    authorization_code_lifetime=CODE_TTL,
+                    access_token_lifetime=ACCESS_TOKEN_TTL,
+                    refresh_token_lifetime=REFRESH_TOKEN_TTL,
+                )
+                self._provider = OpenIdProvider(self.issuer, self.keys, state)
+            return self._provider
+
+
+def current_edge() -> Edge:
+    """The app's edge (inside a request)."""
+    return current_app.extensions[EXTENSION]
+
+
+def oauth_json(error: OAuthError) -> Response:
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    response.headers.update(error.headers or {})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def grant_claims(auth_req, client: Client) -> dict[str, Any]:
+    """The claims a grant carries besides the person's: how they logged in, and with the
+    ``enterprise`` scope the espace, ``represents`` computed now from the policy
+    (``invalid_grant`` when it no longer allows it)."""
+    edge = current_edge()
+    login = dict(auth_req.get(LOGIN) or {})
+    extra = {k: login[k] for k in ("acr", "amr", "auth_time") if k in login}
+    if "enterprise" in auth_req.get("scope", []):
+        bce = auth_req.get(ESPACE)
+        if bce is None:
+            extra.update(claims.citizen_claims())
+        else:
+            nrn = nrn_of(auth_req)
+            represents = claims.represents_claim(nrn, bce, client.service_domain, edge.issuer)
+            if represents is None:
+                raise OAuthError(
+                    "invalid_grant", "the person may no longer act for this enterprise"
+                )
+            extra.update(claims.professional_claims(represents))
+    return extra
+
+
+def nrn_of(auth_req) -> str:
+    return auth_req[LOGIN]["nrn"]
+
+
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response

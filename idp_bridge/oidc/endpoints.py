@@ -1,0 +1,27 @@
+"""The OpenID provider in the app: one blueprint per endpoint module, one shared edge."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from authz.api import register_bearer_tokens
+from idp_bridge.oidc import (
+    authorization,
+    introspection,
+    metadata,
+    revocation,
+    token,
+    userinfo,
+)
+from idp_bridge.oidc.edge import EXTENSION, Edge
+
+MODULES = (metadata, authorization, token, revocation, introspection, userinfo)
+
+
+def init_app(app: Flask) -> None:
+    edge = Edge(app.config["MONESPACE"])
+    app.extensions[EXTENSION] = edge
+    for module in MODULES:
+        app.register_blueprint(module.bp)
+    # The decision API takes the access tokens of the client credentials grant.
+    register_bearer_tokens(app, edge.client_of_token)

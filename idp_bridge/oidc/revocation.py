@@ -1,0 +1,38 @@
+"""RFC 7009 token revocation: ``POST /revoke``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from idp_bridge.oidc.edge import current_edge, no_store, oauth_json
+from idp_bridge.oidc.errors import OAuthError
+
+bp = Blueprint("oidc_revocation", __name__)
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    """RFC 7009: the client's own access or refresh token (a refresh token with its whole
+    grant). Unknown tokens and tokens of other clients get the same 200, so the answer tells
+    nothing of tokens the caller does not hold (section 2.2)."""
+    edge = current_edge()
+    try:
+        client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
+        token_value = request.form.get("token") or ""
+        if not token_value:
+            raise OAuthError("invalid_request", "token is required")
+    except OAuthError as exc:
+        return oauth_json(exc)
+    own = edge.client_tokens.get(token_value)
+    if own is not None and own["client_id"] == client.client_id:
+        edge.client_tokens.pop(token_value, None)
+        return no_store(Response(status=200))
+    state = edge.provider.provider().authz_state
+    access = state.active_access_token(token_value)
+    if access is not None and access["client_id"] == client.client_id:
+        state.revoke_access_token(token_value)
+    else:
+        refresh = state.active_refresh_token(token_value)
+        if refresh is not None and refresh.get("client_id") == client.client_id:
+            state.revoke_refresh_token(token_value)
+    return no_store(Response(status=200))

@@ -1,0 +1,116 @@
+"""The token endpoint (RFC 6749 section 3.2; OpenID Connect Core 1.0, section 3.1.3).
+
+Clients authenticate as ``client_auth`` says. Grants: ``authorization_code`` (the code
+redeemed once, the PKCE verifier checked, ``represents`` computed now from the policy),
+``refresh_token`` (section 6: only by the client it was issued to; rotated; the representation
+checked again) and ``client_credentials`` (section 4.4: access tokens for callers of the
+decision API). Errors are OAuth JSON (section 5.2), never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from flask import Blueprint, Response, jsonify, request
+from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
+from pyop.exceptions import OAuthError as PyopOAuthError
+
+from authz.models import Client
+from idp_bridge.oidc import pkce
+from idp_bridge.oidc.edge import ACCESS_TOKEN_TTL, Edge, current_edge, grant_claims, oauth_json
+from idp_bridge.oidc.errors import OAuthError
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("oidc_token", __name__)
+
+
+@bp.post("/token")
+def token() -> Response:
+    edge = current_edge()
+    try:
+        client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
+        form = {name: request.form[name] for name in request.form}
+        form["client_id"] = client.client_id  # pyop checks the code was issued to it
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            response = _redeem_code(edge, client, form)
+        elif grant_type == "refresh_token":
+            response = _refresh(edge, client, form)
+        elif grant_type == "client_credentials":
+            return _client_credentials(edge, client)
+        else:
+            raise OAuthError(
+                "unsupported_grant_type",
+                "grant types: authorization_code, refresh_token, client_credentials",
+            )
+    except OAuthError as exc:
+        return oauth_json(exc)
+    except (InvalidAuthorizationCode, InvalidTokenRequest, PyopOAuthError) as exc:
+        logger.warning("token request refused: %s", exc)
+        error = getattr(exc, "oauth_error", None) or "invalid_grant"
+        return oauth_json(OAuthError(error, "the grant cannot be used"))
+    answer = jsonify(response.to_dict())
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+def _client_credentials(edge: Edge, client: Client) -> Response:
+    """RFC 6749 section 4.4: an access token for the client itself, to call the decision API
+    (its answers stay limited to the client's service domain). Confidential clients only."""
+    if client.auth_method == "none":
+        raise OAuthError("unauthorized_client", "a public client cannot use client credentials")
+    now = int(time.time())
+    token_value = secrets.token_urlsafe(32)
+    edge.client_tokens[token_value] = {
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_TTL,
+        "scope": "decisions",
+    }
+    answer = jsonify(
+        {
+            "access_token": token_value,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_TTL,
+            "scope": "decisions",
+        }
+    )
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+def _redeem_code(edge: Edge, client: Client, form: dict[str, str]):
+    pyop = edge.provider.provider()
+    try:
+        auth_req = pyop.authz_state.get_authorization_request_for_code(form.get("code", ""))
+    except (InvalidAuthorizationCode, KeyError):
+        raise OAuthError("invalid_grant", "unknown, expired or used code") from None
+    if auth_req["client_id"] != client.client_id:
+        raise OAuthError("invalid_grant", "the code was issued to another client")
+    pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
+    return pyop._do_code_exchange(form, grant_claims(auth_req, client))
+
+
+def _refresh(edge: Edge, client: Client, form: dict[str, str]):
+    """RFC 6749 section 6: only the client the token was issued to; the representation it
+    carries must still be allowed (else the whole grant is revoked)."""
+    pyop = edge.provider.provider()
+    state = pyop.authz_state
+    refresh_token = form.get("refresh_token", "")
+    record = state.active_refresh_token(refresh_token) if refresh_token else None
+    if record is None or record.get("client_id") != client.client_id:
+        # A used one is also caught by pyop's state below, which revokes its grant.
+        if record is None and refresh_token:
+            pyop._do_token_refresh(form)
+        raise OAuthError("invalid_grant", "unknown, expired, used or revoked refresh token")
+    grant = state.families.live(record.get("family"))
+    auth_req = grant[state.KEY_AUTHORIZATION_REQUEST] if grant else {}
+    try:
+        grant_claims(auth_req, client)
+    except OAuthError:
+        state.revoke_refresh_token(refresh_token)
+        raise
+    return pyop._do_token_refresh(form)
