@@ -55,6 +55,8 @@ from idp_bridge.upstreams.eid import sp_metadata
 logger = logging.getLogger(__name__)
 
 EXTENSION = "monespace.logins"
+# Callables given the LoginSession that just ended (the OpenID provider's back-channel logout).
+LOGOUT_HOOKS = "monespace.logout_hooks"
 SESSION_COOKIE = "monespace_session"
 BINDING_COOKIE = "monespace_login"
 DEFAULT_NEXT = "/me"
@@ -312,6 +314,8 @@ def logout() -> Response:
         if not hmac.compare_digest(sent, csrf_token(session)):
             abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
         end_session(request.cookies.get(SESSION_COOKIE))
+        for hook in current_app.extensions.get(LOGOUT_HOOKS, ()):
+            hook(session)
     response = redirect(url_for("login.login_page", logged_out=1), 303)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=_logins().secure, samesite="Lax")
     return response

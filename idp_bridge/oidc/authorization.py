@@ -28,6 +28,7 @@ from authz.models import Client
 from idp_bridge.oidc import claims, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.logout import remember_client, sid_of
 from idp_bridge.web import current_login
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
@@ -145,10 +146,13 @@ def _answer(auth_req, params, client: Client, session, bce: str | None) -> Respo
         "acr": session.acr,
         "amr": session.amr.split(),
         "auth_time": int(session.created_at.timestamp()),
+        "sid": sid_of(edge, session.id_hash),
     }
     if bce is not None:
         auth_req[ESPACE] = bce
     response = pyop.authorize(auth_req, session.person.nrn)
+    sub = pyop.authz_state.get_subject_identifier_for_code(response["code"])
+    remember_client(edge, session, client.client_id, sub)
     response["iss"] = edge.issuer  # RFC 9207
     return redirect(response.request(auth_req["redirect_uri"]), 303)
 

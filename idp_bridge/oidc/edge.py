@@ -23,12 +23,14 @@ from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.provider import OpenIdProvider, SubjectIdentifiers, subject_salt
 from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
+from idp_bridge.transport import urllib_transport
 
 EXTENSION = "monespace.oidc"
 PENDING_TTL = 900  # seconds a person may take to log in and choose
 CODE_TTL = 60
 ACCESS_TOKEN_TTL = 3600
 REFRESH_TOKEN_TTL = 8 * 3600
+BACKCHANNEL_TIMEOUT = 5.0  # seconds a client's back-channel logout endpoint may take
 LOA_RANK = {"http://eidas.europa.eu/LoA/substantial": 1, "http://eidas.europa.eu/LoA/high": 2}
 # Stashed in the authentication request pyop stores with the code and the access token, so the
 # token and userinfo endpoints know how the person logged in and which enterprise they chose.
@@ -53,6 +55,13 @@ class Edge:
         self._lock = threading.Lock()
         # Access tokens of the client credentials grant (callers of the decision API).
         self.client_tokens = DatabaseStorage("client_tokens", ttl=ACCESS_TOKEN_TTL)
+        # Which clients got tokens in each login session (by sid), for back-channel logout.
+        self.session_clients = DatabaseStorage(
+            "session_clients", ttl=config.session_absolute_timeout + REFRESH_TOKEN_TTL
+        )
+        self.backchannel_transport = urllib_transport(
+            timeout=BACKCHANNEL_TIMEOUT, allow_http=config.is_demo
+        )
 
     def client_of_token(self, token_value: str) -> str | None:
         """The client a live client-credentials access token was issued to, else None."""
@@ -95,7 +104,7 @@ def grant_claims(auth_req, client: Client) -> dict[str, Any]:
     (``invalid_grant`` when it no longer allows it)."""
     edge = current_edge()
     login = dict(auth_req.get(LOGIN) or {})
-    extra = {k: login[k] for k in ("acr", "amr", "auth_time") if k in login}
+    extra = {k: login[k] for k in ("acr", "amr", "auth_time", "sid") if k in login}
     if "enterprise" in auth_req.get("scope", []):
         bce = auth_req.get(ESPACE)
         if bce is None:

@@ -8,6 +8,7 @@ from authz.api import register_bearer_tokens
 from idp_bridge.oidc import (
     authorization,
     introspection,
+    logout,
     metadata,
     revocation,
     token,
@@ -23,5 +24,6 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = edge
     for module in MODULES:
         app.register_blueprint(module.bp)
+    logout.init_app(app, edge)
     # The decision API takes the access tokens of the client credentials grant.
     register_bearer_tokens(app, edge.client_of_token)

@@ -64,13 +64,13 @@ CLAIMS = (
     "nrn",
     "espace",
     "represents",
+    "sid",
 )
 ACR_VALUES = ("http://eidas.europa.eu/LoA/substantial", "http://eidas.europa.eu/LoA/high")
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 UI_LOCALES = ("fr", "nl", "de", "en")
 
-# Only what is served: the logout endpoint joins when it exists.
 PATHS = {
     "authorization_endpoint": "/authorize",
     "token_endpoint": "/token",
@@ -78,6 +78,7 @@ PATHS = {
     "jwks_uri": "/jwks",
     "revocation_endpoint": "/revoke",
     "introspection_endpoint": "/introspect",
+    "end_session_endpoint": "/logout/rp",
 }
 
 
@@ -104,6 +105,8 @@ def discovery(issuer: str) -> dict[str, Any]:
         "acr_values_supported": list(ACR_VALUES),
         "ui_locales_supported": list(UI_LOCALES),
         "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 
@@ -125,6 +128,9 @@ class ClientDirectory(Mapping):
             "subject_type": client.subject_type,
             "id_token_signed_response_alg": "RS256",
         }
+        if client.backchannel_logout_uri:
+            metadata["backchannel_logout_uri"] = client.backchannel_logout_uri
+            metadata["backchannel_logout_session_required"] = True
         if client.sector_identifier:
             # pyop takes the host of this URI as the sector of pairwise subjects.
             metadata["sector_identifier_uri"] = f"https://{client.sector_identifier}/"

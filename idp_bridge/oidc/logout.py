@@ -1,0 +1,187 @@
+"""Logout at the provider: OpenID Connect RP-Initiated Logout 1.0 and Back-Channel Logout 1.0.
+
+``GET|POST /logout/rp`` (the ``end_session_endpoint``): a relying party sends the person here
+to end their session. An ``id_token_hint`` must be an ID token this provider signed (its
+signature checked against our keys, RS256 only: a hint with ``alg: none`` is refused, the trap
+pyop's own ``logout_user`` falls into); a ``post_logout_redirect_uri`` must be one the client
+registered, exactly. With a hint naming the current session (``sid``) the session ends at once;
+otherwise the person confirms with a button (a form with a token bound to the session), so
+that no other site can log a person out.
+
+When a session ends (here, or with the logout button of ``/me``), every client that received
+tokens in it and registered a ``backchannel_logout_uri`` is sent a logout token (Back-Channel
+Logout 1.0, section 2.4: a JWT of type ``logout+jwt`` with ``sid``, ``sub`` and the logout
+event), so it can end its own session. A client that cannot be reached is logged, not retried.
+
+Sessions and clients are linked by ``sid``, an HMAC of the login session, in the ID tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from authz.models import Client
+from idp_bridge.oidc.edge import Edge, current_edge
+from idp_bridge.sessions import end_session
+from idp_bridge.transport import Transport
+from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, current_login
+
+logger = logging.getLogger(__name__)
+
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_LIFETIME = 120
+
+bp = Blueprint("oidc_logout", __name__)
+
+
+def init_app(app: Flask, edge: Edge) -> None:
+    app.register_blueprint(bp)
+    app.extensions.setdefault(LOGOUT_HOOKS, []).append(lambda session: notify(edge, session))
+
+
+def sid_of(edge: Edge, id_hash: str) -> str:
+    """The ``sid`` of a login session, as clients see it: it reveals nothing of the cookie."""
+    return hmac.new(edge.secret, b"sid:" + id_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def remember_client(edge: Edge, session, client_id: str, sub: str) -> str:
+    """Note that ``client_id`` got tokens in this session (for back-channel logout)."""
+    sid = sid_of(edge, session.id_hash)
+
+    def add(record: dict) -> dict:
+        return {"clients": {**record.get("clients", {}), client_id: sub}}
+
+    edge.session_clients.modify(sid, add, create={"clients": {}})
+    return sid
+
+
+# -- RP-initiated logout ----------------------------------------------------------------------
+
+
+@bp.route("/logout/rp", methods=["GET", "POST"])
+def end_session_endpoint() -> Any:
+    edge = current_edge()
+    params = request.form if request.method == "POST" else request.args
+    hint = _verified_hint(edge, params.get("id_token_hint"))
+    if hint is False:
+        return _page_error(_("La demande de déconnexion n'a pas pu être vérifiée."))
+    client_id = params.get("client_id") or (hint or {}).get("client_id")
+    if hint and params.get("client_id") and params["client_id"] != hint["client_id"]:
+        return _page_error(_("La demande de déconnexion n'a pas pu être vérifiée."))
+    target = params.get("post_logout_redirect_uri")
+    if target:
+        client = Client.get_or_none(
+            (Client.client_id == (client_id or "")) & Client.disabled_at.is_null()
+        )
+        if client is None or target not in json.loads(client.post_logout_redirect_uris):
+            return _page_error(_("L'adresse de retour de ce service n'est pas enregistrée."))
+        if params.get("state"):
+            separator = "&" if urlsplit(target).query else "?"
+            target += separator + urlencode({"state": params["state"]})
+    session = current_login()
+    if session is None:
+        return _after(target)
+    current_sid = sid_of(edge, session.id_hash)
+    confirmed = request.method == "POST" and hmac.compare_digest(
+        params.get("confirm", ""), _confirm_token(edge, session)
+    )
+    if not confirmed and not (hint and hint.get("sid") == current_sid):
+        return render_template(
+            "oidc/logout.html",
+            params={k: params[k] for k in params if k != "confirm"},
+            token=_confirm_token(edge, session),
+        )
+    end_session(request.cookies.get(SESSION_COOKIE))
+    notify(edge, session)
+    response = _after(target)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _verified_hint(edge: Edge, hint: str | None) -> dict | bool | None:
+    """The hint's claims (``client_id`` from its audience); None without a hint; False for
+    a hint this provider did not sign."""
+    if not hint:
+        return None
+    try:
+        token = jwt.decode(hint, KeySet.import_key_set(edge.keys.jwks()), algorithms=["RS256"])
+    except (JoseError, ValueError) as exc:
+        logger.warning("logout refused: id_token_hint does not verify (%s)", exc)
+        return False
+    claims = token.claims
+    audience = claims.get("aud")
+    audience = audience if isinstance(audience, list) else [audience]
+    if claims.get("iss") != edge.issuer or len(audience) != 1:
+        logger.warning("logout refused: id_token_hint from another issuer or audience")
+        return False
+    return {**claims, "client_id": audience[0]}
+
+
+def _confirm_token(edge: Edge, session) -> str:
+    message = b"logout:" + session.id_hash.encode()
+    return hmac.new(edge.secret, message, hashlib.sha256).hexdigest()
+
+
+def _after(target: str | None) -> Response:
+    return redirect(target or url_for("login.login_page", logged_out=1), 303)
+
+
+def _page_error(message: str) -> Response:
+    return Response(render_template("oidc/error.html", message=message), 400)
+
+
+# -- back-channel logout ----------------------------------------------------------------------
+
+
+def notify(edge: Edge, session) -> None:
+    """Send a logout token to each client that got tokens in ``session`` and asked for them."""
+    sid = sid_of(edge, session.id_hash)
+    record = edge.session_clients.pop(sid, None)
+    if not record:
+        return
+    for client_id, sub in record.get("clients", {}).items():
+        client = Client.get_or_none(Client.client_id == client_id)
+        if client is None or not client.backchannel_logout_uri or not client.is_enabled:
+            continue
+        _send(edge, edge.backchannel_transport, client, sub, sid)
+
+
+def logout_token(edge: Edge, client_id: str, sub: str, sid: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": edge.issuer,
+        "aud": client_id,
+        "iat": now,
+        "exp": now + LOGOUT_TOKEN_LIFETIME,
+        "jti": secrets.token_urlsafe(16),
+        "sub": sub,
+        "sid": sid,
+        "events": {LOGOUT_EVENT: {}},
+    }
+    key = edge.keys.signing_key()
+    header = {"alg": "RS256", "kid": key.kid, "typ": "logout+jwt"}
+    return jwt.encode(header, claims, key)
+
+
+def _send(edge: Edge, transport: Transport, client: Client, sub: str, sid: str) -> None:
+    token = logout_token(edge, client.client_id, sub, sid)
+    try:
+        answer = transport("POST", client.backchannel_logout_uri, {"logout_token": token})
+    except (OSError, TimeoutError) as exc:
+        logger.warning("back-channel logout to %s failed: %s", client.client_id, exc)
+        return
+    if answer.status not in (200, 204):
+        logger.warning("back-channel logout to %s answered %s", client.client_id, answer.status)

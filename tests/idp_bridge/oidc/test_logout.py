@@ -1,0 +1,186 @@
+"""idp_bridge/oidc/logout.py: RP-initiated logout and back-channel logout tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from authz.clients import add_client
+from idp_bridge.models import LoginSession
+from idp_bridge.nested_jwt import generate_rsa_key
+from idp_bridge.oidc.edge import EXTENSION
+from idp_bridge.oidc.logout import LOGOUT_EVENT
+from idp_bridge.transport import HttpResponse
+from tests.idp_bridge.oidc.test_endpoints import (
+    CALLBACK,
+    authorize_query,
+    basic,
+    callback_params,
+    redeem,
+)
+from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+    Browser,
+    app_fixture,
+    make_app_fixture,
+    page_text,
+)
+
+AFTER = "https://rp.example.test/logged-out"
+BACKCHANNEL = "https://rp.example.test/backchannel"
+
+
+@pytest.fixture
+def browser(app) -> Browser:
+    return Browser(app)
+
+
+@pytest.fixture
+def secret(app) -> str:
+    _client, secret = add_client(
+        "Fiscalité en ligne",
+        "fiscalite",
+        [CALLBACK],
+        client_id="fisc",
+        post_logout_redirect_uris=[AFTER],
+        backchannel_logout_uri=BACKCHANNEL,
+        actor="operator:test",
+    )
+    return secret
+
+
+@pytest.fixture
+def sent(app) -> list[tuple[str, dict]]:
+    """The back-channel logout requests the provider sends (instead of the network)."""
+    calls: list[tuple[str, dict]] = []
+
+    def transport(method, url, form=None):
+        calls.append((url, dict(form or {})))
+        return HttpResponse(200, b"", {})
+
+    app.extensions[EXTENSION].backchannel_transport = transport
+    return calls
+
+
+def logged_in_with_tokens(browser: Browser, secret: str) -> dict:
+    browser.login("eid", "person:claire")
+    params = callback_params(browser.get("/authorize?" + urlencode(authorize_query())))
+    return redeem(browser, params["code"], None, basic("fisc", secret)).get_json()
+
+
+def live_sessions() -> int:
+    return LoginSession.select().where(LoginSession.ended_at.is_null()).count()
+
+
+def claims_of(browser: Browser, token: str) -> dict:
+    keys = KeySet.import_key_set(browser.get("/jwks").get_json())
+    return jwt.decode(token, keys).claims
+
+
+def test_the_id_token_names_the_session(browser, secret):
+    tokens = logged_in_with_tokens(browser, secret)
+    assert len(claims_of(browser, tokens["id_token"])["sid"]) == 32
+
+
+def test_a_logout_with_the_sessions_id_token_ends_it_and_tells_the_client(browser, secret, sent):
+    tokens = logged_in_with_tokens(browser, secret)
+    query = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": AFTER, "state": "x"}
+    response = browser.get("/logout/rp?" + urlencode(query))
+
+    assert response.status_code == 303 and response.headers["Location"] == AFTER + "?state=x"
+    assert live_sessions() == 0
+    assert browser.get("/me").status_code == 303
+    ((url, form),) = sent
+    assert url == BACKCHANNEL
+    header = json.loads(base64.urlsafe_b64decode(form["logout_token"].split(".")[0] + "=="))
+    assert header["typ"] == "logout+jwt"
+    logout = claims_of(browser, form["logout_token"])
+    id_token = claims_of(browser, tokens["id_token"])
+    assert logout["aud"] == "fisc" and logout["iss"] == "http://localhost"
+    assert logout["sid"] == id_token["sid"] and logout["sub"] == id_token["sub"]
+    assert logout["events"] == {LOGOUT_EVENT: {}} and "nonce" not in logout
+
+
+def test_without_a_hint_the_person_confirms(browser, secret, sent):
+    logged_in_with_tokens(browser, secret)
+    page = browser.get(
+        "/logout/rp?" + urlencode({"client_id": "fisc", "post_logout_redirect_uri": AFTER})
+    )
+    assert page.status_code == 200 and live_sessions() == 1
+    hidden = dict(
+        re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.get_data(as_text=True)
+        )
+    )
+    form = {k: unescape(v) for k, v in hidden.items()}
+
+    forged = browser.post("/logout/rp", data={**form, "confirm": "0" * 64})
+    assert forged.status_code == 200 and live_sessions() == 1  # asked again, nothing ended
+
+    done = browser.post("/logout/rp", data=form)
+    assert done.status_code == 303 and done.headers["Location"] == AFTER
+    assert live_sessions() == 0 and len(sent) == 1
+
+
+@pytest.mark.parametrize("forge", ["alg-none", "other-key"])
+def test_a_hint_this_provider_did_not_sign_ends_nothing(browser, secret, sent, forge):
+    tokens = logged_in_with_tokens(browser, secret)
+    claims = claims_of(browser, tokens["id_token"])
+    if forge == "alg-none":
+        part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
+        hint = f"{part({'alg': 'none'})}.{part(claims)}."
+    else:
+        hint = jwt.encode({"alg": "RS256"}, claims, generate_rsa_key("sig"))
+    response = browser.get("/logout/rp?" + urlencode({"id_token_hint": hint}))
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert live_sessions() == 1 and sent == []
+
+
+def test_an_unregistered_post_logout_redirect_is_refused(browser, secret):
+    tokens = logged_in_with_tokens(browser, secret)
+    query = {
+        "id_token_hint": tokens["id_token"],
+        "post_logout_redirect_uri": "https://evil.example/",
+    }
+    response = browser.get("/logout/rp?" + urlencode(query))
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert live_sessions() == 1
+
+
+def test_without_a_session_the_client_gets_its_person_back(browser, secret):
+    query = {"client_id": "fisc", "post_logout_redirect_uri": AFTER}
+    response = browser.get("/logout/rp?" + urlencode(query))
+    assert response.status_code == 303 and response.headers["Location"] == AFTER
+
+
+def test_the_logout_button_of_me_tells_the_clients_too(browser, secret, sent):
+    logged_in_with_tokens(browser, secret)
+    token = re.search(
+        r'name="csrf_token" value="([0-9a-f]+)"', browser.get("/me").get_data(as_text=True)
+    )[1]
+    assert browser.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert [url for url, _form in sent] == [BACKCHANNEL]
+
+
+def test_a_client_that_cannot_be_reached_does_not_stop_the_logout(app, browser, secret, caplog):
+    def unreachable(method, url, form=None):
+        raise ConnectionError("connection refused")
+
+    app.extensions[EXTENSION].backchannel_transport = unreachable
+    tokens = logged_in_with_tokens(browser, secret)
+    response = browser.get("/logout/rp?" + urlencode({"id_token_hint": tokens["id_token"]}))
+    assert response.status_code == 303 and live_sessions() == 0
+    assert "back-channel logout to fisc failed" in caplog.text
+
+
+def test_discovery_announces_logout(browser):
+    document = browser.get("/.well-known/openid-configuration").get_json()
+    assert document["end_session_endpoint"] == "http://localhost/logout/rp"
+    assert document["backchannel_logout_supported"] is True
+    assert parse_qs(urlsplit(document["end_session_endpoint"]).query) == {}
