@@ -48,8 +48,13 @@ class Edge:
         self.secret = config.secret_key.encode()
         self.keys = KeyStore(config.secret_key, max_token_lifetime=REFRESH_TOKEN_TTL)
         self.pending = DatabaseRequestStore("authorize")
+        # Client assertions may live an hour: what common client libraries sign by default
+        # (authlib); each one is single-use all the same (its jti is kept until it expires).
         self.authenticator = ClientAuthenticator(
-            self.issuer + "/token", self.issuer, DatabaseSeenStore("client_assertion")
+            self.issuer + "/token",
+            self.issuer,
+            DatabaseSeenStore("client_assertion"),
+            max_assertion_lifetime=3600,
         )
         self._provider: OpenIdProvider | None = None
         self._lock = threading.Lock()

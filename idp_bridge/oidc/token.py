@@ -90,6 +90,8 @@ def _redeem_code(edge: Edge, client: Client, form: dict[str, str]):
         raise OAuthError("invalid_grant", "unknown, expired or used code") from None
     if auth_req["client_id"] != client.client_id:
         raise OAuthError("invalid_grant", "the code was issued to another client")
+    if form.get("redirect_uri") != auth_req["redirect_uri"]:  # RFC 6749 4.1.3
+        raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
     pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
     return pyop._do_code_exchange(form, grant_claims(auth_req, client))
 

@@ -3,6 +3,8 @@ bearer access token (RFC 6750)."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from flask import Blueprint, Response, jsonify, request
 from pyop.access_token import extract_bearer_token_from_http_request
 from pyop.exceptions import BearerTokenError, InvalidAccessToken
@@ -16,13 +18,18 @@ bp = Blueprint("oidc_userinfo", __name__)
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
-    edge = current_edge()
-    pyop = edge.provider.provider()
-    body = request.get_data(as_text=True)
-    headers = {"Authorization": request.headers.get("Authorization", "")}
+    pyop = current_edge().provider.provider()
+    body = request.get_data(as_text=True) if request.method == "POST" else ""
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 9110 11.1)
+        authorization = "Bearer " + credentials.strip()
+    headers = {"Authorization": authorization}
     try:
         response = pyop.handle_userinfo_request(body, headers)
-        access_token = extract_bearer_token_from_http_request(body, headers["Authorization"])
+        # RFC 6750: in the Authorization header, or as access_token in a form body (2.2).
+        form = dict(parse_qsl(body)) if body else None
+        access_token = extract_bearer_token_from_http_request(form, authorization)
         auth_req = pyop.authz_state.get_authorization_request_for_access_token(access_token)
         client = Client.get(Client.client_id == auth_req["client_id"])
         answer = response.to_dict()

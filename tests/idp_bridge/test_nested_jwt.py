@@ -72,7 +72,7 @@ def test_keys_have_a_use_a_kid_and_enough_bits(itsme_keys):
     pem = itsme_keys.rp_sig.as_pem(private=True)
     from_pem = nested_jwt.rsa_key(pem, "sig")
     assert from_pem.kid == itsme_keys.rp_sig.thumbprint() and from_pem.get("use") == "sig"
-    assert nested_jwt.rsa_key(json.dumps(itsme_keys.rp_sig.as_dict()), "sig").is_private
+    assert nested_jwt.rsa_key(json.dumps(itsme_keys.rp_sig.as_dict(private=True)), "sig").is_private
 
 
 def test_a_jwk_set_is_bounded_and_keeps_rsa_keys_only(itsme_keys):

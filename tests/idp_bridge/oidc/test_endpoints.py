@@ -479,3 +479,24 @@ def test_introspection_reflects_the_policy_behind_a_representation(browser, conf
     revoke_role(Caller.for_person(grant.enterprise.gap_designations[0].person), grant.id)
     answer = post_form(browser, "/introspect", auth, token=tokens["access_token"]).get_json()
     assert answer == {"active": False}
+
+
+def test_userinfo_takes_the_bearer_scheme_in_any_case_and_the_token_in_a_form_body(
+    browser, confidential, code_and_verifier
+):
+    code, verifier = code_and_verifier
+    token = redeem(browser, code, verifier, basic("fisc", confidential)).get_json()["access_token"]
+    lower = browser.get("/userinfo", headers={"Authorization": f"bearer {token}"})
+    body = browser.post("/userinfo", data={"access_token": token})
+    assert lower.status_code == 200 and body.status_code == 200
+    assert lower.get_json()["sub"] == body.get_json()["sub"]
+
+
+def test_a_redirect_uri_other_than_the_requests_is_invalid_grant(
+    browser, confidential, code_and_verifier
+):
+    code, verifier = code_and_verifier
+    refused = redeem(
+        browser, code, verifier, basic("fisc", confidential), redirect_uri=CALLBACK + "/x"
+    )
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"

@@ -168,7 +168,9 @@ def test_a_request_object_not_signed_by_the_client_then_encrypted_to_us_is_refus
     elif protect == "unsigned_none":
         request = nested_jwt.encrypt(f"{b64({'alg': 'none'})}.{b64(claims)}.", keys.op_enc)
     elif protect == "signed_by_another_key":
-        impostor = nested_jwt.rsa_key({**keys.other_sig.as_dict(), "kid": keys.rp_sig.kid}, "sig")
+        impostor = nested_jwt.rsa_key(
+            {**keys.other_sig.as_dict(private=True), "kid": keys.rp_sig.kid}, "sig"
+        )
         request = nested_jwt.sign_then_encrypt(claims, impostor, keys.op_enc)
     else:
         request = nested_jwt.sign_then_encrypt(claims, keys.rp_sig, keys.other_enc)
@@ -260,7 +262,9 @@ def test_a_bad_client_assertion_is_invalid_client(itsme, assertion):
     }
     key, overrides = keys.rp_sig, {}
     if assertion == "another_key":
-        key = nested_jwt.rsa_key({**keys.other_sig.as_dict(), "kid": keys.rp_sig.kid}, "sig")
+        key = nested_jwt.rsa_key(
+            {**keys.other_sig.as_dict(private=True), "kid": keys.rp_sig.kid}, "sig"
+        )
     elif assertion == "another_audience":
         claims["aud"] = ISSUER
     elif assertion == "expired":

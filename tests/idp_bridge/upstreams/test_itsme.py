@@ -150,7 +150,7 @@ def test_the_token_request_authenticates_with_a_fresh_client_assertion(itsme, it
 def test_an_id_token_signed_by_another_key_is_refused(itsme, itsme_keys):
     # Same kid as itsme's key, so that only the signature itself can tell.
     impostor = nested_jwt.rsa_key(
-        {**itsme_keys.other_sig.as_dict(), "kid": itsme_keys.op_sig.kid}, "sig"
+        {**itsme_keys.other_sig.as_dict(private=True), "kid": itsme_keys.op_sig.kid}, "sig"
     )
     itsme.forge = lambda claims: forged(claims, impostor, itsme_keys.rp_enc)
     error = refused_with("invalid", itsme.login)
@@ -244,7 +244,7 @@ def test_an_id_token_encrypted_to_another_key_is_refused(itsme, itsme_keys):
 
 def test_an_id_token_encrypted_to_another_key_with_our_kid_is_refused(itsme, itsme_keys):
     lying = nested_jwt.rsa_key(
-        {**itsme_keys.other_enc.as_dict(), "kid": itsme_keys.rp_enc.kid}, "enc"
+        {**itsme_keys.other_enc.as_dict(private=True), "kid": itsme_keys.rp_enc.kid}, "enc"
     )
     itsme.forge = lambda claims: forged(claims, itsme_keys.op_sig, lying)
     error = refused_with("invalid", itsme.login)
@@ -380,7 +380,7 @@ def test_keys_must_be_private_distinct_and_for_their_use(itsme_keys):
         rp_config(itsme_keys, signing_key=public)
     with pytest.raises(ItsmeConfigError, match="enc"):
         rp_config(itsme_keys, signing_key=itsme_keys.rp_enc)
-    same = nested_jwt.rsa_key({**itsme_keys.rp_sig.as_dict(), "use": "enc"}, "enc")
+    same = nested_jwt.rsa_key({**itsme_keys.rp_sig.as_dict(private=True), "use": "enc"}, "enc")
     with pytest.raises(ItsmeConfigError, match="different"):
         rp_config(itsme_keys, encryption_key=same)
     assert "PRIVATE" not in repr(rp_config(itsme_keys)) and "'d'" not in repr(rp_config(itsme_keys))
