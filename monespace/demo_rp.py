@@ -6,9 +6,9 @@ against this service's provider and shows what a relying party receives.
 client ``demo-rp``: it sends an authorization request with ``state``, ``nonce`` and PKCE
 (S256), and on the way back checks ``state`` and ``iss`` (RFC 9207), redeems the code at the
 token endpoint with its secret (HTTP Basic), verifies the ID token's signature against the
-provider's JWK Set and its ``iss``, ``aud`` and ``nonce``, and asks the userinfo endpoint. The
-page shows the decoded ID token and the userinfo answer, so a newcomer sees the claims in a
-minute.
+provider's JWK Set and its ``iss``, ``aud`` and ``nonce``, and asks the userinfo and
+introspection endpoints. The page shows the decoded ID token and both answers, so a newcomer
+sees the claims in a minute.
 
 The back channel (token, keys, userinfo) reaches the provider inside the process, as the
 itsme simulator's does; the browser's part goes through real redirects.
@@ -148,7 +148,13 @@ def _redeem(code: str, flow: dict[str, str]) -> dict[str, Any]:
         return {"error": f"the ID token's {', '.join(problems)} is not what was expected"}
     bearer = {"Authorization": f"Bearer {answer['access_token']}"}
     userinfo = backend.get("/userinfo", headers=bearer)
+    introspection = backend.post(
+        "/introspect",
+        data={"token": answer["access_token"]},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
     return {
+        "introspection": introspection.get_json(silent=True),
         "id_token_header": id_token.header,
         "id_token": claims,
         "userinfo": userinfo.get_json(silent=True),

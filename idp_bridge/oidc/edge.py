@@ -8,11 +8,13 @@ wires them into the app.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
-from flask import Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
+from werkzeug.exceptions import HTTPException
 
 from authz.models import Client
 from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
@@ -24,6 +26,8 @@ from idp_bridge.oidc.provider import OpenIdProvider, SubjectIdentifiers, subject
 from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
 from idp_bridge.transport import urllib_transport
+
+logger = logging.getLogger(__name__)
 
 EXTENSION = "monespace.oidc"
 PENDING_TTL = 900  # seconds a person may take to log in and choose
@@ -132,3 +136,15 @@ def nrn_of(auth_req) -> str:
 def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def answer_errors_as_oauth(bp: Blueprint) -> None:
+    """A failure nobody foresaw at a machine endpoint is still OAuth JSON (RFC 6749 5.2's
+    shape, status 500), never an HTML page; the log has the traceback."""
+
+    @bp.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            return exc
+        logger.exception("OpenID provider: unexpected error")
+        return oauth_json(OAuthError("server_error", "internal error", 500))

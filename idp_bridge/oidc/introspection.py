@@ -7,10 +7,17 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from idp_bridge.oidc.edge import current_edge, grant_claims, no_store, oauth_json
+from idp_bridge.oidc.edge import (
+    answer_errors_as_oauth,
+    current_edge,
+    grant_claims,
+    no_store,
+    oauth_json,
+)
 from idp_bridge.oidc.errors import OAuthError
 
 bp = Blueprint("oidc_introspection", __name__)
+answer_errors_as_oauth(bp)
 
 
 @bp.post("/introspect")

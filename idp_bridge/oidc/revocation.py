@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from idp_bridge.oidc.edge import current_edge, no_store, oauth_json
+from idp_bridge.oidc.edge import answer_errors_as_oauth, current_edge, no_store, oauth_json
 from idp_bridge.oidc.errors import OAuthError
 
 bp = Blueprint("oidc_revocation", __name__)
+answer_errors_as_oauth(bp)
 
 
 @bp.post("/revoke")

@@ -19,12 +19,20 @@ from pyop.exceptions import OAuthError as PyopOAuthError
 
 from authz.models import Client
 from idp_bridge.oidc import pkce
-from idp_bridge.oidc.edge import ACCESS_TOKEN_TTL, Edge, current_edge, grant_claims, oauth_json
+from idp_bridge.oidc.edge import (
+    ACCESS_TOKEN_TTL,
+    Edge,
+    answer_errors_as_oauth,
+    current_edge,
+    grant_claims,
+    oauth_json,
+)
 from idp_bridge.oidc.errors import OAuthError
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("oidc_token", __name__)
+answer_errors_as_oauth(bp)
 
 
 @bp.post("/token")

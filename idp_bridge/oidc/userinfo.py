@@ -10,10 +10,11 @@ from pyop.access_token import extract_bearer_token_from_http_request
 from pyop.exceptions import BearerTokenError, InvalidAccessToken
 
 from authz.models import Client
-from idp_bridge.oidc.edge import current_edge, grant_claims, oauth_json
+from idp_bridge.oidc.edge import answer_errors_as_oauth, current_edge, grant_claims, oauth_json
 from idp_bridge.oidc.errors import OAuthError
 
 bp = Blueprint("oidc_userinfo", __name__)
+answer_errors_as_oauth(bp)
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])

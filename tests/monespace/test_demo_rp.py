@@ -53,6 +53,7 @@ def test_a_representative_sees_the_represents_claim(browser):
     )
     text = page_text(browser.follow(back.headers["Location"]))
     assert '"espace": "professionnel"' in text and '"sub": "0123456749"' in text
+    assert '"active": true' in text  # the introspection answer
 
 
 def test_an_answer_for_another_login_is_shown_as_an_error(browser):

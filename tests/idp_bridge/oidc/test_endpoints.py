@@ -500,3 +500,22 @@ def test_a_redirect_uri_other_than_the_requests_is_invalid_grant(
         browser, code, verifier, basic("fisc", confidential), redirect_uri=CALLBACK + "/x"
     )
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+
+
+def test_an_unforeseen_failure_at_the_token_endpoint_is_oauth_json(
+    browser, confidential, monkeypatch
+):
+    from idp_bridge.oidc import token as token_module
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(token_module, "_client_credentials", broken)
+    response = browser.client.post(
+        "/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic("fisc", confidential),
+        base_url=browser.base_url,
+    )
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "server_error", "error_description": "internal error"}
