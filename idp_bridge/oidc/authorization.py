@@ -24,11 +24,14 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from pyop.exceptions import InvalidAuthenticationRequest
 
+from authz.errors import InvalidInput
+from authz.identifiers import normalize_nrn
 from authz.models import Client
 from idp_bridge.oidc import claims, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError
 from idp_bridge.oidc.logout import remember_client, sid_of
+from idp_bridge.sessions import LANGUAGES
 from idp_bridge.web import current_login
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
@@ -115,11 +118,11 @@ def _proceed(
         pending = secrets.token_urlsafe(24)
         edge.pending.put(pending, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
         resume_url = url_for("oidc.resume", request=pending)
-        return redirect(url_for("login.login_page", next=resume_url), 303)
+        return redirect(url_for("login.login_page", next=resume_url, lang=_language(params)), 303)
     if "enterprise" in scopes:
         pending = secrets.token_urlsafe(24)
         edge.pending.put(pending, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
-        return redirect(url_for("oidc.espace", request=pending), 303)
+        return redirect(url_for("oidc.espace", request=pending, lang=_language(params)), 303)
     return _answer(auth_req, params, client, session, bce=None)
 
 
@@ -135,6 +138,27 @@ def _login_needed(session, params, prompts, asked_at: float, resumed: bool) -> s
     wanted = [LOA_RANK[a] for a in params.get("acr_values", "").split() if a in LOA_RANK]
     if wanted and LOA_RANK.get(session.acr, 0) < min(wanted):
         return "the login's level of assurance is lower than acr_values"
+    hinted = _hinted_nrn(params.get("login_hint"))
+    if hinted is not None and hinted != session.person.nrn:
+        return "login_hint names another person than the one logged in"
+    return None
+
+
+def _hinted_nrn(hint: str | None) -> str | None:
+    """A ``login_hint`` that is a national register number (any spelling), else None: the
+    person is then asked to log in again rather than be answered as someone else."""
+    try:
+        return normalize_nrn(hint) if hint else None
+    except InvalidInput:
+        return None
+
+
+def _language(params: dict[str, str]) -> str | None:
+    """The first of ``ui_locales`` the pages speak (``fr-BE`` counts for ``fr``)."""
+    for tag in params.get("ui_locales", "").split():
+        language = tag.split("-")[0].lower()
+        if language in LANGUAGES:
+            return language
     return None
 
 

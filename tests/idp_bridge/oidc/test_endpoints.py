@@ -8,6 +8,7 @@ import base64
 import hashlib
 import re
 import secrets
+import time
 from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -519,3 +520,29 @@ def test_an_unforeseen_failure_at_the_token_endpoint_is_oauth_json(
     )
     assert response.status_code == 500
     assert response.get_json() == {"error": "server_error", "error_description": "internal error"}
+
+
+def test_ui_locales_choose_the_language_of_the_login_pages(browser, confidential):
+    query = authorize_query(ui_locales="de-BE en")
+    to_login = browser.get("/authorize?" + urlencode(query))
+    assert to_login.status_code == 303 and "lang=de" in to_login.headers["Location"]
+    page = browser.follow(to_login.headers["Location"])
+    assert '<html lang="de">' in page.get_data(as_text=True)
+
+
+def test_a_login_hint_naming_another_person_asks_for_a_new_login(browser, confidential):
+    browser.login("eid", "person:claire")
+    claire = Person.get(Person.given_name == "Claire")
+    same = browser.get("/authorize?" + urlencode(authorize_query(login_hint=claire.nrn)))
+    assert "code" in callback_params(same)
+    other = browser.get("/authorize?" + urlencode(authorize_query(login_hint="85.07.30-033.28")))
+    assert other.status_code == 303 and other.headers["Location"].startswith("/login?")
+
+
+def test_an_expired_code_is_invalid_grant(browser, confidential, code_and_verifier, monkeypatch):
+    code, verifier = code_and_verifier
+    state = browser.app.extensions["monespace.oidc"].provider.provider().authz_state
+    later = time.time() + 61  # codes live 60 seconds
+    monkeypatch.setattr(state, "_clock", lambda: later)
+    refused = redeem(browser, code, verifier, basic("fisc", confidential))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
