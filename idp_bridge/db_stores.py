@@ -58,7 +58,7 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-class _PurgeSchedule:
+class PurgeSchedule:
     """When this process may purge next: at most once per ``interval`` seconds."""
 
     def __init__(
@@ -78,7 +78,7 @@ class _PurgeSchedule:
             return True
 
 
-_schedule = _PurgeSchedule()
+_schedule = PurgeSchedule()
 
 
 def _purge_if_due(now: datetime) -> None:

@@ -42,7 +42,6 @@ import copy
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -52,11 +51,11 @@ from peewee import DatabaseError
 from pyop.storage import StorageBase
 
 from authz import db
+from idp_bridge.db_stores import PurgeSchedule
 from idp_bridge.oidc.models import ProviderState
 
 logger = logging.getLogger(__name__)
 
-PURGE_INTERVAL = 60.0
 PURGE_BATCH = 1000  # rows deleted per purge: bounded work on the request that runs it
 ITEMS_PAGE = 200  # rows read per query by items(): pyop often stops at the first match
 CONSUME_ATTEMPTS = 3
@@ -82,26 +81,7 @@ def _visible(now: datetime):
     return ProviderState.expires_at.is_null() | (ProviderState.expires_at > now)
 
 
-class _PurgeSchedule:
-    """When this process may purge next: at most once per ``interval`` seconds."""
-
-    def __init__(
-        self, interval: float = PURGE_INTERVAL, clock: Callable[[], float] = time.monotonic
-    ):
-        self.interval, self._clock = interval, clock
-        self._next = float("-inf")
-        self._lock = threading.Lock()
-
-    def due(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            if now < self._next:
-                return False
-            self._next = now + self.interval
-            return True
-
-
-_schedule = _PurgeSchedule()
+_schedule = PurgeSchedule()  # this table's own schedule, same rule as the login stores'
 
 
 def purge_expired(now: datetime, limit: int | None = None) -> int:

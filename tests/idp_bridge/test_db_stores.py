@@ -27,7 +27,7 @@ class Clock:
 @pytest.fixture(autouse=True)
 def no_background_purge(monkeypatch):
     """The stores' own purge would hide what a test looks at: it is off unless a test says."""
-    schedule = db_stores._PurgeSchedule(clock=lambda: 0.0)
+    schedule = db_stores.PurgeSchedule(clock=lambda: 0.0)
     assert schedule.due()  # the one purge of this interval, which never ends
     monkeypatch.setattr(db_stores, "_schedule", schedule)
 
@@ -208,7 +208,7 @@ def test_purge_removes_what_expired_and_counts_it(database):
 
 def test_the_stores_purge_at_most_once_a_minute(database, monkeypatch):
     monotonic = Clock(0.0)
-    monkeypatch.setattr(db_stores, "_schedule", db_stores._PurgeSchedule(clock=monotonic))
+    monkeypatch.setattr(db_stores, "_schedule", db_stores.PurgeSchedule(clock=monotonic))
     clock = Clock(time.time() + 60)  # every row made below has expired by this clock
     requests = DatabaseRequestStore("saml", clock=clock)
     seen = DatabaseSeenStore("eid", clock=clock)

@@ -53,7 +53,7 @@ LIFETIMES = {
 
 @pytest.fixture(autouse=True)
 def no_background_purge(monkeypatch):
-    schedule = storage_module._PurgeSchedule(clock=lambda: 0.0)
+    schedule = storage_module.PurgeSchedule(clock=lambda: 0.0)
     assert schedule.due()
     monkeypatch.setattr(storage_module, "_schedule", schedule)
 

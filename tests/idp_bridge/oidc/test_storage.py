@@ -31,7 +31,7 @@ class Clock:
 @pytest.fixture(autouse=True)
 def no_background_purge(monkeypatch):
     """The storage's own purge would hide what a test looks at: it is off unless a test says."""
-    schedule = storage_module._PurgeSchedule(clock=lambda: 0.0)
+    schedule = storage_module.PurgeSchedule(clock=lambda: 0.0)
     assert schedule.due()  # the one purge of this interval, which never ends
     monkeypatch.setattr(storage_module, "_schedule", schedule)
 
@@ -207,7 +207,7 @@ def test_without_ttl_a_record_never_expires(database):
 
 def test_expired_rows_are_purged_in_bounded_batches_at_most_once_an_interval(database, monkeypatch):
     clock, ticks = Clock(), Clock(0.0)
-    monkeypatch.setattr(storage_module, "_schedule", storage_module._PurgeSchedule(clock=ticks))
+    monkeypatch.setattr(storage_module, "_schedule", storage_module.PurgeSchedule(clock=ticks))
     monkeypatch.setattr(storage_module, "PURGE_BATCH", 2)
     codes = DatabaseStorage("codes", ttl=60, clock=clock)
     subjects = DatabaseStorage("subject_identifiers", clock=clock)
