@@ -33,6 +33,7 @@ PACKAGES: tuple[str, ...] = (
     "authz.api",
     "idp_bridge.web",
     "idp_bridge.oidc.endpoints",
+    "admin_ui.enterprises",
     "monespace.demo_rp",
 )
 
