@@ -207,6 +207,31 @@ def test_security_headers(app):
 
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+    policy = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    assert "default-src 'self'" in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "Strict-Transport-Security" not in response.headers  # the demo, over http
+
+
+def test_pages_carry_the_policy_and_production_adds_hsts(database, database_url, tmp_path):
+    from authz import db as authz_db
+
+    with authz_db.connection():
+        bootstrap.upgrade_schemas()
+    production = create_app(
+        {
+            "mode": "production",
+            "database_url": database_url,
+            "secret_key": SECRET,
+            "base_url": "https://monespace.example.be",
+            "data_dir": str(tmp_path),
+        }
+    )
+    page = production.test_client().get("/login", base_url="https://monespace.example.be")
+    assert page.status_code == 200
+    assert "Content-Security-Policy" in page.headers
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
 def test_healthz_names_a_package_whose_tables_are_behind(app):
