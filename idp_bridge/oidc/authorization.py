@@ -52,7 +52,7 @@ def authorize() -> Any:
         return _error_page(str(exc))
     if repeated:
         return _redirect_error(single, "invalid_request", f"{repeated[0]} is repeated")
-    return _proceed(single, client, pending_id=None, asked_at=time.time())
+    return _proceed(single, client, asked_at=time.time())
 
 
 @bp.get("/authorize/resume")
@@ -68,7 +68,7 @@ def resume() -> Any:
         client = _client_and_redirect(params)
     except _PageError as exc:
         return _error_page(str(exc))
-    return _proceed(params, client, pending_id=None, asked_at=asked_at, resumed=True)
+    return _proceed(params, client, asked_at=asked_at)
 
 
 def _client_and_redirect(params: dict[str, str]) -> Client:
@@ -83,14 +83,15 @@ def _client_and_redirect(params: dict[str, str]) -> Client:
     return client
 
 
-def _proceed(
-    params: dict[str, str], client: Client, *, pending_id, asked_at: float, resumed=False
-) -> Any:
+def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
     edge = current_edge()
     pyop = edge.provider.provider()
-    # What this provider does not offer is not passed to pyop: the claims parameter (it could
-    # ask for the NRN past the scope check), and the nrn scope for clients not allowed it.
-    params = {k: v for k, v in params.items() if k not in ("claims", "request", "request_uri")}
+    # Request objects are not supported (Core 6.1, 6.2: say so); the claims parameter is not
+    # passed to pyop (it could ask for the NRN past the scope check).
+    for name in ("request", "request_uri"):
+        if name in params:
+            return _redirect_error(params, f"{name}_not_supported", f"{name} is not supported")
+    params = {k: v for k, v in params.items() if k != "claims"}
     # A client gets the scopes it was registered for, fewer if it asks for others (RFC 6749
     # 3.3), and the NRN only if it may receive it.
     allowed = set(client.allowed_scopes.split()) | {"openid"}
@@ -111,7 +112,7 @@ def _proceed(
         return _redirect_error(params, exc.error, exc.description)
     prompts = set(params.get("prompt", "").split())
     session = current_login()
-    reason = _login_needed(session, params, prompts, asked_at, resumed)
+    reason = _login_needed(session, params, prompts, asked_at)
     if reason is not None:
         if "none" in prompts:
             return _redirect_error(params, "login_required", reason)
@@ -126,7 +127,8 @@ def _proceed(
     return _answer(auth_req, params, client, session, bce=None)
 
 
-def _login_needed(session, params, prompts, asked_at: float, resumed: bool) -> str | None:
+def _login_needed(session, params, prompts, asked_at: float) -> str | None:
+    """Why the person must log in (again) before an answer, or None."""
     if session is None:
         return "no login session"
     logged_at = session.created_at.timestamp()

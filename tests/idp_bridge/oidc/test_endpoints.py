@@ -242,8 +242,19 @@ def test_without_a_known_client_and_redirect_the_error_is_shown_never_redirected
         ("fisc", {"response_type": "code id_token"}, "unsupported_response_type"),
         ("fisc", {"scope": "profile"}, "invalid_scope"),
         ("fisc", {"prompt": "none"}, "login_required"),
+        ("fisc", {"request": "eyJ.e30."}, "request_not_supported"),
+        ("fisc", {"request_uri": "https://rp.example.test/r"}, "request_uri_not_supported"),
     ],
-    ids=["public-no-pkce", "plain", "implicit", "hybrid", "no-openid", "prompt-none"],
+    ids=[
+        "public-no-pkce",
+        "plain",
+        "implicit",
+        "hybrid",
+        "no-openid",
+        "prompt-none",
+        "request-object",
+        "request-uri",
+    ],
 )
 def test_a_bad_request_goes_back_to_the_client_with_state_and_iss(
     browser, confidential, public, client_id, change, error
@@ -546,3 +557,14 @@ def test_an_expired_code_is_invalid_grant(browser, confidential, code_and_verifi
     monkeypatch.setattr(state, "_clock", lambda: later)
     refused = redeem(browser, code, verifier, basic("fisc", confidential))
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+
+
+def test_the_claims_parameter_cannot_ask_for_the_nrn(browser, confidential):
+    browser.login("eid", "person:claire")
+    asked = '{"userinfo": {"nrn": null}, "id_token": {"nrn": null}}'
+    query = authorize_query(scope="openid profile", claims=asked)
+    params = callback_params(browser.get("/authorize?" + urlencode(query)))
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    info = browser.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert "nrn" not in info.get_json()
+    assert "nrn" not in id_token_claims(browser, tokens["id_token"])
