@@ -1,4 +1,11 @@
-"""A person's enterprises: "Ajouter une entreprise", the role request form.
+"""A person's enterprises: "Mes entreprises", "Mes demandes" and "Ajouter une entreprise".
+
+``GET /entreprises``: the enterprises a logged-in person holds a mandate on, with its role,
+its source (a legal representation from the BCE, a GAP designation, a role grant and who gave
+it) and its end date; below, the person's role requests with their status. A pending request
+can be withdrawn (``POST /entreprises/demandes/<id>/retirer``, through
+``authz.services.withdraw_request``); someone else's request is answered 404, as if it did not
+exist.
 
 ``GET|POST /entreprises/ajouter``: a logged-in person asks an enterprise's principal access
 manager (GAP) for a role. The BCE number is accepted in any common spelling (dots, spaces, a
@@ -14,12 +21,29 @@ import hmac
 from typing import Any
 
 from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 
-from authz.errors import AuthzError, Conflict, InvalidInput, NoGap, NotFound
+from admin_ui.mandates import (
+    SOURCE_DESIGNATION,
+    SOURCE_GRANT,
+    Mandate,
+    MyRequest,
+    mandates_of,
+    requests_of,
+)
+from authz.errors import (
+    AuthzError,
+    Conflict,
+    Expired,
+    Forbidden,
+    InvalidInput,
+    NoGap,
+    NotFound,
+)
 from authz.identifiers import format_bce, normalize_bce
-from authz.models import Enterprise
-from authz.services import Caller, request_role
+from authz.models import Enterprise, Person
+from authz.services import Caller, request_role, withdraw_request
 from idp_bridge.web import csrf_token, current_login, safe_next
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
@@ -38,6 +62,136 @@ def role_labels() -> dict[str, str]:
         "reader": _("Lecteur : consulter les dossiers de l'entreprise"),
         "owner": _("Propriétaire : tous les droits sur les dossiers de l'entreprise"),
         "access_manager": _("Gestionnaire d'accès : gérer les accès des autres personnes"),
+    }
+
+
+def short_role_labels() -> dict[str, str]:
+    return {
+        "agent": _("Collaborateur"),
+        "reader": _("Lecteur"),
+        "owner": _("Propriétaire"),
+        "access_manager": _("Gestionnaire d'accès"),
+        "gap": _("Gestionnaire d'accès principal (GAP)"),
+        "representative": _("Représentant légal"),
+    }
+
+
+def status_labels() -> dict[str, str]:
+    return {
+        "pending": _("En attente"),
+        "accepted": _("Acceptée"),
+        "refused": _("Refusée"),
+        "withdrawn": _("Retirée"),
+        "expired": _("Expirée"),
+    }
+
+
+@bp.route("")
+def index() -> Any:
+    session = current_login()
+    if session is None:
+        return redirect(url_for("login.login_page", next=request.full_path), 303)
+    withdrawn = request.args.get("retiree", type=int)
+    return _overview(session, withdrawn=withdrawn)
+
+
+@bp.route("/demandes/<int:request_id>/retirer", methods=["POST"])
+def withdraw(request_id: int) -> Any:
+    session = current_login()
+    if session is None:
+        return redirect(url_for("login.login_page", next=url_for(".index")), 303)
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), csrf_token(session)):
+        abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
+    try:
+        withdraw_request(Caller.for_person(session.person, ip=request.remote_addr), request_id)
+    except (NotFound, Forbidden):
+        abort(404)  # someone else's request is none of this person's business
+    except Expired:
+        return _overview(
+            session, error=_("Cette demande a expiré : elle ne peut plus être retirée.")
+        ), 409
+    except Conflict:
+        return _overview(
+            session,
+            error=_(
+                "Cette demande a déjà été traitée (acceptée, refusée ou retirée) : elle ne "
+                "peut plus être retirée."
+            ),
+        ), 409
+    return redirect(url_for(".index", retiree=request_id), 303)
+
+
+def _overview(session, *, error: str | None = None, withdrawn: int | None = None) -> str:
+    person = session.person
+    mine = requests_of(person)
+    notice = None
+    if withdrawn is not None:
+        done = next(
+            (r for r in mine if r.request.id == withdrawn and r.status == "withdrawn"), None
+        )
+        if done is not None:
+            notice = _(
+                "Votre demande pour %(name)s a été retirée.", name=done.request.enterprise.name
+            )
+    return render_template(
+        "enterprises/index.html",
+        mandates=[_mandate_row(m) for m in mandates_of(person)],
+        requests=[_request_row(r) for r in mine],
+        error=error,
+        notice=notice,
+        csrf=csrf_token(session),
+    )
+
+
+def _name(person: Person | None) -> str:
+    if person is None:
+        return ""
+    return f"{person.given_name} {person.family_name}".strip() or _("une personne sans nom connu")
+
+
+def _mandate_row(mandate: Mandate) -> dict[str, Any]:
+    enterprise = mandate.enterprise
+    by = _name(mandate.by)
+    if mandate.source == SOURCE_GRANT:
+        via = {
+            "request": _("Rôle accordé à votre demande"),
+            "invitation": _("Rôle accordé par invitation"),
+        }.get(mandate.detail, _("Rôle accordé"))
+        source = _("%(how)s par %(name)s", how=via, name=by) if by else via
+    elif mandate.source == SOURCE_DESIGNATION:
+        source = (
+            _("Désignation comme GAP par %(name)s", name=by) if by else _("Désignation comme GAP")
+        )
+    else:
+        source = _("Représentant légal inscrit à la Banque-Carrefour des Entreprises (BCE)")
+        if mandate.detail:
+            source = _(
+                "%(source)s, en qualité de : %(capacity)s", source=source, capacity=mandate.detail
+            )
+    return {
+        "name": enterprise.name,
+        "bce": format_bce(enterprise.bce),
+        "active": enterprise.status == "active",
+        "role": short_role_labels().get(mandate.role, mandate.role),
+        "scope": ", ".join(mandate.scope),
+        "source": source,
+        "since": format_date(mandate.since.date()) if mandate.since else "",
+        "until": format_date(mandate.until) if mandate.until else "",
+    }
+
+
+def _request_row(mine: MyRequest) -> dict[str, Any]:
+    made = mine.request
+    return {
+        "id": made.id,
+        "name": made.enterprise.name,
+        "bce": format_bce(made.enterprise.bce),
+        "role": short_role_labels().get(made.role, made.role),
+        "date": format_date(made.created_at.date()),
+        "status": mine.status,
+        "status_label": status_labels()[mine.status],
+        "reason": made.reason if mine.status == "refused" else "",
+        "pending": mine.pending,
     }
 
 

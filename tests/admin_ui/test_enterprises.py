@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from authz.audit import verify
-from authz.models import AuditEvent, Person, RoleRequest
+from authz.models import AuditEvent, Person, RoleGrant, RoleRequest
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
@@ -143,3 +143,164 @@ def test_the_espace_chooser_offers_to_add_an_enterprise(app):
     back = parse_qs(urlsplit(link[1].replace("&amp;", "&")).query)["next"][0]
     assert back.startswith("/authorize/espace?request=")
     assert browser.get(back).status_code == 200  # the login under way is still there
+
+
+# -- "Mes entreprises" and "Mes demandes" ------------------------------------------------------
+
+
+def logged_in(app, key: str) -> Browser:
+    browser = Browser(app)
+    browser.login("eid", f"person:{key}")
+    return browser
+
+
+def overview(browser: Browser) -> str:
+    response = browser.get("/entreprises")
+    assert response.status_code == 200
+    return page_text(response)
+
+
+def rows(html: str, caption: str) -> list[str]:
+    """The body rows of the table with this caption, as text without tags."""
+    table = re.search(r"<caption>" + re.escape(caption) + r"</caption>(.*?)</table>", html, re.S)
+    assert table is not None, caption
+    body = table[1].split("<tbody>", 1)[1]
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+MANDATES = "Les entreprises pour lesquelles vous avez un mandat, avec son origine"
+REQUESTS = "Vos demandes de rôle et leur état"
+
+
+def withdraw(browser: Browser, request_id: int, token: str | None = None):
+    token = csrf(browser) if token is None else token  # one token per login, on every form
+    return browser.post(f"/entreprises/demandes/{request_id}/retirer", data={"csrf_token": token})
+
+
+def test_the_overview_needs_a_login(app):
+    response = Browser(app).get("/entreprises")
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/login"
+    assert parse_qs(location.query)["next"] == ["/entreprises?"]
+
+
+def test_withdrawing_needs_a_login(app):
+    (nora_request,) = requests_of("Nora")
+    response = Browser(app).post(f"/entreprises/demandes/{nora_request.id}/retirer")
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == "/login"
+    assert RoleRequest.get_by_id(nora_request.id).status == "pending"
+
+
+def test_sophie_is_owner_of_the_boulangerie_granted_by_marc(app):
+    html = overview(logged_in(app, "sophie"))
+    (row,) = rows(html, MANDATES)
+    assert "Boulangerie Démo SA (0123.456.749)" in row
+    assert "Propriétaire" in row
+    assert "Rôle accordé par Marc Dupont-Démo" in row
+    assert "sans date de fin" in row
+    assert 'href="/entreprises/ajouter?next=/entreprises"' in html
+    assert "Vous n'avez fait aucune demande de rôle." in html
+
+
+def test_jean_holds_his_atelier_as_gap_and_legal_representative(app):
+    found = rows(overview(logged_in(app, "jean")), MANDATES)
+    assert len(found) == 2
+    assert all("Atelier Jean Dubois-Démo (0888.888.895)" in row for row in found)
+    gap, representative = found
+    assert "Gestionnaire d'accès principal (GAP)" in gap
+    assert "Désignation comme GAP par Jean Dubois-Démo" in gap
+    assert "Représentant légal" in representative
+    assert "Banque-Carrefour des Entreprises (BCE)" in representative
+
+
+def test_a_scope_and_an_end_date_are_shown(app):
+    from datetime import date
+
+    grant = RoleGrant.get(RoleGrant.person == Person.get(Person.given_name == "Luc"))
+    RoleGrant.update(valid_until=date(2099, 3, 31)).where(RoleGrant.id == grant.id).execute()
+    (row,) = rows(overview(logged_in(app, "luc")), MANDATES)
+    assert "Collaborateur" in row and "limité aux domaines : fiscalite" in row
+    assert "2099" in row and "sans date de fin" not in row
+
+
+def test_alice_has_no_enterprise(alice):
+    html = overview(alice)
+    assert "aucun mandat pour une entreprise" in html
+    assert "<caption>" + MANDATES not in html
+    assert "Ajouter une entreprise" in html
+
+
+def test_nora_sees_her_pending_request_and_withdraws_it(app):
+    nora = logged_in(app, "nora")
+    (pending,) = requests_of("Nora")
+    (row,) = rows(overview(nora), REQUESTS)
+    assert "Boulangerie Démo SA" in row and "Collaborateur" in row and "En attente" in row
+    assert f'action="/entreprises/demandes/{pending.id}/retirer"' in overview(nora)
+
+    response = withdraw(nora, pending.id)
+    assert response.status_code == 303
+    after = nora.follow(response.headers["Location"])
+    text = page_text(after)
+    assert "Votre demande pour Boulangerie Démo SA a été retirée." in text
+    (row,) = rows(text, REQUESTS)
+    assert "Retirée" in row and "/retirer" not in row
+    assert RoleRequest.get_by_id(pending.id).status == "withdrawn"
+    events = AuditEvent.select().where(
+        (AuditEvent.action == "request.withdraw") & (AuditEvent.target_id == str(pending.id))
+    )
+    assert events.count() == 1
+    assert verify().ok
+
+    again = withdraw(nora, pending.id)
+    assert again.status_code == 409
+    assert "déjà été traitée" in page_text(again)
+    assert events.count() == 1
+
+
+def test_someone_elses_request_cannot_be_withdrawn(alice):
+    (pending,) = requests_of("Nora")
+    before = AuditEvent.select().count()
+    assert withdraw(alice, pending.id).status_code == 404
+    assert withdraw(alice, 999999).status_code == 404
+    assert RoleRequest.get_by_id(pending.id).status == "pending"
+    assert AuditEvent.select().count() == before
+
+
+def test_withdrawing_without_the_forms_token_is_refused(app):
+    nora = logged_in(app, "nora")
+    (pending,) = requests_of("Nora")
+    assert withdraw(nora, pending.id, token="0" * 64).status_code == 400
+    assert nora.post(f"/entreprises/demandes/{pending.id}/retirer").status_code == 400
+    assert RoleRequest.get_by_id(pending.id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "words"),
+    [
+        ("accepted", "", "Acceptée"),
+        ("refused", "Nous n'engageons pas", "Refusée Motif : Nous n'engageons pas"),
+        ("expired", "", "Expirée"),
+    ],
+)
+def test_decided_requests_show_their_status(app, status, reason, words):
+    (made,) = requests_of("Nora")
+    RoleRequest.update(status=status, reason=reason).where(RoleRequest.id == made.id).execute()
+    (row,) = rows(overview(logged_in(app, "nora")), REQUESTS)
+    assert words in row and "Retirer" not in row
+
+
+def test_a_request_past_its_expiry_reads_as_expired(app):
+    from datetime import datetime
+
+    (made,) = requests_of("Nora")
+    RoleRequest.update(expires_at=datetime(2000, 1, 1)).where(RoleRequest.id == made.id).execute()
+    nora = logged_in(app, "nora")
+    (row,) = rows(overview(nora), REQUESTS)
+    assert "Expirée" in row and "Retirer" not in row
+    response = withdraw(nora, made.id)
+    assert response.status_code == 409 and "a expiré" in page_text(response)
