@@ -153,11 +153,20 @@ def _mandate_row(mandate: Mandate) -> dict[str, Any]:
     enterprise = mandate.enterprise
     by = _name(mandate.by)
     if mandate.source == SOURCE_GRANT:
-        via = {
-            "request": _("Rôle accordé à votre demande"),
-            "invitation": _("Rôle accordé par invitation"),
-        }.get(mandate.detail, _("Rôle accordé"))
-        source = _("%(how)s par %(name)s", how=via, name=by) if by else via
+        if mandate.detail == "request":
+            source = (
+                _("Rôle accordé par %(name)s à votre demande", name=by)
+                if by
+                else _("Rôle accordé à votre demande")
+            )
+        elif mandate.detail == "invitation":
+            source = (
+                _("Rôle accordé par %(name)s sur invitation", name=by)
+                if by
+                else _("Rôle accordé sur invitation")
+            )
+        else:
+            source = _("Rôle accordé par %(name)s", name=by) if by else _("Rôle accordé")
     elif mandate.source == SOURCE_DESIGNATION:
         source = (
             _("Désignation comme GAP par %(name)s", name=by) if by else _("Désignation comme GAP")
