@@ -34,6 +34,7 @@ PACKAGES: tuple[str, ...] = (
     "idp_bridge.web",
     "idp_bridge.oidc.endpoints",
     "admin_ui.enterprises",
+    "admin_ui.outbox",
     "monespace.demo_rp",
 )
 

@@ -42,7 +42,12 @@ def connect_database(config: Config) -> Database:
 
 # The schema sets of the packages, authz first (the others refer to its tables). A package
 # that owns tables adds its set here: "module:attribute", a authz.schema.SchemaSet.
-SCHEMA_SETS = ("authz.schema:AUTHZ", "idp_bridge.schema:IDP_BRIDGE", "idp_bridge.oidc.schema:OIDC")
+SCHEMA_SETS = (
+    "authz.schema:AUTHZ",
+    "idp_bridge.schema:IDP_BRIDGE",
+    "idp_bridge.oidc.schema:OIDC",
+    "admin_ui.schema:ADMIN_UI",
+)
 
 
 def schema_sets() -> list[schema.SchemaSet]:

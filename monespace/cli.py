@@ -27,6 +27,7 @@ COMMANDS = (
     ("requests", "requests"),
     ("logins", "eid"),
     ("keys", "keys"),
+    ("mail", "mail"),
 )
 
 

@@ -64,6 +64,13 @@ DEFAULTS: dict[str, Any] = {
     "itsme_signing_key_file": None,
     "itsme_encryption_key_file": None,
     "itsme_acr": "advanced",
+    # Email (admin_ui.mail): without smtp_host, messages stay in the outbox (the demo's page).
+    "smtp_host": None,
+    "smtp_port": 587,
+    "smtp_starttls": True,
+    "smtp_username": None,
+    "smtp_password": None,
+    "mail_from": "Mon Espace <no-reply@localhost>",
 }
 # Required with eid_idp_metadata (production) and with itsme_issuer.
 EID_REQUIRED = ("eid_key_file", "eid_cert_file")
@@ -101,6 +108,12 @@ class Config:
     session_absolute_timeout: int = 8 * 3600
     eid: dict[str, Any] | None = None  # eid_* settings without the prefix; None: no eID login
     itsme: dict[str, Any] | None = None  # itsme_* settings likewise; None: no itsme login
+    smtp_host: str | None = None  # None: emails are kept in the outbox, not sent
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "Mon Espace <no-reply@localhost>"
 
     @property
     def is_demo(self) -> bool:
@@ -112,11 +125,12 @@ class Config:
         return not (self.is_demo and self.base_url.startswith("http://"))
 
     def __repr__(self) -> str:
-        # Never print the secret key (logs, tracebacks, pytest assertion output).
+        # Never print the secret key nor the SMTP password (logs, tracebacks, pytest output).
         return (
             f"Config(mode={self.mode!r}, database_url={redact_url(self.database_url)!r}, "
             f"base_url={self.base_url!r}, data_dir={str(self.data_dir)!r}, "
-            f"simulators={self.simulators!r})"
+            f"simulators={self.simulators!r}, smtp_host={self.smtp_host!r}, "
+            f"smtp_password={'***' if self.smtp_password else None!r})"
         )
 
 
@@ -281,6 +295,36 @@ def _login_settings(settings: dict[str, Any], demo: bool, simulators: bool) -> d
     }
 
 
+def _mail_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    def optional(name: str) -> str | None:
+        value = settings[name]
+        return (_as_text(name, value) or None) if value is not None else None
+
+    host, username, password = (
+        optional(name) for name in ("smtp_host", "smtp_username", "smtp_password")
+    )
+    if (username is None) != (password is None):
+        raise ConfigError(
+            "set both MONESPACE_SMTP_USERNAME and MONESPACE_SMTP_PASSWORD, or neither"
+        )
+    if username is not None and host is None:
+        raise ConfigError("MONESPACE_SMTP_USERNAME is set but MONESPACE_SMTP_HOST is not")
+    mail_from = _as_text("mail_from", settings["mail_from"])
+    if "@" not in mail_from or "\n" in mail_from or "\r" in mail_from:
+        raise ConfigError(
+            f"MONESPACE_MAIL_FROM must be an address like 'Mon Espace <no-reply@example.be>', "
+            f"not {mail_from!r}"
+        )
+    return {
+        "smtp_host": host,
+        "smtp_port": _as_number("MONESPACE_SMTP_PORT", settings["smtp_port"], int, 1, 65_535),
+        "smtp_starttls": _as_bool("MONESPACE_SMTP_STARTTLS", settings["smtp_starttls"]),
+        "smtp_username": username,
+        "smtp_password": password,
+        "mail_from": mail_from,
+    }
+
+
 def _upstream(
     settings: dict[str, Any], prefix: str, switch: str, required: tuple[str, ...]
 ) -> dict[str, Any] | None:
@@ -363,6 +407,7 @@ def _build(settings: dict[str, Any]) -> Config:
         ),
         **_decision_settings(settings),
         **_login_settings(settings, demo, simulators),
+        **_mail_settings(settings),
     )
 
 

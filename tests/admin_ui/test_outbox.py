@@ -1,0 +1,65 @@
+"""admin_ui/outbox.py: the demo's outbox page; absent in production."""
+
+from __future__ import annotations
+
+from admin_ui import mail
+from authz import db
+from monespace.app import create_app
+from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+    app_fixture,
+    make_app_fixture,
+    page_text,
+    stop,
+)
+
+INVITATION = {
+    "inviter": "Alice Dupont",
+    "enterprise": "Boulangerie Dupont",
+    "bce": "0123.456.749",
+    "role": "agent",
+    "link": "https://id.example.test/invitations/abc123",
+    "expires": "2030-01-31",
+}
+
+
+def invite(language: str = "fr"):
+    with db.transaction():
+        return mail.enqueue("invitation", "bob@example.test", language, **INVITATION)
+
+
+def test_the_outbox_lists_and_shows_the_emails_in_demo(app):
+    message = invite("de")
+    client = app.test_client()
+    listing = client.get("/demo/outbox")
+    assert listing.status_code == 200
+    text = page_text(listing)
+    assert "bob@example.test" in text and "Einladung, für Boulangerie Dupont zu handeln" in text
+    assert "En attente" in text
+    assert f'href="/demo/outbox/{message.id}"' in listing.get_data(as_text=True)
+    shown = client.get(f"/demo/outbox/{message.id}")
+    assert shown.status_code == 200
+    assert INVITATION["link"] in page_text(shown)
+    assert f'href="{INVITATION["link"]}"' in shown.get_data(as_text=True)
+    assert client.get("/demo/outbox/999999").status_code == 404
+
+
+def test_the_outbox_page_speaks_the_pages_language(app):
+    invite()
+    assert "Pending" in page_text(app.test_client().get("/demo/outbox?lang=en"))
+
+
+def test_no_outbox_page_in_production(database, database_url, tmp_path):
+    app = create_app(
+        {
+            "mode": "production",
+            "database_url": database_url,
+            "secret_key": "k" * 40,
+            "base_url": "https://id.example.test",
+            "data_dir": str(tmp_path),
+            "decision_log": "off",
+        }
+    )
+    try:
+        assert app.test_client().get("/demo/outbox").status_code == 404
+    finally:
+        stop(app)
