@@ -20,10 +20,20 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from admin_ui import mail
 from admin_ui.mandates import (
     SOURCE_DESIGNATION,
     SOURCE_GRANT,
@@ -32,6 +42,7 @@ from admin_ui.mandates import (
     mandates_of,
     requests_of,
 )
+from authz import db
 from authz.errors import (
     AuthzError,
     Conflict,
@@ -44,6 +55,7 @@ from authz.errors import (
 from authz.identifiers import format_bce, normalize_bce
 from authz.models import Enterprise, Person
 from authz.services import Caller, request_role, withdraw_request
+from authz.services.gap import current_gap
 from idp_bridge.web import csrf_token, current_login, safe_next
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
@@ -219,12 +231,15 @@ def add() -> Any:
         try:
             if form["role"] not in ROLE_CHOICES:
                 raise InvalidInput("role")
-            made = request_role(
-                Caller.for_person(session.person, ip=request.remote_addr),
-                form["bce"],
-                form["role"],
-                form["message"][:MAX_MESSAGE],
-            )
+            # The request and the email to the GAP commit together, or neither does.
+            with db.transaction():
+                made = request_role(
+                    Caller.for_person(session.person, ip=request.remote_addr),
+                    form["bce"],
+                    form["role"],
+                    form["message"][:MAX_MESSAGE],
+                )
+                _tell_the_gap(made)
             sent = made.enterprise
         except AuthzError as exc:
             error = _explain(exc, form["bce"])
@@ -239,6 +254,25 @@ def add() -> Any:
         csrf=csrf_token(session),
     )
     return page, (400 if error else 200)
+
+
+def _tell_the_gap(made) -> None:
+    """Email "role request received" to the enterprise's GAP, in their language; a GAP
+    without a known address sees the request on their pages only."""
+    designation = current_gap(made.enterprise)
+    gap = designation.person if designation is not None else None
+    if gap is None or not gap.email:
+        return
+    values = {
+        "requester": made.person.display_name,
+        "enterprise": made.enterprise.name,
+        "bce": format_bce(made.enterprise.bce),
+        "role": made.role,
+        "link": current_app.config["MONESPACE"].base_url + url_for("enterprises.index"),
+    }
+    if made.message:
+        values["message"] = made.message
+    mail.enqueue("role_request_received", gap.email, gap.language, **values)
 
 
 def _explain(exc: AuthzError, bce: str) -> str:

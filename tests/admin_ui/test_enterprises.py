@@ -304,3 +304,41 @@ def test_a_request_past_its_expiry_reads_as_expired(app):
     assert "Expirée" in row and "Retirer" not in row
     response = withdraw(nora, made.id)
     assert response.status_code == 409 and "a expiré" in page_text(response)
+
+
+# -- the email to the GAP ---------------------------------------------------------------------
+
+
+def test_the_gap_is_emailed_in_the_same_transaction_in_their_language(alice):
+    from admin_ui.models import OutboxMessage
+
+    Person.update(email="marc@example.test", language="nl").where(
+        Person.given_name == "Marc"
+    ).execute()
+    assert ask(alice, BOULANGERIE, "reader", "Bonjour Marc").status_code == 200
+    (message,) = OutboxMessage.select()
+    assert message.recipient == "marc@example.test" and message.language == "nl"
+    assert "Alice" in message.body and "0123.456.749" in message.body
+    assert "Bonjour Marc" in message.body
+
+
+def test_no_email_without_an_address_or_without_a_request(alice):
+    from admin_ui.models import OutboxMessage
+
+    Person.update(email=None).where(Person.given_name == "Marc").execute()
+    assert ask(alice, BOULANGERIE).status_code == 200  # a GAP without an address
+    assert ask(alice, PARC).status_code == 400  # no GAP: no request, no email
+    assert OutboxMessage.select().count() == 0
+
+
+def test_a_failing_email_leaves_no_request_behind(alice, monkeypatch):
+    from admin_ui import mail
+
+    Person.update(email="marc@example.test").where(Person.given_name == "Marc").execute()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(mail, "enqueue", broken)
+    assert ask(alice, BOULANGERIE).status_code == 500
+    assert requests_of("Alice") == []
