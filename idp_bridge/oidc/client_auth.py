@@ -40,7 +40,7 @@ from authz.clients import hash_secret, verify_secret
 from authz.models import Client
 from idp_bridge.client_assertion import ASSERTION_TYPE
 from idp_bridge.oidc.client_keys import KeySource, KeysUnavailable, RemoteKeys, StaticKeys
-from idp_bridge.oidc.errors import invalid_client, invalid_request
+from idp_bridge.oidc.errors import invalid_client, invalid_request, single_param
 from idp_bridge.stores import SeenStore
 from idp_bridge.transport import Transport, urllib_transport
 
@@ -93,10 +93,10 @@ class ClientAuthenticator:
 
     def authenticate(self, form: Mapping[str, str], authorization_header: str | None) -> Client:
         """The enabled client that authenticated with the registered method, or OAuthError."""
-        form_client_id = _param(form, "client_id")
-        secret = _param(form, "client_secret")
-        assertion = _param(form, "client_assertion")
-        assertion_type = _param(form, "client_assertion_type")
+        form_client_id = single_param(form, "client_id")
+        secret = single_param(form, "client_secret")
+        assertion = single_param(form, "client_assertion")
+        assertion_type = single_param(form, "client_assertion_type")
         basic = bool(authorization_header and authorization_header.strip())
         jwt = assertion is not None or assertion_type is not None
         if basic + (secret is not None) + jwt > 1:
@@ -269,19 +269,6 @@ class ClientAuthenticator:
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-
-def _param(form: Mapping[str, str], name: str) -> str | None:
-    """A form parameter; None when absent or empty (RFC 6749 section 3.1)."""
-    getlist = getattr(form, "getlist", None)
-    if getlist is not None and len(getlist(name)) > 1:
-        raise invalid_request(f"the {name} parameter is repeated")
-    value = form.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise invalid_request(f"the {name} parameter must be a string")
-    return value
 
 
 def _lookup(client_id: str) -> Client | None:

@@ -57,3 +57,17 @@ def invalid_client(description: str) -> OAuthError:
 
 def invalid_request(description: str) -> OAuthError:
     return OAuthError("invalid_request", description, 400)
+
+
+def single_param(params: Mapping[str, str], name: str) -> str | None:
+    """A request parameter (RFC 6749 section 3.1): None when absent or empty; a repeated one
+    or a value that is not text is ``invalid_request``."""
+    getlist = getattr(params, "getlist", None)
+    if getlist is not None and len(getlist(name)) > 1:
+        raise invalid_request(f"the {name} parameter is repeated")
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise invalid_request(f"the {name} parameter must be a string")
+    return value

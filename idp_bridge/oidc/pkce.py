@@ -24,7 +24,7 @@ import hmac
 import re
 from collections.abc import Mapping
 
-from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.errors import OAuthError, single_param
 
 METHOD = "S256"
 METHODS_SUPPORTED = (METHOD,)  # discovery: code_challenge_methods_supported
@@ -48,8 +48,8 @@ def check_challenge(params: Mapping[str, str], *, public_client: bool) -> tuple[
     """The ``(code_challenge, "S256")`` to record with the code, or None when a confidential
     client sent no challenge. Raises ``invalid_request``; a werkzeug ``MultiDict`` is checked
     for repeated parameters too (RFC 6749 section 3.1)."""
-    challenge = _param(params, "code_challenge")
-    method = _param(params, "code_challenge_method")
+    challenge = single_param(params, "code_challenge")
+    method = single_param(params, "code_challenge_method")
     if challenge is None:
         if method is not None:
             raise _invalid_request("code_challenge_method was sent without a code_challenge")
@@ -90,18 +90,6 @@ def verify(verifier: str | None, challenge: str | None) -> None:
     # Constant time: a timing difference would tell an attacker how much of a guess matched.
     if not hmac.compare_digest(s256(verifier).encode("ascii"), challenge.encode("utf-8")):
         raise _invalid_grant("code_verifier does not match the code_challenge")
-
-
-def _param(params: Mapping[str, str], name: str) -> str | None:
-    getlist = getattr(params, "getlist", None)
-    if getlist is not None and len(getlist(name)) > 1:
-        raise _invalid_request(f"the {name} parameter is repeated")
-    value = params.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise _invalid_request(f"the {name} parameter must be a string")
-    return value
 
 
 def _invalid_request(description: str) -> OAuthError:
