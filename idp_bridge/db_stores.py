@@ -159,6 +159,19 @@ class DatabaseRequestStore(RequestStore):
             return None
         return json.loads(rows[0]["value"])
 
+    def peek(self, key: str) -> dict[str, str] | None:
+        with db.connection():
+            row = (
+                PendingLogin.select(PendingLogin.value)
+                .where(
+                    (PendingLogin.key == _fit(key, PendingLogin.key.max_length))
+                    & (PendingLogin.kind == self.kind)
+                    & (PendingLogin.expires_at > _as_datetime(self._clock()))
+                )
+                .first()
+            )
+        return json.loads(row.value) if row is not None else None
+
 
 class DatabaseSeenStore(SeenStore):
     """Assertion ids already used from one ``upstream``, in ``SeenAssertion``."""

@@ -35,6 +35,10 @@ class RequestStore(ABC):
     def pop(self, key: str) -> dict[str, str] | None:
         """Remove and return the value under ``key``; None if unknown, expired or already taken."""
 
+    @abstractmethod
+    def peek(self, key: str) -> dict[str, str] | None:
+        """The value under ``key``, left in place; None if unknown, expired or already taken."""
+
 
 class SeenStore(ABC):
     @abstractmethod
@@ -63,6 +67,13 @@ class MemoryRequestStore(RequestStore):
         if entry is None or entry[0] <= self._clock():
             return None
         return entry[1]
+
+    def peek(self, key: str) -> dict[str, str] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] <= self._clock():
+            return None
+        return dict(entry[1])
 
     def __len__(self) -> int:
         with self._lock:

@@ -97,10 +97,11 @@ def current_login():
     return g.login_session
 
 
-def csrf_token(login_session) -> str:
-    """A token bound to the login session, for the forms of logged-in pages."""
-    digest = hmac.new(_logins().secret, b"csrf:" + login_session.id_hash.encode(), hashlib.sha256)
-    return digest.hexdigest()
+def csrf_token(login_session, purpose: str = "") -> str:
+    """A token bound to the login session, for the forms of logged-in pages; a ``purpose``
+    binds it to one form as well (one login's espace chooser, a logout confirmation)."""
+    message = "csrf:" + (f"{purpose}:" if purpose else "") + login_session.id_hash
+    return hmac.new(_logins().secret, message.encode(), hashlib.sha256).hexdigest()
 
 
 def safe_next(value: str | None) -> str:

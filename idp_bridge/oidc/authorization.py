@@ -13,7 +13,6 @@ against the policy when it comes back. The answer carries ``code``, ``state`` an
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -31,8 +30,9 @@ from idp_bridge.oidc import claims, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError
 from idp_bridge.oidc.logout import remember_client, sid_of
+from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import LANGUAGES
-from idp_bridge.web import current_login
+from idp_bridge.web import csrf_token, current_login
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
 
@@ -72,10 +72,8 @@ def resume() -> Any:
 
 
 def _client_and_redirect(params: dict[str, str]) -> Client:
-    client_id, redirect_uri = params.get("client_id"), params.get("redirect_uri")
-    client = Client.get_or_none(
-        (Client.client_id == (client_id or "")) & Client.disabled_at.is_null()
-    )
+    client = enabled_client(params.get("client_id"))
+    redirect_uri = params.get("redirect_uri")
     if client is None:
         raise _PageError(_("Le service qui vous envoie ici n'est pas connu."))
     if redirect_uri not in client.redirect_uri_list:
@@ -116,15 +114,19 @@ def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
     if reason is not None:
         if "none" in prompts:
             return _redirect_error(params, "login_required", reason)
-        pending = secrets.token_urlsafe(24)
-        edge.pending.put(pending, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
-        resume_url = url_for("oidc.resume", request=pending)
+        resume_url = url_for("oidc.resume", request=_wait(params, asked_at))
         return redirect(url_for("login.login_page", next=resume_url, lang=_language(params)), 303)
     if "enterprise" in scopes:
-        pending = secrets.token_urlsafe(24)
-        edge.pending.put(pending, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
-        return redirect(url_for("oidc.espace", request=pending, lang=_language(params)), 303)
+        espace_url = url_for("oidc.espace", request=_wait(params, asked_at), lang=_language(params))
+        return redirect(espace_url, 303)
     return _answer(auth_req, params, client, session, bce=None)
+
+
+def _wait(params: dict[str, str], asked_at: float) -> str:
+    """Keep the request in the database while the person logs in or chooses; its id."""
+    pending_id = secrets.token_urlsafe(24)
+    current_edge().pending.put(pending_id, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
+    return pending_id
 
 
 def _login_needed(session, params, prompts, asked_at: float) -> str | None:
@@ -200,24 +202,22 @@ def _error_page(message: str) -> Response:
 # -- the espace chooser ---------------------------------------------------------------------
 
 
-def _chooser_token(pending_id: str, session) -> str:
-    message = f"espace:{pending_id}:{session.id_hash}".encode()
-    return hmac.new(current_edge().secret, message, hashlib.sha256).hexdigest()
-
-
 @bp.route("/authorize/espace", methods=["GET", "POST"])
 def espace() -> Any:
     edge = current_edge()
     pending_id = request.values.get("request", "")
     session = current_login()
-    # Peek without taking: the person may reload the page or search.
-    stored = edge.pending.pop(pending_id) if pending_id else None
+    # Read, not taken: the person may reload the page, search, or go and add an enterprise.
+    stored = edge.pending.peek(pending_id) if pending_id else None
     if stored is None or session is None:
         return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
     params = dict(stored)
-    client = _client_and_redirect(params)
+    try:
+        client = _client_and_redirect(params)
+    except _PageError as exc:
+        return _error_page(str(exc))
+    token = csrf_token(session, f"espace:{pending_id}")
     if request.method == "GET":
-        edge.pending.put(pending_id, params, PENDING_TTL)
         query = request.args.get("q") or None
         choices = claims.espace_choices(session.person.nrn, client.service_domain, query=query)
         return render_template(
@@ -226,21 +226,22 @@ def espace() -> Any:
             choices=choices,
             query=query or "",
             request_id=pending_id,
-            token=_chooser_token(pending_id, session),
+            token=token,
         )
-    if not hmac.compare_digest(request.form.get("token", ""), _chooser_token(pending_id, session)):
+    if not hmac.compare_digest(request.form.get("token", ""), token):
         return _error_page(_("Le formulaire a expiré. Rechargez la page et réessayez."))
     choice = request.form.get("espace", "")
     bce = None
     if choice != "citoyen":
         if not claims.may_represent(session.person.nrn, choice, client.service_domain):
-            edge.pending.put(pending_id, params, PENDING_TTL)
             return _error_page(
                 _("Vous ne pouvez pas agir pour cette entreprise auprès de ce service.")
             )
         bce = claims.represents_claim(
             session.person.nrn, choice, client.service_domain, edge.issuer
         )["sub"]
+    if edge.pending.pop(pending_id) is None:  # one answer per request, even from two tabs
+        return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
     auth_req = edge.provider.provider().parse_authentication_request(urlencode(_public(params)))
     return _answer(auth_req, params, client, session, bce)
 

@@ -35,9 +35,10 @@ from joserfc.jwk import KeySet
 
 from authz.models import Client
 from idp_bridge.oidc.edge import Edge, current_edge
+from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import end_session
 from idp_bridge.transport import Transport
-from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, current_login
+from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, csrf_token, current_login
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ def end_session_endpoint() -> Any:
         return _page_error(_("La demande de déconnexion n'a pas pu être vérifiée."))
     target = params.get("post_logout_redirect_uri")
     if target:
-        client = Client.get_or_none(
-            (Client.client_id == (client_id or "")) & Client.disabled_at.is_null()
-        )
+        client = enabled_client(client_id)
         if client is None or target not in json.loads(client.post_logout_redirect_uris):
             return _page_error(_("L'adresse de retour de ce service n'est pas enregistrée."))
         if params.get("state"):
@@ -96,13 +95,13 @@ def end_session_endpoint() -> Any:
         return _after(target)
     current_sid = sid_of(edge, session.id_hash)
     confirmed = request.method == "POST" and hmac.compare_digest(
-        params.get("confirm", ""), _confirm_token(edge, session)
+        params.get("confirm", ""), csrf_token(session, "logout")
     )
     if not confirmed and not (hint and hint.get("sid") == current_sid):
         return render_template(
             "oidc/logout.html",
             params={k: params[k] for k in params if k != "confirm"},
-            token=_confirm_token(edge, session),
+            token=csrf_token(session, "logout"),
         )
     end_session(request.cookies.get(SESSION_COOKIE))
     notify(edge, session)
@@ -128,11 +127,6 @@ def _verified_hint(edge: Edge, hint: str | None) -> dict | bool | None:
         logger.warning("logout refused: id_token_hint from another issuer or audience")
         return False
     return {**claims, "client_id": audience[0]}
-
-
-def _confirm_token(edge: Edge, session) -> str:
-    message = b"logout:" + session.id_hash.encode()
-    return hmac.new(edge.secret, message, hashlib.sha256).hexdigest()
 
 
 def _after(target: str | None) -> Response:

@@ -114,7 +114,7 @@ class ClientDirectory(Mapping):
     """The enabled clients, as pyop reads client metadata (Registration 1.0, section 2)."""
 
     def __getitem__(self, client_id: str) -> dict[str, Any]:
-        client = _enabled_client(client_id)
+        client = enabled_client(client_id)
         if client is None:
             raise KeyError(client_id)
         metadata: dict[str, Any] = {
@@ -137,7 +137,7 @@ class ClientDirectory(Mapping):
         return metadata
 
     def __contains__(self, client_id: object) -> bool:
-        return isinstance(client_id, str) and _enabled_client(client_id) is not None
+        return isinstance(client_id, str) and enabled_client(client_id) is not None
 
     def __iter__(self) -> Iterator[str]:
         with db.connection():
@@ -149,7 +149,10 @@ class ClientDirectory(Mapping):
             return Client.select().where(Client.disabled_at.is_null()).count()
 
 
-def _enabled_client(client_id: str) -> Client | None:
+def enabled_client(client_id: str | None) -> Client | None:
+    """The client of that id if it is registered and not disabled."""
+    if not client_id:
+        return None
     with db.connection():
         return Client.get_or_none((Client.client_id == client_id) & Client.disabled_at.is_null())
 

@@ -44,6 +44,19 @@ def test_a_request_is_taken_back_exactly_once(database):
     assert PendingLogin.select().count() == 0
 
 
+def test_a_request_can_be_read_without_taking_it(database):
+    clock = Clock()
+    store = DatabaseRequestStore("saml", clock=clock)
+    store.put("id-1", {"v": "1"}, ttl=60)
+    assert store.peek("id-1") == {"v": "1"} and store.peek("id-1") == {"v": "1"}
+    assert DatabaseRequestStore("itsme").peek("id-1") is None
+    assert store.pop("id-1") == {"v": "1"}
+    assert store.peek("id-1") is None
+    store.put("id-2", {}, ttl=60)
+    clock.now += 60
+    assert store.peek("id-2") is None
+
+
 def test_a_second_put_replaces_the_request(database):
     clock = Clock()
     store = DatabaseRequestStore("saml", clock=clock)

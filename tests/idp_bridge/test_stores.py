@@ -81,3 +81,15 @@ def test_a_full_seen_store_refuses_rather_than_forget():
     assert store.add("a", clock.now + 10) is False  # still remembered
     clock.now += 10
     assert store.add("c", clock.now + 100) is True  # "a" expired and made room
+
+
+def test_a_request_can_be_read_without_taking_it():
+    clock = Clock()
+    store = MemoryRequestStore(clock=clock)
+    store.put("id-1", {"return_to": "/x"}, ttl=60)
+    assert store.peek("id-1") == {"return_to": "/x"}
+    assert store.pop("id-1") == {"return_to": "/x"}
+    assert store.peek("id-1") is None and store.peek("unknown") is None
+    store.put("id-2", {}, ttl=60)
+    clock.now += 60
+    assert store.peek("id-2") is None
