@@ -17,7 +17,6 @@ where the person goes back to, e.g. the espace chooser of a login under way.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from flask import (
@@ -33,7 +32,7 @@ from flask import (
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui import mail
+from admin_ui import limits, mail
 from admin_ui.mandates import (
     SOURCE_DESIGNATION,
     SOURCE_GRANT,
@@ -42,6 +41,7 @@ from admin_ui.mandates import (
     mandates_of,
     requests_of,
 )
+from admin_ui.pages import check_form, logged_in, person_name, too_many
 from authz import db
 from authz.errors import (
     AuthzError,
@@ -53,10 +53,10 @@ from authz.errors import (
     NotFound,
 )
 from authz.identifiers import format_bce, normalize_bce
-from authz.models import Enterprise, Person
+from authz.models import Enterprise
 from authz.services import Caller, request_role, withdraw_request
 from authz.services.gap import current_gap
-from idp_bridge.web import csrf_token, current_login, safe_next
+from idp_bridge.web import csrf_token, safe_next
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
 
@@ -100,20 +100,15 @@ def status_labels() -> dict[str, str]:
 
 @bp.route("")
 def index() -> Any:
-    session = current_login()
-    if session is None:
-        return redirect(url_for("login.login_page", next=request.full_path), 303)
+    session = logged_in()
     withdrawn = request.args.get("retiree", type=int)
     return _overview(session, withdrawn=withdrawn)
 
 
 @bp.route("/demandes/<int:request_id>/retirer", methods=["POST"])
 def withdraw(request_id: int) -> Any:
-    session = current_login()
-    if session is None:
-        return redirect(url_for("login.login_page", next=url_for(".index")), 303)
-    if not hmac.compare_digest(request.form.get("csrf_token", ""), csrf_token(session)):
-        abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
+    session = logged_in(back=url_for(".index"))
+    check_form(session)
     try:
         withdraw_request(Caller.for_person(session.person, ip=request.remote_addr), request_id)
     except (NotFound, Forbidden):
@@ -155,15 +150,9 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
     )
 
 
-def _name(person: Person | None) -> str:
-    if person is None:
-        return ""
-    return f"{person.given_name} {person.family_name}".strip() or _("une personne sans nom connu")
-
-
 def _mandate_row(mandate: Mandate) -> dict[str, Any]:
     enterprise = mandate.enterprise
-    by = _name(mandate.by)
+    by = person_name(mandate.by)
     if mandate.source == SOURCE_GRANT:
         if mandate.detail == "request":
             source = (
@@ -218,16 +207,17 @@ def _request_row(mine: MyRequest) -> dict[str, Any]:
 
 @bp.route("/ajouter", methods=["GET", "POST"])
 def add() -> Any:
-    session = current_login()
     back = safe_next(request.values.get("next"))
-    if session is None:
-        return redirect(url_for("login.login_page", next=request.full_path), 303)
+    session = logged_in(back=url_for(".add"))
     form = {"bce": "", "role": "agent", "message": ""}
     error = sent = None
     if request.method == "POST":
-        if not hmac.compare_digest(request.form.get("csrf_token", ""), csrf_token(session)):
-            abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
+        check_form(session)
         form = {name: request.form.get(name, "").strip() for name in form}
+        try:
+            limits.hit(limits.ROLE_REQUEST, session.person.id)
+        except limits.TooMany as exc:
+            return _add_page(form, back, session, too_many(exc)), 429
         try:
             if form["role"] not in ROLE_CHOICES:
                 raise InvalidInput("role")
@@ -243,7 +233,11 @@ def add() -> Any:
             sent = made.enterprise
         except AuthzError as exc:
             error = _explain(exc, form["bce"])
-    page = render_template(
+    return _add_page(form, back, session, error, sent), (400 if error else 200)
+
+
+def _add_page(form, back, session, error=None, sent=None) -> str:
+    return render_template(
         "enterprises/add.html",
         form=form,
         roles=role_labels(),
@@ -253,7 +247,6 @@ def add() -> Any:
         next=back,
         csrf=csrf_token(session),
     )
-    return page, (400 if error else 200)
 
 
 def _tell_the_gap(made) -> None:

@@ -34,6 +34,10 @@ PACKAGES: tuple[str, ...] = (
     "idp_bridge.web",
     "idp_bridge.oidc.endpoints",
     "admin_ui.enterprises",
+    "admin_ui.manage",
+    "admin_ui.representatives",
+    "admin_ui.invitations",
+    "admin_ui.operator",
     "admin_ui.outbox",
     "monespace.demo_rp",
 )

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import limits
+
 MODES = ("demo", "production")
 MIN_SECRET_KEY_LENGTH = 32
 DEMO_DATABASE_FILE = "monespace-demo.sqlite3"
@@ -71,6 +73,15 @@ DEFAULTS: dict[str, Any] = {
     "smtp_username": None,
     "smtp_password": None,
     "mail_from": "Mon Espace <no-reply@localhost>",
+    # The operator pages (admin_ui.operator): the NRNs allowed in, comma-separated. Demo mode
+    # defaults to the demo's operator; production defaults to nobody.
+    "operators": None,
+    # Rate limits on the role request and invitation forms (admin_ui.limits), per person, in
+    # the notation of the "limits" library ("10/hour", "3 per minute"). The counters live in
+    # rate_limit_storage: memory:// counts per worker process; redis://HOST:PORT/DB shares them.
+    "rate_limit_storage": "memory://",
+    "role_request_limit": "10/hour",
+    "invitation_limit": "30/hour",
 }
 # Required with eid_idp_metadata (production) and with itsme_issuer.
 EID_REQUIRED = ("eid_key_file", "eid_cert_file")
@@ -82,6 +93,7 @@ ITSME_REQUIRED = (
 )
 DECISION_LOG_MODES = ("off", "sample", "full")
 DEMO_BASE_URL = "http://127.0.0.1:8000"
+DEMO_OPERATOR_NRN = "82031512306"  # Olivier, the demo's operator (monespace.demo)
 
 
 class ConfigError(Exception):
@@ -114,6 +126,10 @@ class Config:
     smtp_username: str | None = None
     smtp_password: str | None = None
     mail_from: str = "Mon Espace <no-reply@localhost>"
+    operators: frozenset[str] = frozenset()  # NRNs allowed on the operator pages
+    rate_limit_storage: str = "memory://"
+    role_request_limit: str = "10/hour"
+    invitation_limit: str = "30/hour"
 
     @property
     def is_demo(self) -> bool:
@@ -325,6 +341,43 @@ def _mail_settings(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _admin_settings(settings: dict[str, Any], demo: bool) -> dict[str, Any]:
+    from authz.errors import InvalidInput
+    from authz.identifiers import normalize_nrn
+
+    operators = settings["operators"]
+    if operators is None:
+        operators = [DEMO_OPERATOR_NRN] if demo else []
+    elif isinstance(operators, str):
+        operators = [item for item in operators.replace(";", ",").split(",") if item.strip()]
+    elif not isinstance(operators, list):
+        raise ConfigError("MONESPACE_OPERATORS must be a list of national register numbers")
+    try:
+        nrns = frozenset(normalize_nrn(item) for item in operators)
+    except InvalidInput as exc:
+        raise ConfigError(f"MONESPACE_OPERATORS: {exc}") from None
+    values = {"operators": nrns}
+    for name in ("role_request_limit", "invitation_limit"):
+        text = _as_text(name, str(settings[name]))
+        try:
+            limits.parse(text)
+        except ValueError:
+            raise ConfigError(
+                f"MONESPACE_{name.upper()} must be a rate like '10/hour' or '3 per minute', "
+                f"not {text!r}"
+            ) from None
+        values[name] = text
+    storage = _as_text("rate_limit_storage", str(settings["rate_limit_storage"]))
+    scheme = storage.split("://", 1)[0]
+    if "://" not in storage or scheme not in ("memory", "redis", "rediss"):
+        raise ConfigError(
+            "MONESPACE_RATE_LIMIT_STORAGE must be memory:// or a redis:// URL, "
+            f"not {redact_url(storage)!r}"
+        )
+    values["rate_limit_storage"] = storage
+    return values
+
+
 def _upstream(
     settings: dict[str, Any], prefix: str, switch: str, required: tuple[str, ...]
 ) -> dict[str, Any] | None:
@@ -408,6 +461,7 @@ def _build(settings: dict[str, Any]) -> Config:
         **_decision_settings(settings),
         **_login_settings(settings, demo, simulators),
         **_mail_settings(settings),
+        **_admin_settings(settings, demo),
     )
 
 

@@ -5,7 +5,7 @@ Marc gave Sophie the owner role, Luc the agent role for the "fiscalite" domain o
 the reader role. Nora asked to become an agent and waits for Marc's answer. Jean is a sole
 trader who designated himself GAP of his own business. Les Amis du Parc Démo ASBL has a legal
 representative, Paul, but no GAP yet, so nobody can ask it for a role. Alice is a citizen who
-acts only for herself. The registry facts (enterprises, legal representatives) come from the
+acts only for herself. Olivier is the operator (``operators`` in the configuration). The registry facts (enterprises, legal representatives) come from the
 CSV files in ``demo_data/`` through the real BCE import; everything else goes through the
 mandate services, so the audit log tells the same story.
 
@@ -21,6 +21,7 @@ from authz import bce_import, db
 from authz.clients import add_client, hash_secret
 from authz.models import Client, Enterprise, Person
 from authz.services import Caller, designate_gap, grant_role, request_role
+from monespace.config import DEMO_OPERATOR_NRN
 
 DATA_DIR = Path(__file__).resolve().parent / "demo_data"
 MARKER_BCE = "0123456749"  # Boulangerie Démo SA: present once the demo is seeded
@@ -76,6 +77,13 @@ PERSONS = (
     ),
     DemoPerson(
         "alice", "99090900920", "Alice", "Citoyenne-Démo", "a citizen acting only for herself"
+    ),
+    DemoPerson(
+        "olivier",
+        DEMO_OPERATOR_NRN,
+        "Olivier",
+        "Operateur-Démo",
+        "operator of this Mon Espace: clients, BCE import, policy",
     ),
 )
 

@@ -104,6 +104,21 @@ def test_a_post_without_the_forms_token_is_refused(alice):
     assert requests_of("Alice") == []
 
 
+def test_role_requests_are_rate_limited_per_person(make_app):
+    app = make_app(role_request_limit="2/hour")
+    alice, luc = Browser(app), Browser(app)
+    alice.login("eid", "person:alice")
+    luc.login("eid", "person:luc")
+    assert ask(alice, PARC).status_code == 400  # a refused request counts too
+    assert ask(alice, BOULANGERIE).status_code == 200
+    third = ask(alice, "0888888895")
+    assert third.status_code == 429
+    assert "Réessayez dans 60 minutes" in page_text(third)
+    assert [r.enterprise.bce for r in requests_of("Alice")] == [BOULANGERIE]
+    # Someone else is counted apart.
+    assert ask(luc, "0888888895").status_code == 200
+
+
 def test_next_leads_back_and_other_sites_are_not_followed(alice):
     form = {"next": "/authorize/espace?request=abc"}
     page = page_text(ask(alice, BOULANGERIE, **form))

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from flask import Flask
 
+from admin_ui import limits
 from authz import db
 from idp_bridge.models import LoginSession
 from idp_bridge.web import BINDING_COOKIE, MESSAGES, SESSION_COOKIE
@@ -53,6 +54,7 @@ def make_app_fixture(database, database_url, tmp_path):
     apps: list[Flask] = []
 
     def make(**settings) -> Flask:
+        limits.reset()  # the memory:// counters outlive the database between tests
         app = create_app(app_settings(database_url, tmp_path, **settings))
         apps.append(app)
         return app

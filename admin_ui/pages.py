@@ -1,0 +1,51 @@
+"""What every logged-in admin page shares: the login, the form token, refusals in words.
+
+``logged_in()`` is the page's login session, or the browser goes to the login page and comes
+back (a GET to the same URL; a POST to ``back``). ``check_form(session)`` refuses a
+state-changing form without the token bound to the login session (400). ``too_many`` words a
+rate-limit refusal. The pages use them so that every form is guarded the same way.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import abort, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from admin_ui import limits
+from authz.models import Person
+from idp_bridge.web import csrf_token, current_login
+
+
+def logged_in(back: str | None = None):
+    """The live login session; without one, a redirect to the login page (303)."""
+    session = current_login()
+    if session is None:
+        next_path = request.full_path if request.method == "GET" else back or "/entreprises"
+        abort(redirect(url_for("login.login_page", next=next_path), 303))
+    return session
+
+
+def check_form(session, purpose: str = "") -> None:
+    """Refuse (400) a posted form whose token is not this login session's."""
+    if not hmac.compare_digest(request.form.get("csrf_token", ""), csrf_token(session, purpose)):
+        abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
+
+
+def too_many(exc: limits.TooMany) -> str:
+    """The rate-limit refusal of a form, in the person's language."""
+    minutes = max(1, -(-exc.retry_after // 60))
+    return ngettext(
+        "Vous avez envoyé beaucoup de formulaires en peu de temps. Réessayez dans %(num)d minute.",
+        "Vous avez envoyé beaucoup de formulaires en peu de temps. Réessayez dans %(num)d minutes.",
+        minutes,
+    )
+
+
+def person_name(person: Person | None) -> str:
+    """A person's name as shown on the pages."""
+    if person is None:
+        return ""
+    return f"{person.given_name} {person.family_name}".strip() or _("une personne sans nom connu")
