@@ -6,13 +6,21 @@ else writes the mandate tables. No Flask here.
 """
 
 from authz.services.base import Caller, ensure_person
-from authz.services.gap import current_gap, designate_gap
+from authz.services.gap import (
+    ANY_GAP,
+    GAP_ROLE,
+    current_gap,
+    designate_gap,
+    pending_gap_invitations,
+)
 from authz.services.grants import active_grant, change_role, grant_role, revoke_role
 from authz.services.invitations import (
     accept_invitation,
     cancel_invitation,
+    check_invitation,
     find_invitation,
     invite,
+    invite_gap,
 )
 from authz.services.requests import (
     accept_request,
@@ -23,12 +31,15 @@ from authz.services.requests import (
 )
 
 __all__ = [
+    "ANY_GAP",
+    "GAP_ROLE",
     "Caller",
     "accept_invitation",
     "accept_request",
     "active_grant",
     "cancel_invitation",
     "change_role",
+    "check_invitation",
     "current_gap",
     "designate_gap",
     "ensure_person",
@@ -36,6 +47,8 @@ __all__ = [
     "find_invitation",
     "grant_role",
     "invite",
+    "invite_gap",
+    "pending_gap_invitations",
     "refuse_request",
     "request_role",
     "revoke_role",

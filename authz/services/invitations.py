@@ -1,8 +1,17 @@
-"""Invitations: a GAP or access manager invites an email address to take a role.
+"""Invitations: a single-use, expiring link that an email address receives.
+
+Two kinds, told apart by the invitation's role:
+
+* a role invitation (:func:`invite`): a GAP or access manager offers a role (owner, agent...);
+  whoever accepts it gets a role grant;
+* a GAP invitation (:func:`invite_gap`): a legal representative offers the post of GAP
+  (principal access manager); whoever accepts it is designated GAP, replacing the GAP in
+  force. A newer GAP invitation or designation cancels the older pending ones.
 
 The link carries a random token; only its SHA-256 is stored. It can be used once, by a
 logged-in person (and only by the person with the bound NRN when one was given), before it
-expires, and only while the person who sent it still may grant that role.
+expires, and only while the person who sent it still may give what it offers: grant that role,
+or designate the GAP.
 """
 
 from __future__ import annotations
@@ -15,8 +24,8 @@ from datetime import timedelta
 from authz.engine import get_engine
 from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, normalize_nrn
-from authz.models import Invitation, RoleGrant, today, utcnow
-from authz.permissions import GRANT_ROLE, INVITE_MEMBER
+from authz.models import Enterprise, GapDesignation, Invitation, Person, RoleGrant, today, utcnow
+from authz.permissions import DESIGNATE_GAP, GRANT_ROLE, INVITE_MEMBER
 from authz.services.base import (
     Caller,
     access_changed,
@@ -32,6 +41,12 @@ from authz.services.base import (
     record,
     require_active,
     require_person,
+)
+from authz.services.gap import (
+    GAP_ROLE,
+    cancel_superseded_gap_invitations,
+    current_gap,
+    install_gap,
 )
 from authz.services.grants import create_grant
 
@@ -50,6 +65,37 @@ def parse_email(value: object) -> str:
     return value.strip()
 
 
+def _parse_bound_nrn(nrn: object) -> str | None:
+    return normalize_nrn(nrn) if nrn not in (None, "") else None
+
+
+def _create(
+    enterprise: Enterprise,
+    inviter: Person,
+    email: str,
+    role: str,
+    *,
+    scope: str = "",
+    valid_until=None,
+    bound_nrn: str | None = None,
+) -> tuple[Invitation, str]:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    invitation = Invitation.create(
+        enterprise=enterprise,
+        email=email,
+        role=role,
+        scope=scope,
+        valid_until=valid_until,
+        nrn=bound_nrn,
+        token_hash=token_hash(token),
+        invited_by=inviter,
+        created_at=now,
+        expires_at=now + INVITATION_LIFETIME,
+    )
+    return invitation, token
+
+
 @atomic
 def invite(
     caller: Caller,
@@ -64,10 +110,10 @@ def invite(
     """Create an invitation; return it and the token for the link (shown once, never stored)."""
     enterprise = find_enterprise(bce)
     email = parse_email(email)
-    role = parse_role(role)
+    role = parse_role(role)  # never "gap": see invite_gap
     end = parse_end_date(valid_until)
     domains = parse_scope(scope, role)
-    bound_nrn = normalize_nrn(nrn) if nrn not in (None, "") else None
+    bound_nrn = _parse_bound_nrn(nrn)
     require_active(enterprise)
     inviter = authorize(
         caller,
@@ -76,19 +122,8 @@ def invite(
         f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
     )
     authorize_role_change(caller, GRANT_ROLE, role, enterprise)
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    invitation = Invitation.create(
-        enterprise=enterprise,
-        email=email,
-        role=role,
-        scope=domains,
-        valid_until=end,
-        nrn=bound_nrn,
-        token_hash=token_hash(token),
-        invited_by=inviter,
-        created_at=now,
-        expires_at=now + INVITATION_LIFETIME,
+    invitation, token = _create(
+        enterprise, inviter, email, role, scope=domains, valid_until=end, bound_nrn=bound_nrn
     )
     record(
         caller,
@@ -105,6 +140,49 @@ def invite(
     return invitation, token
 
 
+@atomic
+def invite_gap(
+    caller: Caller, bce: object, email: object, *, nrn: object = None
+) -> tuple[Invitation, str]:
+    """A legal representative invites an email address to become the enterprise's GAP.
+
+    Returns the invitation and the token for the link (shown once, never stored). The older
+    pending GAP invitations of the enterprise are cancelled: one offer at a time. The GAP in
+    force stays until someone accepts.
+    """
+    enterprise = find_enterprise(bce)
+    email = parse_email(email)
+    bound_nrn = _parse_bound_nrn(nrn)
+    require_active(enterprise)
+    representative = authorize(
+        caller,
+        DESIGNATE_GAP,
+        enterprise,
+        f"only a legal representative of {enterprise.name} ({format_bce(enterprise.bce)}) "
+        "may designate its GAP",
+    )
+    in_force = current_gap(enterprise)
+    if bound_nrn is not None and in_force is not None and in_force.person.nrn == bound_nrn:
+        raise Conflict(f"{in_force.person.display_name} is already the GAP of {enterprise.name}")
+    invitation, token = _create(enterprise, representative, email, GAP_ROLE, bound_nrn=bound_nrn)
+    record(
+        caller,
+        "invitation.create",
+        "invitation",
+        invitation.id,
+        enterprise,
+        email=email,
+        role=GAP_ROLE,
+        bound_nrn=bound_nrn,
+        valid_until=None,
+        scope="",
+    )
+    cancel_superseded_gap_invitations(
+        caller, enterprise, f"invitation:{invitation.id}", keep=invitation
+    )
+    return invitation, token
+
+
 def find_invitation(token: object) -> Invitation:
     if not isinstance(token, str) or not token.strip():
         raise NotFound("this invitation link is not valid")
@@ -114,9 +192,12 @@ def find_invitation(token: object) -> Invitation:
     return invitation
 
 
-@atomic
-def accept_invitation(caller: Caller, token: object) -> RoleGrant:
-    """The logged-in person takes the role the invitation offers."""
+def check_invitation(caller: Caller, token: object) -> Invitation:
+    """The invitation the logged-in caller may accept now; else the error accepting would raise.
+
+    Writes nothing: a page shows what the link offers (or why it cannot be used) before the
+    person accepts. Accepting checks it all again, in its transaction.
+    """
     person = require_person(caller)
     invitation = find_invitation(token)
     enterprise = invitation.enterprise
@@ -139,10 +220,28 @@ def accept_invitation(caller: Caller, token: object) -> RoleGrant:
     # The invitation is only as good as its sender's rights today.
     engine = get_engine()
     inviter_facts, enterprise_facts = facts_for(invitation.invited_by, enterprise)
-    if not engine.allow_role_change(inviter_facts, GRANT_ROLE, invitation.role, enterprise_facts):
+    if invitation.role == GAP_ROLE:
+        if not engine.allowed(inviter_facts, DESIGNATE_GAP, enterprise_facts):
+            raise Forbidden(
+                "the person who invited you is no longer a legal representative of "
+                f"{enterprise.name}; ask for a new invitation"
+            )
+        in_force = current_gap(enterprise)
+        if in_force is not None and in_force.person_id == person.id:
+            raise Conflict(f"{person.display_name} is already the GAP of {enterprise.name}")
+    elif not engine.allow_role_change(inviter_facts, GRANT_ROLE, invitation.role, enterprise_facts):
         raise Forbidden(
             "the person who invited you no longer manages this role; ask for a new invitation"
         )
+    return invitation
+
+
+@atomic
+def accept_invitation(caller: Caller, token: object) -> RoleGrant | GapDesignation:
+    """The logged-in person takes what the invitation offers: a role grant, or the GAP post."""
+    invitation = check_invitation(caller, token)
+    person = require_person(caller)
+    enterprise = invitation.enterprise
     used = (
         Invitation.update(accepted_at=utcnow(), accepted_by=person)
         .where(
@@ -154,6 +253,18 @@ def accept_invitation(caller: Caller, token: object) -> RoleGrant:
     )
     if used != 1:
         raise Conflict("this invitation has already been used")
+    if invitation.role == GAP_ROLE:
+        record(
+            caller,
+            "invitation.accept",
+            "invitation",
+            invitation.id,
+            enterprise,
+            person=person.nrn,
+            role=GAP_ROLE,
+        )
+        # The representative who sent the link designates, through the person accepting it.
+        return install_gap(caller, enterprise, person, invitation.invited_by, invitation=invitation)
     grant, replaced = create_grant(
         granter=invitation.invited_by,
         person=person,
@@ -182,16 +293,27 @@ def accept_invitation(caller: Caller, token: object) -> RoleGrant:
 
 @atomic
 def cancel_invitation(caller: Caller, invitation_id: object) -> Invitation:
+    """Cancel a pending invitation: a role invitation by whoever manages access (invite_member),
+    a GAP invitation by a legal representative (designate_gap)."""
     invitation = Invitation.get_or_none(Invitation.id == parse_id(invitation_id, "invitation"))
     if invitation is None:
         raise NotFound(f"no invitation #{invitation_id}")
     enterprise = invitation.enterprise
-    authorize(
-        caller,
-        INVITE_MEMBER,
-        enterprise,
-        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
-    )
+    if invitation.role == GAP_ROLE:
+        authorize(
+            caller,
+            DESIGNATE_GAP,
+            enterprise,
+            f"only a legal representative of {enterprise.name} ({format_bce(enterprise.bce)}) "
+            "may cancel an invitation to become its GAP",
+        )
+    else:
+        authorize(
+            caller,
+            INVITE_MEMBER,
+            enterprise,
+            f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
+        )
     if invitation.accepted_at is not None or invitation.cancelled_at is not None:
         raise Conflict("this invitation has already been used or cancelled")
     invitation.cancelled_at = utcnow()

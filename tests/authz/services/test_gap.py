@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from authz import audit
 from authz.engine import get_engine
 from authz.errors import Conflict, Forbidden, InvalidInput, NotFound
 from authz.models import Enterprise, GapDesignation, LegalRepresentation, Person, today
 from authz.permissions import DESIGNATE_GAP, GRANT_ROLE
-from authz.services import Caller, current_gap, designate_gap
-from tests.authz.services import actor, as_, make_bce, make_nrn, spelled_bce, yesterday
+from authz.services import (
+    Caller,
+    accept_invitation,
+    current_gap,
+    designate_gap,
+    invite,
+    invite_gap,
+    pending_gap_invitations,
+)
+from tests.authz.services import actor, as_, make_bce, make_nrn, reload, spelled_bce, yesterday
 
 NEWCOMER = make_nrn("870214", 42)
 
@@ -188,3 +199,50 @@ def test_a_representative_may_take_back_the_gap_role(world):
 def test_current_gap_is_none_without_a_designation(world):
     assert current_gap(world.asbl) is None
     assert current_gap(world.acme).person_id == world.acme_gap.id
+
+
+def test_a_replacement_confirmed_for_one_gap_never_ends_another(world, refused):
+    seen = current_gap(world.acme)
+    designate_gap(as_(world.acme_rep), world.acme.bce, world.acme_rep.nrn)  # meanwhile
+    with refused(Conflict, match="changed in the meantime"):
+        designate_gap(as_(world.acme_rep), world.acme.bce, world.stranger.nrn, replacing=seen.id)
+    with refused(Conflict, match="changed in the meantime"):
+        designate_gap(as_(world.acme_rep), world.acme.bce, world.stranger.nrn, replacing=None)
+    designation = designate_gap(
+        as_(world.acme_rep),
+        world.acme.bce,
+        world.stranger.nrn,
+        replacing=current_gap(world.acme).id,
+    )
+    assert current_gap(world.acme) == designation
+
+
+def test_a_first_designation_expected_without_gap(world, refused):
+    designation = designate_gap(as_(world.asbl_rep), world.asbl.bce, NEWCOMER, replacing=None)
+    assert current_gap(world.asbl) == designation
+    with refused(Conflict, match="changed in the meantime"):
+        designate_gap(as_(world.asbl_rep), world.asbl.bce, world.stranger.nrn, replacing=None)
+
+
+def test_a_designation_cancels_the_pending_gap_invitations(world, journal):
+    invitation, token = invite_gap(as_(world.acme_rep), world.acme.bce, "gap@example.be")
+    role_invitation, _ = invite(as_(world.acme_gap), world.acme.bce, "x@example.be", "reader")
+    j = journal()
+    designation = designate_gap(as_(world.acme_rep), world.acme.bce, world.stranger.nrn)
+
+    designated, cancelled = j.events()
+    assert designated.action == "gap.designate"
+    assert json.loads(designated.details) == {
+        "gap": world.stranger.nrn,
+        "previous_gap": world.acme_gap.nrn,
+    }
+    assert (cancelled.action, cancelled.target_id, json.loads(cancelled.details)) == (
+        "invitation.cancel",
+        str(invitation.id),
+        {"reason": "superseded", "superseded_by": f"gap_designation:{designation.id}"},
+    )
+    assert pending_gap_invitations(world.acme) == []
+    assert reload(role_invitation).cancelled_at is None
+    with pytest.raises(Conflict, match="cancelled"):
+        accept_invitation(as_(world.globex_rep), token)
+    assert audit.verify().ok

@@ -1,24 +1,38 @@
-"""Invitations: single-use, expiring links that give a role to whoever accepts them (logged in)."""
+"""Invitations: single-use, expiring links that give a role, or the GAP post, to whoever accepts
+them (logged in)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
 
 import pytest
 
+from authz import audit
 from authz.engine import get_engine
 from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NotFound
-from authz.models import Enterprise, Invitation, RoleGrant, utcnow
-from authz.permissions import ACT_FOR, READ_DOSSIER
+from authz.models import (
+    Enterprise,
+    GapDesignation,
+    Invitation,
+    LegalRepresentation,
+    RoleGrant,
+    utcnow,
+)
+from authz.permissions import ACT_FOR, GRANT_ROLE, READ_DOSSIER
 from authz.services import (
     Caller,
     accept_invitation,
     active_grant,
     cancel_invitation,
+    check_invitation,
+    current_gap,
     designate_gap,
     find_invitation,
     invite,
+    invite_gap,
+    pending_gap_invitations,
     revoke_role,
 )
 from tests.authz.services import actor, as_, in_days, make_bce, reload, yesterday
@@ -371,3 +385,240 @@ def test_grants_from_invitations_are_revocable_like_any_other(world):
     assert reload(grant).end_reason == "revoked"
     assert RoleGrant.select().where(RoleGrant.person == world.stranger).count() == 1
     assert not get_engine().decide(world.stranger.nrn, READ_DOSSIER, world.acme.bce)
+
+
+# -- GAP invitations ---------------------------------------------------------------------------
+
+GAP_EMAIL = "future.gap@example.be"
+
+
+@pytest.fixture
+def gap_invited(world) -> tuple[Invitation, str]:
+    """Acme's legal representative invites an email address to become its GAP."""
+    return invite_gap(as_(world.acme_rep), world.acme.bce, GAP_EMAIL)
+
+
+def test_a_representative_invites_an_email_address_to_become_gap(world, journal):
+    j = journal()
+    invitation, token = invite_gap(as_(world.acme_rep), world.acme.bce, f" {GAP_EMAIL} ")
+
+    row = reload(invitation)
+    assert (row.email, row.role, row.scope, row.valid_until, row.nrn) == (
+        GAP_EMAIL,
+        "gap",
+        "",
+        None,
+        None,
+    )
+    assert row.invited_by_id == world.acme_rep.id
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert row.expires_at == row.created_at + timedelta(days=14)
+    assert j.event() == (
+        "invitation.create",
+        actor(world.acme_rep),
+        world.acme.bce,
+        {"email": GAP_EMAIL, "role": "gap", "bound_nrn": None, "valid_until": None, "scope": ""},
+    )
+    # The GAP in force stays until someone accepts.
+    assert j.bumped() == {}
+    assert current_gap(world.acme).person_id == world.acme_gap.id
+    assert pending_gap_invitations(world.acme) == [invitation]
+
+
+@pytest.mark.parametrize(
+    "who", ["acme_gap", "acme_manager", "acme_owner", "acme_reader", "stranger", "globex_rep"]
+)
+def test_only_a_legal_representative_invites_a_gap(world, refused, who):
+    with refused(Forbidden, match="only a legal representative"):
+        invite_gap(as_(getattr(world, who)), world.acme.bce, GAP_EMAIL)
+
+
+def test_the_gap_role_is_never_offered_by_a_role_invitation(world, refused):
+    with refused(InvalidInput, match="a legal representative designates the GAP"):
+        invite(as_(world.acme_gap), world.acme.bce, EMAIL, "gap")
+
+
+@pytest.mark.parametrize(
+    ("bce", "email", "nrn", "error"),
+    [
+        ("acme", "nora", None, InvalidInput),
+        ("acme", GAP_EMAIL, "12345678901", InvalidInput),
+        (make_bce(9876543), GAP_EMAIL, None, NotFound),
+        ("closed", GAP_EMAIL, None, Conflict),
+    ],
+    ids=["bad-email", "bad-nrn", "unknown-enterprise", "stopped-enterprise"],
+)
+def test_a_bad_gap_invitation_writes_nothing(world, refused, bce, email, nrn, error):
+    caller = as_(world.closed_rep if bce == "closed" else world.acme_rep)
+    bce = getattr(world, bce).bce if bce in ("acme", "closed") else bce
+    with refused(error):
+        invite_gap(caller, bce, email, nrn=nrn)
+
+
+def test_inviting_the_gap_in_office_by_nrn_is_a_conflict(world, refused):
+    with refused(Conflict, match="already the GAP"):
+        invite_gap(as_(world.acme_rep), world.acme.bce, GAP_EMAIL, nrn=world.acme_gap.nrn)
+
+
+def test_the_accepter_becomes_gap_and_the_previous_designation_ends(world, journal, gap_invited):
+    invitation, token = gap_invited
+    previous = current_gap(world.acme)
+    engine = get_engine()
+    assert not engine.decide(world.stranger.nrn, GRANT_ROLE, world.acme.bce)
+    j = journal()
+
+    designation = accept_invitation(as_(world.stranger), token)
+
+    assert isinstance(designation, GapDesignation)
+    assert (designation.person_id, designation.designated_by_id) == (
+        world.stranger.id,
+        world.acme_rep.id,
+    )
+    assert current_gap(world.acme) == designation
+    previous = reload(previous)
+    assert (previous.ended_at, previous.ended_by_id) == (designation.started_at, world.acme_rep.id)
+    invitation = reload(invitation)
+    assert invitation.accepted_by_id == world.stranger.id and invitation.accepted_at is not None
+    assert invitation.grant is None  # the GAP role comes from the designation, never a grant
+    accepted, designated = j.events()
+    assert (accepted.action, accepted.actor, json.loads(accepted.details)) == (
+        "invitation.accept",
+        actor(world.stranger),
+        {"person": world.stranger.nrn, "role": "gap"},
+    )
+    assert (designated.action, designated.actor, designated.target_id) == (
+        "gap.designate",
+        actor(world.stranger),
+        str(designation.id),
+    )
+    assert json.loads(designated.details) == {
+        "gap": world.stranger.nrn,
+        "previous_gap": world.acme_gap.nrn,
+        "invitation": invitation.id,
+        "designated_by": world.acme_rep.nrn,
+    }
+    assert j.bumped() == {world.acme.bce: 1}
+    assert engine.decide(world.stranger.nrn, GRANT_ROLE, world.acme.bce)
+    assert not engine.decide(world.acme_gap.nrn, GRANT_ROLE, world.acme.bce)
+    assert pending_gap_invitations(world.acme) == []
+    assert audit.verify().ok
+
+
+def test_an_enterprise_without_gap_gets_one_by_invitation(world, journal):
+    _, token = invite_gap(as_(world.asbl_rep), world.asbl.bce, GAP_EMAIL)
+    j = journal()
+    designation = accept_invitation(as_(world.stranger), token)
+    assert current_gap(world.asbl) == designation
+    assert json.loads(j.events()[1].details)["previous_gap"] is None
+    assert j.bumped() == {world.asbl.bce: 1}
+
+
+def test_a_gap_invitation_is_used_once(world, refused, gap_invited):
+    _, token = gap_invited
+    accept_invitation(as_(world.stranger), token)
+    with refused(Conflict, match="already been used"):
+        accept_invitation(as_(world.stranger), token)
+    with refused(Conflict, match="already been used"):
+        accept_invitation(as_(world.globex_rep), token)
+
+
+def test_a_representative_who_lost_the_representation_makes_the_link_unusable(
+    world, refused, gap_invited
+):
+    invitation, token = gap_invited
+    LegalRepresentation.update(ended_on=yesterday()).where(
+        LegalRepresentation.person == world.acme_rep
+    ).execute()
+    with refused(Forbidden, match="no longer a legal representative"):
+        accept_invitation(as_(world.stranger), token)
+    with refused(Forbidden, match="no longer a legal representative"):
+        check_invitation(as_(world.stranger), token)
+    assert reload(invitation).accepted_at is None
+    assert current_gap(world.acme).person_id == world.acme_gap.id
+
+
+def test_a_gap_invitation_bound_to_an_nrn_is_for_that_person_only(world, refused):
+    _, token = invite_gap(as_(world.acme_rep), world.acme.bce, GAP_EMAIL, nrn=world.stranger.nrn)
+    with refused(Forbidden, match="someone else"):
+        accept_invitation(as_(world.globex_rep), token)
+    assert accept_invitation(as_(world.stranger), token).person_id == world.stranger.id
+
+
+def test_an_expired_gap_invitation_is_refused(world, refused, gap_invited):
+    invitation, token = gap_invited
+    past_expiry(invitation)
+    with refused(Expired):
+        accept_invitation(as_(world.stranger), token)
+    assert pending_gap_invitations(world.acme) == []
+
+
+def test_the_gap_in_office_accepting_is_a_conflict_and_keeps_the_link(world, refused, gap_invited):
+    _, token = gap_invited
+    with refused(Conflict, match="already the GAP"):
+        accept_invitation(as_(world.acme_gap), token)
+    assert accept_invitation(as_(world.stranger), token).person_id == world.stranger.id
+
+
+def test_a_gap_invitation_of_a_stopped_enterprise_gives_nothing(world, refused, gap_invited):
+    _, token = gap_invited
+    Enterprise.update(status="stopped").where(Enterprise.id == world.acme.id).execute()
+    with refused(Conflict, match="stopped"):
+        accept_invitation(as_(world.stranger), token)
+
+
+def test_a_newer_gap_invitation_cancels_the_older_one(world, journal, gap_invited):
+    older, older_token = gap_invited
+    j = journal()
+    newer, _ = invite_gap(as_(world.acme_rep), world.acme.bce, "other@example.be")
+
+    created, cancelled = j.events()
+    assert (created.action, created.target_id) == ("invitation.create", str(newer.id))
+    assert (cancelled.action, cancelled.target_id, cancelled.actor) == (
+        "invitation.cancel",
+        str(older.id),
+        actor(world.acme_rep),
+    )
+    assert json.loads(cancelled.details) == {
+        "reason": "superseded",
+        "superseded_by": f"invitation:{newer.id}",
+    }
+    assert reload(older).cancelled_at is not None
+    assert pending_gap_invitations(world.acme) == [newer]
+    with pytest.raises(Conflict, match="cancelled"):
+        accept_invitation(as_(world.stranger), older_token)
+
+
+def test_accepting_a_gap_invitation_leaves_role_invitations_alone(world, gap_invited, invited):
+    role_invitation, role_token = invited
+    accept_invitation(as_(world.stranger), gap_invited[1])
+    assert reload(role_invitation).cancelled_at is None
+    # The role invitation's sender (an access manager) still manages the role.
+    assert accept_invitation(as_(world.globex_rep), role_token).role == "agent"
+
+
+def test_check_invitation_tells_what_accepting_would_and_writes_nothing(
+    world, gap_invited, refused
+):
+    invitation, token = gap_invited
+    with refused(NotFound):
+        check_invitation(as_(world.stranger), "not-a-token")
+    assert check_invitation(as_(world.stranger), token) == invitation
+    assert reload(invitation).accepted_at is None
+
+
+def test_a_representative_cancels_a_gap_invitation(world, journal, gap_invited):
+    invitation, token = gap_invited
+    j = journal()
+    cancel_invitation(as_(world.acme_rep), invitation.id)
+    assert j.event() == ("invitation.cancel", actor(world.acme_rep), world.acme.bce, {})
+    assert j.bumped() == {}
+    with pytest.raises(Conflict, match="cancelled"):
+        accept_invitation(as_(world.stranger), token)
+
+
+@pytest.mark.parametrize(
+    "who", ["acme_gap", "acme_manager", "acme_owner", "stranger", "globex_rep"]
+)
+def test_only_a_legal_representative_cancels_a_gap_invitation(world, refused, gap_invited, who):
+    with refused(Forbidden, match="only a legal representative"):
+        cancel_invitation(as_(getattr(world, who)), gap_invited[0].id)
