@@ -15,6 +15,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "request_refused": (("enterprise", "bce", "role"), ("reason",)),
     "invitation": (("inviter", "enterprise", "bce", "role", "link", "expires"), ("message",)),
     "gap_designated": (("enterprise", "bce", "link"), ("designated_by",)),
+    "gap_invitation": (("inviter", "enterprise", "bce", "link", "expires"), ()),
 }
 
 ROLES: dict[str, dict[str, str]] = {
@@ -209,6 +210,44 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "\n\n{extra}"
             "You will receive the role requests of people who want to act for the enterprise, "
             "and can manage their access here:\n{link}",
+        ),
+    },
+    "gap_invitation": {
+        "fr": (
+            "Invitation à devenir gestionnaire d'accès de {enterprise}",
+            "{inviter}, représentant légal de {enterprise} ({bce}), vous invite à devenir le "
+            "gestionnaire d'accès principal (GAP) de l'entreprise : vous gérerez qui peut agir "
+            "pour elle dans les services publics en ligne.\n\n"
+            "Pour accepter, ouvrez ce lien et connectez-vous (il ne peut servir qu'une fois, "
+            "jusqu'au {expires}) :\n{link}\n\n"
+            "Si vous ne vous attendiez pas à cette invitation, ignorez ce message.",
+        ),
+        "nl": (
+            "Uitnodiging om toegangsbeheerder van {enterprise} te worden",
+            "{inviter}, wettelijk vertegenwoordiger van {enterprise} ({bce}), nodigt u uit om "
+            "hoofdtoegangsbeheerder (GAP) van de onderneming te worden: u beheert wie voor haar "
+            "mag optreden in de online overheidsdiensten.\n\n"
+            "Open deze link en meld u aan om te aanvaarden (hij werkt slechts één keer, tot "
+            "{expires}):\n{link}\n\n"
+            "Verwachtte u deze uitnodiging niet, negeer dan dit bericht.",
+        ),
+        "de": (
+            "Einladung, Zugangsverwalter von {enterprise} zu werden",
+            "{inviter}, gesetzlicher Vertreter von {enterprise} ({bce}), lädt Sie ein, "
+            "Hauptzugangsverwalter (GAP) des Unternehmens zu werden: Sie verwalten, wer in den "
+            "Online-Diensten der Behörden für das Unternehmen handeln darf.\n\n"
+            "Um anzunehmen, öffnen Sie diesen Link und melden Sie sich an (er gilt nur einmal, "
+            "bis {expires}):\n{link}\n\n"
+            "Falls Sie diese Einladung nicht erwartet haben, ignorieren Sie diese Nachricht.",
+        ),
+        "en": (
+            "Invitation to become the access manager of {enterprise}",
+            "{inviter}, legal representative of {enterprise} ({bce}), invites you to become the "
+            "principal access manager (GAP) of the enterprise: you will manage who may act for "
+            "it in online government services.\n\n"
+            "To accept, open this link and log in (it works once only, until {expires}):\n"
+            "{link}\n\n"
+            "If you were not expecting this invitation, please ignore this message.",
         ),
     },
 }

@@ -79,6 +79,37 @@ def test_every_kind_renders_in_every_language(database, kind, language):
             assert f"<{name}>" in message.subject + message.body
 
 
+GAP_INVITATION = {
+    "inviter": "Claire Lambert",
+    "enterprise": "Boulangerie Dupont",
+    "bce": "0123.456.749",
+    "link": "https://id.example.test/invitation/abc",
+    "expires": "14 février 2026",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "words"),
+    [
+        ("fr", "Invitation à devenir gestionnaire d'accès de", "gestionnaire d'accès principal"),
+        ("nl", "Uitnodiging om toegangsbeheerder van", "hoofdtoegangsbeheerder (GAP)"),
+        ("de", "Einladung, Zugangsverwalter von", "Hauptzugangsverwalter (GAP)"),
+        ("en", "Invitation to become the access manager of", "principal access manager (GAP)"),
+    ],
+)
+def test_the_gap_invitation_offers_the_post_with_its_single_use_link(
+    database, language, subject, words
+):
+    message = enqueue("gap_invitation", language=language, **GAP_INVITATION)
+    assert message.subject.startswith(f"{subject} Boulangerie Dupont")
+    assert words in message.body
+    assert "Claire Lambert" in message.body and "(0123.456.749)" in message.body
+    assert "\nhttps://id.example.test/invitation/abc\n" in message.body
+    assert "14 février 2026" in message.body
+    with pytest.raises(InvalidInput, match="missing values \\['link'\\]"):
+        enqueue("gap_invitation", **{**GAP_INVITATION, "link": ""})
+
+
 def test_missing_values_bad_kinds_and_addresses_are_refused(database):
     with pytest.raises(InvalidInput, match="unknown values \\['requester'\\]"):
         enqueue("request_accepted", **REQUEST)
