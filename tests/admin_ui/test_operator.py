@@ -238,7 +238,7 @@ def test_the_form_offers_the_providers_scopes(olivier):
     text = olivier.get("/operateur/clients/ajouter").get_data(as_text=True)
     for scope in ("openid", "profile", "nrn", "enterprise"):
         assert f'<label for="scope-{scope}">' in text
-    assert text.count("<fieldset>") == text.count("<legend>") == 5
+    assert text.count("<fieldset>") == text.count("<legend>") == 6
     assert "<script" not in text and "style=" not in text
 
 
