@@ -1,0 +1,141 @@
+"""Inviting someone by email to take a role on the enterprise.
+
+The invitation and its email (the single-use link, in the language of the person it is bound
+to when known, French otherwise) commit together. The form is rate limited per person
+(``invitation_limit``), failed submissions included: it sends email to any address.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from babel.dates import format_datetime
+from flask import redirect, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+
+from admin_ui import limits, mail
+from admin_ui.enterprises import role_labels, short_role_labels
+from admin_ui.manage.context import (
+    GRANT_FIELDS,
+    Manager,
+    bp,
+    form_values,
+    grant_errors,
+    length_error,
+    link,
+    manager,
+    nrn_error,
+    one_transaction,
+    page,
+    query_id,
+    refusal,
+)
+from admin_ui.pages import check_form, person_name, too_many
+from authz.errors import AuthzError, InvalidInput
+from authz.identifiers import format_bce, normalize_nrn
+from authz.models import Invitation, Person
+from authz.permissions import INVITE_MEMBER
+from authz.services import invite
+from authz.services.invitations import parse_email
+from monespace.i18n import DEFAULT
+
+FIELDS = ("email", *GRANT_FIELDS, "nrn", "message")
+MAX_MESSAGE = 1000
+# The acceptance page (admin_ui.invitations) answers at /invitation/<token>.
+ACCEPT_PATH = "/invitation/"
+
+
+@bp.route("/inviter", methods=["GET", "POST"])
+def invite_page(bce: str) -> Any:
+    caller = manager(bce, INVITE_MEMBER, back=".invite_page")
+    if request.method == "GET":
+        return _page(caller, _blank(caller), notice=_notice(caller))
+    check_form(caller.session)
+    form = form_values(FIELDS)
+    try:
+        limits.hit(limits.INVITATION, caller.person.id)
+    except limits.TooMany as exc:
+        return _page(caller, form, error=too_many(exc)), 429
+    errors = grant_errors(form, caller.offered()) | length_error(form, "message", MAX_MESSAGE)
+    try:
+        parse_email(form["email"])
+    except InvalidInput:
+        errors["email"] = _("Indiquez une adresse e-mail valide, par exemple nom@exemple.be.")
+    bound = None
+    if form["nrn"]:
+        try:
+            bound = normalize_nrn(form["nrn"])
+        except InvalidInput:
+            errors["nrn"] = nrn_error()
+    if errors:
+        error = _("L'invitation n'a pas été envoyée : corrigez les champs signalés.")
+        return _page(caller, form, errors=errors, error=error), 400
+    try:
+        with one_transaction():
+            invitation, token = invite(
+                caller.caller(),
+                caller.bce,
+                form["email"],
+                form["role"],
+                valid_until=form["valid_until"] or None,
+                scope=form["scope"],
+                nrn=bound,
+            )
+            _send(caller, invitation, token, form["message"])
+    except AuthzError as exc:
+        message, status = refusal(exc)
+        return _page(caller, form, error=message), status
+    return redirect(url_for(".invite_page", bce=caller.bce, envoyee=invitation.id), 303)
+
+
+def _blank(caller: Manager) -> dict[str, str]:
+    form = dict.fromkeys(FIELDS, "")
+    offered = caller.offered()
+    form["role"] = "agent" if "agent" in offered else (offered or ("",))[-1]
+    return form
+
+
+def _send(caller: Manager, invitation: Invitation, token: str, message: str) -> None:
+    """The invitation email, in the bound person's language when known."""
+    invited = Person.get_or_none(Person.nrn == invitation.nrn) if invitation.nrn else None
+    language = invited.language if invited is not None else DEFAULT
+    mail.enqueue(
+        "invitation",
+        invitation.email,
+        language,
+        inviter=person_name(caller.person),
+        enterprise=caller.enterprise.name,
+        bce=format_bce(caller.bce),
+        role=invitation.role,
+        link=link(ACCEPT_PATH + token),
+        expires=format_datetime(invitation.expires_at, "d MMMM y, HH:mm 'UTC'", locale=language),
+        message=message or None,
+    )
+
+
+def _page(caller: Manager, form, *, errors=None, error=None, notice=None) -> str:
+    return page(
+        "manage/invite.html",
+        caller,
+        form=form,
+        offered=caller.offered(),
+        labels=role_labels(),
+        errors=errors or {},
+        error=error,
+        notice=notice,
+    )
+
+
+def _notice(caller: Manager) -> str | None:
+    sent = query_id("envoyee")
+    invitation = Invitation.get_or_none(Invitation.id == sent) if sent else None
+    if invitation is None or invitation.enterprise_id != caller.enterprise.id:
+        return None
+    return _(
+        "L'invitation a été envoyée par courriel à %(email)s, avec le rôle : %(role)s. Son "
+        "lien ne peut servir qu'une fois, jusqu'au %(date)s.",
+        email=invitation.email,
+        role=short_role_labels()[invitation.role],
+        date=format_date(invitation.expires_at.date()),
+    )

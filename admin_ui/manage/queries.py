@@ -1,0 +1,174 @@
+"""The read side of the access pages: members, pending requests and invitations,
+and the enterprise's history.
+
+What a GAP or an access manager sees of one enterprise, as rows to show: the GAP (from the
+designation in force), every role grant in force with who gave it, the role requests still
+waiting for an answer, the invitations not yet used, and the enterprise's audit events,
+filtered and one page at a time. Nothing here decides access (the pages ask the policy
+first) and nothing writes. No Flask here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from peewee import JOIN
+
+from authz.models import (
+    ROLE_RANK,
+    AuditEvent,
+    Enterprise,
+    GapDesignation,
+    Invitation,
+    Person,
+    RoleGrant,
+    RoleRequest,
+    today,
+    utcnow,
+)
+
+HISTORY_PAGE_SIZE = 25
+
+
+def grants_in_force(enterprise: Enterprise, day: date | None = None) -> list[RoleGrant]:
+    """Every grant on the enterprise not ended and not past its end date, strongest role
+    first, then by name; ``person`` and ``granted_by`` are loaded with it."""
+    day = day or today()
+    granter = Person.alias()
+    rows = (
+        RoleGrant.select(RoleGrant, Person, granter)
+        .join(Person, on=(RoleGrant.person == Person.id))
+        .join_from(RoleGrant, granter, JOIN.LEFT_OUTER, on=(RoleGrant.granted_by == granter.id))
+        .where(
+            (RoleGrant.enterprise == enterprise)
+            & RoleGrant.ended_at.is_null()
+            & (RoleGrant.valid_until.is_null() | (RoleGrant.valid_until >= day))
+        )
+    )
+    return sorted(
+        rows,
+        key=lambda g: (
+            -ROLE_RANK.get(g.role, 0),
+            g.person.family_name.casefold(),
+            g.person.given_name.casefold(),
+            g.id,
+        ),
+    )
+
+
+def active_grants_of(enterprise: Enterprise, person_ids: Iterable[int]) -> dict[int, str]:
+    """The role each of these persons holds in force on the enterprise, by person id."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {}
+    rows = RoleGrant.select(RoleGrant.person, RoleGrant.role).where(
+        (RoleGrant.enterprise == enterprise)
+        & RoleGrant.person.in_(ids)
+        & RoleGrant.ended_at.is_null()
+        & (RoleGrant.valid_until.is_null() | (RoleGrant.valid_until >= today()))
+    )
+    return {r.person_id: r.role for r in rows}
+
+
+def gap_of(enterprise: Enterprise) -> GapDesignation | None:
+    """The GAP designation in force, with the GAP and who designated them."""
+    designator = Person.alias()
+    return (
+        GapDesignation.select(GapDesignation, Person, designator)
+        .join(Person, on=(GapDesignation.person == Person.id))
+        .join_from(
+            GapDesignation,
+            designator,
+            JOIN.LEFT_OUTER,
+            on=(GapDesignation.designated_by == designator.id),
+        )
+        .where((GapDesignation.enterprise == enterprise) & GapDesignation.ended_at.is_null())
+        .first()
+    )
+
+
+def pending_requests(enterprise: Enterprise, now: datetime | None = None) -> list[RoleRequest]:
+    """Requests that can still be decided (pending, not past their expiry), oldest first."""
+    now = now or utcnow()
+    return list(
+        RoleRequest.select(RoleRequest, Person)
+        .join(Person, on=(RoleRequest.person == Person.id))
+        .where(
+            (RoleRequest.enterprise == enterprise)
+            & (RoleRequest.status == "pending")
+            & (RoleRequest.expires_at > now)
+        )
+        .order_by(RoleRequest.created_at, RoleRequest.id)
+    )
+
+
+def open_invitations(enterprise: Enterprise, now: datetime | None = None) -> list[Invitation]:
+    """Invitations neither used, cancelled nor expired, newest first."""
+    now = now or utcnow()
+    return list(
+        Invitation.select(Invitation, Person)
+        .join(Person, on=(Invitation.invited_by == Person.id))
+        .where(
+            (Invitation.enterprise == enterprise)
+            & Invitation.accepted_at.is_null()
+            & Invitation.cancelled_at.is_null()
+            & (Invitation.expires_at > now)
+        )
+        .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+    )
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of an enterprise's audit events, newest first."""
+
+    events: list[AuditEvent]
+    total: int
+    page: int  # 1-based, within 1..pages
+    pages: int
+
+
+def history_actions(bce: str) -> list[str]:
+    """The kinds of action present in the enterprise's history (for the filter)."""
+    rows = (
+        AuditEvent.select(AuditEvent.action)
+        .where(AuditEvent.enterprise_bce == bce)
+        .distinct()
+        .order_by(AuditEvent.action)
+    )
+    return [row.action for row in rows]
+
+
+def history(
+    bce: str,
+    *,
+    action: str | None = None,
+    nrn: str | None = None,
+    page: int = 1,
+    page_size: int = HISTORY_PAGE_SIZE,
+) -> HistoryPage:
+    """The enterprise's events, optionally of one action and about one person (by them, or
+    naming them in the details), ``page`` bounded to the pages there are."""
+    query = AuditEvent.select().where(AuditEvent.enterprise_bce == bce)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if nrn:
+        # Details are canonical JSON: a person appears there as a quoted 11-digit string.
+        query = query.where(
+            (AuditEvent.actor == f"person:{nrn}") | AuditEvent.details.contains(f'"{nrn}"')
+        )
+    total = query.count()
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    events = list(query.order_by(AuditEvent.seq.desc()).paginate(page, page_size))
+    return HistoryPage(events, total, page, pages)
+
+
+def names_by_nrn(nrns: Iterable[str]) -> dict[str, Person]:
+    """The known persons among these NRNs, by NRN (one query)."""
+    wanted = sorted({n for n in nrns if n})
+    if not wanted:
+        return {}
+    return {p.nrn: p for p in Person.select().where(Person.nrn.in_(wanted))}
