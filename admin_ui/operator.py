@@ -210,6 +210,7 @@ def _register(form: dict[str, Any]) -> tuple[Client, str | None]:
         jwks=form["jwks"] or None,
         client_id=form["client_id"] or None,
         actor=_actor(),
+        ip=request.remote_addr,
         # http:// URIs (a relying party on localhost) are for the demo only.
         allow_http=current_app.config["MONESPACE"].is_demo,
         jwks_uri=form["jwks_uri"] or None,
@@ -240,7 +241,7 @@ def disable_client(client_id: str) -> Any:
     purpose = f"operator:disable-client:{client.client_id}"
     if request.method == "POST":
         check_form(g.operator, purpose)
-        registry.disable_client(client.client_id, actor=_actor())
+        registry.disable_client(client.client_id, actor=_actor(), ip=request.remote_addr)
         return redirect(url_for(".clients", desactive=client.client_id), 303)
     return render_template(
         "operator/disable_client.html",

@@ -60,6 +60,7 @@ def add_client(
     client_id: str | None = None,
     *,
     actor: str,
+    ip: str | None = None,
     allow_http: bool = False,
     jwks_uri: str | None = None,
     post_logout_redirect_uris: Iterable[str] = (),
@@ -162,6 +163,7 @@ def add_client(
             action="client.add",
             target_type="client",
             target_id=client_id,
+            ip=ip,
             policy_version=get_engine().version,
             details=details,
         )
@@ -179,7 +181,7 @@ def get_client(client_id: str) -> Client:
     return client
 
 
-def disable_client(client_id: str, *, actor: str) -> Client:
+def disable_client(client_id: str, *, actor: str, ip: str | None = None) -> Client:
     """Disable a client: its secret stops verifying. Disabling twice changes nothing."""
     with db.transaction():
         client = get_client(client_id)
@@ -192,13 +194,14 @@ def disable_client(client_id: str, *, actor: str) -> Client:
             action="client.disable",
             target_type="client",
             target_id=client_id,
+            ip=ip,
             policy_version=get_engine().version,
             details={"name": client.name},
         )
     return client
 
 
-def rotate_secret(client_id: str, *, actor: str) -> str:
+def rotate_secret(client_id: str, *, actor: str, ip: str | None = None) -> str:
     """Give an enabled ``client_secret_basic`` client a new secret and return it in clear.
 
     Only its hash is stored and the old secret stops verifying when the transaction commits:
@@ -237,6 +240,7 @@ def rotate_secret(client_id: str, *, actor: str) -> str:
             action="client.rotate_secret",
             target_type="client",
             target_id=client_id,
+            ip=ip,
             policy_version=get_engine().version,
             details={"name": client.name},
         )

@@ -258,7 +258,7 @@ def test_a_secret_client_is_added_and_its_secret_shown_once(app, olivier):
     assert secret not in olivier.get("/operateur/clients").get_data(as_text=True)
     assert secret not in client.secret_hash
     (event,) = [e for e in events("client.add") if e.target_id == client.client_id]
-    assert event.actor == OLIVIER
+    assert event.actor == OLIVIER and event.ip == "127.0.0.1"
     assert audit.verify().ok
 
 
@@ -357,6 +357,7 @@ def test_a_client_is_disabled_after_a_confirmation(app, olivier):
     assert client_credentials(app, "to-disable", secret).status_code == 401
     (event,) = events("client.disable")
     assert event.actor == OLIVIER and event.target_id == "to-disable"
+    assert event.ip == "127.0.0.1"
     assert audit.verify().ok
     # Once disabled, the page says so and offers no form; disabling again changes nothing.
     again = olivier.get("/operateur/clients/to-disable/desactiver")
