@@ -157,8 +157,9 @@ def _actor(actor: str, people: dict) -> str:
 
 def _detail_rows(details: dict[str, Any], people: dict) -> list[tuple[str, str]]:
     labels, roles = detail_labels(), short_role_labels()
+    order = {key: n for n, key in enumerate(labels)}  # people first, then roles, dates...
     shown = []
-    for key, value in sorted(details.items()):
+    for key, value in sorted(details.items(), key=lambda item: (order.get(item[0], 99), item[0])):
         if value in (None, "", []) or key in HIDDEN_DETAILS:
             continue
         if key in PERSON_DETAILS:

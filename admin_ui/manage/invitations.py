@@ -7,6 +7,7 @@ to when known, French otherwise) commit together. The form is rate limited per p
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from typing import Any
 
 from babel.dates import format_datetime
@@ -58,9 +59,7 @@ def invite_page(bce: str) -> Any:
     except limits.TooMany as exc:
         return _page(caller, form, error=too_many(exc)), 429
     errors = grant_errors(form, caller.offered()) | length_error(form, "message", MAX_MESSAGE)
-    try:
-        parse_email(form["email"])
-    except InvalidInput:
+    if not _sendable(form["email"]):
         errors["email"] = _("Indiquez une adresse e-mail valide, par exemple nom@exemple.be.")
     bound = None
     if form["nrn"]:
@@ -87,6 +86,15 @@ def invite_page(bce: str) -> Any:
         message, status = refusal(exc)
         return _page(caller, form, error=message), status
     return redirect(url_for(".invite_page", bce=caller.bce, envoyee=invitation.id), 303)
+
+
+def _sendable(email: str) -> bool:
+    """An address the invitation accepts and an email can be sent to (one address, no list)."""
+    try:
+        parse_email(email)
+    except InvalidInput:
+        return False
+    return parseaddr(email)[1] == email and not any(c in email for c in ',;<>"')
 
 
 def _blank(caller: Manager) -> dict[str, str]:

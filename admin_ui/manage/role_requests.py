@@ -102,7 +102,7 @@ def _notice(caller: Manager) -> str | None:
         if made is None or made.enterprise_id != caller.enterprise.id or made.status != status:
             return None
         name = person_name(made.person)
-        if status == "accepted":
+        if status == "accepted" and made.grant_id:
             done = _(
                 "La demande de %(name)s a été acceptée, avec le rôle : %(role)s.",
                 name=name,

@@ -406,6 +406,7 @@ def test_marc_invites_someone_by_email(marc):
     assert message.recipient == "new.person@example.test" and message.language == "fr"
     assert "Marc Dupont-Démo vous invite" in message.body
     assert "Bienvenue <b>chez nous</b>" in message.body
+    assert re.search(r"jusqu'au \d{1,2} \w+ \d{4}, \d\d:\d\d UTC", message.body)
     link = re.search(r"http://localhost/invitation/(\S+)", message.body)
     assert find_invitation(link[1]).id == invitation.id
     members = page_text(marc.get(BASE))
@@ -424,6 +425,11 @@ def test_an_invitation_bound_to_a_known_person_speaks_their_language(marc):
 
 
 def test_bad_invitations_are_explained_and_send_nothing(marc):
+    for address in ("a,b@example.test", "a@example.test;b@example.test", "x <y@example.test>"):
+        response = post(marc, f"{BASE}/inviter", {"email": address, "role": "agent"})
+        assert response.status_code == 400 and "Indiquez une adresse e-mail valide" in (
+            page_text(response)
+        )
     form = {"email": "not an address", "role": "gap", "nrn": "12345678901"}
     response = post(marc, f"{BASE}/inviter", form)
     assert response.status_code == 400
@@ -537,6 +543,34 @@ def test_an_access_manager_manages_but_not_the_gap(app):
     made = noras_request()
     assert post(sophie, f"{BASE}/demandes/{made.id}/accepter", {"role": "agent"}).status_code == 303
     assert grant_of("Nora").granted_by_id == person("Sophie").id
+
+
+def test_what_the_policy_keeps_from_the_caller_is_neither_shown_nor_done(marc, monkeypatch):
+    from authz.engine import get_engine
+
+    engine = get_engine()
+    allow_role_change = engine.allow_role_change
+
+    def not_owner(person, action, role, enterprise):
+        return role != "owner" and allow_role_change(person, action, role, enterprise)
+
+    monkeypatch.setattr(engine, "allow_role_change", not_owner)
+    sophie = grant_of("Sophie")
+    html = marc.get(BASE).get_data(as_text=True)
+    assert f"/roles/{sophie.id}/" not in html
+    assert f"/roles/{grant_of('Emma').id}/revoquer" in html
+    for path in (f"{BASE}/roles/{sophie.id}/modifier", f"{BASE}/roles/{sophie.id}/revoquer"):
+        response = marc.get(path)
+        assert response.status_code == 403
+        assert "il est plus fort que le vôtre" in page_text(response)
+        assert post(marc, path, {"role": "reader"}).status_code == 403
+    assert '<option value="owner"' not in marc.get(f"{BASE}/inviter").get_data(as_text=True)
+    invited = post(marc, f"{BASE}/inviter", {"email": "o@example.test", "role": "owner"})
+    assert invited.status_code == 400
+    emma = grant_of("Emma")
+    assert post(marc, f"{BASE}/roles/{emma.id}/modifier", {"role": "owner"}).status_code == 400
+    assert grant_of("Sophie").id == sophie.id and grant_of("Emma").role == "reader"
+    assert Invitation.select().count() == 0
 
 
 def test_an_access_manager_whose_role_ended_manages_nothing(app):
