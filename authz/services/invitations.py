@@ -24,7 +24,16 @@ from datetime import timedelta
 from authz.engine import get_engine
 from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, normalize_nrn
-from authz.models import Enterprise, GapDesignation, Invitation, Person, RoleGrant, today, utcnow
+from authz.models import (
+    ROLE_RANK,
+    Enterprise,
+    GapDesignation,
+    Invitation,
+    Person,
+    RoleGrant,
+    today,
+    utcnow,
+)
 from authz.permissions import DESIGNATE_GAP, GRANT_ROLE, INVITE_MEMBER
 from authz.services.base import (
     Caller,
@@ -48,7 +57,7 @@ from authz.services.gap import (
     current_gap,
     install_gap,
 )
-from authz.services.grants import create_grant
+from authz.services.grants import active_grant, create_grant, in_force
 
 INVITATION_LIFETIME = timedelta(days=14)
 # Deliberately loose: the address is proven by the person opening the link.
@@ -161,9 +170,9 @@ def invite_gap(
         f"only a legal representative of {enterprise.name} ({format_bce(enterprise.bce)}) "
         "may designate its GAP",
     )
-    in_force = current_gap(enterprise)
-    if bound_nrn is not None and in_force is not None and in_force.person.nrn == bound_nrn:
-        raise Conflict(f"{in_force.person.display_name} is already the GAP of {enterprise.name}")
+    gap_now = current_gap(enterprise)
+    if bound_nrn is not None and gap_now is not None and gap_now.person.nrn == bound_nrn:
+        raise Conflict(f"{gap_now.person.display_name} is already the GAP of {enterprise.name}")
     invitation, token = _create(enterprise, representative, email, GAP_ROLE, bound_nrn=bound_nrn)
     record(
         caller,
@@ -226,13 +235,27 @@ def check_invitation(caller: Caller, token: object) -> Invitation:
                 "the person who invited you is no longer a legal representative of "
                 f"{enterprise.name}; ask for a new invitation"
             )
-        in_force = current_gap(enterprise)
-        if in_force is not None and in_force.person_id == person.id:
+        gap_now = current_gap(enterprise)
+        if gap_now is not None and gap_now.person_id == person.id:
             raise Conflict(f"{person.display_name} is already the GAP of {enterprise.name}")
-    elif not engine.allow_role_change(inviter_facts, GRANT_ROLE, invitation.role, enterprise_facts):
-        raise Forbidden(
-            "the person who invited you no longer manages this role; ask for a new invitation"
-        )
+    else:
+        if not engine.allow_role_change(
+            inviter_facts, GRANT_ROLE, invitation.role, enterprise_facts
+        ):
+            raise Forbidden(
+                "the person who invited you no longer manages this role; ask for a new invitation"
+            )
+        # Accepting replaces a weaker or equal role, never a stronger one (see create_grant).
+        held = active_grant(person, enterprise)
+        if (
+            held is not None
+            and in_force(held)
+            and ROLE_RANK[held.role] > ROLE_RANK[invitation.role]
+        ):
+            raise Conflict(
+                f"{person.display_name} already holds the role {held.role} on "
+                f"{enterprise.name}; change that grant instead"
+            )
     return invitation
 
 

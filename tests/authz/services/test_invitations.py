@@ -597,13 +597,17 @@ def test_accepting_a_gap_invitation_leaves_role_invitations_alone(world, gap_inv
 
 
 def test_check_invitation_tells_what_accepting_would_and_writes_nothing(
-    world, gap_invited, refused
+    world, gap_invited, invited, refused
 ):
     invitation, token = gap_invited
     with refused(NotFound):
         check_invitation(as_(world.stranger), "not-a-token")
     assert check_invitation(as_(world.stranger), token) == invitation
     assert reload(invitation).accepted_at is None
+    # A role invitation (agent) to someone holding a stronger role (owner).
+    with refused(Conflict, match="already holds the role owner"):
+        check_invitation(as_(world.acme_owner), invited[1])
+    assert check_invitation(as_(world.acme_reader), invited[1]) == invited[0]
 
 
 def test_a_representative_cancels_a_gap_invitation(world, journal, gap_invited):
