@@ -27,7 +27,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
-from admin_ui.manage.queries import pending_requests
+from admin_ui.manage.queries import pending_count
 from admin_ui.pages import logged_in
 from authz import db, epochs
 from authz.engine import get_engine
@@ -179,7 +179,7 @@ def page(template: str, manager: Manager, **values: Any) -> str:
         bce=manager.bce,
         formatted_bce=format_bce(manager.bce),
         may=manager.permissions,
-        pending_count=len(pending_requests(manager.enterprise)),
+        pending_count=pending_count(manager.enterprise),
         csrf=csrf_token(manager.session),
         roles=short_role_labels(),
         today=today().isoformat(),

@@ -89,19 +89,26 @@ def gap_of(enterprise: Enterprise) -> GapDesignation | None:
     )
 
 
+def _decidable(enterprise: Enterprise, now: datetime | None):
+    return (
+        (RoleRequest.enterprise == enterprise)
+        & (RoleRequest.status == "pending")
+        & (RoleRequest.expires_at > (now or utcnow()))
+    )
+
+
 def pending_requests(enterprise: Enterprise, now: datetime | None = None) -> list[RoleRequest]:
     """Requests that can still be decided (pending, not past their expiry), oldest first."""
-    now = now or utcnow()
     return list(
         RoleRequest.select(RoleRequest, Person)
         .join(Person, on=(RoleRequest.person == Person.id))
-        .where(
-            (RoleRequest.enterprise == enterprise)
-            & (RoleRequest.status == "pending")
-            & (RoleRequest.expires_at > now)
-        )
+        .where(_decidable(enterprise, now))
         .order_by(RoleRequest.created_at, RoleRequest.id)
     )
+
+
+def pending_count(enterprise: Enterprise, now: datetime | None = None) -> int:
+    return RoleRequest.select().where(_decidable(enterprise, now)).count()
 
 
 def open_invitations(enterprise: Enterprise, now: datetime | None = None) -> list[Invitation]:
