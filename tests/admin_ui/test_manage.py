@@ -414,6 +414,22 @@ def test_marc_invites_someone_by_email(marc):
     assert "new.person@example.test" in row and "Collaborateur" in row
 
 
+def test_the_emailed_link_gives_the_role_and_the_member_is_listed(app, marc):
+    form = {"email": "alice@example.test", "role": "agent", "scope": "fiscalite"}
+    assert post(marc, f"{BASE}/inviter", form).status_code == 303
+    (message,) = OutboxMessage.select()
+    path = urlsplit(re.search(r"http://localhost(/invitation/\S+)", message.body)[1]).path
+    alice = logged_in(app, "alice")
+    page = alice.get(path)
+    assert page.status_code == 200
+    (confirm,) = tokens(page.get_data(as_text=True))
+    assert alice.post(path, data={"csrf_token": confirm}).status_code in (200, 303)
+    assert (grant_of("Alice").role, grant_of("Alice").source) == ("agent", "invitation")
+    (row,) = [r for r in rows(page_text(marc.get(BASE)), MEMBERS_CAPTION) if "Alice" in r]
+    assert "Collaborateur" in row and "fiscalite" in row
+    assert "Sur invitation de Marc Dupont-Démo" in row
+
+
 def test_an_invitation_bound_to_a_known_person_speaks_their_language(marc):
     Person.update(language="de").where(Person.given_name == "Alice").execute()
     alice = person("Alice")
