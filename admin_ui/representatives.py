@@ -181,8 +181,11 @@ def _page(
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     error: str | None = None,
+    error_for: str | None = None,
     notice: str | None = None,
 ) -> str:
+    """The enterprise's page; ``error_for`` names the form an error is about (``designate``,
+    ``invite``), shown next to it and tied to it; else at the top of the page."""
     return render_template(
         "representatives/enterprise.html",
         e=_state(enterprise),
@@ -190,6 +193,7 @@ def _page(
         form={"nrn": "", "email": "", "bound_nrn": "", **(form or {})},
         errors=errors or {},
         error=error,
+        error_for=error_for,
         notice=notice,
         csrf=csrf_token(session),
     )
@@ -283,7 +287,10 @@ def designate(bce: str) -> Any:
         return page, 400
     designation = current_gap(found)
     if designation is not None and designation.person.nrn == nrn:
-        return _page(session, found, form={"nrn": typed}, error=_already(designation)), 409
+        page = _page(
+            session, found, form={"nrn": typed}, error=_already(designation), error_for="designate"
+        )
+        return page, 409
     if designation is not None:
         return _confirmation(session, found, designation, nrn)
     return _designate(session, found, nrn, replacing=None)
@@ -327,7 +334,7 @@ def _designate(session, enterprise: Enterprise, nrn: str, *, replacing: int | No
             _tell_the_new_gap(designation, session.person)
     except AuthzError as exc:
         message, status = _refusal(exc, enterprise, nrn)
-        return _page(session, enterprise, error=message), status
+        return _page(session, enterprise, error=message, error_for="designate"), status
     return _done(enterprise, "designation")
 
 
@@ -360,7 +367,7 @@ def invite(bce: str) -> Any:
     try:
         limits.hit(limits.INVITATION, session.person.id)
     except limits.TooMany as exc:
-        return _page(session, found, form=form, error=too_many(exc)), 429
+        return _page(session, found, form=form, error=too_many(exc), error_for="invite"), 429
     errors = {}
     try:
         parse_email(form["email"])
@@ -374,14 +381,15 @@ def invite(bce: str) -> Any:
             errors["bound_nrn"] = _nrn_error()
     if errors:
         error = _("L'invitation n'a pas été envoyée : corrigez les champs signalés.")
-        return _page(session, found, form=form, errors=errors, error=error), 400
+        page = _page(session, found, form=form, errors=errors, error=error, error_for="invite")
+        return page, 400
     try:
         with one_transaction():
             invitation, token = invite_gap(_caller(session), found.bce, form["email"], nrn=bound)
             _send_invitation(invitation, token, session.person)
     except AuthzError as exc:
         message, status = _refusal(exc, found, bound)
-        return _page(session, found, form=form, error=message), status
+        return _page(session, found, form=form, error=message, error_for="invite"), status
     return _done(found, "invitation")
 
 

@@ -219,6 +219,9 @@ def test_designating_the_gap_in_office_is_explained(app):
     response = designate(claire, BOULANGERIE, MARC)
     assert response.status_code == 409
     assert "Marc Dupont-Démo est déjà le gestionnaire d'accès principal" in words(response)
+    html = response.get_data(as_text=True)
+    assert '<p class="error" role="alert" id="designate-error">' in html
+    assert 'aria-describedby="designate-error"' in html
     assert written() == before
 
 
@@ -457,8 +460,12 @@ def test_a_stopped_enterprise_offers_no_form_and_refuses_changes(app):
     before = written()
     response = designate(claire, BOULANGERIE, SOPHIE)
     # The confirmation comes first; confirming is refused.
-    assert confirm(claire, response).status_code == 409
-    assert invite(claire, BOULANGERIE).status_code == 409
+    refused = confirm(claire, response)
+    assert refused.status_code == 409
+    stopped = "selon la Banque-Carrefour des Entreprises : son GAP ne peut plus être changé"
+    assert stopped in words(refused) and 'role="alert"' in page_text(refused)
+    refused = invite(claire, BOULANGERIE)
+    assert refused.status_code == 409 and stopped in words(refused)
     assert written() == before
 
 
