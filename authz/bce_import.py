@@ -135,7 +135,6 @@ class _Importer:
                     audit.record_many(self._events)
             finally:
                 self._events = []
-            epochs.committed()
 
     def audit(self, action: str, target_type: str, target_id: object, bce: str, **details):
         """Queue an event; the batch's events are appended in its transaction."""

@@ -5,6 +5,8 @@ The same models run on both. ``database`` is a proxy bound once at start-up by :
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlparse
 
@@ -70,9 +72,37 @@ def is_postgresql() -> bool:
     return isinstance(database.obj, PostgresqlDatabase)
 
 
-def transaction():
-    """One write transaction (a savepoint when nested)."""
-    return database.atomic()
+@contextmanager
+def transaction() -> Iterator[None]:
+    """One write transaction (a savepoint when nested). Callbacks registered with
+    :func:`after_commit` inside it run once the outermost transaction has committed, never
+    after a rollback."""
+    outermost = not database.in_transaction()
+    if outermost:
+        _pending.callbacks = []
+    try:
+        with database.atomic():
+            yield
+    except BaseException:
+        if outermost:
+            _pending.callbacks = []
+        raise
+    if outermost:
+        callbacks, _pending.callbacks = _pending.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+_pending = threading.local()
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` (once) when the transaction under way commits; at once outside one."""
+    callbacks = getattr(_pending, "callbacks", None) if database.in_transaction() else None
+    if callbacks is None:
+        callback()
+    elif callback not in callbacks:
+        callbacks.append(callback)
 
 
 @contextmanager

@@ -63,12 +63,14 @@ def committed() -> None:
 def bump(enterprise_ids: Iterable[int]) -> None:
     """Move the epoch of these enterprises, inside the transaction that changes their access.
 
-    Other processes hear of it at commit (NOTIFY, or SQLite's data_version); call
-    :func:`committed` after the commit so that this process does too, with no delay.
+    Other processes hear of it at commit (NOTIFY, or SQLite's data_version); this process
+    does too, with no delay: :func:`committed` runs when the outermost
+    ``db.transaction()`` commits.
     """
     ids = sorted(set(enterprise_ids))
     if not ids:
         return
+    db.after_commit(committed)
     Enterprise.update(authz_epoch=Enterprise.authz_epoch + 1).where(
         Enterprise.id.in_(ids)
     ).execute()

@@ -29,7 +29,7 @@ from flask_babel import gettext as _
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.queries import pending_count
 from admin_ui.pages import logged_in
-from authz import db, epochs
+from authz import db
 from authz.engine import get_engine
 from authz.errors import AuthzError, Conflict, Expired, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, normalize_bce
@@ -163,7 +163,6 @@ def one_transaction() -> Iterator[None]:
     """An action and its email, committed together (the services' transactions nest in it)."""
     with db.transaction():
         yield
-    epochs.committed()  # this process's decision caches learn of the commit at once
 
 
 def link(path: str) -> str:

@@ -61,7 +61,6 @@ def atomic(function):
             raise Conflict(
                 "someone else changed the same access at the same moment; reload and try again"
             ) from None
-        epochs.committed()
         return result
 
     return wrapper

@@ -51,6 +51,44 @@ def test_a_rolled_back_bump_changes_nothing(firms):
     assert epochs.read_epoch(ACME) == 0
 
 
+class Forgetful:
+    """A tracker stand-in that counts how often this process's views are forgotten."""
+
+    def __init__(self):
+        self.forgotten = 0
+
+    def forget_all(self):
+        self.forgotten += 1
+
+
+@pytest.fixture
+def tracker(monkeypatch):
+    found = Forgetful()
+    monkeypatch.setattr(epochs, "_trackers", [found])
+    return found
+
+
+def test_views_are_forgotten_when_the_outermost_transaction_commits(firms, tracker):
+    acme, globex = firms
+    with db.transaction():
+        with db.transaction():  # a service's transaction inside a page's
+            epochs.bump([acme.id])
+        assert tracker.forgotten == 0  # not yet: the outer transaction may still roll back
+        epochs.bump([globex.id])
+    assert tracker.forgotten == 1  # once, after the commit
+
+
+def test_a_rollback_forgets_nothing_and_leaves_nothing_pending(firms, tracker):
+    acme, _ = firms
+    with pytest.raises(RuntimeError), db.transaction():
+        epochs.bump([acme.id])
+        raise RuntimeError("the change fails")
+    assert tracker.forgotten == 0
+    with db.transaction():
+        pass  # a later transaction does not run the rolled-back one's callbacks
+    assert tracker.forgotten == 0
+
+
 # -- SQLite -----------------------------------------------------------------------------------
 
 
