@@ -23,7 +23,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -41,8 +40,9 @@ from admin_ui.mandates import (
     mandates_of,
     requests_of,
 )
-from admin_ui.pages import check_form, logged_in, person_name, too_many
+from admin_ui.pages import check_form, link, logged_in, person_name, too_many
 from authz import db
+from authz.engine import get_engine
 from authz.errors import (
     AuthzError,
     Conflict,
@@ -53,8 +53,10 @@ from authz.errors import (
     NotFound,
 )
 from authz.identifiers import format_bce, normalize_bce
-from authz.models import Enterprise
+from authz.models import Enterprise, Person
+from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
 from authz.services import Caller, request_role, withdraw_request
+from authz.services.base import facts_for
 from authz.services.gap import current_gap
 from idp_bridge.web import csrf_token, safe_next
 
@@ -140,14 +142,32 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
             notice = _(
                 "Votre demande pour %(name)s a été retirée.", name=done.request.enterprise.name
             )
+    mandates = mandates_of(person)
     return render_template(
         "enterprises/index.html",
-        mandates=[_mandate_row(m) for m in mandates_of(person)],
+        mandates=[_mandate_row(m) for m in mandates],
+        powers=_powers(person, mandates),
         requests=[_request_row(r) for r in mine],
         error=error,
         notice=notice,
         csrf=csrf_token(session),
     )
+
+
+def _powers(person: Person, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
+    """What the policy lets the person do for each enterprise listed (by BCE number): a
+    mandate row is a fact; whether it lets the person act or manage is the policy's answer
+    (a legal representative, say, may designate the GAP but not act)."""
+    engine = get_engine()
+    found = {}
+    for enterprise in {m.enterprise.bce: m.enterprise for m in mandates}.values():
+        person_facts, enterprise_facts = facts_for(person, enterprise)
+        found[enterprise.bce] = frozenset(
+            p
+            for p in (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP)
+            if engine.allowed(person_facts, p, enterprise_facts)
+        )
+    return found
 
 
 def _mandate_row(mandate: Mandate) -> dict[str, Any]:
@@ -181,6 +201,7 @@ def _mandate_row(mandate: Mandate) -> dict[str, Any]:
     return {
         "name": enterprise.name,
         "bce": format_bce(enterprise.bce),
+        "number": enterprise.bce,
         "active": enterprise.status == "active",
         "role": short_role_labels().get(mandate.role, mandate.role),
         "scope": ", ".join(mandate.scope),
@@ -261,7 +282,7 @@ def _tell_the_gap(made) -> None:
         "enterprise": made.enterprise.name,
         "bce": format_bce(made.enterprise.bce),
         "role": made.role,
-        "link": current_app.config["MONESPACE"].base_url + url_for("enterprises.index"),
+        "link": link(url_for("enterprises.index")),
     }
     if made.message:
         values["message"] = made.message

@@ -22,8 +22,8 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import role_labels, short_role_labels
-from admin_ui.manage.context import one_transaction
 from admin_ui.pages import check_form, logged_in, person_name
+from authz import db
 from authz.errors import AuthzError, Conflict, Expired, Forbidden, NotFound
 from authz.identifiers import format_bce
 from authz.models import Invitation, Person
@@ -51,7 +51,7 @@ def accept(token: str) -> Any:
     if request.method == "POST":
         check_form(session, _purpose(token))
         try:
-            with one_transaction():
+            with db.transaction():  # the action and its email commit together
                 accept_invitation(caller, token)
         except AuthzError as exc:
             return _refused(exc, token, session.person)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -42,6 +42,11 @@ def too_many(exc: limits.TooMany) -> str:
         "Vous avez envoyé beaucoup de formulaires en peu de temps. Réessayez dans %(num)d minutes.",
         minutes,
     )
+
+
+def link(path: str) -> str:
+    """An absolute link to a page of this site, for an email."""
+    return current_app.config["MONESPACE"].base_url + path
 
 
 def person_name(person: Person | None) -> str:

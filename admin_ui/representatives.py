@@ -36,8 +36,8 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui import limits, mail
-from admin_ui.manage.context import link, one_transaction
-from admin_ui.pages import check_form, logged_in, person_name, too_many
+from admin_ui.pages import check_form, link, logged_in, person_name, too_many
+from authz import db
 from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, format_nrn, normalize_bce, normalize_nrn
 from authz.models import (
@@ -329,7 +329,7 @@ def replace(bce: str) -> Any:
 
 def _designate(session, enterprise: Enterprise, nrn: str, *, replacing: int | None) -> Any:
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             designation = designate_gap(_caller(session), enterprise.bce, nrn, replacing=replacing)
             _tell_the_new_gap(designation, session.person)
     except AuthzError as exc:
@@ -384,7 +384,7 @@ def invite(bce: str) -> Any:
         page = _page(session, found, form=form, errors=errors, error=error, error_for="invite")
         return page, 400
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             invitation, token = invite_gap(_caller(session), found.bce, form["email"], nrn=bound)
             _send_invitation(invitation, token, session.person)
     except AuthzError as exc:
@@ -424,7 +424,7 @@ def cancel(bce: str, invitation_id: str) -> Any:
     if invitation is None or invitation.enterprise_id != found.id or invitation.role != GAP_ROLE:
         abort(404)
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             cancel_invitation(_caller(session), invitation.id)
     except AuthzError as exc:
         message, status = _refusal(exc, found)

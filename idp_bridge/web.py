@@ -301,6 +301,7 @@ def me() -> Any:
         session=session,
         person=session.person,
         nrn=nn.format(session.person.nrn),
+        operator=session.person.nrn in current_app.config["MONESPACE"].operators,
         csrf=csrf_token(session),
     )
     # Personal data: never kept by a shared cache or the browser's history cache.

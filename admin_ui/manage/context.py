@@ -10,15 +10,12 @@ finds a grant, request or invitation *of this enterprise* (404 for another's).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     make_response,
     render_template,
     request,
@@ -29,7 +26,6 @@ from flask_babel import gettext as _
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.queries import pending_count
 from admin_ui.pages import logged_in
-from authz import db
 from authz.engine import get_engine
 from authz.errors import AuthzError, Conflict, Expired, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, normalize_bce
@@ -156,18 +152,6 @@ def query_id(name: str) -> int | None:
     row id can be, which PostgreSQL would refuse to compare."""
     value = request.args.get(name, type=int)
     return value if value is not None and 0 < value <= MAX_ID else None
-
-
-@contextmanager
-def one_transaction() -> Iterator[None]:
-    """An action and its email, committed together (the services' transactions nest in it)."""
-    with db.transaction():
-        yield
-
-
-def link(path: str) -> str:
-    """An absolute link to a page of this site, for an email."""
-    return current_app.config["MONESPACE"].base_url + path
 
 
 def page(template: str, manager: Manager, **values: Any) -> str:

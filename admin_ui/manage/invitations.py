@@ -7,7 +7,6 @@ to when known, French otherwise) commit together. The form is rate limited per p
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from typing import Any
 
 from babel.dates import format_datetime
@@ -24,15 +23,14 @@ from admin_ui.manage.context import (
     form_values,
     grant_errors,
     length_error,
-    link,
     manager,
     nrn_error,
-    one_transaction,
     page,
     query_id,
     refusal,
 )
-from admin_ui.pages import check_form, person_name, too_many
+from admin_ui.pages import check_form, link, person_name, too_many
+from authz import db
 from authz.errors import AuthzError, InvalidInput
 from authz.identifiers import format_bce, normalize_nrn
 from authz.models import Invitation, Person
@@ -59,7 +57,9 @@ def invite_page(bce: str) -> Any:
     except limits.TooMany as exc:
         return _page(caller, form, error=too_many(exc)), 429
     errors = grant_errors(form, caller.offered()) | length_error(form, "message", MAX_MESSAGE)
-    if not _sendable(form["email"]):
+    try:
+        parse_email(form["email"])
+    except InvalidInput:
         errors["email"] = _("Indiquez une adresse e-mail valide, par exemple nom@exemple.be.")
     bound = None
     if form["nrn"]:
@@ -71,7 +71,7 @@ def invite_page(bce: str) -> Any:
         error = _("L'invitation n'a pas été envoyée : corrigez les champs signalés.")
         return _page(caller, form, errors=errors, error=error), 400
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             invitation, token = invite(
                 caller.caller(),
                 caller.bce,
@@ -86,15 +86,6 @@ def invite_page(bce: str) -> Any:
         message, status = refusal(exc)
         return _page(caller, form, error=message), status
     return redirect(url_for(".invite_page", bce=caller.bce, envoyee=invitation.id), 303)
-
-
-def _sendable(email: str) -> bool:
-    """An address the invitation accepts and an email can be sent to (one address, no list)."""
-    try:
-        parse_email(email)
-    except InvalidInput:
-        return False
-    return parseaddr(email)[1] == email and not any(c in email for c in ',;<>"')
 
 
 def _blank(caller: Manager) -> dict[str, str]:

@@ -28,6 +28,7 @@ from authz.models import (
     today,
     utcnow,
 )
+from authz.services import GAP_ROLE
 
 HISTORY_PAGE_SIZE = 25
 
@@ -112,13 +113,15 @@ def pending_count(enterprise: Enterprise, now: datetime | None = None) -> int:
 
 
 def open_invitations(enterprise: Enterprise, now: datetime | None = None) -> list[Invitation]:
-    """Invitations neither used, cancelled nor expired, newest first."""
+    """Role invitations neither used, cancelled nor expired, newest first (an invitation to
+    become GAP belongs to the legal representatives' pages)."""
     now = now or utcnow()
     return list(
         Invitation.select(Invitation, Person)
         .join(Person, on=(Invitation.invited_by == Person.id))
         .where(
             (Invitation.enterprise == enterprise)
+            & (Invitation.role != GAP_ROLE)
             & Invitation.accepted_at.is_null()
             & Invitation.cancelled_at.is_null()
             & (Invitation.expires_at > now)

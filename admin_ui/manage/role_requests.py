@@ -18,16 +18,15 @@ from admin_ui.manage.context import (
     form_values,
     grant_errors,
     length_error,
-    link,
     manager,
-    one_transaction,
     page,
     query_id,
     refusal,
     row,
 )
 from admin_ui.manage.queries import active_grants_of, pending_requests
-from admin_ui.pages import check_form, person_name
+from admin_ui.pages import check_form, link, person_name
+from authz import db
 from authz.errors import AuthzError
 from authz.identifiers import format_bce, format_nrn
 from authz.models import RoleRequest
@@ -132,7 +131,7 @@ def accept(bce: str, request_id: int) -> Any:
         page_ = requests_page(caller, failed=made.id, form=form, errors=errors, error=error)
         return page_, 400
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             grant = accept_request(
                 caller.caller(),
                 made.id,
@@ -175,7 +174,7 @@ def refuse(bce: str, request_id: int) -> Any:
         page_ = requests_page(caller, failed=made.id, form=form, errors=errors, error=error)
         return page_, 400
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             refused = refuse_request(caller.caller(), made.id, form["reason"])
             requester = made.person
             if requester.email:

@@ -23,13 +23,13 @@ from admin_ui.manage.context import (
     grant_errors,
     length_error,
     manager,
-    one_transaction,
     page,
     refusal,
     row,
 )
 from admin_ui.manage.members import grant_row, members_page
 from admin_ui.pages import check_form, person_name
+from authz import db
 from authz.errors import AuthzError
 from authz.models import RoleGrant
 from authz.permissions import GRANT_ROLE, REVOKE_ROLE
@@ -79,7 +79,7 @@ def change(bce: str, grant_id: int) -> Any:
         error = _("Le rôle n'a pas été modifié : corrigez les champs signalés.")
         return _change_page(caller, grant, form, errors=errors, error=error), 400
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             new = change_role(
                 caller.caller(),
                 grant.id,
@@ -127,7 +127,7 @@ def revoke(bce: str, grant_id: int) -> Any:
     if errors:
         return _revoke_page(caller, grant, form, purpose, errors=errors), 400
     try:
-        with one_transaction():
+        with db.transaction():  # the action and its email commit together
             revoke_role(caller.caller(), grant.id, form["reason"])
     except AuthzError as exc:
         message, status = refusal(exc, _ended(grant))

@@ -60,8 +60,9 @@ from authz.services.gap import (
 from authz.services.grants import active_grant, create_grant, in_force
 
 INVITATION_LIFETIME = timedelta(days=14)
-# Deliberately loose: the address is proven by the person opening the link.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# Deliberately loose (the address is proven by the person opening the link), but one plain
+# address an email can be sent to: no display name, no list, no quoting.
+_EMAIL = re.compile(r"^[^@\s,;<>()\"]{1,64}@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+$")
 
 
 def token_hash(token: str) -> str:

@@ -357,3 +357,34 @@ def test_a_failing_email_leaves_no_request_behind(alice, monkeypatch):
     monkeypatch.setattr(mail, "enqueue", broken)
     assert ask(alice, BOULANGERIE).status_code == 500
     assert requests_of("Alice") == []
+
+
+# -- what each mandate lets the person do (the policy's answer, with links) -------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "can", "cannot"),
+    [
+        ("sophie", ["Agir pour l'entreprise"], ["/acces", "/representant/"]),
+        (
+            "marc",
+            ["Agir pour l'entreprise", 'href="/entreprises/0123456749/acces"'],
+            ["/representant/"],
+        ),
+        # A legal representative designates the GAP; the mandate alone gives no act_for.
+        ("claire", ['href="/representant/0123456749"'], ["Agir pour l'entreprise", "/acces"]),
+    ],
+)
+def test_each_enterprise_says_what_the_policy_lets_the_person_do(app, key, can, cannot):
+    (row, *_rest) = re.findall(
+        r"<tr>(.*?)</tr>", overview(logged_in(app, key)).split("<tbody>")[1], re.S
+    )
+    for words in can:
+        assert words in row
+    for words in cannot:
+        assert words not in row
+
+
+def test_only_an_operator_is_shown_the_operator_pages(app):
+    assert 'href="/operateur"' in logged_in(app, "olivier").get("/me").get_data(as_text=True)
+    assert 'href="/operateur"' not in logged_in(app, "marc").get("/me").get_data(as_text=True)
