@@ -8,9 +8,22 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.browser_world import METHOD_LINKS, NAMES, login, login_from_here
+from tests.browser.browser_world import (
+    METHOD_LINKS,
+    NAMES,
+    focus_contrast,
+    focused_description,
+    login,
+    login_from_here,
+)
 
 PARC = "0999.999.922"  # no GAP in the demo story
+
+
+def home(new_page) -> Page:
+    page = new_page()
+    page.goto("/")
+    return page
 
 
 def login_page(new_page) -> Page:
@@ -114,6 +127,7 @@ def logged_out(new_page) -> Page:
 
 
 PAGES: dict[str, Callable[..., Page]] = {
+    "accueil": home,
     "connexion": login_page,
     "simulateur-eid": simulator("eid"),
     "simulateur-eid-retour": eid_answer,
@@ -144,3 +158,20 @@ def test_the_login_helper_lands_on_next(new_page):
     page = new_page()
     login(page, "emma", "itsme", next_path="/entreprises/ajouter?next=/entreprises")
     expect(page.get_by_role("heading", level=1)).to_have_text("Ajouter une entreprise")
+
+
+def test_the_focus_indicator_contrasts_with_the_page(new_page):
+    """WCAG 1.4.11 (non-text contrast, AA): what shows the focus has a contrast of 3:1 at
+    least with the colours next to it. Every element of a form page, reached with Tab."""
+    page = add_form(new_page)
+    weak, seen = [], set()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        element = focused_description(page)
+        if element in seen or element.startswith("<body"):
+            break
+        seen.add(element)
+        ratio = focus_contrast(page)
+        if ratio is not None and ratio < 3:
+            weak.append(f"{ratio:.2f}:1 on {element}")
+    assert not weak, "focus indicators under 3:1:\n" + "\n".join(weak)
