@@ -46,7 +46,7 @@ def _grant(caller: Manager, grant_id: int, allowed) -> RoleGrant:
         abort(make_response(members_page(caller, error=_ended(grant)), 409))
     if not allowed(grant.role):
         reason = _(
-            "Vous ne pouvez pas modifier ni révoquer le rôle de %(name)s : il est plus fort "
+            "Vous ne pouvez ni modifier ni révoquer le rôle de %(name)s : il est plus fort "
             "que le vôtre.",
             name=person_name(grant.person),
         )
