@@ -25,7 +25,8 @@ Fixtures
 ``check_page(page, name)``
     ``screenshot(page, name)``, then :func:`assert_accessible`.
 ``screenshot(page, name)``
-    The whole page saved as ``test-artifacts/screenshots/<test>-<name>.png``.
+    The whole page saved as ``test-artifacts/screenshots/<test>-<name>.png`` (a test's
+    parameters, but the database, go between the two). Each run empties the directory first.
 
 Helpers
 -------
