@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlparse
 
 from peewee import Database, DatabaseProxy, PostgresqlDatabase
@@ -73,16 +74,16 @@ def is_postgresql() -> bool:
 
 
 @contextmanager
-def transaction() -> Iterator[None]:
-    """One write transaction (a savepoint when nested). Callbacks registered with
-    :func:`after_commit` inside it run once the outermost transaction has committed, never
-    after a rollback."""
+def transaction() -> Iterator[Any]:
+    """One write transaction (a savepoint when nested), yielding peewee's transaction object
+    (``rollback()``, ``commit()``). Callbacks registered with :func:`after_commit` inside it
+    run once the outermost transaction has ended without an exception; never after a failure."""
     outermost = not database.in_transaction()
     if outermost:
         _pending.callbacks = []
     try:
-        with database.atomic():
-            yield
+        with database.atomic() as atomic:
+            yield atomic
     except BaseException:
         if outermost:
             _pending.callbacks = []

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import peewee
-from flask import Flask, Request, Response, current_app, jsonify, request
+from flask import Flask, Request, Response, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from authz import db, schema
@@ -106,25 +107,9 @@ def _init_database_per_request(app: Flask) -> None:
             db.database.close()
 
 
-HOME_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Mon Espace</title></head>
-<body><main><h1>Mon Espace</h1>
-<p>Service d'identité et de délégation / identity and delegation service.</p>
-<ul>
-<li><a href="/login">Se connecter</a> / log in (eID, itsme)</li>
-<li><a href="/demo-rp">Service de démonstration</a> / demo relying party (OpenID Connect,
- demo mode)</li>
-<li><a href="/.well-known/authzen-configuration">API de décision (AuthZEN)</a>
- / decision API: <code>curl -u demo-rp:demo-secret</code> in demo mode (see the README)</li>
-<li><a href="/healthz">/healthz</a></li>
-</ul>
-</main></body></html>
-"""
-
-
-def home() -> Response:
-    """A landing page; the admin UI and the login pages take over this URL later."""
-    return Response(HOME_PAGE, mimetype="text/html")
+def home() -> str:
+    """The landing page: logging in, Mes entreprises, and the protocol endpoints."""
+    return render_template("home.html", demo=current_app.config["MONESPACE"].is_demo)
 
 
 def healthz() -> tuple[Response, int]:
@@ -169,7 +154,7 @@ def _init_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if not _wants_json():
-            return exc
+            return _error_page(exc)
         # Keep the status and headers (Allow, Retry-After...), replace the HTML body.
         response = exc.get_response()
         response.set_data(json.dumps({"error": _error_code(exc), "message": exc.description}))
@@ -186,6 +171,52 @@ def _init_error_handlers(app: Flask) -> None:
     def internal_error(exc: InternalServerError) -> Any:
         # Flask has already logged the original exception with its traceback.
         return http_error(InternalServerError())
+
+
+def _error_titles() -> dict[int, str]:
+    return {
+        400: _("La demande n'a pas pu être traitée"),
+        403: _("Accès refusé"),
+        404: _("Page introuvable"),
+        405: _("Méthode non permise"),
+        410: _("Page expirée"),
+        413: _("Demande trop volumineuse"),
+        429: _("Trop de demandes"),
+        503: _("Service momentanément indisponible"),
+    }
+
+
+def _error_messages() -> dict[int, str]:
+    return {
+        400: _("La demande n'a pas pu être comprise. Revenez à la page précédente et réessayez."),
+        403: _("Vous n'avez pas accès à cette page."),
+        404: _("Cette page n'existe pas, ou plus. Vérifiez l'adresse."),
+        405: _("Cette adresse ne s'utilise pas de cette manière."),
+        429: _("Trop de demandes en peu de temps. Réessayez dans quelques minutes."),
+        503: _("Le service est momentanément indisponible. Réessayez dans quelques minutes."),
+    }
+
+
+def _error_page(exc: HTTPException) -> Any:
+    """An error as a page of the site: in the person's language, with the layout and a way
+    home; the status and headers (Allow, Retry-After...) kept. A message written for the
+    person (``abort(400, _("..."))``) is shown; werkzeug's English defaults are not."""
+    code = exc.code or 500
+    written = exc.description != type(exc).description and code < 500
+    page = render_template(
+        "error.html",
+        code=code,
+        title=_error_titles().get(code, _("Une erreur est survenue")),
+        message=exc.description
+        if written
+        else _error_messages().get(
+            code, _("Une erreur inattendue est survenue. Réessayez plus tard.")
+        ),
+    )
+    response = exc.get_response()
+    response.set_data(page)
+    response.content_type = "text/html; charset=utf-8"
+    return response
 
 
 # Every page is served by the app itself, with no inline script or style: the policy allows

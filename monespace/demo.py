@@ -5,9 +5,10 @@ Marc gave Sophie the owner role, Luc the agent role for the "fiscalite" domain o
 the reader role. Nora asked to become an agent and waits for Marc's answer. Jean is a sole
 trader who designated himself GAP of his own business. Les Amis du Parc Démo ASBL has a legal
 representative, Paul, but no GAP yet, so nobody can ask it for a role. Alice is a citizen who
-acts only for herself. Olivier is the operator (``operators`` in the configuration). The registry facts (enterprises, legal representatives) come from the
-CSV files in ``demo_data/`` through the real BCE import; everything else goes through the
-mandate services, so the audit log tells the same story.
+acts only for herself. Olivier is the operator (``operators`` in the configuration). The
+registry facts (enterprises, legal representatives) come from the CSV files in ``demo_data/``
+through the real BCE import; everything else goes through the mandate services, so the audit
+log tells the same story.
 
 Every identifier is fictional: valid checksums, invented people and enterprises.
 """

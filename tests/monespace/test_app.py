@@ -258,3 +258,27 @@ def test_home_page_points_to_the_decision_api(app):
     response = app.test_client().get("/")
     assert response.status_code == 200
     assert b'href="/.well-known/authzen-configuration"' in response.data
+
+
+def test_an_error_is_a_page_of_the_site_in_the_persons_language(app):
+    client = app.test_client()
+    missing = client.get("/nowhere", headers={"Accept-Language": "nl"})
+    assert missing.status_code == 404
+    page = missing.get_data(as_text=True)
+    assert '<html lang="nl">' in page and "Pagina niet gevonden" in page
+    assert "monespace.css" in page and "<main" in page  # the layout, with its landmarks
+    assert "The requested URL" not in page  # werkzeug's English default is not shown
+    wrong = client.delete("/entreprises")
+    assert wrong.status_code == 405 and "Allow" in wrong.headers  # headers kept
+    assert "Méthode non permise" in wrong.get_data(as_text=True)
+
+
+def test_a_message_written_for_the_person_is_shown(app):
+    with app.test_request_context("/"):
+        from werkzeug.exceptions import BadRequest
+
+        from monespace.app import _error_page
+
+        response = _error_page(BadRequest("Le formulaire a expiré. Rechargez la page."))
+    assert response.status_code == 400
+    assert "Le formulaire a expiré. Rechargez la page." in response.get_data(as_text=True)
