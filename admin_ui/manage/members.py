@@ -134,7 +134,8 @@ def cancel(bce: str, invitation_id: int) -> Any:
         cancel_invitation(caller.caller(), invitation.id)
     except AuthzError as exc:
         message, status = refusal(
-            exc, _("Cette invitation a déjà été acceptée ou annulée : elle ne peut plus être annulée.")
+            exc,
+            _("Cette invitation a déjà été acceptée ou annulée : elle ne peut plus être annulée."),
         )
         return members_page(caller, error=message), status
     return redirect(url_for(".members", bce=caller.bce, annulee=invitation.id), 303)
