@@ -54,6 +54,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 import weakref
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -174,6 +177,14 @@ def login_from_here(
 
 @cache
 def axe_source() -> str:
+    """axe-core's script, installed from npm (the pinned lock file) on first use if missing."""
+    if not AXE.is_file() and shutil.which("npm"):
+        print(f"installing axe-core: npm ci --prefix {HERE} ...", file=sys.stderr)
+        subprocess.run(
+            ["npm", "ci", "--prefix", str(HERE), "--no-audit", "--no-fund", "--loglevel=error"],
+            check=False,
+            timeout=300,
+        )
     if not AXE.is_file():
         raise AssertionError(
             f"axe-core is not installed ({AXE} is missing): run `npm ci --prefix tests/browser`"
