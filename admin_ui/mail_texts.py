@@ -192,14 +192,14 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "nl": (
             "U bent toegangsbeheerder van {enterprise}",
-            "U werd aangeduid als hoofdtoegangsbeheerder (GAP) van {enterprise} ({bce})."
+            "U werd aangewezen als hoofdtoegangsbeheerder (HTB) van {enterprise} ({bce})."
             "\n\n{extra}"
             "U ontvangt de rolaanvragen van personen die voor de onderneming willen optreden, "
             "en u kunt hun toegang hier beheren:\n{link}",
         ),
         "de": (
             "Sie sind Zugangsverwalter von {enterprise}",
-            "Sie wurden zum Hauptzugangsverwalter (GAP) von {enterprise} ({bce}) benannt."
+            "Sie wurden zum Hauptzugangsverwalter (HZV) von {enterprise} ({bce}) benannt."
             "\n\n{extra}"
             "Sie erhalten die Rollenanfragen der Personen, die für das Unternehmen handeln "
             "möchten, und können deren Zugänge hier verwalten:\n{link}",
@@ -225,7 +225,7 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "nl": (
             "Uitnodiging om toegangsbeheerder van {enterprise} te worden",
             "{inviter}, wettelijk vertegenwoordiger van {enterprise} ({bce}), nodigt u uit om "
-            "hoofdtoegangsbeheerder (GAP) van de onderneming te worden: u beheert wie voor haar "
+            "hoofdtoegangsbeheerder (HTB) van de onderneming te worden: u beheert wie voor haar "
             "mag optreden in de online overheidsdiensten.\n\n"
             "Open deze link en meld u aan om te aanvaarden (hij werkt slechts één keer, tot "
             "{expires}):\n{link}\n\n"
@@ -234,7 +234,7 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "de": (
             "Einladung, Zugangsverwalter von {enterprise} zu werden",
             "{inviter}, gesetzlicher Vertreter von {enterprise} ({bce}), lädt Sie ein, "
-            "Hauptzugangsverwalter (GAP) des Unternehmens zu werden: Sie verwalten, wer in den "
+            "Hauptzugangsverwalter (HZV) des Unternehmens zu werden: Sie verwalten, wer in den "
             "Online-Diensten der Behörden für das Unternehmen handeln darf.\n\n"
             "Um anzunehmen, öffnen Sie diesen Link und melden Sie sich an (er gilt nur einmal, "
             "bis {expires}):\n{link}\n\n"

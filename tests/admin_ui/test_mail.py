@@ -92,8 +92,8 @@ GAP_INVITATION = {
     ("language", "subject", "words"),
     [
         ("fr", "Invitation à devenir gestionnaire d'accès de", "gestionnaire d'accès principal"),
-        ("nl", "Uitnodiging om toegangsbeheerder van", "hoofdtoegangsbeheerder (GAP)"),
-        ("de", "Einladung, Zugangsverwalter von", "Hauptzugangsverwalter (GAP)"),
+        ("nl", "Uitnodiging om toegangsbeheerder van", "hoofdtoegangsbeheerder (HTB)"),
+        ("de", "Einladung, Zugangsverwalter von", "Hauptzugangsverwalter (HZV)"),
         ("en", "Invitation to become the access manager of", "principal access manager (GAP)"),
     ],
 )

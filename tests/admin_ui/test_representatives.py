@@ -325,7 +325,7 @@ def test_the_invitation_email_is_in_the_bound_persons_language(app):
     assert invite(claire, BOULANGERIE, bound_nrn="99.09.09-009.20").status_code == 303
     assert Invitation.get().nrn == ALICE
     (message,) = outbox("gap_invitation")
-    assert message.language == "nl" and "hoofdtoegangsbeheerder (GAP)" in message.body
+    assert message.language == "nl" and "hoofdtoegangsbeheerder (HTB)" in message.body
 
 
 @pytest.mark.parametrize(
