@@ -229,6 +229,10 @@ class AuditEvent(BaseModel):
     prev_hash = CharField(max_length=64)
     hash = CharField(max_length=64)
 
+    class Meta:
+        # The latest events of one kind (the operator's BCE imports, a history filter).
+        indexes = ((("action", "seq"), False),)
+
 
 def _partial_unique_indexes() -> None:
     # One active GAP per enterprise, one active grant and one pending request per pair.

@@ -57,13 +57,17 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
         else SqliteMigrator(db.database.obj)
     )
     migrate(migrator.drop_column("enterprise", "authz_epoch"))
+    db.database.execute_sql("DROP INDEX audit_event_action_seq")
     SchemaInfo.update(version=1).execute()
     assert "authz_epoch" not in {c.name for c in db.database.get_columns("enterprise")}
 
     output = upgrade()
 
     assert "upgraded schema to version 2" in output
+    assert "upgraded schema to version 3" in output
     assert schema.current_version() == schema.CURRENT_VERSION
+    indexes = {index.name for index in db.database.get_indexes("audit_event")}
+    assert "audit_event_action_seq" in indexes
     enterprise = Enterprise.get(Enterprise.bce == "0403170701")
     assert enterprise.name == "Boulangerie Dupont"
     assert enterprise.authz_epoch == 0
