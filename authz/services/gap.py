@@ -77,7 +77,9 @@ def cancel_superseded_gap_invitations(
         return []
     now = utcnow()
     Invitation.update(cancelled_at=now).where(
-        Invitation.id.in_([i.id for i in cancelled]) & Invitation.cancelled_at.is_null()
+        Invitation.id.in_([i.id for i in cancelled])
+        & Invitation.cancelled_at.is_null()
+        & Invitation.accepted_at.is_null()
     ).execute()
     for invitation in cancelled:
         invitation.cancelled_at = now

@@ -48,8 +48,19 @@ def in_force(grant: RoleGrant) -> bool:
 
 
 def end_grant(grant: RoleGrant, by: Person | None, reason: str) -> None:
-    grant.ended_at, grant.ended_by, grant.end_reason = utcnow(), by, reason
-    grant.save()
+    """End a grant still in force; Conflict if another transaction ended it since it was read
+    (a revocation and a change at the same moment: only one of them wins)."""
+    now = utcnow()
+    ended = (
+        RoleGrant.update(ended_at=now, ended_by=by, end_reason=reason)
+        .where((RoleGrant.id == grant.id) & RoleGrant.ended_at.is_null())
+        .execute()
+    )
+    if ended != 1:
+        raise Conflict(
+            f"role grant #{grant.id} was changed or ended by someone else meanwhile; reload"
+        )
+    grant.ended_at, grant.ended_by, grant.end_reason = now, by, reason
 
 
 def create_grant(

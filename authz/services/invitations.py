@@ -340,7 +340,18 @@ def cancel_invitation(caller: Caller, invitation_id: object) -> Invitation:
         )
     if invitation.accepted_at is not None or invitation.cancelled_at is not None:
         raise Conflict("this invitation has already been used or cancelled")
-    invitation.cancelled_at = utcnow()
-    invitation.save()
+    now = utcnow()
+    cancelled = (
+        Invitation.update(cancelled_at=now)
+        .where(
+            (Invitation.id == invitation.id)
+            & Invitation.accepted_at.is_null()
+            & Invitation.cancelled_at.is_null()
+        )
+        .execute()
+    )
+    if cancelled != 1:  # accepted or cancelled by someone else since it was read
+        raise Conflict("this invitation has already been used or cancelled")
+    invitation.cancelled_at = now
     record(caller, "invitation.cancel", "invitation", invitation.id, enterprise)
     return invitation

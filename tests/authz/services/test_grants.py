@@ -451,3 +451,19 @@ def test_active_grant_ignores_ended_grants(world):
     revoke_role(as_(world.acme_manager), world.reader_grant.id)
     assert active_grant(world.acme_reader, world.acme) is None
     assert active_grant(world.stranger, world.acme) is None
+
+
+def test_a_revocation_racing_a_change_does_not_report_success(world, monkeypatch):
+    """Two managers act on one grant at once: the second, which read it before the first
+    committed, is refused instead of ending a grant that was already replaced."""
+    from authz.services import grants
+
+    grant = grant_role(as_(world.acme_gap), world.acme.bce, world.stranger.nrn, "reader")
+    stale = RoleGrant.get_by_id(grant.id)  # what the revoking transaction read
+    replacement = change_role(as_(world.acme_gap), grant.id, "agent")
+    monkeypatch.setattr(grants, "_grant_in_force", lambda _grant_id: stale)
+
+    with pytest.raises(Conflict, match="meanwhile"):
+        revoke_role(as_(world.acme_gap), grant.id)
+    assert reload(grant).end_reason == "replaced"
+    assert reload(replacement).ended_at is None  # the agent role stays, and says so

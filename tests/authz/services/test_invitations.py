@@ -626,3 +626,18 @@ def test_a_representative_cancels_a_gap_invitation(world, journal, gap_invited):
 def test_only_a_legal_representative_cancels_a_gap_invitation(world, refused, gap_invited, who):
     with refused(Forbidden, match="only a legal representative"):
         cancel_invitation(as_(getattr(world, who)), gap_invited[0].id)
+
+
+def test_cancelling_an_invitation_accepted_meanwhile_is_refused(world, invited, monkeypatch):
+    """The canceller read the invitation before the acceptance committed: the acceptance
+    stands, with its grant, and the cancellation is refused."""
+    invitation, token = invited
+    stale = Invitation.get_by_id(invitation.id)
+    grant = accept_invitation(as_(world.stranger), token)
+    monkeypatch.setattr(Invitation, "get_or_none", classmethod(lambda cls, *_a: stale))
+
+    with pytest.raises(Conflict, match="already been used or cancelled"):
+        cancel_invitation(as_(world.acme_gap), invitation.id)
+    stored = Invitation.get_by_id(invitation.id)
+    assert stored.accepted_at is not None and stored.cancelled_at is None
+    assert stored.grant_id == grant.id
