@@ -27,7 +27,10 @@ from authz.permissions import VIEW_HISTORY
 
 PERSON_PREFIX = "person:"
 # Details naming a person by NRN, a role, a date.
-PERSON_DETAILS = ("person", "gap", "previous_gap", "nrn", "bound_nrn")
+PERSON_DETAILS = ("person", "gap", "previous_gap", "nrn")
+# An NRN typed by a manager (an invitation's binding) is shown as typed, never with the name
+# it belongs to: the history must not turn into a directory of names behind NRNs.
+TYPED_NRN_DETAILS = ("bound_nrn",)
 ROLE_DETAILS = ("role", "requested_role", "old_role")
 DATE_DETAILS = ("valid_until", "ended_on")
 HIDDEN_DETAILS = ("line", "file", "replaces", "grant")  # bookkeeping, not for the reader
@@ -164,6 +167,8 @@ def _detail_rows(details: dict[str, Any], people: dict) -> list[tuple[str, str]]
             continue
         if key in PERSON_DETAILS:
             text = _person(str(value), people)
+        elif key in TYPED_NRN_DETAILS:
+            text = _person(str(value), {})
         elif key in ROLE_DETAILS:
             text = roles.get(str(value), str(value))
         elif key in DATE_DETAILS:

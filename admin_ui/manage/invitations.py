@@ -129,7 +129,11 @@ def _page(caller: Manager, form, *, errors=None, error=None, notice=None) -> str
 def _notice(caller: Manager) -> str | None:
     sent = query_id("envoyee")
     invitation = Invitation.get_or_none(Invitation.id == sent) if sent else None
-    if invitation is None or invitation.enterprise_id != caller.enterprise.id:
+    if (
+        invitation is None
+        or invitation.enterprise_id != caller.enterprise.id
+        or invitation.invited_by_id != caller.person.id  # one's own invitation only
+    ):
         return None
     return _(
         "L'invitation a été envoyée par courriel à %(email)s, avec le rôle : %(role)s. Son "

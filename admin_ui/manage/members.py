@@ -17,7 +17,7 @@ from authz.errors import AuthzError
 from authz.identifiers import format_nrn
 from authz.models import Invitation, RoleGrant
 from authz.permissions import INVITE_MEMBER, VIEW_MEMBERS
-from authz.services import cancel_invitation
+from authz.services import GAP_ROLE, cancel_invitation
 
 
 @bp.get("")
@@ -120,7 +120,12 @@ def _notice(caller: Manager) -> str | None:
             )
     if cancelled:
         invitation = Invitation.get_or_none(Invitation.id == cancelled)
-        if invitation and invitation.enterprise_id == caller.enterprise.id:
+        if (
+            invitation
+            and invitation.enterprise_id == caller.enterprise.id
+            and invitation.role != GAP_ROLE  # the legal representatives' business
+            and invitation.cancelled_at is not None
+        ):
             return _("L'invitation envoyée à %(email)s a été annulée.", email=invitation.email)
     return None
 

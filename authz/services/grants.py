@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from authz.errors import Conflict, NotFound
+from authz.errors import Conflict, Forbidden, NotFound
 from authz.models import ROLE_RANK, Enterprise, Person, RoleGrant, today, utcnow
 from authz.permissions import GRANT_ROLE, REVOKE_ROLE
 from authz.services.base import (
@@ -174,6 +174,11 @@ def change_role(
     granter = authorize_role_change(caller, GRANT_ROLE, role, enterprise)
     if (grant.role, grant.valid_until, grant.scope) == (role, end, domains):
         raise Conflict("nothing to change: the grant already has this role, end date and scope")
+    if grant.person_id == granter.id and not _no_stronger(grant, role, end, domains):
+        raise Forbidden(
+            "you cannot extend your own role (a stronger role, a later or no end date, more "
+            "service domains): ask the GAP"
+        )
     end_grant(grant, granter, "replaced")
     new = RoleGrant.create(
         person=grant.person_id,
@@ -199,6 +204,16 @@ def change_role(
     )
     access_changed(enterprise)
     return new
+
+
+def _no_stronger(grant: RoleGrant, role: str, end, domains: str) -> bool:
+    """Whether (role, end, domains) gives nothing that ``grant`` does not already give."""
+    if ROLE_RANK[role] > ROLE_RANK[grant.role]:
+        return False
+    if grant.valid_until is not None and (end is None or end > grant.valid_until):
+        return False
+    # A scoped grant stays within its domains (no scope at all would be every domain).
+    return not grant.scope or (bool(domains) and set(domains.split()) <= set(grant.scope.split()))
 
 
 @atomic

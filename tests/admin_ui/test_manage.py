@@ -662,3 +662,14 @@ def test_the_history_names_people_and_roles_and_escapes_details(marc):
     assert "Domaines : fiscalite" in grants
     seeded = page_text(marc.get(f"{BASE}/historique?action=bce.representation_add"))
     assert "Opérateur de Mon Espace (demo-seed)" in seeded
+
+
+def test_the_history_does_not_name_the_person_behind_a_typed_nrn(marc):
+    # Alice has nothing to do with the Boulangerie: binding an invitation to her NRN must not
+    # tell Marc her name.
+    alice = person("Alice")
+    form = {"email": "someone@example.test", "role": "reader", "nrn": alice.nrn}
+    assert post(marc, f"{BASE}/inviter", form).status_code == 303
+    text = page_text(marc.get(f"{BASE}/historique?action=invitation.create"))
+    assert "99.09.09-009.20" in text
+    assert "Alice" not in text and "Citoyenne" not in text
