@@ -113,7 +113,7 @@ def withdraw(request_id: int) -> Any:
     check_form(session)
     try:
         withdraw_request(Caller.for_person(session.person, ip=request.remote_addr), request_id)
-    except (NotFound, Forbidden):
+    except (NotFound, Forbidden, InvalidInput):
         abort(404)  # someone else's request is none of this person's business
     except Expired:
         return _overview(

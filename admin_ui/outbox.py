@@ -47,7 +47,10 @@ def index() -> str:
 
 @bp.get("/<int:message_id>")
 def show(message_id: int) -> str:
-    message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
+    # Row ids are 32-bit on PostgreSQL; SQLite cannot even compare a larger number.
+    message = (
+        OutboxMessage.get_or_none(OutboxMessage.id == message_id) if message_id < 2**31 else None
+    )
     if message is None:
         abort(404)
     return render_template("outbox/show.html", message=message, statuses=status_labels())

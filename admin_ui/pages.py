@@ -8,13 +8,12 @@ rate-limit refusal. The pages use them so that every form is guarded the same wa
 
 from __future__ import annotations
 
-import hmac
-
 from flask import abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from admin_ui import limits
+from authz import constant_time
 from authz.models import Person
 from idp_bridge.web import csrf_token, current_login
 
@@ -30,7 +29,7 @@ def logged_in(back: str | None = None):
 
 def check_form(session, purpose: str = "") -> None:
     """Refuse (400) a posted form whose token is not this login session's."""
-    if not hmac.compare_digest(request.form.get("csrf_token", ""), csrf_token(session, purpose)):
+    if not constant_time.equal(request.form.get("csrf_token", ""), csrf_token(session, purpose)):
         abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
 
 

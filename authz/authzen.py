@@ -28,6 +28,7 @@ import hmac
 import json
 from typing import Any, NamedTuple
 
+from authz import constant_time
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_bce, normalize_nrn
 from authz.permissions import ALL_PERMISSIONS
@@ -273,7 +274,7 @@ class PageTokens:
             except ValueError:  # not base64, or not ASCII inside
                 raw = ""
         after, _, mac = raw.partition(".")
-        if not after.isdigit() or not hmac.compare_digest(mac, self._mac(query, int(after))):
+        if not after.isdigit() or not constant_time.equal(mac, self._mac(query, int(after))):
             raise bad_request(
                 "invalid_page_token",
                 "page.token was not issued for this query (it was altered, or the subject, "

@@ -9,11 +9,17 @@ from stdnum.exceptions import ValidationError
 
 from authz.errors import InvalidInput
 
+# Longer than any spelling of a number (dots, dashes, spaces, a prefix): refused unread, as
+# python-stdnum would turn thousands of digits into an int Python refuses to build.
+MAX_SPELLING = 40
+
 
 def normalize_nrn(value: object) -> str:
     """Return the 11-digit NRN, accepting the usual spellings (dots, dashes, spaces)."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("a national register number is required")
+    if len(value) > MAX_SPELLING:
+        raise InvalidInput("invalid national register number: far too long")
     try:
         return nn.validate(value.strip())
     except ValidationError as exc:
@@ -24,6 +30,8 @@ def normalize_bce(value: object) -> str:
     """Return the 10-digit BCE number, accepting dots, spaces and a ``BE`` prefix."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("a BCE number is required")
+    if len(value) > MAX_SPELLING:
+        raise InvalidInput("invalid BCE number: far too long")
     try:
         return vat.validate(value.strip())
     except ValidationError as exc:

@@ -47,6 +47,7 @@ from flask import (
 from flask_babel import gettext as _
 from stdnum.be import nn
 
+from authz import constant_time
 from idp_bridge import wiring
 from idp_bridge.sessions import SessionPolicy, current_session, end_session, open_session
 from idp_bridge.upstreams.base import UpstreamError
@@ -189,7 +190,7 @@ def eid_acs() -> Response:
     except UpstreamError as exc:
         return _refused(exc)
     binding = _binding("eid")
-    if binding is None or not hmac.compare_digest(binding, identity.extra["request_id"]):
+    if binding is None or not constant_time.equal(binding, identity.extra["request_id"]):
         logger.warning("eID login not accepted (invalid): the answer is for another browser")
         return _refused(UpstreamError("invalid", "the answer is for a login started elsewhere"))
     return _logged_in(identity)
@@ -313,7 +314,7 @@ def logout() -> Response:
     session = current_login()
     if session is not None:
         sent = request.form.get("csrf_token", "")
-        if not hmac.compare_digest(sent, csrf_token(session)):
+        if not constant_time.equal(sent, csrf_token(session)):
             abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
         end_session(request.cookies.get(SESSION_COOKIE))
         for hook in current_app.extensions.get(LOGOUT_HOOKS, ()):

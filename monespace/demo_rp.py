@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import secrets
 from typing import Any
@@ -30,7 +29,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from authz import db
+from authz import constant_time, db
 from authz.models import Client
 from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -99,7 +98,7 @@ def callback() -> Any:
     except BadSignature:
         abort(400, "no login under way in this browser: start again at /demo-rp")
     result: dict[str, Any] = {"callback": dict(request.args)}
-    if not hmac.compare_digest(request.args.get("state", ""), flow["state"]):
+    if not constant_time.equal(request.args.get("state", ""), flow["state"]):
         result["error"] = "state mismatch: this answer is not for the login this page started"
     elif request.args.get("iss") != _issuer():
         result["error"] = "the answer does not name the expected issuer (RFC 9207)"

@@ -186,6 +186,8 @@ def parse_text(value: object, what: str, max_length: int = 2000) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"the {what} must be text")
     text = value.strip()
+    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in text):
+        raise InvalidInput(f"the {what} holds control characters")
     if len(text) > max_length:
         raise InvalidInput(f"the {what} is too long ({len(text)} > {max_length} characters)")
     return text

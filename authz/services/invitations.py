@@ -62,7 +62,9 @@ from authz.services.grants import active_grant, create_grant, in_force
 INVITATION_LIFETIME = timedelta(days=14)
 # Deliberately loose (the address is proven by the person opening the link), but one plain
 # address an email can be sent to: no display name, no list, no quoting.
-_EMAIL = re.compile(r"^[^@\s,;<>()\"]{1,64}@[^@\s,;<>()\"]+\.[^@\s,;<>()\"]+$")
+_EMAIL = re.compile(
+    r"^[^@\s,;<>()\"\x00-\x1f\x7f]{1,64}@[^@\s,;<>()\"\x00-\x1f\x7f]+\.[^@\s,;<>()\"\x00-\x1f\x7f]+$"
+)
 
 
 def token_hash(token: str) -> str:

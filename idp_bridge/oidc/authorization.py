@@ -13,7 +13,6 @@ against the policy when it comes back. The answer carries ``code``, ``state`` an
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
 from typing import Any
@@ -23,6 +22,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from pyop.exceptions import InvalidAuthenticationRequest
 
+from authz import constant_time
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
 from authz.models import Client
@@ -228,7 +228,7 @@ def espace() -> Any:
             request_id=pending_id,
             token=token,
         )
-    if not hmac.compare_digest(request.form.get("token", ""), token):
+    if not constant_time.equal(request.form.get("token", ""), token):
         return _error_page(_("Le formulaire a expiré. Rechargez la page et réessayez."))
     choice = request.form.get("espace", "")
     bce = None

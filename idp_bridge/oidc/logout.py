@@ -33,6 +33,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from authz import constant_time
 from authz.models import Client
 from idp_bridge.oidc.edge import Edge, current_edge
 from idp_bridge.oidc.provider import enabled_client
@@ -94,7 +95,7 @@ def end_session_endpoint() -> Any:
     if session is None:
         return _after(target)
     current_sid = sid_of(edge, session.id_hash)
-    confirmed = request.method == "POST" and hmac.compare_digest(
+    confirmed = request.method == "POST" and constant_time.equal(
         params.get("confirm", ""), csrf_token(session, "logout")
     )
     if not confirmed and not (hint and hint.get("sid") == current_sid):

@@ -17,7 +17,6 @@ The claims themselves (national register number, names, level) are read in ``its
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -28,6 +27,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from authz import constant_time
 from idp_bridge import client_assertion, nested_jwt
 from idp_bridge.identity import VerifiedIdentity
 from idp_bridge.nested_jwt import JoseFailure, RSAKey
@@ -210,7 +210,7 @@ class ItsmeUpstream(Upstream):
         pending = self._states.pop(STATE_PREFIX + state)
         if pending is None:
             raise UpstreamError("invalid", "unknown state, or its login already finished")
-        if expected_state is not None and not hmac.compare_digest(state, expected_state):
+        if expected_state is not None and not constant_time.equal(state, expected_state):
             raise UpstreamError("invalid", "the answer is for a login started elsewhere")
         if self._clock() - int(pending["created_at"]) > cfg.login_ttl:
             raise UpstreamError("timed_out", "the login took too long")

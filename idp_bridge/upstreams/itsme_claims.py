@@ -8,11 +8,11 @@ substantial, advanced (the itsme code) is eIDAS high.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 
 from stdnum.be import nn
 
+from authz import constant_time
 from idp_bridge.identity import LOA_HIGH, LOA_SUBSTANTIAL, VerifiedIdentity
 from idp_bridge.upstreams.base import UpstreamError
 
@@ -60,7 +60,7 @@ def check_id_token_claims(
     if now - iat > max_age + skew:
         raise UpstreamError("invalid", "ID token issued too long ago")
     token_nonce = claims.get("nonce")
-    if not isinstance(token_nonce, str) or not hmac.compare_digest(token_nonce, nonce):
+    if not isinstance(token_nonce, str) or not constant_time.equal(token_nonce, nonce):
         raise UpstreamError("invalid", "ID token nonce does not match the login")
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise UpstreamError("invalid", "ID token without sub")
