@@ -39,7 +39,7 @@ from admin_ui import limits, mail
 from admin_ui.pages import check_form, link, logged_in, person_name, too_many
 from authz import db
 from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
-from authz.identifiers import format_bce, format_nrn, normalize_bce, normalize_nrn
+from authz.identifiers import format_bce, format_nrn, normalize_bce, normalize_nrn, parse_email
 from authz.models import (
     Enterprise,
     GapDesignation,
@@ -58,7 +58,6 @@ from authz.services import (
     pending_gap_invitations,
 )
 from authz.services.base import parse_id
-from authz.services.invitations import parse_email
 from idp_bridge.web import csrf_token
 from monespace.i18n import DEFAULT
 

@@ -4,6 +4,8 @@ Validation is python-stdnum's (``stdnum.be.nn`` and ``stdnum.be.vat``); this mod
 its exceptions into :class:`~authz.errors.InvalidInput` and formats numbers for display.
 """
 
+import re
+
 from stdnum.be import nn, vat
 from stdnum.exceptions import ValidationError
 
@@ -46,3 +48,17 @@ def format_nrn(nrn: str) -> str:
 def format_bce(bce: str) -> str:
     """``0403170701`` -> ``0403.170.701``, the spelling of the BCE's public search."""
     return f"{bce[:4]}.{bce[4:7]}.{bce[7:]}"
+
+
+# Deliberately loose (the address is proven by the person opening the link), but one plain
+# address an email can be sent to: no display name, no list, no quoting.
+_EMAIL = re.compile(
+    r"^[^@\s,;<>()\"\x00-\x1f\x7f]{1,64}@[^@\s,;<>()\"\x00-\x1f\x7f]+\.[^@\s,;<>()\"\x00-\x1f\x7f]+$"
+)
+
+
+def parse_email(value: object) -> str:
+    """One plain email address, stripped; InvalidInput otherwise."""
+    if not isinstance(value, str) or len(value.strip()) > 254 or not _EMAIL.match(value.strip()):
+        raise InvalidInput(f"invalid email address {value!r}")
+    return value.strip()

@@ -32,11 +32,10 @@ from admin_ui.manage.context import (
 from admin_ui.pages import check_form, link, person_name, too_many
 from authz import db
 from authz.errors import AuthzError, InvalidInput
-from authz.identifiers import format_bce, normalize_nrn
+from authz.identifiers import format_bce, normalize_nrn, parse_email
 from authz.models import Invitation, Person
 from authz.permissions import INVITE_MEMBER
 from authz.services import invite
-from authz.services.invitations import parse_email
 from monespace.i18n import DEFAULT
 
 FIELDS = ("email", *GRANT_FIELDS, "nrn", "message")

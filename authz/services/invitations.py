@@ -17,13 +17,12 @@ or designate the GAP.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import timedelta
 
 from authz.engine import get_engine
-from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NotFound
-from authz.identifiers import format_bce, normalize_nrn
+from authz.errors import Conflict, Expired, Forbidden, NotFound
+from authz.identifiers import format_bce, normalize_nrn, parse_email
 from authz.models import (
     ROLE_RANK,
     Enterprise,
@@ -60,21 +59,10 @@ from authz.services.gap import (
 from authz.services.grants import active_grant, create_grant, in_force
 
 INVITATION_LIFETIME = timedelta(days=14)
-# Deliberately loose (the address is proven by the person opening the link), but one plain
-# address an email can be sent to: no display name, no list, no quoting.
-_EMAIL = re.compile(
-    r"^[^@\s,;<>()\"\x00-\x1f\x7f]{1,64}@[^@\s,;<>()\"\x00-\x1f\x7f]+\.[^@\s,;<>()\"\x00-\x1f\x7f]+$"
-)
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def parse_email(value: object) -> str:
-    if not isinstance(value, str) or len(value.strip()) > 254 or not _EMAIL.match(value.strip()):
-        raise InvalidInput(f"invalid email address {value!r}")
-    return value.strip()
 
 
 def _parse_bound_nrn(nrn: object) -> str | None:

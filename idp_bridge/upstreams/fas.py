@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from stdnum.be import nn
 from stdnum.exceptions import ValidationError
 
+from authz.errors import InvalidInput
+from authz.identifiers import parse_email
 from idp_bridge.identity import LOA_HIGH, VerifiedIdentity
 
 UPSTREAM = "eid"
@@ -34,9 +36,7 @@ CONTEXT_LEVEL_500 = "urn:be:fedict:iam:fas:Level500"
 
 LANGUAGES = ("fr", "nl", "de", "en")
 MAX_NAME_LENGTH = 200
-MAX_EMAIL_LENGTH = 254
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class FasAttributeError(ValueError):
@@ -130,6 +130,9 @@ def _language(value: str) -> str | None:
 
 
 def _email(value: str) -> str | None:
-    if not value or len(value) > MAX_EMAIL_LENGTH or not _EMAIL.match(value):
+    """The address, if the invitations and the outbox would take it too (one plain address);
+    else none: an unusable address must not later block the actions that email the person."""
+    try:
+        return parse_email(value) if value else None
+    except InvalidInput:
         return None
-    return value

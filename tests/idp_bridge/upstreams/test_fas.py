@@ -70,6 +70,12 @@ def test_optional_attributes_that_are_unusable_are_dropped():
     assert identity({k: v for k, v in GOOD.items() if k in fas.REQUIRED_ATTRIBUTES}).email is None
 
 
+@pytest.mark.parametrize("mail", ["a,b@example.be", "Marc <marc@example.be>", "m;x@example.be"])
+def test_an_address_no_email_could_be_sent_to_is_dropped(mail):
+    # Kept, it would later make every action that emails the person fail.
+    assert identity({**GOOD, "mail": [mail]}).email is None
+
+
 def test_the_simulator_sends_what_the_mapping_reads():
     attributes = fas.to_attributes("85020200387", "Marc", "Dupont-Démo", "fr", None)
     assert identity(attributes).nrn == "85020200387"
