@@ -327,6 +327,12 @@ def replace(bce: str) -> Any:
 
 
 def _designate(session, enterprise: Enterprise, nrn: str, *, replacing: int | None) -> Any:
+    # A designation emails the new GAP: it counts with the invitations, so that designating
+    # back and forth cannot flood anyone.
+    try:
+        limits.hit(limits.INVITATION, session.person.id)
+    except limits.TooMany as exc:
+        return _page(session, enterprise, error=too_many(exc), error_for="designate"), 429
     try:
         with db.transaction():  # the action and its email commit together
             designation = designate_gap(_caller(session), enterprise.bce, nrn, replacing=replacing)

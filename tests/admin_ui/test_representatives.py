@@ -404,6 +404,19 @@ def test_gap_invitations_are_rate_limited_per_person(make_app):
     assert Invitation.select().count() == 1
 
 
+def test_designations_count_with_the_invitations(make_app):
+    # Each designation emails the new GAP: designating back and forth floods nobody.
+    app = make_app(invitation_limit="2/hour")
+    paul = logged_in(app, "paul")
+    assert designate(paul, PARC, ALICE).status_code == 303
+    assert invite(paul, PARC).status_code == 303
+    confirmation = designate(paul, PARC, PAUL)  # replacing Alice: the confirmation page
+    assert confirmation.status_code == 200
+    third = confirm(paul, confirmation)
+    assert third.status_code == 429
+    assert current_gap(Enterprise.get(Enterprise.bce == PARC)).person.nrn == ALICE
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 
