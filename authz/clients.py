@@ -23,6 +23,8 @@ import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import peewee
+
 from authz import audit, db
 from authz.engine import get_engine
 from authz.errors import Conflict, InvalidInput, NotFound
@@ -139,34 +141,38 @@ def add_client(
         details["post_logout_redirect_uris"] = logout_uris
     if backchannel_logout_uri is not None:
         details["backchannel_logout_uri"] = backchannel_logout_uri
-    with db.transaction():
-        if Client.select().where(Client.client_id == client_id).exists():
-            raise Conflict(f"a client with client_id {client_id!r} already exists")
-        client = Client.create(
-            client_id=client_id,
-            name=name,
-            secret_hash=hash_secret(secret) if secret else None,
-            auth_method=auth_method,
-            redirect_uris=json.dumps(uris),
-            post_logout_redirect_uris=json.dumps(logout_uris),
-            backchannel_logout_uri=backchannel_logout_uri,
-            jwks=jwks_text,
-            jwks_uri=jwks_uri,
-            allowed_scopes=" ".join(scope_list),
-            service_domain=service_domain,
-            sector_identifier=sector_identifier,
-            subject_type=subject_type,
-            may_receive_nrn=bool(may_receive_nrn),
-        )
-        audit.record(
-            actor=actor,
-            action="client.add",
-            target_type="client",
-            target_id=client_id,
-            ip=ip,
-            policy_version=get_engine().version,
-            details=details,
-        )
+    taken = Conflict(f"a client with client_id {client_id!r} already exists")
+    try:
+        with db.transaction():
+            if Client.select().where(Client.client_id == client_id).exists():
+                raise taken
+            client = Client.create(
+                client_id=client_id,
+                name=name,
+                secret_hash=hash_secret(secret) if secret else None,
+                auth_method=auth_method,
+                redirect_uris=json.dumps(uris),
+                post_logout_redirect_uris=json.dumps(logout_uris),
+                backchannel_logout_uri=backchannel_logout_uri,
+                jwks=jwks_text,
+                jwks_uri=jwks_uri,
+                allowed_scopes=" ".join(scope_list),
+                service_domain=service_domain,
+                sector_identifier=sector_identifier,
+                subject_type=subject_type,
+                may_receive_nrn=bool(may_receive_nrn),
+            )
+            audit.record(
+                actor=actor,
+                action="client.add",
+                target_type="client",
+                target_id=client_id,
+                ip=ip,
+                policy_version=get_engine().version,
+                details=details,
+            )
+    except peewee.IntegrityError:  # registered at the same moment by someone else
+        raise taken from None
     return client, secret
 
 

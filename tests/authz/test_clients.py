@@ -277,6 +277,19 @@ def test_duplicate_client_id_and_unknown_client(database):
         disable_client("nobody", actor=ACTOR)
 
 
+def test_a_client_id_registered_at_the_same_moment_is_a_conflict(database, monkeypatch):
+    add(client_id="guichet-fictif")
+    # The other registration committed between this one's check and its insert.
+    real_select = Client.select
+    monkeypatch.setattr(
+        Client, "select", classmethod(lambda cls, *a: real_select(*a).where(Client.id < 0))
+    )
+    with pytest.raises(Conflict, match="already exists"):
+        add(client_id="guichet-fictif")
+    monkeypatch.undo()
+    assert Client.select().where(Client.client_id == "guichet-fictif").count() == 1
+
+
 # -- logout URIs --------------------------------------------------------------------------
 
 LOGOUT = "https://rp.example.test/logged-out"
