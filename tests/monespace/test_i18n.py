@@ -59,9 +59,7 @@ def test_compiled_catalogs_match_their_sources(language):
 
     with open(TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo", "rb") as handle:
         compiled = {hashable(m.id): hashable(m.string) for m in read_mo(handle) if m.id}
-    source = {
-        hashable(m.id): hashable(m.string) for m in catalog(language) if m.id and not m.fuzzy
-    }
+    source = {hashable(m.id): hashable(m.string) for m in catalog(language) if m.id and not m.fuzzy}
     assert compiled == source, "run: pybabel compile -d monespace/translations"
 
 
