@@ -90,9 +90,9 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Als toegangsbeheerder kunt u deze aanvraag aanvaarden of weigeren:\n{link}",
         ),
         "de": (
-            "Rollenanfrage für {enterprise}",
+            "Rollenantrag für {enterprise}",
             "{requester} beantragt die Rolle {role} für {enterprise} ({bce}).\n\n{extra}"
-            "Als Zugangsverwalter können Sie diese Anfrage annehmen oder ablehnen:\n{link}",
+            "Als Zugangsverwalter können Sie diesen Antrag annehmen oder ablehnen:\n{link}",
         ),
         "en": (
             "Role request for {enterprise}",
@@ -112,8 +112,8 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "U kunt voortaan optreden voor de onderneming:\n{link}",
         ),
         "de": (
-            "Ihre Anfrage für {enterprise} wurde angenommen",
-            "Ihre Anfrage für die Rolle {role} für {enterprise} ({bce}) wurde angenommen.\n\n"
+            "Ihr Antrag für {enterprise} wurde angenommen",
+            "Ihr Antrag für die Rolle {role} für {enterprise} ({bce}) wurde angenommen.\n\n"
             "Sie können ab jetzt für das Unternehmen handeln:\n{link}",
         ),
         "en": (
@@ -136,8 +136,8 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
             "Met vragen kunt u terecht bij de onderneming.",
         ),
         "de": (
-            "Ihre Anfrage für {enterprise} wurde abgelehnt",
-            "Ihre Anfrage für die Rolle {role} für {enterprise} ({bce}) wurde vom "
+            "Ihr Antrag für {enterprise} wurde abgelehnt",
+            "Ihr Antrag für die Rolle {role} für {enterprise} ({bce}) wurde vom "
             "Zugangsverwalter abgelehnt.\n\n{extra}"
             "Bei Fragen wenden Sie sich bitte an das Unternehmen.",
         ),

@@ -54,7 +54,7 @@ def test_a_rolled_back_action_leaves_no_email(database):
     [
         ("fr", "Demande de rôle pour Boulangerie Dupont", "demande le rôle de lecteur"),
         ("nl", "Rolaanvraag voor Boulangerie Dupont", "vraagt de rol van lezer"),
-        ("de", "Rollenanfrage für Boulangerie Dupont", "beantragt die Rolle Leser"),
+        ("de", "Rollenantrag für Boulangerie Dupont", "beantragt die Rolle Leser"),
         ("en", "Role request for Boulangerie Dupont", "asks for the role of reader"),
         (None, "Demande de rôle pour Boulangerie Dupont", "demande le rôle de lecteur"),
         ("es", "Demande de rôle pour Boulangerie Dupont", "demande le rôle de lecteur"),
