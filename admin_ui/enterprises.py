@@ -274,19 +274,16 @@ def _tell_the_gap(made) -> None:
     """Email "role request received" to the enterprise's GAP, in their language; a GAP
     without a known address sees the request on their pages only."""
     designation = current_gap(made.enterprise)
-    gap = designation.person if designation is not None else None
-    if gap is None or not gap.email:
-        return
-    values = {
-        "requester": made.person.display_name,
-        "enterprise": made.enterprise.name,
-        "bce": format_bce(made.enterprise.bce),
-        "role": made.role,
-        "link": link(url_for("enterprises.index")),
-    }
-    if made.message:
-        values["message"] = made.message
-    mail.enqueue("role_request_received", gap.email, gap.language, **values)
+    mail.tell(
+        designation.person if designation is not None else None,
+        "role_request_received",
+        requester=made.person.display_name,
+        enterprise=made.enterprise.name,
+        bce=format_bce(made.enterprise.bce),
+        role=made.role,
+        link=link(url_for("enterprises.index")),
+        message=made.message or None,
+    )
 
 
 def _explain(exc: AuthzError, bce: str) -> str:

@@ -183,4 +183,4 @@ def _refused(exc: AuthzError, token: str, person: Person) -> tuple[str, int]:
 
 
 def _page(title: str, reason: str) -> str:
-    return render_template("invitations/refused.html", title=title, reason=reason)
+    return render_template("refused.html", title=title, reason=reason)

@@ -24,7 +24,8 @@ from admin_ui import mail_texts
 from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
-from authz.models import utcnow
+from authz.identifiers import parse_email
+from authz.models import Person, utcnow
 from monespace.i18n import DEFAULT, LANGUAGES
 
 KINDS = tuple(mail_texts.KINDS)
@@ -50,6 +51,14 @@ class MailSettings(Protocol):
     mail_from: str
 
 
+def tell(person: Person | None, kind: str, **values: Any) -> OutboxMessage | None:
+    """:func:`enqueue` an email to a person at their address, in their language; nothing
+    (None) for a person without a known address, who sees the news on their pages."""
+    if person is None or not person.email:
+        return None
+    return enqueue(kind, person.email, person.language, **values)
+
+
 def enqueue(kind: str, recipient: str, language: str | None = None, **values: Any) -> OutboxMessage:
     """Write an email to ``recipient`` in the outbox, in their language (French if unknown).
 
@@ -63,9 +72,10 @@ def enqueue(kind: str, recipient: str, language: str | None = None, **values: An
         )
     if kind not in mail_texts.KINDS:
         raise InvalidInput(f"unknown email kind {kind!r}; known kinds: {', '.join(KINDS)}")
-    recipient = (recipient or "").strip()
-    if "@" not in parseaddr(recipient)[1] or any(c in recipient for c in "\r\n,;"):
-        raise InvalidInput(f"not an email address: {recipient!r}")
+    try:
+        recipient = parse_email(recipient)  # one plain address, the rule of every form
+    except InvalidInput:
+        raise InvalidInput(f"not an email address: {recipient!r}") from None
     required, optional = mail_texts.KINDS[kind]
     missing = [name for name in required if values.get(name) in (None, "")]
     unknown = sorted(set(values) - set(required) - set(optional))

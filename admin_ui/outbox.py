@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, abort, render_template
 from flask_babel import gettext as _
 
 from admin_ui.models import OutboxMessage
+from authz.models import MAX_ROW_ID
 
 bp = Blueprint("outbox", __name__, url_prefix="/demo/outbox", template_folder="templates")
 PAGE_SIZE = 100
@@ -47,9 +48,10 @@ def index() -> str:
 
 @bp.get("/<int:message_id>")
 def show(message_id: int) -> str:
-    # Row ids are 32-bit on PostgreSQL; SQLite cannot even compare a larger number.
     message = (
-        OutboxMessage.get_or_none(OutboxMessage.id == message_id) if message_id < 2**31 else None
+        OutboxMessage.get_or_none(OutboxMessage.id == message_id)
+        if message_id <= MAX_ROW_ID
+        else None
     )
     if message is None:
         abort(404)

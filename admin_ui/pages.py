@@ -8,13 +8,15 @@ rate-limit refusal. The pages use them so that every form is guarded the same wa
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from admin_ui import limits
 from authz import constant_time
-from authz.models import Person
+from authz.errors import InvalidInput, NotFound
+from authz.models import Enterprise, Person
+from authz.services.base import find_enterprise
 from idp_bridge.web import csrf_token, current_login
 
 
@@ -41,6 +43,23 @@ def too_many(exc: limits.TooMany) -> str:
         "Vous avez envoyé beaucoup de formulaires en peu de temps. Réessayez dans %(num)d minutes.",
         minutes,
     )
+
+
+def refused(status: int, title: str, reason: str, back: str | None = None, back_label=None):
+    """A refusal as a page (403, 404, 409...): what was refused and why, and a way back
+    (Mes entreprises unless ``back`` says otherwise)."""
+    page = render_template(
+        "refused.html", title=title, reason=reason, back=back, back_label=back_label
+    )
+    return make_response(page, status)
+
+
+def enterprise_or_404(bce: str) -> Enterprise:
+    """The enterprise a page's URL names (any spelling of its number), or 404."""
+    try:
+        return find_enterprise(bce)
+    except (InvalidInput, NotFound):
+        abort(404)
 
 
 def link(path: str) -> str:

@@ -26,7 +26,6 @@ from flask import (
     Blueprint,
     Flask,
     abort,
-    make_response,
     redirect,
     render_template,
     request,
@@ -36,10 +35,18 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui import limits, mail
-from admin_ui.pages import check_form, link, logged_in, person_name, too_many
+from admin_ui.pages import (
+    check_form,
+    enterprise_or_404,
+    link,
+    logged_in,
+    person_name,
+    refused,
+    too_many,
+)
 from authz import db
 from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
-from authz.identifiers import format_bce, format_nrn, normalize_bce, normalize_nrn, parse_email
+from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
 from authz.models import (
     Enterprise,
     GapDesignation,
@@ -128,12 +135,7 @@ def _state(enterprise: Enterprise) -> dict[str, Any]:
 
 def _represented(session, bce: str) -> Enterprise:
     """The enterprise of the URL, which the logged-in person must represent (else 404/403)."""
-    try:
-        enterprise = Enterprise.get_or_none(Enterprise.bce == normalize_bce(bce))
-    except InvalidInput:
-        enterprise = None
-    if enterprise is None:
-        abort(404)
+    enterprise = enterprise_or_404(bce)
     if not any(r.enterprise_id == enterprise.id for r in representations_of(session.person)):
         abort(_forbidden(enterprise))
     return enterprise
@@ -147,9 +149,8 @@ def _forbidden(enterprise: Enterprise):
         name=enterprise.name,
         bce=format_bce(enterprise.bce),
     )
-    title = _("Accès refusé")
-    page = render_template("representatives/refused.html", title=title, reason=reason)
-    return make_response(page, 403)
+    back = url_for("representatives.index")
+    return refused(403, _("Accès refusé"), reason, back, _("Les entreprises que vous représentez"))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -346,13 +347,9 @@ def _designate(session, enterprise: Enterprise, nrn: str, *, replacing: int | No
 def _tell_the_new_gap(designation: GapDesignation, representative: Person) -> None:
     """Email "you are the GAP" to the new GAP, in their language, when their address is
     known; someone designated by number who never logged in finds it at their first login."""
-    gap = designation.person
-    if not gap.email:
-        return
-    mail.enqueue(
+    mail.tell(
+        designation.person,
         "gap_designated",
-        gap.email,
-        gap.language,
         enterprise=designation.enterprise.name,
         bce=format_bce(designation.enterprise.bce),
         link=link(url_for("enterprises.index")),

@@ -162,18 +162,23 @@ def add_client(
                 subject_type=subject_type,
                 may_receive_nrn=bool(may_receive_nrn),
             )
-            audit.record(
-                actor=actor,
-                action="client.add",
-                target_type="client",
-                target_id=client_id,
-                ip=ip,
-                policy_version=get_engine().version,
-                details=details,
-            )
+            _audit("client.add", client_id, details, actor=actor, ip=ip)
     except peewee.IntegrityError:  # registered at the same moment by someone else
         raise taken from None
     return client, secret
+
+
+def _audit(action: str, client_id: str, details: dict, *, actor: str, ip: str | None) -> None:
+    """Record a change of the client registry (inside the transaction that makes it)."""
+    audit.record(
+        actor=actor,
+        action=action,
+        target_type="client",
+        target_id=client_id,
+        ip=ip,
+        policy_version=get_engine().version,
+        details=details,
+    )
 
 
 def list_clients() -> list[Client]:
@@ -195,15 +200,7 @@ def disable_client(client_id: str, *, actor: str, ip: str | None = None) -> Clie
             return client
         client.disabled_at = utcnow()
         client.save()
-        audit.record(
-            actor=actor,
-            action="client.disable",
-            target_type="client",
-            target_id=client_id,
-            ip=ip,
-            policy_version=get_engine().version,
-            details={"name": client.name},
-        )
+        _audit("client.disable", client_id, {"name": client.name}, actor=actor, ip=ip)
     return client
 
 
@@ -241,15 +238,7 @@ def rotate_secret(client_id: str, *, actor: str, ip: str | None = None) -> str:
         )
         if changed != 1:
             raise Conflict(f"client {client_id!r} changed while rotating its secret; try again")
-        audit.record(
-            actor=actor,
-            action="client.rotate_secret",
-            target_type="client",
-            target_id=client_id,
-            ip=ip,
-            policy_version=get_engine().version,
-            details={"name": client.name},
-        )
+        _audit("client.rotate_secret", client_id, {"name": client.name}, actor=actor, ip=ip)
     return secret
 
 

@@ -26,6 +26,10 @@ from authz.db import database
 # Strongest first. "gap" comes only from a GapDesignation; the others from a RoleGrant.
 ROLES = ("gap", "access_manager", "owner", "agent", "reader")
 GRANTABLE_ROLES = ROLES[1:]
+# Row ids are 32-bit on PostgreSQL (SERIAL): a larger number names no row, and SQLite cannot
+# even compare it. Pages and services refuse it before any query.
+MAX_ROW_ID = 2**31 - 1
+
 ROLE_RANK = {role: len(ROLES) - i for i, role in enumerate(ROLES)}
 
 LEGAL_FORMS = ("company", "sole_trader", "asbl", "cpas", "public_body", "other")

@@ -16,7 +16,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    make_response,
     render_template,
     request,
     url_for,
@@ -25,11 +24,11 @@ from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.queries import pending_count
-from admin_ui.pages import logged_in
+from admin_ui.pages import enterprise_or_404, logged_in, refused
 from authz.engine import get_engine
 from authz.errors import AuthzError, Conflict, Expired, Forbidden, InvalidInput, NotFound
-from authz.identifiers import format_bce, normalize_bce
-from authz.models import GRANTABLE_ROLES, ROLE_RANK, Enterprise, Person, today
+from authz.identifiers import format_bce
+from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, ROLE_RANK, Enterprise, Person, today
 from authz.permissions import (
     DECIDE_REQUEST,
     GRANT_ROLE,
@@ -49,7 +48,6 @@ bp = Blueprint(
 
 MANAGING = (VIEW_MEMBERS, DECIDE_REQUEST, INVITE_MEMBER, GRANT_ROLE, REVOKE_ROLE, VIEW_HISTORY)
 GRANT_FIELDS = ("role", "valid_until", "scope")
-MAX_ID = 2**31 - 1  # row ids are 32-bit on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -89,12 +87,7 @@ class Manager:
 def manager(bce: str, permission: str, back: str = ".members") -> Manager:
     """The caller on this enterprise; or the login page, a 404, or a 403 page."""
     session = logged_in(back=url_for(back, bce=bce))
-    try:
-        enterprise = Enterprise.get_or_none(Enterprise.bce == normalize_bce(bce))
-    except InvalidInput:
-        enterprise = None
-    if enterprise is None:
-        abort(404)
+    enterprise = enterprise_or_404(bce)
     person_facts, enterprise_facts = facts_for(session.person, enterprise)
     engine = get_engine()
     permissions = frozenset(
@@ -131,8 +124,7 @@ def forbidden(enterprise: Enterprise, reason: str | None = None):
             name=enterprise.name,
             bce=format_bce(enterprise.bce),
         )
-    page = render_template("manage/forbidden.html", enterprise=enterprise, reason=reason)
-    return make_response(page, 403)
+    return refused(403, _("Accès refusé"), reason)
 
 
 def row(model, row_id: int, manager: Manager):
@@ -151,7 +143,7 @@ def query_id(name: str) -> int | None:
     """A row id from the query string (after a redirect), or None: nothing larger than a
     row id can be, which PostgreSQL would refuse to compare."""
     value = request.args.get(name, type=int)
-    return value if value is not None and 0 < value <= MAX_ID else None
+    return value if value is not None and 0 < value <= MAX_ROW_ID else None
 
 
 def page(template: str, manager: Manager, **values: Any) -> str:

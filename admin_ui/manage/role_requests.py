@@ -139,17 +139,14 @@ def accept(bce: str, request_id: int) -> Any:
                 valid_until=form["valid_until"] or None,
                 scope=form["scope"],
             )
-            requester = made.person
-            if requester.email:
-                mail.enqueue(
-                    "request_accepted",
-                    requester.email,
-                    requester.language,
-                    enterprise=caller.enterprise.name,
-                    bce=format_bce(caller.bce),
-                    role=grant.role,
-                    link=link(url_for("enterprises.index")),
-                )
+            mail.tell(
+                made.person,
+                "request_accepted",
+                enterprise=caller.enterprise.name,
+                bce=format_bce(caller.bce),
+                role=grant.role,
+                link=link(url_for("enterprises.index")),
+            )
     except AuthzError as exc:
         message, status = refusal(
             exc,
@@ -176,17 +173,14 @@ def refuse(bce: str, request_id: int) -> Any:
     try:
         with db.transaction():  # the action and its email commit together
             refused = refuse_request(caller.caller(), made.id, form["reason"])
-            requester = made.person
-            if requester.email:
-                mail.enqueue(
-                    "request_refused",
-                    requester.email,
-                    requester.language,
-                    enterprise=caller.enterprise.name,
-                    bce=format_bce(caller.bce),
-                    role=refused.role,
-                    reason=refused.reason or None,
-                )
+            mail.tell(
+                made.person,
+                "request_refused",
+                enterprise=caller.enterprise.name,
+                bce=format_bce(caller.bce),
+                role=refused.role,
+                reason=refused.reason or None,
+            )
     except AuthzError as exc:
         message, status = refusal(exc, _("Cette demande a déjà été traitée : rechargez la page."))
         return requests_page(caller, failed=made.id, form=form, error=message), status

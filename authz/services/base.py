@@ -19,7 +19,8 @@ from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import Conflict, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, normalize_bce, normalize_nrn
-from authz.models import GRANTABLE_ROLES, Enterprise, Person, today
+from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, Enterprise, Person, today
+from authz.permissions import DESIGNATE_GAP
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,25 @@ def facts_for(
     return F.load_pair(person.nrn, enterprise.bce, today(), service_domain)
 
 
-def authorize(caller: Caller, permission: str, enterprise: Enterprise, message: str) -> Person:
-    """The caller's Person, if the policy allows ``permission``; else Forbidden(message)."""
+def authorize(
+    caller: Caller, permission: str, enterprise: Enterprise, message: str | None = None
+) -> Person:
+    """The caller's Person, if the policy allows ``permission``; else Forbidden(message), by
+    default the refusal of that permission in words (:func:`refusal`)."""
     person = require_person(caller)
     person_facts, enterprise_facts = facts_for(person, enterprise)
     if not get_engine().allowed(person_facts, permission, enterprise_facts):
-        raise Forbidden(message)
+        raise Forbidden(message or refusal(permission, enterprise))
     return person
+
+
+def refusal(permission: str, enterprise: Enterprise) -> str:
+    """Why a mandate permission is refused: only legal representatives designate the GAP;
+    every other one belongs to the people who manage the enterprise's access."""
+    named = f"{enterprise.name} ({format_bce(enterprise.bce)})"
+    if permission == DESIGNATE_GAP:
+        return f"only a legal representative of {named} may designate its GAP"
+    return f"you do not manage access for {named}"
 
 
 def authorize_role_change(caller: Caller, action: str, role: str, enterprise: Enterprise) -> Person:
@@ -124,9 +137,7 @@ def authorize_role_change(caller: Caller, action: str, role: str, enterprise: En
     person_facts, enterprise_facts = facts_for(person, enterprise)
     engine = get_engine()
     if not engine.allowed(person_facts, action, enterprise_facts):
-        raise Forbidden(
-            f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})"
-        )
+        raise Forbidden(refusal(action, enterprise))
     if not engine.allow_role_change(person_facts, action, role, enterprise_facts):
         raise Forbidden(f"you cannot grant or revoke the role {role}: it is stronger than yours")
     return person
@@ -160,10 +171,6 @@ def access_changed(enterprise: Enterprise) -> None:
 # -- input parsing ---------------------------------------------------------------------------
 
 
-# Row ids are 32-bit on PostgreSQL (SERIAL): anything larger names no row.
-_MAX_ID = 2**31 - 1
-
-
 def parse_id(value: object, what: str) -> int:
     """A row id from a form or a URL: a positive whole number; anything else is InvalidInput."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -174,7 +181,7 @@ def parse_id(value: object, what: str) -> int:
         raise InvalidInput(f"invalid {what} id {value!r}")
     if number <= 0:
         raise InvalidInput(f"invalid {what} id {value!r}")
-    if number > _MAX_ID:
+    if number > MAX_ROW_ID:
         raise NotFound(f"no {what} #{number}")
     return number
 

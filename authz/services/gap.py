@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from authz.errors import Conflict
-from authz.identifiers import format_bce
 from authz.models import Enterprise, GapDesignation, Invitation, Person, utcnow
 from authz.permissions import DESIGNATE_GAP
 from authz.services.base import (
@@ -151,12 +150,6 @@ def designate_gap(
     """
     enterprise = find_enterprise(bce)
     require_active(enterprise)
-    representative = authorize(
-        caller,
-        DESIGNATE_GAP,
-        enterprise,
-        f"only a legal representative of {enterprise.name} ({format_bce(enterprise.bce)}) "
-        "may designate its GAP",
-    )
+    representative = authorize(caller, DESIGNATE_GAP, enterprise)
     gap: Person = ensure_person(gap_nrn)
     return install_gap(caller, enterprise, gap, representative, replacing=replacing)

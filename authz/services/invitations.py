@@ -115,12 +115,7 @@ def invite(
     domains = parse_scope(scope, role)
     bound_nrn = _parse_bound_nrn(nrn)
     require_active(enterprise)
-    inviter = authorize(
-        caller,
-        INVITE_MEMBER,
-        enterprise,
-        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
-    )
+    inviter = authorize(caller, INVITE_MEMBER, enterprise)
     authorize_role_change(caller, GRANT_ROLE, role, enterprise)
     invitation, token = _create(
         enterprise, inviter, email, role, scope=domains, valid_until=end, bound_nrn=bound_nrn
@@ -154,13 +149,7 @@ def invite_gap(
     email = parse_email(email)
     bound_nrn = _parse_bound_nrn(nrn)
     require_active(enterprise)
-    representative = authorize(
-        caller,
-        DESIGNATE_GAP,
-        enterprise,
-        f"only a legal representative of {enterprise.name} ({format_bce(enterprise.bce)}) "
-        "may designate its GAP",
-    )
+    representative = authorize(caller, DESIGNATE_GAP, enterprise)
     gap_now = current_gap(enterprise)
     if bound_nrn is not None and gap_now is not None and gap_now.person.nrn == bound_nrn:
         raise Conflict(f"{gap_now.person.display_name} is already the GAP of {enterprise.name}")
@@ -322,12 +311,7 @@ def cancel_invitation(caller: Caller, invitation_id: object) -> Invitation:
             "may cancel an invitation to become its GAP",
         )
     else:
-        authorize(
-            caller,
-            INVITE_MEMBER,
-            enterprise,
-            f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
-        )
+        authorize(caller, INVITE_MEMBER, enterprise)
     if invitation.accepted_at is not None or invitation.cancelled_at is not None:
         raise Conflict("this invitation has already been used or cancelled")
     now = utcnow()

@@ -56,12 +56,7 @@ def _require_pending(request: RoleRequest) -> None:
 
 def _authorize_decision(caller: Caller, request: RoleRequest):
     enterprise = request.enterprise
-    return authorize(
-        caller,
-        DECIDE_REQUEST,
-        enterprise,
-        f"you do not manage access for {enterprise.name} ({format_bce(enterprise.bce)})",
-    )
+    return authorize(caller, DECIDE_REQUEST, enterprise)
 
 
 def _close(request: RoleRequest, status: str, **changes) -> None:
