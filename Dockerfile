@@ -31,8 +31,11 @@ RUN groupadd --system --gid 10001 monespace \
         --home-dir /home/monespace --shell /usr/sbin/nologin monespace \
     && install -d -o monespace -g monespace -m 0700 /var/lib/monespace
 
+# The dependencies are installed at the versions of constraints.txt, the ones CI tested.
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels
+COPY --from=build /src/constraints.txt /tmp/constraints.txt
+RUN pip install --constraint /tmp/constraints.txt /wheels/*.whl \
+    && rm -rf /wheels /tmp/constraints.txt
 
 USER monespace
 WORKDIR /home/monespace

@@ -61,7 +61,7 @@ def _import(path: Path) -> ImportResult:
                     return
                 bar = stack.enter_context(
                     click.progressbar(
-                        length=total, label=path.name, file=click.get_text_stream("stderr")
+                        length=total, label=path.name, file=sys.stderr
                     )
                 )
             bar.update(done - shown)
