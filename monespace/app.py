@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import peewee
 from flask import Flask, Request, Response, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 
 from authz import db, schema
 from idp_bridge.wiring import LoginConfigError
@@ -153,6 +159,9 @@ def _init_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
+        owner = _routing_error_handler(exc)
+        if owner is not None:
+            return _with_allow(app.make_response(owner(exc)), exc)
         if not _wants_json():
             return _error_page(exc)
         # Keep the status and headers (Allow, Retry-After...), replace the HTML body.
@@ -171,6 +180,60 @@ def _init_error_handlers(app: Flask) -> None:
     def internal_error(exc: InternalServerError) -> Any:
         # Flask has already logged the original exception with its traceback.
         return http_error(InternalServerError())
+
+
+def _routing_error_handler(exc: HTTPException) -> Callable[[HTTPException], Any] | None:
+    """The handler of the blueprint that serves the URL, for an error raised while routing.
+
+    Flask gives errors of routing (a method the URL does not take, an unknown path) to the
+    app's handlers only, since no view was chosen; but a protocol endpoint (OAuth, AuthZEN)
+    must answer them in its own format too, not with the site's HTML page. The blueprint is
+    the one whose rule matches the URL with another method, or, for an unknown path, the only
+    one serving paths under its nearest parent (``/access/v1/nope``: the decision API).
+    """
+    if request.url_rule is not None:  # raised in a view: its blueprint had its turn
+        return None
+    owner = _owner_of_url(exc)
+    spec = current_app.error_handler_spec.get(owner) if owner else None
+    for code in (exc.code, None) if spec else ():
+        handlers = spec.get(code) or {}
+        for cls in type(exc).__mro__:
+            if cls in handlers:
+                return handlers[cls]
+    return None
+
+
+def _owner_of_url(exc: HTTPException) -> str | None:
+    url_map = current_app.url_map
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        adapter = url_map.bind_to_environ(request.environ)
+        try:
+            rule, _ = adapter.match(method=exc.valid_methods[0], return_rule=True)
+        except HTTPException:
+            return None
+        return rule.endpoint.rpartition(".")[0] or None
+    if not isinstance(exc, NotFound):
+        return None
+    parent = request.path.rsplit("/", 1)[0]
+    while parent:
+        owners = {
+            rule.endpoint.rpartition(".")[0]
+            for rule in url_map.iter_rules()
+            if rule.rule.startswith(parent + "/")
+        }
+        if owners:
+            return owners.pop() if len(owners) == 1 else None
+        parent = parent.rsplit("/", 1)[0]
+    return None
+
+
+def _with_allow(response: Response, exc: HTTPException) -> Response:
+    """A 405 names the methods the URL takes (RFC 9110 section 15.5.6), whoever rendered it."""
+    if isinstance(exc, MethodNotAllowed) and "Allow" not in response.headers:
+        allow = exc.get_response().headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+    return response
 
 
 def _error_titles() -> dict[int, str]:

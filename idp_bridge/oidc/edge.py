@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any
 
+import peewee
 from flask import Blueprint, Response, current_app, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authz.models import Client
 from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
@@ -138,13 +139,44 @@ def no_store(response: Response) -> Response:
     return response
 
 
+def http_error_as_oauth(exc: HTTPException) -> Response:
+    """An HTTP error (a wrong method, an unknown path, a body too large) at a machine endpoint,
+    as OAuth JSON (RFC 6749 section 5.2's shape) with the same status and its headers
+    (``Allow`` of a 405, RFC 9110 section 15.5.6; ``Retry-After``)."""
+    status = exc.code or 500
+    if status == 503:
+        error = "temporarily_unavailable"
+    elif status >= 500:
+        error = "server_error"
+    else:
+        error = "invalid_request"
+    description = (exc.name or "error").lower()
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        methods = [m for m in exc.valid_methods if m not in ("HEAD", "OPTIONS")]
+        description += "; use " + " or ".join(sorted(methods))
+    response = oauth_json(OAuthError(error, description, status))
+    for name in ("Allow", "Retry-After"):
+        value = exc.get_response().headers.get(name)
+        if value:
+            response.headers[name] = value
+    return response
+
+
 def answer_errors_as_oauth(bp: Blueprint) -> None:
-    """A failure nobody foresaw at a machine endpoint is still OAuth JSON (RFC 6749 5.2's
-    shape, status 500), never an HTML page; the log has the traceback."""
+    """Every error at a machine endpoint is OAuth JSON, never an HTML page: HTTP errors keep
+    their status (:func:`http_error_as_oauth`); a failure nobody foresaw is 500 (the log has
+    the traceback); an unavailable database is 503, worth a retry."""
+
+    @bp.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return http_error_as_oauth(exc)
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if isinstance(exc, HTTPException):
-            return exc
+        if isinstance(exc, peewee.OperationalError | peewee.InterfaceError):
+            logger.error("OpenID provider: database unavailable: %s", exc)
+            return oauth_json(
+                OAuthError("temporarily_unavailable", "the database is unavailable", 503)
+            )
         logger.exception("OpenID provider: unexpected error")
         return oauth_json(OAuthError("server_error", "internal error", 500))

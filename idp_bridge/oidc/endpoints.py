@@ -14,9 +14,12 @@ from idp_bridge.oidc import (
     token,
     userinfo,
 )
-from idp_bridge.oidc.edge import EXTENSION, Edge
+from idp_bridge.oidc.edge import EXTENSION, Edge, answer_errors_as_oauth
 
 MODULES = (metadata, authorization, token, revocation, introspection, userinfo)
+
+# The discovery document and the JWK Set are read by programs: their errors are JSON too.
+answer_errors_as_oauth(metadata.bp)
 
 
 def init_app(app: Flask) -> None:

@@ -59,6 +59,23 @@ def invalid_request(description: str) -> OAuthError:
     return OAuthError("invalid_request", description, 400)
 
 
+# A parameter name is echoed in an error description only when it is a plain word.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def single_params(params: Mapping[str, str]) -> dict[str, str]:
+    """Every parameter of a request, each given once (RFC 6749 sections 3.1 and 3.2: "Request
+    and response parameters MUST NOT be included more than once"); a repeated one is
+    ``invalid_request``, whatever its name."""
+    getlist = getattr(params, "getlist", None)
+    if getlist is not None:
+        for name in params:
+            if len(getlist(name)) > 1:
+                shown = f"the {name} parameter" if _PLAIN_NAME.match(name) else "a parameter"
+                raise invalid_request(f"{shown} is repeated")
+    return {name: params[name] for name in params}
+
+
 def single_param(params: Mapping[str, str], name: str) -> str | None:
     """A request parameter (RFC 6749 section 3.1): None when absent or empty; a repeated one
     or a value that is not text is ``invalid_request``."""

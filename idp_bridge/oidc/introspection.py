@@ -1,4 +1,8 @@
-"""RFC 7662 token introspection: ``POST /introspect``."""
+"""RFC 7662 token introspection: ``POST /introspect``.
+
+Each parameter once (RFC 6749 section 3.2, which RFC 7662 section 2.1 builds on); ``token``
+is required; errors are OAuth JSON (RFC 7662 section 2.3).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from idp_bridge.oidc.edge import (
     no_store,
     oauth_json,
 )
-from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
 
 bp = Blueprint("oidc_introspection", __name__)
 answer_errors_as_oauth(bp)
@@ -27,10 +31,13 @@ def introspect() -> Response:
     allows; when active, what the token is for, the ``represents`` claim included."""
     edge = current_edge()
     try:
+        form = single_params(request.form)
         client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
+        token_value = form.get("token") or ""
+        if not token_value:  # RFC 7662 section 2.1: REQUIRED
+            raise invalid_request("token is required")
     except OAuthError as exc:
         return oauth_json(exc)
-    token_value = request.form.get("token") or ""
     answer: dict[str, Any] = {"active": False}
     own = edge.client_tokens.get(token_value) if token_value else None
     if own is not None and own["client_id"] == client.client_id and own["exp"] >= time.time():

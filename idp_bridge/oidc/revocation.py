@@ -1,11 +1,15 @@
-"""RFC 7009 token revocation: ``POST /revoke``."""
+"""RFC 7009 token revocation: ``POST /revoke``.
+
+Each parameter once (RFC 6749 section 3.2, which RFC 7009 section 2.1 builds on); ``token``
+is required; errors are OAuth JSON (RFC 7009 section 2.2.1).
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
 from idp_bridge.oidc.edge import answer_errors_as_oauth, current_edge, no_store, oauth_json
-from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.errors import OAuthError, single_params
 
 bp = Blueprint("oidc_revocation", __name__)
 answer_errors_as_oauth(bp)
@@ -18,8 +22,9 @@ def revoke() -> Response:
     nothing of tokens the caller does not hold (section 2.2)."""
     edge = current_edge()
     try:
+        form = single_params(request.form)
         client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
-        token_value = request.form.get("token") or ""
+        token_value = form.get("token") or ""
         if not token_value:
             raise OAuthError("invalid_request", "token is required")
     except OAuthError as exc:

@@ -25,9 +25,10 @@ from idp_bridge.oidc.edge import (
     answer_errors_as_oauth,
     current_edge,
     grant_claims,
+    no_store,
     oauth_json,
 )
-from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,12 @@ answer_errors_as_oauth(bp)
 def token() -> Response:
     edge = current_edge()
     try:
+        form = single_params(request.form)
         client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
-        form = {name: request.form[name] for name in request.form}
         form["client_id"] = client.client_id  # pyop checks the code was issued to it
         grant_type = form.get("grant_type")
+        if not grant_type:
+            raise invalid_request("grant_type is required")
         if grant_type == "authorization_code":
             response = _redeem_code(edge, client, form)
         elif grant_type == "refresh_token":
@@ -60,9 +63,18 @@ def token() -> Response:
         logger.warning("token request refused: %s", exc)
         error = getattr(exc, "oauth_error", None) or "invalid_grant"
         return oauth_json(OAuthError(error, "the grant cannot be used"))
-    answer = jsonify(response.to_dict())
-    answer.headers["Cache-Control"] = "no-store"
-    return answer
+    answer = response.to_dict()
+    answer["scope"] = _granted_scope(edge, answer["access_token"])
+    return no_store(jsonify(answer))
+
+
+def _granted_scope(edge: Edge, access_token: str) -> str:
+    """The scope of the access token just issued. Always sent: RFC 6749 section 5.1 makes it
+    required whenever it differs from the scope requested, and a client asking for scopes it
+    was not registered for gets fewer (section 3.3)."""
+    record = edge.provider.provider().authz_state.active_access_token(access_token) or {}
+    scope = record.get("scope") or ""
+    return " ".join(scope) if isinstance(scope, list | tuple) else scope
 
 
 def _client_credentials(edge: Edge, client: Client) -> Response:
@@ -78,16 +90,13 @@ def _client_credentials(edge: Edge, client: Client) -> Response:
         "exp": now + ACCESS_TOKEN_TTL,
         "scope": "decisions",
     }
-    answer = jsonify(
-        {
-            "access_token": token_value,
-            "token_type": "Bearer",
-            "expires_in": ACCESS_TOKEN_TTL,
-            "scope": "decisions",
-        }
-    )
-    answer.headers["Cache-Control"] = "no-store"
-    return answer
+    answer = {
+        "access_token": token_value,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_TTL,
+        "scope": "decisions",
+    }
+    return no_store(jsonify(answer))
 
 
 def _redeem_code(edge: Edge, client: Client, form: dict[str, str]):

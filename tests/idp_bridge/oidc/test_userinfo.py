@@ -1,0 +1,78 @@
+# ruff: noqa: F811 (fixtures imported from test_endpoints are redefined as arguments)
+"""idp_bridge/oidc/userinfo.py: the access token comes from one place only (RFC 6750 section
+2), never from the URL (section 2.3, refused), each parameter once."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.idp_bridge.oidc.test_endpoints import (  # noqa: F401 (fixtures)
+    basic,
+    browser,
+    code_and_verifier,
+    confidential,
+    redeem,
+)
+from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def access_token(browser, confidential, code_and_verifier) -> str:
+    code, verifier = code_and_verifier
+    return redeem(browser, code, verifier, basic("fisc", confidential)).get_json()["access_token"]
+
+
+def form(pairs: list[tuple[str, str]]) -> dict:
+    return {"data": urlencode(pairs), "content_type": "application/x-www-form-urlencoded"}
+
+
+def assert_invalid_request(response, mentions: str) -> None:
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "invalid_request"
+    assert mentions in response.get_json()["error_description"]
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_request"'
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_token_in_the_header_or_in_the_body_is_accepted(browser, access_token):
+    header = browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    body = browser.post("/userinfo", **form([("access_token", access_token)]))
+    assert header.status_code == 200 and body.status_code == 200
+    assert header.get_json()["sub"] == body.get_json()["sub"]
+
+
+def test_the_token_in_the_header_and_in_the_body_at_once_is_invalid_request(browser, access_token):
+    both = browser.post(
+        "/userinfo",
+        headers={"Authorization": f"Bearer {access_token}"},
+        **form([("access_token", access_token)]),
+    )
+    assert_invalid_request(both, "send the access token once")
+
+
+def test_the_token_in_the_url_is_refused(browser, access_token):
+    query = urlencode({"access_token": access_token})
+    assert_invalid_request(browser.get(f"/userinfo?{query}"), "not in the URL")
+    with_header = browser.get(
+        f"/userinfo?{query}", headers={"Authorization": f"Bearer {access_token}"}
+    )
+    assert_invalid_request(with_header, "not in the URL")
+    # Other query parameters are no token: the header alone is used.
+    other = browser.get("/userinfo?x=1", headers={"Authorization": f"Bearer {access_token}"})
+    assert other.status_code == 200
+
+
+def test_a_repeated_parameter_is_invalid_request(browser, access_token):
+    twice = form([("access_token", access_token), ("access_token", access_token)])
+    assert_invalid_request(browser.post("/userinfo", **twice), "the access_token parameter")
+    header = {"Authorization": f"Bearer {access_token}"}
+    assert_invalid_request(browser.get("/userinfo?x=1&x=2", headers=header), "the x parameter")
+
+
+def test_no_token_or_another_scheme_is_invalid_token(browser, access_token):
+    for headers in ({}, {"Authorization": "Basic Zm9vOmJhcg=="}, {"Authorization": "Bearer "}):
+        refused = browser.get("/userinfo", headers=headers)
+        assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token"
+        assert refused.headers["WWW-Authenticate"].startswith("Bearer")
