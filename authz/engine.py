@@ -147,6 +147,8 @@ class PolicyEngine:
             (F.Grant, "Grant"),
             (F.Designation, "Designation"),
             (F.Representation, "Representation"),
+            (F.GrantTerms, "Terms"),
+            (F.Offer, "Offer"),
         ):
             self.oso.register_class(cls, name=name)
         try:
@@ -218,6 +220,37 @@ class PolicyEngine:
             log.exception(
                 "policy evaluation failed: %s %s on %s: denied", action, role, enterprise.bce
             )
+            return False
+
+    def may_decide(self, person: F.PersonFacts, offer: F.Offer) -> bool:
+        """Whether ``person`` may decide on ``offer`` (rule ``may_decide``): not their own."""
+        return self._ask("may_decide", person, offer)
+
+    def may_give(
+        self, giver: F.PersonFacts, terms: F.GrantTerms, enterprise: F.EnterpriseFacts
+    ) -> bool:
+        """Whether ``giver`` may give a grant on these terms (rule ``may_give``)."""
+        return self._ask("may_give", giver, terms, enterprise)
+
+    def why_not_give(
+        self, giver: F.PersonFacts, terms: F.GrantTerms, enterprise: F.EnterpriseFacts
+    ) -> str | None:
+        """Which part of ``may_give`` refuses, None if none does: ``role`` (a role the giver
+        does not hold or may not grant), ``oneself`` (a grant to the giver), ``bound``
+        (beyond the giver's own grant). Each is the policy's own rule, asked alone."""
+        if not self._ask("allow_role_change", giver, "grant_role", terms.role, enterprise):
+            return "role"
+        if not self._ask("not_to_oneself", giver, terms, enterprise):
+            return "oneself"
+        if not self._ask("within_own_grant", giver, terms, enterprise):
+            return "bound"
+        return None
+
+    def _ask(self, rule: str, *args) -> bool:
+        try:
+            return self.oso.query_rule_once(rule, *args)
+        except OsoError:
+            log.exception("policy evaluation failed: %s: denied", rule)
             return False
 
     # -- decisions by identifiers --------------------------------------------------------

@@ -33,6 +33,20 @@ class Forbidden(AuthzError):
     code = "forbidden"
 
 
+class OwnAccess(Forbidden):
+    """Someone would decide on their own access: accept their own invitation, decide their own
+    role request, give themselves a grant."""
+
+    code = "own_access"
+
+
+class BeyondOwnGrant(Forbidden):
+    """A grant would give more than the giver's own grant: a later or no end date, more service
+    domains."""
+
+    code = "beyond_own_grant"
+
+
 class Conflict(AuthzError):
     """The action clashes with the current state (already accepted, already pending...)."""
 

@@ -86,6 +86,45 @@ class EnterpriseFacts:
     epoch: int = 0
 
 
+@dataclass(frozen=True)
+class GrantTerms:
+    """A grant someone is about to give (registered in Polar as ``Terms``).
+
+    ``recipient`` is the NRN of the person receiving it, None while unknown (an invitation not
+    bound to an NRN); ``changes_own`` marks the change of the recipient's own grant by
+    themself.
+    """
+
+    role: str
+    scope: list[str]
+    valid_until: date | None
+    recipient: str | None
+    changes_own: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        role: str,
+        scope: str,
+        valid_until: date | None,
+        recipient: str | None,
+        changes_own: bool = False,
+    ) -> GrantTerms:
+        """Terms from stored values (``scope`` space-separated, as in the tables)."""
+        return cls(role, scope.split() if scope else [], valid_until, recipient, changes_own)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """An invitation or a role request, as the policy sees it when someone decides on it
+    (registered in Polar as ``Offer``): ``made_by`` is the NRN of the person who sent the
+    invitation or asked for the role."""
+
+    kind: str  # invitation | request
+    id: int
+    made_by: str
+
+
 # The enterprise (with its epoch) and the person's facts on it, in one statement: one round
 # trip and one snapshot. Values are cast to text so that the branches of the UNION agree. The
 # ids are scalar subqueries on the unique indexes (CTEs would be materialized by SQLite, at a

@@ -34,6 +34,18 @@
 #                            "fiscalite"), or nil for questions about
 #                            managing access
 #
+# When someone gives a grant or decides on an invitation or a role request,
+# the services also pass what is at stake:
+#
+#   terms.role, terms.scope, terms.valid_until
+#                            the grant about to be given (scope [] = all
+#                            service domains, valid_until nil = no end)
+#   terms.recipient          the NRN of the person receiving it, or nil
+#                            while unknown (an invitation bound to no NRN)
+#   terms.changes_own        true when a person changes their own grant
+#   offer.made_by            the NRN of the person who sent the invitation,
+#                            or who asked for the role
+#
 # Permission names are verb_noun and must match authz/permissions.py
 # (a test checks that they do).
 
@@ -173,3 +185,66 @@ allow_role_change(person: Person, action, role, enterprise: Enterprise) if
   role != "gap" and
   allow(person, action, enterprise) and
   has_role(person, role, enterprise);
+
+# -----------------------------------------------------------------------------
+# Nobody decides on their own access
+# -----------------------------------------------------------------------------
+
+# An invitation or a role request is decided by someone other than the
+# person who made it: whoever sent an invitation cannot accept it, and
+# whoever asked for a role can neither accept nor refuse their own request
+# (they may withdraw it).
+may_decide(person: Person, offer: Offer) if
+  offer.made_by != person.nrn;
+
+# What a person may give. The services ask this one rule whenever a grant is
+# given: granting a role, changing one, sending an invitation, accepting an
+# invitation (asked about its sender) and accepting a role request (asked
+# about the person deciding). It is always asked with the giver's facts of
+# that moment: an invitation accepted later is bounded by what its sender
+# holds when it is accepted, not when it was sent. A grant already given is
+# not touched when its giver's own grant later ends or shrinks.
+may_give(giver: Person, terms: Terms, enterprise: Enterprise) if
+  allow_role_change(giver, "grant_role", terms.role, enterprise) and
+  within_own_grant(giver, terms, enterprise) and
+  not_to_oneself(giver, terms, enterprise);
+
+# A grant given is bounded by the giver's own: it ends no later and covers no
+# more service domains than the access manager grant that lets them give it
+# (that it gives no stronger role is allow_role_change).
+within_own_grant(giver: Person, terms: Terms, enterprise: Enterprise) if
+  role_source(giver, "access_manager", enterprise, grant) and
+  ends_no_later(terms, grant) and
+  covers_no_more(terms, grant);
+
+# The GAP is bounded by nothing: a designation has no end date and covers
+# every service domain; it lasts until a legal representative designates
+# someone else. (Legal representatives give no grants: they designate the
+# GAP, see designate_gap.)
+within_own_grant(giver: Person, _terms: Terms, enterprise: Enterprise) if
+  role_source(giver, "gap", enterprise, _designation);
+
+# A grant without an end date ends no later than one without an end date; a
+# grant with one ends no later than the same or a later day.
+ends_no_later(terms: Terms, grant: Grant) if
+  grant.valid_until = nil or
+  (grant.valid_until != nil and terms.valid_until != nil and
+    terms.valid_until <= grant.valid_until);
+
+# An unscoped grant covers every service domain; a scoped one covers only its
+# domains, so what it bounds must be scoped too, to some of them.
+covers_no_more(terms: Terms, grant: Grant) if
+  grant.scope = [] or
+  (terms.scope != [] and forall(domain in terms.scope, domain in grant.scope));
+
+# Nobody gives themselves a grant: not directly, not by accepting their own
+# invitation or role request. An access manager may still change their own
+# grant to give themselves less (an earlier end date, a weaker role: the
+# bounds above keep it within what they hold). The GAP, bounded by nothing,
+# never gives themselves a grant.
+not_to_oneself(giver: Person, terms: Terms, _enterprise: Enterprise) if
+  terms.recipient != giver.nrn;
+not_to_oneself(giver: Person, terms: Terms, enterprise: Enterprise) if
+  terms.recipient = giver.nrn and
+  terms.changes_own = true and
+  not role_source(giver, "gap", enterprise, _);

@@ -17,10 +17,10 @@ import peewee
 from authz import audit, db, epochs
 from authz import facts as F
 from authz.engine import get_engine
-from authz.errors import Conflict, Forbidden, InvalidInput, NotFound
+from authz.errors import BeyondOwnGrant, Conflict, Forbidden, InvalidInput, NotFound, OwnAccess
 from authz.identifiers import format_bce, normalize_bce, normalize_nrn
 from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, Enterprise, Person, today
-from authz.permissions import DESIGNATE_GAP
+from authz.permissions import DESIGNATE_GAP, GRANT_ROLE
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,59 @@ def authorize_role_change(caller: Caller, action: str, role: str, enterprise: En
     if not engine.allow_role_change(person_facts, action, role, enterprise_facts):
         raise Forbidden(f"you cannot grant or revoke the role {role}: it is stronger than yours")
     return person
+
+
+def authorize_giving(
+    giver: Person, terms: F.GrantTerms, enterprise: Enterprise, *, for_invitation: bool = False
+) -> None:
+    """Forbidden unless the policy's rule ``may_give`` lets ``giver`` give a grant on ``terms``
+    now: a role they hold and may grant, within their own grant, and not to themselves.
+
+    ``for_invitation``: the giver is the sender of an invitation being accepted; the refusal
+    is worded for the person accepting it.
+    """
+    engine = get_engine()
+    giver_facts, enterprise_facts = facts_for(giver, enterprise)
+    if engine.may_give(giver_facts, terms, enterprise_facts):
+        return
+    why = engine.why_not_give(giver_facts, terms, enterprise_facts)
+    if for_invitation:
+        if why == "oneself":
+            raise OwnAccess("you sent this invitation yourself: nobody accepts their own")
+        if why == "bound":
+            raise BeyondOwnGrant(
+                "the person who invited you can no longer give this role on these terms (their "
+                "own grant ends earlier or covers fewer service domains); ask for a new invitation"
+            )
+        raise Forbidden(
+            "the person who invited you no longer manages this role; ask for a new invitation"
+        )
+    if why == "oneself":
+        raise OwnAccess(
+            "nobody gives themselves a grant: ask another person who manages access "
+            "(an access manager may only shorten or weaken their own grant)"
+        )
+    if why == "bound":
+        raise BeyondOwnGrant(
+            "you cannot give more than your own grant gives: no later or missing end date, "
+            "no service domain it does not cover"
+        )
+    if not engine.allowed(giver_facts, GRANT_ROLE, enterprise_facts):
+        raise Forbidden(refusal(GRANT_ROLE, enterprise))
+    raise Forbidden(f"you cannot grant the role {terms.role}: it is stronger than yours")
+
+
+def authorize_decision(person: Person, offer: F.Offer) -> None:
+    """OwnAccess if ``person`` made ``offer``: nobody decides their own (rule ``may_decide``)."""
+    person_facts = F.PersonFacts(person.nrn)
+    if get_engine().may_decide(person_facts, offer):
+        return
+    if offer.kind == "invitation":
+        raise OwnAccess("you sent this invitation yourself: nobody accepts their own")
+    raise OwnAccess(
+        "nobody decides their own role request: another person who manages access must; "
+        "you may withdraw it"
+    )
 
 
 def record(

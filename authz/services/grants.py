@@ -1,7 +1,9 @@
 """Granting, changing and revoking roles (by a GAP or an access manager).
 
 Nobody grants, changes or revokes a role stronger than their own, and nobody acts on an
-enterprise they do not manage: both are the policy's rule ``allow_role_change``. A person holds
+enterprise they do not manage: both are the policy's rule ``allow_role_change``. What is given
+is bounded by the giver's own grant and never goes to the giver (rule ``may_give``, asked by
+:func:`authz.services.base.authorize_giving` on every path that gives a grant). A person holds
 at most one grant in force per enterprise; changing it ends it and creates its replacement, so
 the history of every grant is kept.
 """
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from authz.errors import Conflict, Forbidden, NotFound
+from authz import facts as F
+from authz.errors import Conflict, NotFound
+from authz.identifiers import normalize_nrn
 from authz.models import ROLE_RANK, Enterprise, Person, RoleGrant, today, utcnow
-from authz.permissions import GRANT_ROLE, REVOKE_ROLE
+from authz.permissions import REVOKE_ROLE
 from authz.services.base import (
     Caller,
     access_changed,
     atomic,
+    authorize_giving,
     authorize_role_change,
     ensure_person,
     find_enterprise,
@@ -27,6 +32,7 @@ from authz.services.base import (
     parse_text,
     record,
     require_active,
+    require_person,
 )
 
 
@@ -119,8 +125,10 @@ def grant_role(
     end = parse_end_date(valid_until)
     domains = parse_scope(scope, role)
     require_active(enterprise)
-    granter = authorize_role_change(caller, GRANT_ROLE, role, enterprise)
-    person = ensure_person(nrn)
+    granter = require_person(caller)
+    recipient = normalize_nrn(nrn)
+    authorize_giving(granter, F.GrantTerms.of(role, domains, end, recipient), enterprise)
+    person = ensure_person(recipient)
     grant, _ = create_grant(
         granter=granter,
         person=person,
@@ -170,15 +178,12 @@ def change_role(
     end = parse_end_date(valid_until)
     domains = parse_scope(scope, role)
     require_active(enterprise)
-    authorize_role_change(caller, REVOKE_ROLE, grant.role, enterprise)
-    granter = authorize_role_change(caller, GRANT_ROLE, role, enterprise)
+    granter = authorize_role_change(caller, REVOKE_ROLE, grant.role, enterprise)
+    own = grant.person_id == granter.id
+    terms = F.GrantTerms.of(role, domains, end, grant.person.nrn, changes_own=own)
+    authorize_giving(granter, terms, enterprise)
     if (grant.role, grant.valid_until, grant.scope) == (role, end, domains):
         raise Conflict("nothing to change: the grant already has this role, end date and scope")
-    if grant.person_id == granter.id and not _no_stronger(grant, role, end, domains):
-        raise Forbidden(
-            "you cannot extend your own role (a stronger role, a later or no end date, more "
-            "service domains): ask the GAP"
-        )
     end_grant(grant, granter, "replaced")
     new = RoleGrant.create(
         person=grant.person_id,
@@ -204,16 +209,6 @@ def change_role(
     )
     access_changed(enterprise)
     return new
-
-
-def _no_stronger(grant: RoleGrant, role: str, end, domains: str) -> bool:
-    """Whether (role, end, domains) gives nothing that ``grant`` does not already give."""
-    if ROLE_RANK[role] > ROLE_RANK[grant.role]:
-        return False
-    if grant.valid_until is not None and (end is None or end > grant.valid_until):
-        return False
-    # A scoped grant stays within its domains (no scope at all would be every domain).
-    return not grant.scope or (bool(domains) and set(domains.split()) <= set(grant.scope.split()))
 
 
 @atomic

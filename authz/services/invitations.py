@@ -10,8 +10,9 @@ Two kinds, told apart by the invitation's role:
 
 The link carries a random token; only its SHA-256 is stored. It can be used once, by a
 logged-in person (and only by the person with the bound NRN when one was given), before it
-expires, and only while the person who sent it still may give what it offers: grant that role,
-or designate the GAP.
+expires, never by the person who sent it, and only while that person still may give what it
+offers: a role within their own grant as it is at acceptance (rule ``may_give``), or the post of
+GAP (``designate_gap``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import Conflict, Expired, Forbidden, NotFound
 from authz.identifiers import format_bce, normalize_nrn, parse_email
@@ -33,13 +35,14 @@ from authz.models import (
     today,
     utcnow,
 )
-from authz.permissions import DESIGNATE_GAP, GRANT_ROLE, INVITE_MEMBER
+from authz.permissions import DESIGNATE_GAP, INVITE_MEMBER
 from authz.services.base import (
     Caller,
     access_changed,
     atomic,
     authorize,
-    authorize_role_change,
+    authorize_decision,
+    authorize_giving,
     facts_for,
     find_enterprise,
     parse_end_date,
@@ -116,7 +119,8 @@ def invite(
     bound_nrn = _parse_bound_nrn(nrn)
     require_active(enterprise)
     inviter = authorize(caller, INVITE_MEMBER, enterprise)
-    authorize_role_change(caller, GRANT_ROLE, role, enterprise)
+    # Bounded now as at acceptance (check_invitation asks again about the sender then).
+    authorize_giving(inviter, F.GrantTerms.of(role, domains, end, bound_nrn), enterprise)
     invitation, token = _create(
         enterprise, inviter, email, role, scope=domains, valid_until=end, bound_nrn=bound_nrn
     )
@@ -206,11 +210,11 @@ def check_invitation(caller: Caller, token: object) -> Invitation:
     if invitation.nrn is not None and invitation.nrn != person.nrn:
         raise Forbidden("this invitation was sent to someone else")
     require_active(enterprise)
+    authorize_decision(person, F.Offer("invitation", invitation.id, invitation.invited_by.nrn))
     # The invitation is only as good as its sender's rights today.
-    engine = get_engine()
-    inviter_facts, enterprise_facts = facts_for(invitation.invited_by, enterprise)
     if invitation.role == GAP_ROLE:
-        if not engine.allowed(inviter_facts, DESIGNATE_GAP, enterprise_facts):
+        inviter_facts, enterprise_facts = facts_for(invitation.invited_by, enterprise)
+        if not get_engine().allowed(inviter_facts, DESIGNATE_GAP, enterprise_facts):
             raise Forbidden(
                 "the person who invited you is no longer a legal representative of "
                 f"{enterprise.name}; ask for a new invitation"
@@ -219,12 +223,10 @@ def check_invitation(caller: Caller, token: object) -> Invitation:
         if gap_now is not None and gap_now.person_id == person.id:
             raise Conflict(f"{person.display_name} is already the GAP of {enterprise.name}")
     else:
-        if not engine.allow_role_change(
-            inviter_facts, GRANT_ROLE, invitation.role, enterprise_facts
-        ):
-            raise Forbidden(
-                "the person who invited you no longer manages this role; ask for a new invitation"
-            )
+        terms = F.GrantTerms.of(
+            invitation.role, invitation.scope, invitation.valid_until, person.nrn
+        )
+        authorize_giving(invitation.invited_by, terms, enterprise, for_invitation=True)
         # Accepting replaces a weaker or equal role, never a stronger one (see create_grant).
         held = active_grant(person, enterprise)
         if (

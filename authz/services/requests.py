@@ -2,23 +2,27 @@
 
 A person asks a role on an enterprise by its BCE number; the enterprise's GAP or an access
 manager accepts (possibly with a lesser role, an end date, a scope) or refuses; the person may
-withdraw a pending request; requests not decided within 30 days expire.
+withdraw a pending request; requests not decided within 30 days expire. Nobody decides their
+own request (rule ``may_decide``), and what is granted is bounded by the decider's own grant
+(rule ``may_give``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from authz import facts as F
 from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NoGap, NotFound
 from authz.identifiers import format_bce
 from authz.models import ROLE_RANK, RoleGrant, RoleRequest, utcnow
-from authz.permissions import DECIDE_REQUEST, GRANT_ROLE
+from authz.permissions import DECIDE_REQUEST
 from authz.services.base import (
     Caller,
     access_changed,
     atomic,
     authorize,
-    authorize_role_change,
+    authorize_decision,
+    authorize_giving,
     find_enterprise,
     parse_end_date,
     parse_id,
@@ -55,8 +59,9 @@ def _require_pending(request: RoleRequest) -> None:
 
 
 def _authorize_decision(caller: Caller, request: RoleRequest):
-    enterprise = request.enterprise
-    return authorize(caller, DECIDE_REQUEST, enterprise)
+    decider = authorize(caller, DECIDE_REQUEST, request.enterprise)
+    authorize_decision(decider, F.Offer("request", request.id, request.person.nrn))
+    return decider
 
 
 def _close(request: RoleRequest, status: str, **changes) -> None:
@@ -156,7 +161,7 @@ def accept_request(
     end = parse_end_date(valid_until)
     domains = parse_scope(scope, role)
     require_active(enterprise)
-    authorize_role_change(caller, GRANT_ROLE, role, enterprise)
+    authorize_giving(decider, F.GrantTerms.of(role, domains, end, request.person.nrn), enterprise)
     grant, replaced = create_grant(
         granter=decider,
         person=request.person,
