@@ -21,7 +21,6 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
-from saml2.attribute_converter import AttributeConverter
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
 from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_TRANSIENT, NameID
@@ -46,6 +45,8 @@ class SamlIdpConfig:
     entity_id: str | None = None  # defaults to the metadata URL
     assertion_lifetime: int = 300  # seconds
     context_class_ref: str = fas.CONTEXT_CITIZEN_EID
+    # FAS's attribute names by default; others (fas.ALIASES) to play a generic SAML IdP.
+    attribute_names: Mapping[str, str] | None = None
 
     @property
     def idp_entity_id(self) -> str:
@@ -67,14 +68,6 @@ class Person:
     family_name: str
     language: str | None = "fr"
     email: str | None = None
-
-
-def _fas_converter() -> AttributeConverter:
-    """FAS sends plain names: keep them as they are, in the basic name format."""
-    names = {n: n for n in fas.REQUIRED_ATTRIBUTES + fas.OPTIONAL_ATTRIBUTES}
-    converter = AttributeConverter(NAME_FORMAT_BASIC)
-    converter.from_dict({"identifier": NAME_FORMAT_BASIC, "fro": names, "to": names})
-    return converter
 
 
 def _idp_config(config: SamlIdpConfig, sp_metadata: str | None) -> IdPConfig:
@@ -110,7 +103,7 @@ def _idp_config(config: SamlIdpConfig, sp_metadata: str | None) -> IdPConfig:
         settings["metadata"] = {"inline": [sp_metadata]}
     idp_config = IdPConfig()
     idp_config.load(settings)
-    idp_config.attribute_converters = [_fas_converter()]
+    idp_config.attribute_converters = [fas.attribute_converter(config.attribute_names)]
     return idp_config
 
 

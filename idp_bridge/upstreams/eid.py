@@ -131,6 +131,9 @@ def _pysaml2_config(config: EidConfig, with_idp: bool) -> SPConfig:
         sp_config.load(settings)
     except (OSError, SAMLError, ValueError) as exc:
         raise EidConfigError(f"eID: cannot load the SAML configuration: {exc}") from exc
+    # pysaml2's own maps would request givenName as urn:mace:dir:attribute-def:givenName: the
+    # metadata asks for the names FAS releases (fas.ALIASES lists the others still read).
+    sp_config.attribute_converters = [fas.attribute_converter()]
     return sp_config
 
 

@@ -3,8 +3,12 @@
 FAS releases plain attribute names (``egovNRN``, ``givenName``, ``surname``, ``prefLanguage``,
 ``mail``) and names the means of authentication in the assertion's AuthnContextClassRef. This
 module turns both into a ``VerifiedIdentity``; the simulator uses the same names to speak like
-FAS. eIDAS levels of assurance follow Commission Implementing Regulation (EU) 2015/1502; amr
-values follow RFC 8176 section 2.
+FAS, and our SP metadata requests them under these names (:func:`attribute_converter`). An IdP
+that releases the standard names instead (the ``urn:mace:dir:attribute-def:`` names of
+eduPerson, or the ``urn:oid:`` names of X.520 and RFC 4524, SAML V2.0 X.500/LDAP Attribute
+Profile) is read all the same: :data:`ALIASES` is the one table of the names accepted for each
+attribute. eIDAS levels of assurance follow Commission Implementing Regulation (EU) 2015/1502;
+amr values follow RFC 8176 section 2.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from saml2.attribute_converter import AttributeConverter
+from saml2.saml import NAME_FORMAT_BASIC
 from stdnum.be import nn
 from stdnum.exceptions import ValidationError
 
@@ -29,6 +35,18 @@ LANGUAGE = "prefLanguage"
 MAIL = "mail"
 REQUIRED_ATTRIBUTES = (NRN, GIVEN_NAME, SURNAME)
 OPTIONAL_ATTRIBUTES = (LANGUAGE, MAIL)
+
+_MACE = "urn:mace:dir:attribute-def:"
+# Each attribute, by FAS's name: the other names it is accepted under. The national register
+# number has no standard name: only FAS's.
+ALIASES: Mapping[str, tuple[str, ...]] = {
+    NRN: (),
+    GIVEN_NAME: (_MACE + "givenName", "urn:oid:2.5.4.42"),
+    SURNAME: (_MACE + "sn", _MACE + "surname", "urn:oid:2.5.4.4"),
+    LANGUAGE: (_MACE + "preferredLanguage", "urn:oid:2.16.840.1.113730.3.1.39"),
+    MAIL: (_MACE + "mail", "urn:oid:0.9.2342.19200300.100.1.3"),
+}
+_CANONICAL = {alias: name for name, aliases in ALIASES.items() for alias in (name, *aliases)}
 
 CONTEXT_CITIZEN_EID = "urn:be:fedict:iam:fas:citizen:eid"
 CONTEXT_ENTERPRISE_EID = "urn:be:fedict:iam:fas:enterprise:eid"
@@ -69,9 +87,11 @@ def to_identity(
 ) -> VerifiedIdentity:
     """Map FAS attributes and authentication context to the internal identity.
 
-    ``attributes`` maps each attribute Name to its values. Raises ``FasAttributeError`` when a
-    required attribute is missing, repeated or invalid, or the context is not an eID one.
+    ``attributes`` maps each attribute Name (FAS's or one of its :data:`ALIASES`) to its
+    values. Raises ``FasAttributeError`` when a required attribute is missing, repeated or
+    invalid, or the context is not an eID one.
     """
+    attributes = canonical_attributes(attributes)
     level = CONTEXTS.get((context_class_ref or "").strip())
     if level is None:
         raise FasAttributeError(f"authentication context not accepted: {context_class_ref!r}")
@@ -92,6 +112,33 @@ def to_identity(
         language=_language(_single(attributes, LANGUAGE)),
         extra=dict(extra or {}),
     )
+
+
+def canonical_attributes(attributes: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The attributes under FAS's names; the values of an attribute sent under several of its
+    names are gathered (the same value twice counts once). Unknown names are left out."""
+    gathered: dict[str, list[str]] = {}
+    for name, values in attributes.items():
+        canonical = _CANONICAL.get(name)
+        if canonical is None:
+            continue
+        kept = gathered.setdefault(canonical, [])
+        kept.extend(v for v in values if v not in kept)
+    return gathered
+
+
+def attribute_converter(names: Mapping[str, str] | None = None) -> AttributeConverter:
+    """pysaml2's attribute map for the FAS attributes, in the basic name format: each is named
+    as FAS names it (or as ``names`` renames it). Our SP metadata requests the attributes with
+    it, so that an IdP following the metadata sends the names :func:`to_identity` reads; the
+    simulator releases them with it."""
+    local = REQUIRED_ATTRIBUTES + OPTIONAL_ATTRIBUTES
+    to = {name: (names or {}).get(name, name) for name in local}
+    converter = AttributeConverter(NAME_FORMAT_BASIC)
+    converter.from_dict(
+        {"identifier": NAME_FORMAT_BASIC, "fro": {v: k for k, v in to.items()}, "to": to}
+    )
+    return converter
 
 
 def to_attributes(

@@ -13,8 +13,10 @@ import dataclasses
 import datetime as dt
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -129,7 +131,8 @@ def make_keys(directory: Path) -> Keys:
     )
 
 
-def make_world(keys: Keys, **config) -> World:
+def make_world(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> World:
+    """The SP configured with ``config``, the simulator with ``idp`` (SamlIdpConfig fields)."""
     eid_config = EidConfig(
         entity_id=SP_ENTITY_ID,
         acs_url=ACS_URL,
@@ -142,6 +145,7 @@ def make_world(keys: Keys, **config) -> World:
         base_url=SIMULATOR_URL,
         data_dir=str(keys.directory),
         sp_metadata=lambda: sp_metadata(eid_config),
+        **(idp or {}),
     )
     requests, seen = MemoryRequestStore(), MemorySeenStore()
     app = Flask(__name__)

@@ -9,6 +9,7 @@ import pytest
 from saml2.sigver import CryptoBackendXmlSec1, SignatureError, get_xmlsec_binary
 
 from idp_bridge.identity import LOA_HIGH
+from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata
 from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
@@ -16,6 +17,7 @@ from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
     SP_ENTITY_ID,
     decode,
     encode,
+    make_world,
     posted_response,
     resign,
     saml_keys_fixture,
@@ -42,6 +44,32 @@ def test_a_demo_person_logs_in_with_the_high_level_of_assurance(world):
     assert identity.session_ref
     assert identity.extra["return_to"] == "/authorize/resume"
     assert len(world.requests) == 0 and len(world.seen) == 1
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        {
+            "givenName": "urn:mace:dir:attribute-def:givenName",
+            "surname": "urn:mace:dir:attribute-def:sn",
+            "mail": "urn:mace:dir:attribute-def:mail",
+        },
+        {
+            "givenName": "urn:oid:2.5.4.42",
+            "surname": "urn:oid:2.5.4.4",
+            "prefLanguage": "urn:oid:2.16.840.1.113730.3.1.39",
+            "mail": "urn:oid:0.9.2342.19200300.100.1.3",
+        },
+    ],
+    ids=["mace", "oid"],
+)
+def test_an_idp_releasing_the_standard_attribute_names_logs_the_person_in(saml_keys, names):
+    world = make_world(saml_keys, idp={"attribute_names": names})
+    xml = decode(world.login_response("marc"))
+    assert f'Name="{names["givenName"]}"' in xml and ' Name="givenName"' not in xml
+    identity = world.upstream.complete({"SAMLResponse": encode(xml)})
+    assert (identity.given_name, identity.family_name) == ("Marc", "Dupont-Démo")
+    assert identity.email == "marc@demo.monespace.invalid" and identity.language == "fr"
 
 
 def test_start_gives_the_request_id_the_identity_comes_back_with(world):
@@ -116,6 +144,9 @@ def test_sp_metadata_describes_the_signed_requests_and_the_acs(world):
     assert f'Location="{ACS_URL}"' in xml
     assert "HTTP-POST" in xml
     assert re.search(r'<ns\d:RequestedAttribute[^>]*Name="egovNRN"[^>]*isRequired="true"', xml)
+    # The names the identity is read from, as FAS releases them (no pysaml2 urn:mace: names).
+    requested = re.findall(r'<ns\d:RequestedAttribute Name="([^"]+)"', xml)
+    assert sorted(requested) == sorted(fas.REQUIRED_ATTRIBUTES + fas.OPTIONAL_ATTRIBUTES)
     assert "md5" not in xml and "sha1" not in xml
     assert "Signature" not in xml
 

@@ -80,3 +80,39 @@ def test_the_simulator_sends_what_the_mapping_reads():
     attributes = fas.to_attributes("85020200387", "Marc", "Dupont-Démo", "fr", None)
     assert identity(attributes).nrn == "85020200387"
     assert "mail" not in attributes
+
+
+MACE = "urn:mace:dir:attribute-def:"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        {"givenName": MACE + "givenName", "surname": MACE + "sn", "mail": MACE + "mail"},
+        {"givenName": MACE + "givenName", "surname": MACE + "surname"},
+        {
+            "givenName": "urn:oid:2.5.4.42",
+            "surname": "urn:oid:2.5.4.4",
+            "prefLanguage": "urn:oid:2.16.840.1.113730.3.1.39",
+            "mail": "urn:oid:0.9.2342.19200300.100.1.3",
+        },
+    ],
+    ids=["mace-sn", "mace-surname", "oid"],
+)
+def test_the_standard_names_of_an_attribute_are_read_as_the_fas_names(names):
+    renamed = {names.get(name, name): values for name, values in GOOD.items()}
+    person = identity(renamed)
+    assert (person.given_name, person.family_name) == ("Marc", "Dupont-Démo")
+    assert person.email == "marc@example.test" and person.language == "nl"
+
+
+def test_an_attribute_sent_under_two_of_its_names_counts_once_if_they_agree():
+    assert identity({**GOOD, "urn:oid:2.5.4.42": ["Marc"]}).given_name == "Marc"
+    with pytest.raises(fas.FasAttributeError, match="givenName has 2 values"):
+        identity({**GOOD, "urn:oid:2.5.4.42": ["Marcel"]})
+
+
+def test_the_national_register_number_has_no_other_name():
+    without = {name: values for name, values in GOOD.items() if name != "egovNRN"}
+    with pytest.raises(fas.FasAttributeError, match="egovNRN is missing"):
+        identity({**without, "urn:oid:2.5.4.5": ["85020200387"]})
