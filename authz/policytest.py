@@ -8,7 +8,7 @@ decisions the policy must take about them, and the fact each allowed decision mu
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -57,6 +57,42 @@ class RoleChangeCase:
 
 
 @dataclass(frozen=True)
+class GivingCase:
+    """May ``who`` give a grant on these terms to ``to`` (rule ``may_give``)?"""
+
+    who: str
+    enterprise: str
+    role: str
+    scope: tuple[str, ...]
+    valid_until: date | None
+    to: str | None  # a person of the table, or None: not known yet (an unbound invitation)
+    own_change: bool
+    expected: bool
+
+    @property
+    def name(self) -> str:
+        verdict = "allow" if self.expected else "deny"
+        scope = f" [{' '.join(self.scope)}]" if self.scope else ""
+        until = f" until {self.valid_until.isoformat()}" if self.valid_until else ""
+        to = "(own grant changed)" if self.own_change else f"to {self.to or 'someone'}"
+        return f"{self.who} gives {self.role}{scope}{until} {to} on {self.enterprise} -> {verdict}"
+
+
+@dataclass(frozen=True)
+class DecidingCase:
+    """May ``who`` decide on an invitation or request made by ``made_by`` (``may_decide``)?"""
+
+    who: str
+    made_by: str
+    expected: bool
+
+    @property
+    def name(self) -> str:
+        verdict = "allow" if self.expected else "deny"
+        return f"{self.who} decides on what {self.made_by} made -> {verdict}"
+
+
+@dataclass(frozen=True)
 class TruthTable:
     on: date
     persons: dict[str, str]
@@ -64,6 +100,8 @@ class TruthTable:
     facts: list[dict]
     decisions: list[DecisionCase]
     role_changes: list[RoleChangeCase]
+    gives: list[GivingCase] = field(default_factory=list)
+    decides: list[DecidingCase] = field(default_factory=list)
 
 
 def _verdict(value: str, where: str) -> bool:
@@ -96,6 +134,12 @@ def load_table(path: Path = TRUTH_TABLE) -> TruthTable:
         role_changes.append(
             RoleChangeCase(who, action, role, enterprise, _verdict(expected, f"role change {i}"))
         )
+    expect = raw.get("expect", {})
+    gives = [_giving_case(row, i) for i, row in enumerate(expect.get("gives", []), start=1)]
+    decides = [
+        DecidingCase(who, made_by, _verdict(expected, f"deciding case {i}"))
+        for i, (who, made_by, expected) in enumerate(expect.get("decides", []), start=1)
+    ]
     table = TruthTable(
         on=date.fromisoformat(raw["on"]),
         persons=persons,
@@ -103,19 +147,43 @@ def load_table(path: Path = TRUTH_TABLE) -> TruthTable:
         facts=raw.get("world", {}).get("facts", []),
         decisions=decisions,
         role_changes=role_changes,
+        gives=gives,
+        decides=decides,
     )
     _check_names(table)
     return table
 
 
+def _giving_case(row: list, i: int) -> GivingCase:
+    who, enterprise, role, scope, until, to, via, expected = row
+    if via not in ("give", "own_change"):
+        raise PolicyError(f"giving case {i}: expected 'give' or 'own_change', got {via!r}")
+    return GivingCase(
+        who,
+        enterprise,
+        role,
+        tuple(scope.split()),
+        date.fromisoformat(until) if until else None,
+        None if to == "-" else to,
+        via == "own_change",
+        _verdict(expected, f"giving case {i}"),
+    )
+
+
 def _check_names(table: TruthTable) -> None:
-    for item in [*table.facts, *table.decisions, *table.role_changes]:
+    for item in [*table.facts, *table.decisions, *table.role_changes, *table.gives]:
         who = item["person"] if isinstance(item, dict) else item.who
         where = item["enterprise"] if isinstance(item, dict) else item.enterprise
         if who not in table.persons:
             raise PolicyError(f"truth table: unknown person {who!r}")
         if where not in table.enterprises:
             raise PolicyError(f"truth table: unknown enterprise {where!r}")
+    for case in table.gives:
+        if case.to is not None and case.to not in table.persons:
+            raise PolicyError(f"truth table: unknown person {case.to!r}")
+    for case in table.decides:
+        if not {case.who, case.made_by} <= table.persons.keys():
+            raise PolicyError(f"truth table: unknown person in {case.name!r}")
 
 
 def build_world(table: TruthTable) -> None:
@@ -179,8 +247,31 @@ def check_role_change(engine: PolicyEngine, table: TruthTable, case: RoleChangeC
     return None
 
 
+def check_giving(engine: PolicyEngine, table: TruthTable, case: GivingCase) -> str | None:
+    nrn, bce = table.persons[case.who], table.enterprises[case.enterprise]["bce"]
+    pair = F.load_pair(nrn, bce, table.on)
+    recipient = table.persons[case.to] if case.to else None
+    terms = F.GrantTerms(
+        case.role, list(case.scope), case.valid_until, recipient, changes_own=case.own_change
+    )
+    got = pair is not None and engine.may_give(pair[0], terms, pair[1])
+    if got != case.expected:
+        return f"{case.name}: got {'allow' if got else 'deny'}"
+    return None
+
+
+def check_deciding(engine: PolicyEngine, table: TruthTable, case: DecidingCase) -> str | None:
+    offer = F.Offer("request", 1, table.persons[case.made_by])
+    got = engine.may_decide(F.PersonFacts(table.persons[case.who]), offer)
+    if got != case.expected:
+        return f"{case.name}: got {'allow' if got else 'deny'}"
+    return None
+
+
 def run(engine: PolicyEngine, table: TruthTable) -> list[tuple[str, str | None]]:
     """(case name, failure or None) for every case, decisions first."""
     results = [(c.name, check_decision(engine, table, c)) for c in table.decisions]
     results += [(c.name, check_role_change(engine, table, c)) for c in table.role_changes]
+    results += [(c.name, check_giving(engine, table, c)) for c in table.gives]
+    results += [(c.name, check_deciding(engine, table, c)) for c in table.decides]
     return results

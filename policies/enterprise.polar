@@ -232,10 +232,13 @@ ends_no_later(terms: Terms, grant: Grant) if
     terms.valid_until <= grant.valid_until);
 
 # An unscoped grant covers every service domain; a scoped one covers only its
-# domains, so what it bounds must be scoped too, to some of them.
+# domains, so what it bounds must be scoped too (name at least one domain),
+# to some of them.
+covers_no_more(_terms: Terms, grant: Grant) if
+  grant.scope = [];
 covers_no_more(terms: Terms, grant: Grant) if
-  grant.scope = [] or
-  (terms.scope != [] and forall(domain in terms.scope, domain in grant.scope));
+  _named in terms.scope and
+  forall(domain in terms.scope, domain in grant.scope);
 
 # Nobody gives themselves a grant: not directly, not by accepting their own
 # invitation or role request. An access manager may still change their own
