@@ -4,29 +4,40 @@ espace chooser.
 ``GET|POST /authorize``: the client and its exact redirect URI are checked first; until both
 are known, errors are shown to the person, never redirected (Core 3.1.2.6, RFC 6749
 4.1.2.1). Then pyop checks the request, PKCE is checked (RFC 7636: S256 only, required for
-public clients), and the person logs in if needed (``prompt``, ``max_age``, ``acr_values``);
-the request waits in the database meanwhile, so any node can resume it. With the
-``enterprise`` scope the person picks an espace (``/authorize/espace``), checked again
-against the policy when it comes back. The answer carries ``code``, ``state`` and ``iss``
-(RFC 9207).
+public clients), and the person logs in if needed (``prompt``, ``max_age``, ``acr_values``,
+``login_hint``, ``id_token_hint``); the request waits in the database meanwhile, so any node
+can resume it. A login made after the request was received answers it whatever it asked
+(Core 3.1.2.1: ``prompt=login`` and ``max_age`` ask for one fresh login, not for a login
+newer than the answer). With the ``enterprise`` scope the person picks an espace
+(``/authorize/espace``), checked again against the policy when it comes back; under
+``prompt=none`` the choice is made only when there is just one (the citizen espace), else
+``interaction_required`` (Core 3.1.2.6). The answer carries ``code``, ``state`` and ``iss``
+(RFC 9207), in the query or, with ``response_mode=form_post``, in a form the browser posts
+to the redirect URI (OAuth 2.0 Form Post Response Mode); errors go back the same way.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import secrets
 import time
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from jwkest import JWKESTException
+from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
 from authz import constant_time
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
 from authz.models import Client
-from idp_bridge.oidc import claims, pkce
+from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError
 from idp_bridge.oidc.logout import remember_client, sid_of
@@ -35,6 +46,16 @@ from idp_bridge.sessions import LANGUAGES
 from idp_bridge.web import csrf_token, current_login
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
+
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})  # Core 3.1.2.1
+MAX_AGE = re.compile(r"[0-9]{1,10}")  # seconds; a non-negative integer (Core 3.1.2.1)
+RESPONSE_MODES = ("query", "form_post")  # the code flow's default, and Form Post
+# Not passed to pyop: ``claims`` could ask for the NRN past the scope check; oic would verify
+# ``id_token_hint`` with keys it does not have (this module verifies it).
+_KEPT_FROM_PYOP = ("claims", "id_token_hint")
+# The form post page's one script, allowed by its hash in the page's CSP.
+FORM_POST_SCRIPT = "document.forms[0].submit();"
+_FORM_POST_SCRIPT_HASH = base64.b64encode(hashlib.sha256(FORM_POST_SCRIPT.encode()).digest())
 
 
 class _PageError(Exception):
@@ -84,15 +105,18 @@ def _client_and_redirect(params: dict[str, str]) -> Client:
 def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
     edge = current_edge()
     pyop = edge.provider.provider()
-    # Request objects are not supported (Core 6.1, 6.2: say so); the claims parameter is not
-    # passed to pyop (it could ask for the NRN past the scope check).
+    if params.get("response_mode", "query") not in RESPONSE_MODES:
+        return _redirect_error(params, "invalid_request", "response_mode: query or form_post")
+    # Request objects are not supported (Core 6.1, 6.2: say so).
     for name in ("request", "request_uri"):
         if name in params:
             return _redirect_error(params, f"{name}_not_supported", f"{name} is not supported")
     params = {k: v for k, v in params.items() if k != "claims"}
     # A client gets the scopes it was registered for, fewer if it asks for others (RFC 6749
-    # 3.3), and the NRN only if it may receive it.
+    # 3.3), and the NRN only if it may receive it. offline_access is not offered: every
+    # token ends with the login session it came from (idp_bridge.oidc.logout).
     allowed = set(client.allowed_scopes.split()) | {"openid"}
+    allowed.discard("offline_access")
     if not client.may_receive_nrn:
         allowed.discard("nrn")
     params["scope"] = " ".join(s for s in params.get("scope", "").split() if s in allowed)
@@ -102,24 +126,75 @@ def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
     if "openid" not in scopes:
         return _redirect_error(params, "invalid_scope", "the openid scope is required")
     try:
-        auth_req = pyop.parse_authentication_request(urlencode(params))
+        prompts = _prompts(params)
+        auth_req = _parse(pyop, params)
         pkce.check_challenge(params, public_client=client.auth_method == "none")
-    except InvalidAuthenticationRequest as exc:
-        return _redirect_error(params, exc.oauth_error or "invalid_request", str(exc))
+        hint = _hint(params, client)
     except OAuthError as exc:
         return _redirect_error(params, exc.error, exc.description)
-    prompts = set(params.get("prompt", "").split())
     session = current_login()
-    reason = _login_needed(session, params, prompts, asked_at)
+    reason = _login_needed(session, params, prompts, asked_at, hint)
     if reason is not None:
         if "none" in prompts:
             return _redirect_error(params, "login_required", reason)
         resume_url = url_for("oidc.resume", request=_wait(params, asked_at))
         return redirect(url_for("login.login_page", next=resume_url, lang=_language(params)), 303)
     if "enterprise" in scopes:
+        if "none" in prompts:
+            # No page may be shown: answer only when there is nothing to choose.
+            if claims.espace_choices(session.person.nrn, client.service_domain, limit=1):
+                return _redirect_error(
+                    params, "interaction_required", "the person must choose an espace"
+                )
+            return _answer(auth_req, params, client, session, bce=None)
         espace_url = url_for("oidc.espace", request=_wait(params, asked_at), lang=_language(params))
         return redirect(espace_url, 303)
     return _answer(auth_req, params, client, session, bce=None)
+
+
+def _prompts(params: dict[str, str]) -> set[str]:
+    """The ``prompt`` values, and ``max_age`` checked (Core 3.1.2.1): ``invalid_request`` for
+    an unknown value, ``none`` with another, or a ``max_age`` that is not a non-negative
+    integer."""
+    prompts = set(params.get("prompt", "").split())
+    if not prompts <= PROMPTS:
+        raise OAuthError("invalid_request", "prompt: none, login, consent or select_account")
+    if "none" in prompts and len(prompts) > 1:
+        raise OAuthError("invalid_request", "prompt=none cannot be combined with another value")
+    if "max_age" in params and not MAX_AGE.fullmatch(params["max_age"]):
+        raise OAuthError("invalid_request", "max_age must be a non-negative integer")
+    return prompts
+
+
+def _for_pyop(params: dict[str, str]) -> str:
+    return urlencode({k: v for k, v in params.items() if k not in _KEPT_FROM_PYOP})
+
+
+def _parse(pyop, params: dict[str, str]):
+    """pyop's checks of the request; whatever oic cannot read is ``invalid_request``."""
+    try:
+        return pyop.parse_authentication_request(_for_pyop(params))
+    except InvalidAuthenticationRequest as exc:
+        raise OAuthError(exc.oauth_error or "invalid_request", "invalid request") from None
+    except (PyoidcError, JWKESTException, ValueError, TypeError, KeyError):
+        raise OAuthError("invalid_request", "a parameter has an invalid value") from None
+
+
+def _hint(params: dict[str, str], client: Client) -> dict | None:
+    """The verified ``id_token_hint`` (Core 3.1.2.1), issued to this client; None without
+    one; ``invalid_request`` for one this provider did not issue to this client."""
+    if not params.get("id_token_hint"):
+        return None
+    edge = current_edge()
+    try:
+        hint = id_token_hint.verify(
+            params["id_token_hint"], issuer=edge.issuer, jwks=edge.keys.jwks()
+        )
+    except id_token_hint.InvalidHint as exc:
+        raise OAuthError("invalid_request", str(exc)) from None
+    if hint["client_id"] != client.client_id:
+        raise OAuthError("invalid_request", "the id_token_hint was issued to another client")
+    return hint
 
 
 def _wait(params: dict[str, str], asked_at: float) -> str:
@@ -129,15 +204,24 @@ def _wait(params: dict[str, str], asked_at: float) -> str:
     return pending_id
 
 
-def _login_needed(session, params, prompts, asked_at: float) -> str | None:
+def _login_time(session) -> float:
+    """When the session's login happened (POSIX time; the database holds naive UTC)."""
+    return session.created_at.replace(tzinfo=UTC).timestamp()
+
+
+def _login_needed(session, params, prompts, asked_at: float, hint: dict | None) -> str | None:
     """Why the person must log in (again) before an answer, or None."""
     if session is None:
         return "no login session"
-    logged_at = session.created_at.timestamp()
-    if "login" in prompts and logged_at < asked_at:
+    logged_at = _login_time(session)
+    if logged_at >= asked_at:
+        # A login made for this request (or since it came): the person has just proven who
+        # they are, at the level the upstream gave. Asking again would never end.
+        return None
+    if "login" in prompts:
         return "prompt=login asks for a new login"
     max_age = params.get("max_age")
-    if max_age is not None and max_age.isdigit() and time.time() - logged_at > int(max_age):
+    if max_age is not None and asked_at - logged_at > int(max_age):
         return "the login is older than max_age"
     wanted = [LOA_RANK[a] for a in params.get("acr_values", "").split() if a in LOA_RANK]
     if wanted and LOA_RANK.get(session.acr, 0) < min(wanted):
@@ -145,7 +229,18 @@ def _login_needed(session, params, prompts, asked_at: float) -> str | None:
     hinted = _hinted_nrn(params.get("login_hint"))
     if hinted is not None and hinted != session.person.nrn:
         return "login_hint names another person than the one logged in"
+    if hint is not None and hint["sub"] != _subject(session, params):
+        return "id_token_hint names another person than the one logged in"
     return None
+
+
+def _subject(session, params: dict[str, str]) -> str:
+    """The ``sub`` the logged-in person has for the requesting client (pairwise or public,
+    as pyop gives it in ID tokens)."""
+    pyop = current_edge().provider.provider()
+    return pyop._create_subject_identifier(
+        session.person.nrn, params["client_id"], params["redirect_uri"]
+    )
 
 
 def _hinted_nrn(hint: str | None) -> str | None:
@@ -173,25 +268,55 @@ def _answer(auth_req, params, client: Client, session, bce: str | None) -> Respo
         "nrn": session.person.nrn,
         "acr": session.acr,
         "amr": session.amr.split(),
-        "auth_time": int(session.created_at.timestamp()),
+        "auth_time": int(_login_time(session)),
         "sid": sid_of(edge, session.id_hash),
     }
     if bce is not None:
         auth_req[ESPACE] = bce
     response = pyop.authorize(auth_req, session.person.nrn)
-    sub = pyop.authz_state.get_subject_identifier_for_code(response["code"])
-    remember_client(edge, session, client.client_id, sub)
-    response["iss"] = edge.issuer  # RFC 9207
-    return redirect(response.request(auth_req["redirect_uri"]), 303)
+    code = response["code"]
+    sub = pyop.authz_state.get_subject_identifier_for_code(code)
+    remember_client(edge, session, client.client_id, sub, pyop.authz_state.family_of_code(code))
+    return _respond(params, {**response.to_dict(), "iss": edge.issuer})  # iss: RFC 9207
 
 
 def _redirect_error(params: dict[str, str], error: str, description: str) -> Response:
-    query = {"error": error, "error_description": description[:200], "iss": current_edge().issuer}
+    answer = {"error": error, "error_description": description[:200], "iss": current_edge().issuer}
     if params.get("state"):
-        query["state"] = params["state"]
+        answer["state"] = params["state"]
+    return _respond(params, answer)
+
+
+def _respond(params: dict[str, str], answer: dict[str, str]) -> Response:
+    """The authorization response at the redirect URI, in the requested response mode: the
+    query (RFC 6749 4.1.2) or a form post; any other mode was refused in the query."""
     target = params["redirect_uri"]
+    if params.get("response_mode") == "form_post":
+        return _form_post(target, answer)
     separator = "&" if urlsplit(target).query else "?"
-    return redirect(target + separator + urlencode(query), 303)
+    return redirect(target + separator + urlencode(answer), 303)
+
+
+def _form_post(target: str, answer: dict[str, str]) -> Response:
+    """OAuth 2.0 Form Post Response Mode, section 2: a page whose form the browser posts to
+    the redirect URI, by its script or by the person's click when scripts are off. Its CSP
+    allows that one script and a form sent to the redirect URI's origin, nothing else."""
+    page = render_template(
+        "oidc/form_post.html", action=target, fields=answer, script=FORM_POST_SCRIPT
+    )
+    parts = urlsplit(target)
+    destination = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+    policy = (
+        f"default-src 'none'; script-src 'sha256-{_FORM_POST_SCRIPT_HASH.decode()}'; "
+        f"style-src 'self'; img-src data:; form-action {destination}; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return Response(
+        page,
+        200,
+        mimetype="text/html",
+        headers={"Content-Security-Policy": policy, "Cache-Control": "no-store"},
+    )
 
 
 def _error_page(message: str) -> Response:
@@ -242,9 +367,6 @@ def espace() -> Any:
         )["sub"]
     if edge.pending.pop(pending_id) is None:  # one answer per request, even from two tabs
         return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
-    auth_req = edge.provider.provider().parse_authentication_request(urlencode(_public(params)))
+    public = {k: v for k, v in params.items() if not k.startswith("_")}
+    auth_req = edge.provider.provider().parse_authentication_request(_for_pyop(public))
     return _answer(auth_req, params, client, session, bce)
-
-
-def _public(params: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in params.items() if not k.startswith("_")}

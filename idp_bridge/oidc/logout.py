@@ -8,10 +8,14 @@ registered, exactly. With a hint naming the current session (``sid``) the sessio
 otherwise the person confirms with a button (a form with a token bound to the session), so
 that no other site can log a person out.
 
-When a session ends (here, or with the logout button of ``/me``), every client that received
-tokens in it and registered a ``backchannel_logout_uri`` is sent a logout token (Back-Channel
-Logout 1.0, section 2.4: a JWT of type ``logout+jwt`` with ``sid``, ``sub`` and the logout
-event), so it can end its own session. A client that cannot be reached is logged, not retried.
+When a session ends (here, with the logout button of ``/me``, or replaced by a new login in
+the same browser), every token issued in it ends with it: codes, access tokens and refresh
+tokens, whatever their remaining lifetime. ``offline_access`` is not offered (the scope is
+never granted): a relying party that needs to act for the person again sends them to log in.
+Then every client that received tokens in the session and registered a
+``backchannel_logout_uri`` is sent a logout token (Back-Channel Logout 1.0, section 2.4: a JWT
+of type ``logout+jwt`` with ``sid``, ``sub`` and the logout event), so it can end its own
+session. A client that cannot be reached is logged, not retried.
 
 Sessions and clients are linked by ``sid``, an HMAC of the login session, in the ID tokens.
 """
@@ -30,11 +34,10 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from authz import constant_time
 from authz.models import Client
+from idp_bridge.oidc import id_token_hint
 from idp_bridge.oidc.edge import Edge, current_edge
 from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import end_session
@@ -59,14 +62,18 @@ def sid_of(edge: Edge, id_hash: str) -> str:
     return hmac.new(edge.secret, b"sid:" + id_hash.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def remember_client(edge: Edge, session, client_id: str, sub: str) -> str:
-    """Note that ``client_id`` got tokens in this session (for back-channel logout)."""
+def remember_client(edge: Edge, session, client_id: str, sub: str, family: str) -> str:
+    """Note that ``client_id`` got a code in this session, as ``sub`` (for back-channel
+    logout), and the token family the code opened (revoked when the session ends)."""
     sid = sid_of(edge, session.id_hash)
 
     def add(record: dict) -> dict:
-        return {"clients": {**record.get("clients", {}), client_id: sub}}
+        return {
+            "clients": {**record.get("clients", {}), client_id: sub},
+            "families": [*record.get("families", []), family],
+        }
 
-    edge.session_clients.modify(sid, add, create={"clients": {}})
+    edge.session_clients.modify(sid, add, create={"clients": {}, "families": []})
     return sid
 
 
@@ -117,17 +124,9 @@ def _verified_hint(edge: Edge, hint: str | None) -> dict | bool | None:
     if not hint:
         return None
     try:
-        token = jwt.decode(hint, KeySet.import_key_set(edge.keys.jwks()), algorithms=["RS256"])
-    except (JoseError, ValueError) as exc:
-        logger.warning("logout refused: id_token_hint does not verify (%s)", exc)
+        return id_token_hint.verify(hint, issuer=edge.issuer, jwks=edge.keys.jwks())
+    except id_token_hint.InvalidHint:
         return False
-    claims = token.claims
-    audience = claims.get("aud")
-    audience = audience if isinstance(audience, list) else [audience]
-    if claims.get("iss") != edge.issuer or len(audience) != 1:
-        logger.warning("logout refused: id_token_hint from another issuer or audience")
-        return False
-    return {**claims, "client_id": audience[0]}
 
 
 def _after(target: str | None) -> Response:
@@ -142,11 +141,16 @@ def _page_error(message: str) -> Response:
 
 
 def notify(edge: Edge, session) -> None:
-    """Send a logout token to each client that got tokens in ``session`` and asked for them."""
+    """The session has ended: revoke every token issued in it (its codes, access and refresh
+    tokens, rotations included), then send a logout token to each client that got tokens in
+    it and asked for them."""
     sid = sid_of(edge, session.id_hash)
     record = edge.session_clients.pop(sid, None)
     if not record:
         return
+    state = edge.provider.provider().authz_state
+    for family in record.get("families", []):
+        state.revoke_family(family)
     for client_id, sub in record.get("clients", {}).items():
         client = Client.get_or_none(Client.client_id == client_id)
         if client is None or not client.backchannel_logout_uri or not client.is_enabled:

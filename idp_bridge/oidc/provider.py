@@ -88,7 +88,7 @@ def discovery(issuer: str) -> dict[str, Any]:
         "issuer": issuer,
         **{name: issuer + path for name, path in PATHS.items()},
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256"],

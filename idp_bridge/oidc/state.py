@@ -213,6 +213,10 @@ class ProviderAuthorizationState(AuthorizationState):
     def get_subject_identifier_for_code(self, authorization_code: str) -> str:
         return self._unused_code(authorization_code)["sub"]
 
+    def family_of_code(self, authorization_code: str) -> str:
+        """The token family the code opened: what ends with the login session it came from."""
+        return self._code(authorization_code)["family"]
+
     def get_user_info_for_code(self, authorization_code: str) -> dict | None:
         return self._code(authorization_code).get(self.KEY_USER_INFO)
 

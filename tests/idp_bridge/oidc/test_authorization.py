@@ -1,0 +1,309 @@
+"""idp_bridge/oidc/authorization.py: what an authorization request may ask (``prompt``,
+``max_age``, ``id_token_hint``, ``response_mode``) and how it is answered."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from datetime import timedelta
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from joserfc import jwt
+
+from authz import db
+from authz.clients import add_client
+from idp_bridge.models import LoginSession
+from idp_bridge.nested_jwt import generate_rsa_key
+from idp_bridge.oidc.edge import EXTENSION
+from tests.idp_bridge.oidc.test_endpoints import (
+    CALLBACK,
+    SCOPES,
+    authorize_query,
+    basic,
+    callback_params,
+    id_token_claims,
+    redeem,
+)
+from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+    Browser,
+    app_fixture,
+    make_app_fixture,
+    page_text,
+)
+
+
+@pytest.fixture
+def browser(app) -> Browser:
+    return Browser(app)
+
+
+@pytest.fixture
+def confidential(app) -> str:
+    _client, secret = add_client(
+        "Fiscalité en ligne",
+        "fiscalite",
+        [CALLBACK],
+        scopes=SCOPES,
+        client_id="fisc",
+        actor="operator:test",
+    )
+    return secret
+
+
+def authorize(browser: Browser, **extra):
+    return browser.get("/authorize?" + urlencode(authorize_query(**extra)))
+
+
+def asks_to_log_in(response) -> bool:
+    return response.status_code == 303 and response.headers["Location"].startswith("/login?")
+
+
+def log_in_again(browser: Browser, started, who: str = "person:claire"):
+    """Log in from the login page the request was sent to; the answer to the request."""
+    assert asks_to_log_in(started), started.headers.get("Location")
+    next_path = parse_qs(urlsplit(started.headers["Location"]).query)["next"][0]
+    return browser.follow(browser.login("eid", who, next_path).headers["Location"])
+
+
+def age_sessions(seconds: int) -> None:
+    """Make the live login sessions look ``seconds`` older."""
+    with db.connection():
+        for session in LoginSession.select().where(LoginSession.ended_at.is_null()):
+            session.created_at -= timedelta(seconds=seconds)
+            session.save()
+
+
+def id_token_for(browser: Browser, secret: str, client_id: str = "fisc") -> str:
+    params = callback_params(authorize(browser, client_id=client_id))
+    return redeem(browser, params["code"], None, basic(client_id, secret)).get_json()["id_token"]
+
+
+# -- prompt=login and max_age: one fresh login, then the answer --------------------------------
+
+
+@pytest.mark.parametrize("asked", [{"max_age": "0"}, {"prompt": "login"}, {"max_age": "60"}])
+def test_a_fresh_login_is_asked_once_then_the_request_is_answered(browser, confidential, asked):
+    browser.login("eid", "person:claire")
+    age_sessions(120)
+    started_at = int(time.time())
+    answered = log_in_again(browser, authorize(browser, **asked))
+    params = callback_params(answered)
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    assert id_token_claims(browser, tokens["id_token"])["auth_time"] >= started_at
+
+
+def test_a_login_younger_than_max_age_is_answered_at_once(browser, confidential):
+    browser.login("eid", "person:claire")
+    age_sessions(120)
+    assert "code" in callback_params(authorize(browser, max_age="3600"))
+    assert asks_to_log_in(authorize(browser, max_age="119"))
+
+
+def test_max_age_under_prompt_none_is_login_required(browser, confidential):
+    browser.login("eid", "person:claire")
+    age_sessions(120)
+    params = callback_params(authorize(browser, max_age="60", prompt="none"))
+    assert params["error"] == "login_required" and params["state"] == "st-1"
+
+
+# -- malformed prompt and max_age ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"prompt": "bogus"},
+        {"prompt": "none login"},
+        {"max_age": "abc"},
+        {"max_age": "-1"},
+        {"max_age": "1.5"},
+        {"max_age": "9" * 30},
+        {"display": "nowhere"},
+    ],
+)
+def test_a_malformed_parameter_is_invalid_request_at_the_client(browser, confidential, asked):
+    browser.login("eid", "person:claire")
+    params = callback_params(authorize(browser, **asked))
+    assert params["error"] == "invalid_request"
+    assert params["state"] == "st-1" and params["iss"] == "http://localhost"
+
+
+def test_a_malformed_parameter_with_an_unknown_redirect_uri_is_a_page(browser, confidential):
+    response = authorize(browser, prompt="bogus", redirect_uri="https://evil.example.test/cb")
+    assert response.status_code == 400 and response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("prompt", ["none", "login", "consent", "select_account", "login consent"])
+def test_each_known_prompt_value_is_accepted(browser, confidential, prompt):
+    browser.login("eid", "person:claire")
+    response = authorize(browser, prompt=prompt)
+    assert asks_to_log_in(response) or "code" in callback_params(response)
+
+
+# -- id_token_hint ------------------------------------------------------------------------------
+
+
+def resigned(browser: Browser, token: str, key=None, **changes) -> str:
+    """The ID token's claims with ``changes``, signed with ``key`` (the provider's current
+    key by default) under the provider's current kid."""
+    edge = browser.app.extensions[EXTENSION]
+    current = edge.keys.signing_key()
+    claims = {**id_token_claims(browser, token), **changes}
+    header = {"alg": "RS256", "kid": current.kid}
+    return jwt.encode(header, claims, key or current)
+
+
+def unsigned(browser: Browser, token: str) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return part({"alg": "none"}) + "." + part(id_token_claims(browser, token)) + "."
+
+
+def test_a_hint_of_the_person_logged_in_is_answered(browser, confidential):
+    browser.login("eid", "person:claire")
+    hint = id_token_for(browser, confidential)
+    assert "code" in callback_params(authorize(browser, id_token_hint=hint, prompt="none"))
+    assert "code" in callback_params(authorize(browser, id_token_hint=hint))
+
+
+def test_an_expired_hint_is_accepted(browser, confidential):
+    browser.login("eid", "person:claire")
+    hint = id_token_for(browser, confidential)
+    past = int(time.time()) - 7200
+    expired = resigned(browser, hint, iat=past, exp=past + 300)
+    assert "code" in callback_params(authorize(browser, id_token_hint=expired, prompt="none"))
+
+
+def test_a_hint_signed_with_the_previous_key_is_accepted(browser, confidential):
+    browser.login("eid", "person:claire")
+    hint = id_token_for(browser, confidential)
+    keys = browser.app.extensions[EXTENSION].keys
+    keys.rotate(force=True)
+    keys.clear_cache()
+    assert keys.signing_key().kid != json.loads(base64.b64decode(hint.split(".")[0] + "=="))["kid"]
+    assert "code" in callback_params(authorize(browser, id_token_hint=hint, prompt="none"))
+
+
+@pytest.mark.parametrize("forgery", ["other key", "alg none", "other issuer", "garbage"])
+def test_a_hint_this_provider_did_not_sign_is_invalid_request(browser, confidential, forgery):
+    browser.login("eid", "person:claire")
+    hint = id_token_for(browser, confidential)
+    forged = {
+        "other key": lambda: resigned(browser, hint, key=generate_rsa_key("sig")),
+        "alg none": lambda: unsigned(browser, hint),
+        "other issuer": lambda: resigned(browser, hint, iss="https://evil.example.test"),
+        "garbage": lambda: "not.a.token",
+    }[forgery]()
+    params = callback_params(authorize(browser, id_token_hint=forged))
+    assert params["error"] == "invalid_request" and params["state"] == "st-1"
+
+
+def test_a_hint_issued_to_another_client_is_invalid_request(browser, confidential):
+    _client, other_secret = add_client(
+        "Autre service", "fiscalite", [CALLBACK], client_id="other", actor="operator:test"
+    )
+    browser.login("eid", "person:claire")
+    hint = id_token_for(browser, other_secret, client_id="other")
+    params = callback_params(authorize(browser, id_token_hint=hint))
+    assert params["error"] == "invalid_request"
+
+
+def test_a_hint_for_another_person_asks_for_a_login_or_is_login_required(app, confidential):
+    luc = Browser(app)
+    luc.login("eid", "person:luc")
+    hint = id_token_for(luc, confidential)
+    browser = Browser(app)
+    browser.login("eid", "person:claire")
+
+    refused = callback_params(authorize(browser, id_token_hint=hint, prompt="none"))
+    assert refused["error"] == "login_required" and refused["state"] == "st-1"
+    # Without prompt=none: one new login, and the answer is for whoever logged in.
+    params = callback_params(log_in_again(browser, authorize(browser, id_token_hint=hint)))
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    assert id_token_claims(browser, tokens["id_token"])["sub"] != id_token_claims(luc, hint)["sub"]
+
+
+# -- prompt=none and the espace chooser ---------------------------------------------------------
+
+
+def test_prompt_none_where_the_chooser_would_be_shown_is_interaction_required(
+    browser, confidential
+):
+    browser.login("eid", "person:luc")
+    params = callback_params(authorize(browser, scope="openid enterprise", prompt="none"))
+    assert params["error"] == "interaction_required" and params["state"] == "st-1"
+    # Interactively, the chooser is shown.
+    chooser = authorize(browser, scope="openid enterprise")
+    assert chooser.headers["Location"].startswith("/authorize/espace?")
+
+
+def test_prompt_none_with_only_the_citizen_espace_answers_with_it(browser, confidential):
+    browser.login("eid", "person:alice")
+    params = callback_params(authorize(browser, scope="openid enterprise", prompt="none"))
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    claims = id_token_claims(browser, tokens["id_token"])
+    assert claims["espace"] == "citoyen" and "represents" not in claims
+
+
+# -- response modes -------------------------------------------------------------------------------
+
+
+def form_post_fields(response) -> tuple[str, dict[str, str]]:
+    assert response.status_code == 200, page_text(response)
+    text = response.get_data(as_text=True)
+    action = unescape(re.search(r'<form method="post" action="([^"]+)"', text)[1])
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', text)
+    return action, {name: unescape(value) for name, value in fields}
+
+
+def test_form_post_answers_in_a_form_the_browser_posts_to_the_redirect_uri(browser, confidential):
+    browser.login("eid", "person:claire")
+    response = authorize(browser, response_mode="form_post")
+    assert "Location" not in response.headers
+    action, fields = form_post_fields(response)
+    assert action == CALLBACK
+    assert fields["state"] == "st-1" and fields["iss"] == "http://localhost" and fields["code"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+    # The page's CSP allows its own script (by hash) and a form to the client's origin only.
+    policy = response.headers["Content-Security-Policy"]
+    text = response.get_data(as_text=True)
+    script = re.search(r"<script>(.*)</script>", text)[1]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in policy
+    assert "form-action https://rp.example.test;" in policy
+    assert "<noscript><button" in text
+
+    tokens = redeem(browser, fields["code"], None, basic("fisc", confidential)).get_json()
+    assert "id_token" in tokens
+
+
+def test_form_post_carries_errors_too(browser, confidential):
+    action, fields = form_post_fields(authorize(browser, response_mode="form_post", prompt="none"))
+    assert action == CALLBACK and fields["error"] == "login_required"
+    assert fields["state"] == "st-1" and fields["iss"] == "http://localhost"
+
+
+def test_form_post_after_the_login_and_the_chooser(browser, confidential):
+    started = authorize(browser, response_mode="form_post")
+    _action, fields = form_post_fields(log_in_again(browser, started))
+    assert fields["code"]
+
+
+@pytest.mark.parametrize("mode", ["fragment", "query.jwt", "web_message"])
+def test_a_response_mode_not_supported_is_refused(browser, confidential, mode):
+    browser.login("eid", "person:claire")
+    response = authorize(browser, response_mode=mode)
+    params = callback_params(response)
+    assert params["error"] == "invalid_request" and "code" not in params
+
+
+def test_discovery_advertises_the_response_modes(browser):
+    document = browser.get("/.well-known/openid-configuration").get_json()
+    assert document["response_modes_supported"] == ["query", "form_post"]
