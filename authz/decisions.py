@@ -118,14 +118,19 @@ class DecisionPoint:
                 return Decision(allowed, "hit", epoch, facts, version)
         pair = F.load_pair(nrn, bce, day, domain)
         if pair is None:
-            explanation = self.engine.explain(nrn, action, bce, domain, day) if explain else None
+            explanation = self._explain(nrn, action, bce, domain, day) if explain else None
             return Decision(False, "miss", None, (), version, explanation)
         person, enterprise = pair
         allowed = self.engine.allowed(person, action, enterprise)
         facts = _fact_ids(person)
         self._store((nrn, action, bce, domain, day), enterprise.epoch, (allowed, facts))
-        explanation = self.engine.explain(nrn, action, bce, domain, day) if explain else None
+        explanation = self._explain(nrn, action, bce, domain, day) if explain else None
         return Decision(allowed, "miss", enterprise.epoch, facts, version, explanation)
+
+    def _explain(self, nrn: str, action: str, bce: str, domain: str | None, day: date):
+        # Callers of the decision point are relying parties of one service domain: they see
+        # the facts of their domain and the unscoped ones, never another domain's grants.
+        return self.engine.explain(nrn, action, bce, domain, day).seen_from(domain)
 
     def _cached(self, question: tuple) -> tuple | None:
         """(allowed, epoch, facts) from the cache, if usable now."""

@@ -51,6 +51,7 @@ class DecisionPath:
     fact_id: int
     role: str | None
     rules: tuple[RuleLine, ...] = ()
+    scope: tuple[str, ...] = ()  # the grant's service domains; () for every domain
 
     @property
     def label(self) -> str:
@@ -69,6 +70,57 @@ class Explanation:
     paths: list[DecisionPath] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    # The service domains of the fact each line of ``facts`` and ``reasons`` speaks of (by
+    # position; () for an unscoped fact or a line about no fact), for seen_from().
+    fact_scopes: list[tuple[str, ...]] = field(default_factory=list, repr=False)
+    reason_scopes: list[tuple[str, ...]] = field(default_factory=list, repr=False)
+
+    def add_fact(self, line: str, scope: tuple[str, ...] | list[str] = ()) -> None:
+        self.facts.append(line)
+        self.fact_scopes.append(tuple(scope))
+
+    def add_reason(self, line: str, scope: tuple[str, ...] | list[str] = ()) -> None:
+        self.reasons.append(line)
+        self.reason_scopes.append(tuple(scope))
+
+    def seen_from(self, service_domain: str | None) -> Explanation:
+        """The explanation as a caller of ``service_domain`` may read it: only the facts that
+        are unscoped or whose scope includes that domain, so that a relying party of one
+        domain never learns of grants (ids, roles, scopes) held for another. None: a caller
+        of no domain sees only unscoped facts."""
+
+        def visible(scope: tuple[str, ...]) -> bool:
+            return not scope or service_domain in scope
+
+        shown = Explanation(
+            self.allowed,
+            self.action,
+            self.nrn,
+            self.bce,
+            self.service_domain,
+            self.on,
+            self.policy_version,
+            paths=[p for p in self.paths if visible(p.scope)],
+        )
+        for line, scope in zip(self.facts, self._padded(self.fact_scopes, self.facts), strict=True):
+            if visible(scope):
+                shown.add_fact(line, scope)
+        for line, scope in zip(
+            self.reasons, self._padded(self.reason_scopes, self.reasons), strict=True
+        ):
+            if visible(scope):
+                shown.add_reason(line, scope)
+        if not shown.allowed and not shown.facts and self.facts:
+            shown.add_reason(
+                "the person holds no role, GAP designation or legal representation in force "
+                "on this enterprise for this service domain"
+            )
+        return shown
+
+    @staticmethod
+    def _padded(scopes: list[tuple[str, ...]], lines: list[str]) -> list[tuple[str, ...]]:
+        # A line added without add_fact/add_reason speaks of no scoped fact.
+        return scopes + [()] * (len(lines) - len(scopes))
 
     @property
     def path(self) -> str | None:
@@ -280,30 +332,32 @@ class PolicyEngine:
         on = on or today()
         result = Explanation(False, action, nrn, bce, service_domain, on, self.version)
         if action not in ALL_PERMISSIONS:
-            result.reasons.append(f"{action!r} is not a permission of the policy")
+            result.add_reason(f"{action!r} is not a permission of the policy")
             return result
         pair = F.load_pair(nrn, bce, on, service_domain)
         if pair is None:
-            result.reasons.append(f"no enterprise with BCE number {bce} is known")
+            result.add_reason(f"no enterprise with BCE number {bce} is known")
             return result
         person, enterprise = pair
         result.allowed = self.allowed(person, action, enterprise)
         if not enterprise.active:
-            result.reasons.append("the enterprise is stopped: it gives no rights to anyone")
+            result.add_reason("the enterprise is stopped: it gives no rights to anyone")
         candidates: list[F.Grant | F.Designation | F.Representation] = [
             *person.designations,
             *sorted(person.grants, key=lambda g: ROLES.index(g.role) if g.role in ROLES else 99),
             *person.representations,
         ]
         for fact in candidates:
-            result.facts.append(_describe(fact))
+            scope = fact.scope if isinstance(fact, F.Grant) else []
+            result.add_fact(_describe(fact), scope)
             if self.allowed(person.only(fact), action, enterprise):
                 result.paths.append(self._path(fact, action))
             elif enterprise.active:
-                result.reasons.append(_why_not(fact, action, enterprise))
-        result.facts.extend(F.ended_facts_description(nrn, bce))
+                result.add_reason(_why_not(fact, action, enterprise), scope)
+        for line, scope in F.ended_facts_description(nrn, bce):
+            result.add_fact(line, scope)
         if not candidates:
-            result.reasons.append(
+            result.add_reason(
                 "the person holds no role, GAP designation or legal representation "
                 "in force on this enterprise"
             )
@@ -314,7 +368,8 @@ class PolicyEngine:
             return DecisionPath("representation", fact.id, None, tuple(self._rules_naming(action)))
         role = "gap" if isinstance(fact, F.Designation) else fact.role
         kind = "designation" if role == "gap" else "grant"
-        return DecisionPath(kind, fact.id, role, tuple(self._chain(role, action)))
+        scope = tuple(fact.scope) if isinstance(fact, F.Grant) else ()
+        return DecisionPath(kind, fact.id, role, tuple(self._chain(role, action)), scope)
 
     def _chain(self, role: str, action: str) -> list[RuleLine]:
         """The shorthand rules leading from ``role`` to ``action`` (breadth-first)."""

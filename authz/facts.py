@@ -204,15 +204,19 @@ def load_pair(
     return PersonFacts(nrn, grants, designations, representations), enterprise
 
 
-def ended_facts_description(nrn: str, bce: str) -> list[str]:
-    """Grants and designations of the pair that no longer count, for explanations only."""
+def ended_facts_description(nrn: str, bce: str) -> list[tuple[str, list[str]]]:
+    """Grants and designations of the pair that no longer count, for explanations only: each
+    line with the service domains of its fact ([] for every domain)."""
     person = Person.get_or_none(Person.nrn == nrn)
     enterprise = Enterprise.get_or_none(Enterprise.bce == bce)
     if person is None or enterprise is None:
         return []
     lines = [
-        f"grant#{g.id}: {g.role}, {g.end_reason or 'ended'} on {g.ended_at:%Y-%m-%d} "
-        "(no longer counts)"
+        (
+            f"grant#{g.id}: {g.role}, {g.end_reason or 'ended'} on {g.ended_at:%Y-%m-%d} "
+            "(no longer counts)",
+            g.scope.split() if g.scope else [],
+        )
         for g in RoleGrant.select().where(
             (RoleGrant.person == person)
             & (RoleGrant.enterprise == enterprise)
@@ -220,7 +224,7 @@ def ended_facts_description(nrn: str, bce: str) -> list[str]:
         )
     ]
     lines += [
-        f"designation#{d.id}: GAP until {d.ended_at:%Y-%m-%d}, replaced (no longer counts)"
+        (f"designation#{d.id}: GAP until {d.ended_at:%Y-%m-%d}, replaced (no longer counts)", [])
         for d in GapDesignation.select().where(
             (GapDesignation.person == person)
             & (GapDesignation.enterprise == enterprise)
@@ -228,8 +232,11 @@ def ended_facts_description(nrn: str, bce: str) -> list[str]:
         )
     ]
     lines += [
-        f"representation#{r.id}: legal representative until {r.ended_on:%Y-%m-%d} "
-        "(no longer counts)"
+        (
+            f"representation#{r.id}: legal representative until {r.ended_on:%Y-%m-%d} "
+            "(no longer counts)",
+            [],
+        )
         for r in LegalRepresentation.select().where(
             (LegalRepresentation.person == person)
             & (LegalRepresentation.enterprise == enterprise)
