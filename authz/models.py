@@ -214,7 +214,7 @@ class Client(BaseModel):
 
 
 class AuditEvent(BaseModel):
-    """Append-only, hash-chained record of every access change and admin action.
+    """Append-only, hash-chained and keyed record of every access change and admin action.
 
     Values that enter the hash are stored as text exactly as hashed (``occurred_at`` as an ISO
     string, ``details`` as canonical JSON) so both database backends return the same bytes.
@@ -232,6 +232,9 @@ class AuditEvent(BaseModel):
     policy_version = CharField()
     prev_hash = CharField(max_length=64)
     hash = CharField(max_length=64)
+    # HMAC-SHA-256 of ``hash`` under the audit key whose id is ``key_id`` (authz.audit).
+    key_id = CharField(max_length=16, null=True)
+    mac = CharField(max_length=64, null=True)
 
     class Meta:
         # The latest events of one kind (the operator's BCE imports, a history filter).

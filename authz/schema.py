@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from peewee import IntegerField, Model
+from peewee import CharField, IntegerField, Model
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
-from authz import db
+from authz import audit, db
 from authz.errors import SchemaError
 from authz.models import ALL_MODELS, SchemaInfo
 
@@ -29,6 +29,16 @@ def _v3_audit_events_by_action(migrator: SchemaMigrator) -> None:
     db.database.execute_sql(
         "CREATE INDEX IF NOT EXISTS audit_event_action_seq ON audit_event (action, seq)"
     )
+
+
+def _v4_keyed_audit_log(migrator: SchemaMigrator) -> None:
+    """An HMAC per audit log row under the audit key; the rows written before, checked and keyed."""
+    audit.keyring()  # refuse before changing anything when no audit key is configured
+    migrate(
+        migrator.add_column("audit_event", "key_id", CharField(max_length=16, null=True)),
+        migrator.add_column("audit_event", "mac", CharField(max_length=64, null=True)),
+    )
+    audit.key_legacy_rows()
 
 
 _PG_LOCK_KEY = 0x4D45_5343  # "MESC"
@@ -58,6 +68,7 @@ def exclusive() -> Iterator[None]:
 STEPS: dict[int, Callable[[SchemaMigrator], None]] = {
     2: _v2_authorization_epochs,
     3: _v3_audit_events_by_action,
+    4: _v4_keyed_audit_log,
 }
 
 

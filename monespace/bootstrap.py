@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from peewee import Database
 
-from authz import db, schema
+from authz import audit, db, schema
 from monespace import config as config_module
 from monespace.config import Config
 
@@ -36,7 +36,10 @@ def resolve_config(config: Config | Mapping[str, Any] | None = None) -> Config:
 
 
 def connect_database(config: Config) -> Database:
-    """Bind the shared database proxy to the configured database (no connection opened)."""
+    """Bind the shared database proxy to the configured database (no connection opened), and
+    key the audit log with the configured keys."""
+    if config.audit_keys:
+        audit.use_keys(config.audit_keys[0], config.audit_keys[1:])
     return db.connect(config.database_url)
 
 

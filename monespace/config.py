@@ -7,9 +7,10 @@ the app and the command line stop at start-up with one clear message instead of 
 Two modes:
 
 - ``demo`` (the default when nothing is configured): a SQLite file and a generated secret key
-  in the data directory, login simulators on, one process. Made to be tried, not deployed.
-- ``production``: the database URL, a long secret key and the public base URL must be given;
-  simulators must be off.
+  in the data directory, a generated audit key in the keys directory, login simulators on, one
+  process. Made to be tried, not deployed.
+- ``production``: the database URL, a long secret key, the audit key and the public base URL
+  must be given; simulators must be off.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ MODES = ("demo", "production")
 MIN_SECRET_KEY_LENGTH = 32
 DEMO_DATABASE_FILE = "monespace-demo.sqlite3"
 DEMO_KEY_FILENAME = "secret_key"
+DEMO_AUDIT_KEY_FILENAME = "audit_key"  # in keys_dir
 ENV_PREFIX = "MONESPACE_"
 CONFIG_FILE_VARIABLE = "MONESPACE_CONFIG"
 
@@ -43,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     "data_dir": "instance",
     "keys_dir": None,  # demo keys (login simulators, our SP and RP); default <data_dir>/keys
     "simulators": None,
+    # The audit log's HMAC key (authz.audit), kept out of the database; retired keys, one a
+    # line, still verify the rows they keyed. Demo mode generates one in keys_dir.
+    "audit_key": None,
+    "audit_key_file": None,
+    "audit_previous_keys_file": None,
     # The decision engine (authz.decisions): cache bounds and decision logging.
     "decision_cache_size": 100_000,
     "decision_cache_ttl": 300,
@@ -111,6 +118,7 @@ class Config:
     data_dir: Path
     simulators: bool
     keys_dir: Path | None = None
+    audit_keys: tuple[str, ...] = ()  # the current audit key first, then retired ones
     decision_cache_size: int = 100_000
     decision_cache_ttl: int = 300
     decision_log: str = "sample"
@@ -417,6 +425,11 @@ def _build(settings: dict[str, Any]) -> Config:
     )
     database_url = settings["database_url"]
     secret_key = _secret_key(settings)
+    keys_dir = (
+        Path(_as_text("keys_dir", str(settings["keys_dir"]))).expanduser().resolve()
+        if settings["keys_dir"]
+        else data_dir / "keys"
+    )
 
     if demo:
         if database_url is None or secret_key is None:
@@ -429,6 +442,7 @@ def _build(settings: dict[str, Any]) -> Config:
             base_url = DEMO_BASE_URL
     else:
         _check_production(database_url, secret_key, base_url, simulators)
+    audit_keys = _audit_keys(settings, keys_dir if demo else None)
 
     database_url = _as_text("database_url", database_url)
     base_url = _as_text("base_url", base_url).rstrip("/")
@@ -453,11 +467,8 @@ def _build(settings: dict[str, Any]) -> Config:
         base_url=base_url,
         data_dir=data_dir,
         simulators=simulators,
-        keys_dir=(
-            Path(_as_text("keys_dir", str(settings["keys_dir"]))).expanduser().resolve()
-            if settings["keys_dir"]
-            else data_dir / "keys"
-        ),
+        keys_dir=keys_dir,
+        audit_keys=_audit_keys_checked(audit_keys, secret_key),
         **_decision_settings(settings),
         **_login_settings(settings, demo, simulators),
         **_mail_settings(settings),
@@ -479,6 +490,61 @@ def _secret_key(settings: dict[str, Any]) -> str | None:
     if settings["secret_key"] is not None:
         return _as_text("secret_key", settings["secret_key"])
     return None
+
+
+def _audit_keys(settings: dict[str, Any], demo_keys_dir: Path | None) -> tuple[str, ...]:
+    """The audit key, then the retired ones; demo mode generates the key when none is set."""
+    if settings["audit_key"] is not None and settings["audit_key_file"] is not None:
+        raise ConfigError(
+            "audit_key: set MONESPACE_AUDIT_KEY or MONESPACE_AUDIT_KEY_FILE, not both"
+        )
+    if settings["audit_key_file"] is not None:
+        current = _read_key_file("MONESPACE_AUDIT_KEY_FILE", settings["audit_key_file"]).strip()
+    elif settings["audit_key"] is not None:
+        current = _as_text("audit_key", settings["audit_key"])
+    elif demo_keys_dir is not None:
+        _make_data_dir(demo_keys_dir)
+        current = _generated_secret(demo_keys_dir / DEMO_AUDIT_KEY_FILENAME, "demo audit key")
+    else:
+        raise ConfigError(
+            "audit_key: production mode needs MONESPACE_AUDIT_KEY_FILE or MONESPACE_AUDIT_KEY, "
+            f"at least {MIN_SECRET_KEY_LENGTH} random characters kept outside the database "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    previous: list[str] = []
+    if settings["audit_previous_keys_file"] is not None:
+        text = _read_key_file(
+            "MONESPACE_AUDIT_PREVIOUS_KEYS_FILE", settings["audit_previous_keys_file"]
+        )
+        previous = [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    return (current, *previous)
+
+
+def _audit_keys_checked(keys: tuple[str, ...], secret_key: str) -> tuple[str, ...]:
+    for number, key in enumerate(keys):
+        which = "the audit key" if number == 0 else f"retired audit key {number}"
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"audit_key: {which} is {len(key)} characters long; it needs at least "
+                f"{MIN_SECRET_KEY_LENGTH} (generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if key == secret_key:
+            # Two secrets for two purposes: the session key signs cookies sent to browsers.
+            raise ConfigError(f"audit_key: {which} must differ from the secret key")
+    return keys
+
+
+def _read_key_file(variable: str, value: Any) -> str:
+    path = Path(_as_text(variable, value)).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {variable} {path}: {exc.strerror}") from None
 
 
 def _check_production(
@@ -520,11 +586,15 @@ def _make_data_dir(data_dir: Path) -> None:
 
 def _demo_secret_key(data_dir: Path) -> str:
     """The demo's secret key: generated on first use, then read back, so sessions survive."""
-    path = data_dir / DEMO_KEY_FILENAME
+    return _generated_secret(data_dir / DEMO_KEY_FILENAME, "demo secret key")
+
+
+def _generated_secret(path: Path, what: str) -> str:
+    """A random secret in ``path``: generated on first use, then read back."""
     if not path.exists():
         # Written aside then linked into place: a second process starting at the same moment
         # either sees no file or the complete one, and only one key ever wins.
-        partial = data_dir / f".{DEMO_KEY_FILENAME}.{os.getpid()}.{secrets.token_hex(4)}"
+        partial = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -536,8 +606,8 @@ def _demo_secret_key(data_dir: Path) -> str:
             finally:
                 partial.unlink()
         except OSError as exc:
-            raise ConfigError(f"cannot create the demo secret key {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot create the {what} {path}: {exc.strerror}") from None
     try:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"cannot read the demo secret key {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None

@@ -15,7 +15,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from authz import db
+from authz import audit, db
 from monespace import bootstrap
 
 BACKENDS = [
@@ -39,6 +39,30 @@ def shared_demo_keys(tmp_path_factory):
         del os.environ["MONESPACE_KEYS_DIR"]
     else:
         os.environ["MONESPACE_KEYS_DIR"] = previous
+
+
+TEST_AUDIT_KEY = "test-audit-key-" + "a" * 32
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key():
+    """Every app and command of the run keys the audit log with one key, given as production
+    gives it (MONESPACE_AUDIT_KEY); tests writing events without an app use it too."""
+    previous = os.environ.get("MONESPACE_AUDIT_KEY")
+    os.environ["MONESPACE_AUDIT_KEY"] = TEST_AUDIT_KEY
+    audit.use_keys(TEST_AUDIT_KEY)
+    yield TEST_AUDIT_KEY
+    if previous is None:
+        del os.environ["MONESPACE_AUDIT_KEY"]
+    else:
+        os.environ["MONESPACE_AUDIT_KEY"] = previous
+
+
+@pytest.fixture(autouse=True)
+def audit_key_restored(audit_key):
+    """A test that rebinds the audit keys (a command run with other keys) leaves the run's."""
+    yield
+    audit.use_keys(audit_key)
 
 
 # One database per test run, so that runs in parallel (several shells) do not collide.

@@ -12,16 +12,21 @@ from monespace import bootstrap
 
 # Seconds between two progress lines on stderr; a small log finishes before the first one.
 PROGRESS_INTERVAL = 2.0
-HEAD_PATTERN = re.compile(r"[0-9a-f]{64}")
+# SEQ:HASH as verify prints it, or a bare hash as earlier versions printed it.
+HEAD_PATTERN = re.compile(r"(?:(\d{1,18}):)?([0-9a-f]{64})")
 
 
-def _head(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _head(_ctx: click.Context, _param: click.Parameter, value: str | None) -> audit_log.Head | None:
     if value is None:
         return None
-    value = value.strip().lower()
-    if not HEAD_PATTERN.fullmatch(value):
-        raise click.BadParameter("a head is 64 hexadecimal characters (a SHA-256)")
-    return value
+    match = HEAD_PATTERN.fullmatch(value.strip().lower())
+    if not match:
+        raise click.BadParameter(
+            "a head is SEQ:HASH as `audit verify` prints it, the hash being "
+            "64 hexadecimal characters (a SHA-256)"
+        )
+    seq, hash_ = match.groups()
+    return audit_log.Head(int(seq) if seq is not None else None, hash_)
 
 
 @click.group()
@@ -33,12 +38,13 @@ def audit() -> None:
 @click.option(
     "--head",
     callback=_head,
-    metavar="HASH",
+    metavar="SEQ:HASH",
     help="A head printed by an earlier verify: also detects rows removed from the end.",
 )
 @click.pass_context
-def verify(ctx: click.Context, head: str | None) -> None:
-    """Recompute the hash chain and report the first altered, missing or inserted row.
+def verify(ctx: click.Context, head: audit_log.Head | None) -> None:
+    """Recompute the hash chain and each row's HMAC with the audit keys, and report the first
+    altered, missing, inserted or unkeyed row; with --head, whether the log still reaches it.
 
     Exit status 0 when the log is intact, 1 when it is not.
     """
@@ -54,8 +60,14 @@ def verify(ctx: click.Context, head: str | None) -> None:
     with bootstrap.command_database(check="current"):
         result = audit_log.verify(expected_head=head, progress=progress)
     if result.ok:
-        click.echo(f"audit log intact: {result.rows} rows, head {result.head}")
+        appended = ""
+        if head is not None:
+            appended = f" ({result.appended} appended after the recorded head)"
+        click.echo(f"audit log intact: {result.rows} rows{appended}, head {result.head_token}")
         return
     click.echo(f"audit log broken: {result.problem}")
-    click.echo(f"the {result.rows} rows before it are intact, up to head {result.head}")
+    if result.chain_broken:
+        click.echo(f"the {result.rows} rows before it are intact, up to head {result.head_token}")
+    else:
+        click.echo(f"its {result.rows} rows are intact in themselves, head {result.head_token}")
     ctx.exit(1)

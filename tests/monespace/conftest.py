@@ -13,10 +13,12 @@ from monespace.cli import main
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
     """No MONESPACE_* variable from the caller's shell; ./instance lands in tmp_path. The run's
-    shared demo keys stay (tests/conftest.py)."""
+    shared demo keys and audit key stay (tests/conftest.py)."""
     for name in list(os.environ):
-        if name.startswith("MONESPACE_") and not name.startswith(
-            ("MONESPACE_TEST_", "MONESPACE_KEYS_DIR")
+        if (
+            name.startswith("MONESPACE_")
+            and not name.startswith(("MONESPACE_TEST_", "MONESPACE_KEYS_DIR"))
+            and name != "MONESPACE_AUDIT_KEY"
         ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)

@@ -9,6 +9,7 @@ from authz import db, schema
 from authz.errors import SchemaError
 from monespace import bootstrap, config
 from monespace.app import create_app
+from tests.conftest import TEST_AUDIT_KEY
 
 SECRET = "s" * 40
 
@@ -156,6 +157,7 @@ def test_cookie_flags_in_production(database, database_url):
             "mode": "production",
             "database_url": database_url,
             "secret_key": SECRET,
+            "audit_key": TEST_AUDIT_KEY,
             "base_url": "https://monespace.example.be",
         },
         environ={},

@@ -56,7 +56,11 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
         if db.is_postgresql()
         else SqliteMigrator(db.database.obj)
     )
-    migrate(migrator.drop_column("enterprise", "authz_epoch"))
+    migrate(
+        migrator.drop_column("enterprise", "authz_epoch"),
+        migrator.drop_column("audit_event", "key_id"),
+        migrator.drop_column("audit_event", "mac"),
+    )
     db.database.execute_sql("DROP INDEX audit_event_action_seq")
     SchemaInfo.update(version=1).execute()
     assert "authz_epoch" not in {c.name for c in db.database.get_columns("enterprise")}
@@ -65,6 +69,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
 
     assert "upgraded schema to version 2" in output
     assert "upgraded schema to version 3" in output
+    assert "upgraded schema to version 4: An HMAC per audit log row" in output
     assert schema.current_version() == schema.CURRENT_VERSION
     indexes = {index.name for index in db.database.get_indexes("audit_event")}
     assert "audit_event_action_seq" in indexes

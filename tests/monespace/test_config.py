@@ -10,10 +10,12 @@ from monespace import config
 from monespace.config import ConfigError
 
 GOOD_KEY = "k" * 40
+AUDIT_KEY = "a" * 40
 PRODUCTION = {
     "MONESPACE_MODE": "production",
     "MONESPACE_DATABASE_URL": "postgresql://monespace@db.internal:5432/monespace",
     "MONESPACE_SECRET_KEY": GOOD_KEY,
+    "MONESPACE_AUDIT_KEY": AUDIT_KEY,
     "MONESPACE_BASE_URL": "https://monespace.example.be",
 }
 
@@ -49,10 +51,44 @@ def test_demo_uses_the_configured_data_dir(tmp_path):
     assert not (tmp_path / "instance").exists()
 
 
+def test_demo_audit_key_is_generated_once_in_the_keys_dir(tmp_path):
+    first = config.load(environ={})
+    key_file = tmp_path / "instance" / "keys" / "audit_key"
+
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert first.audit_keys == (key_file.read_text().strip(),)
+    assert len(first.audit_keys[0]) >= config.MIN_SECRET_KEY_LENGTH
+    assert first.audit_keys[0] != first.secret_key
+    assert config.load(environ={}).audit_keys == first.audit_keys
+    elsewhere = config.load(environ={"MONESPACE_KEYS_DIR": str(tmp_path / "keys")})
+    assert elsewhere.audit_keys == ((tmp_path / "keys" / "audit_key").read_text().strip(),)
+
+
+def test_audit_keys_from_files_with_the_retired_ones(tmp_path):
+    (tmp_path / "audit_key").write_text(AUDIT_KEY + "\n")
+    (tmp_path / "retired").write_text(f"# rotated 2026-12-01\n{'b' * 40}\n\n{'c' * 40}\n")
+    environ = {
+        **_without("MONESPACE_AUDIT_KEY"),
+        "MONESPACE_AUDIT_KEY_FILE": str(tmp_path / "audit_key"),
+        "MONESPACE_AUDIT_PREVIOUS_KEYS_FILE": str(tmp_path / "retired"),
+    }
+
+    assert config.load(environ=environ).audit_keys == (AUDIT_KEY, "b" * 40, "c" * 40)
+
+
+def test_a_short_retired_audit_key_is_refused(tmp_path):
+    (tmp_path / "retired").write_text("b" * 40 + "\nshort\n")
+    environ = {**PRODUCTION, "MONESPACE_AUDIT_PREVIOUS_KEYS_FILE": str(tmp_path / "retired")}
+
+    with pytest.raises(ConfigError, match=r"^audit_key: retired audit key 2 is 5 characters long"):
+        config.load(environ=environ)
+
+
 def test_secret_key_is_not_in_repr():
     settings = config.load(environ={"MONESPACE_SECRET_KEY": GOOD_KEY})
 
     assert GOOD_KEY not in repr(settings)
+    assert not any(key in repr(settings) for key in settings.audit_keys)
 
 
 def test_production_with_everything_set():
@@ -124,8 +160,30 @@ def _without(name: str) -> dict[str, str]:
             {**PRODUCTION, "MONESPACE_BASE_URL": "http://monespace.example.be"},
             "MONESPACE_BASE_URL must use https in production mode",
         ),
+        (
+            _without("MONESPACE_AUDIT_KEY"),
+            "^audit_key: production mode needs MONESPACE_AUDIT_KEY_FILE or MONESPACE_AUDIT_KEY",
+        ),
+        (
+            {**PRODUCTION, "MONESPACE_AUDIT_KEY": "short-key"},
+            "^audit_key: the audit key is 9 characters long; it needs at least 32",
+        ),
+        (
+            {**PRODUCTION, "MONESPACE_AUDIT_KEY": GOOD_KEY},
+            "^audit_key: the audit key must differ from the secret key",
+        ),
     ],
-    ids=["no-database", "no-secret", "short-secret", "simulators", "no-base-url", "http"],
+    ids=[
+        "no-database",
+        "no-secret",
+        "short-secret",
+        "simulators",
+        "no-base-url",
+        "http",
+        "no-audit-key",
+        "short-audit-key",
+        "audit-key-is-secret-key",
+    ],
 )
 def test_production_refuses_unsafe_settings(environ, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
@@ -147,6 +205,15 @@ def test_production_refuses_unsafe_settings(environ, message, tmp_path):
             "not both",
         ),
         ({"MONESPACE_SECRET_KEY_FILE": "/nonexistent/key"}, "cannot read"),
+        (
+            {"MONESPACE_AUDIT_KEY": AUDIT_KEY, "MONESPACE_AUDIT_KEY_FILE": "/x"},
+            "^audit_key: set MONESPACE_AUDIT_KEY or MONESPACE_AUDIT_KEY_FILE, not both",
+        ),
+        ({"MONESPACE_AUDIT_KEY_FILE": "/nonexistent/key"}, "cannot read MONESPACE_AUDIT_KEY_FILE"),
+        (
+            {"MONESPACE_AUDIT_PREVIOUS_KEYS_FILE": "/nonexistent/keys"},
+            "cannot read MONESPACE_AUDIT_PREVIOUS_KEYS_FILE",
+        ),
     ],
 )
 def test_bad_values_are_refused(environ, message):
