@@ -3,7 +3,7 @@
 #
 #   docker build -t monespace .
 #   docker run --rm -e MONESPACE_DATABASE_URL=... -e MONESPACE_SECRET_KEY=... \
-#       -e MONESPACE_BASE_URL=https://... monespace monespace db upgrade
+#       -e MONESPACE_AUDIT_KEY=... -e MONESPACE_BASE_URL=https://... monespace monespace db upgrade
 #   docker run -d -p 8000:8000 -e ... monespace
 
 FROM python:3.11-slim AS build
