@@ -2,8 +2,9 @@
 
 The browser holds a random session id; the database holds only its SHA-256
 (``LoginSession.id_hash``), so a copy of the table logs nobody in. Every login issues a new
-id and ends the one it replaces (no session fixation). A session lives until it is ended,
-until ``absolute_timeout`` after the login, or until ``idle_timeout`` without a request.
+id and ends the one it replaces (no session fixation), with what a logout does. A session
+lives until it is ended, until ``absolute_timeout`` after the login, or until
+``idle_timeout`` without a request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,20 +101,27 @@ def open_session(
     *,
     replaces: str | None = None,
     replaces_hash: str | None = None,
+    on_replaced: Callable[[LoginSession], None] | None = None,
 ) -> tuple[str, LoginSession]:
     """Log ``identity`` in: returns the new session id (for the cookie) and its session.
 
     ``replaces`` is the session id the browser held before (or ``replaces_hash`` its hash, as
-    noted when the login started), ended in the same transaction.
+    noted when the login started), ended in the same transaction. ``on_replaced`` is given
+    each live session so ended, once the new one is committed, as a logout is.
     """
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
+    ended: list[LoginSession] = []
     with db.connection(), db.transaction():
         person, _created = upsert_person(identity)
+        replaced = set()
         if _well_formed(replaces):
-            _end(_hash(replaces), now)
+            replaced.add(_hash(replaces))
         if isinstance(replaces_hash, str) and _HASH.fullmatch(replaces_hash):
-            _end(replaces_hash, now)
+            replaced.add(replaces_hash)
+        for id_hash in sorted(replaced):
+            if _end(id_hash, now):
+                ended.append(LoginSession.get(LoginSession.id_hash == id_hash))
         session = LoginSession.create(
             id_hash=_hash(raw_id),
             person=person,
@@ -124,6 +133,9 @@ def open_session(
             last_seen_at=now,
             expires_at=now + timedelta(seconds=policy.absolute_timeout),
         )
+    if on_replaced is not None:
+        for previous in ended:
+            on_replaced(previous)
     return raw_id, session
 
 

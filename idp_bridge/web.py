@@ -271,6 +271,7 @@ def _logged_in(identity) -> Response:
         logins.policy,
         replaces=request.cookies.get(SESSION_COOKIE),
         replaces_hash=_previous_session(),
+        on_replaced=_session_ended,
     )
     response = redirect(safe_next(identity.extra.get("return_to")), 303)
     response.set_cookie(
@@ -284,6 +285,12 @@ def _logged_in(identity) -> Response:
     )
     response.delete_cookie(BINDING_COOKIE, path="/login/")
     return response
+
+
+def _session_ended(session) -> None:
+    """A session ended by a logout or replaced by a new login: the same consequences."""
+    for hook in current_app.extensions.get(LOGOUT_HOOKS, ()):
+        hook(session)
 
 
 # -- the session ----------------------------------------------------------------------------
@@ -317,8 +324,7 @@ def logout() -> Response:
         if not constant_time.equal(sent, csrf_token(session)):
             abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
         end_session(request.cookies.get(SESSION_COOKIE))
-        for hook in current_app.extensions.get(LOGOUT_HOOKS, ()):
-            hook(session)
+        _session_ended(session)
     response = redirect(url_for("login.login_page", logged_out=1), 303)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=_logins().secure, samesite="Lax")
     return response

@@ -186,6 +186,22 @@ def test_a_login_ends_the_session_it_replaces(database):
     assert end_session(old_id) is False
 
 
+def test_the_replaced_session_is_reported_once_the_login_is_done(database):
+    old_id, old = open_session(ANNE, POLICY)
+    reported: list[LoginSession] = []
+    # The same session named by its id and by its hash: reported once.
+    new_id, _ = open_session(
+        ANNE, POLICY, replaces=old_id, replaces_hash=old.id_hash, on_replaced=reported.append
+    )
+    assert [session.id_hash for session in reported] == [old.id_hash]
+    assert reported[0].ended_at is not None
+    # Nothing live replaced, nothing reported: an ended session, a garbage id.
+    again: list[LoginSession] = []
+    open_session(ANNE, POLICY, replaces=old_id, on_replaced=again.append)
+    open_session(ANNE, POLICY, replaces="x" * 43, on_replaced=again.append)
+    assert again == [] and current_session(new_id, POLICY) is not None
+
+
 def test_replacing_an_unknown_or_garbage_id_still_logs_in(database):
     for replaces in ("x" * 43, "not an id", ""):
         raw_id, _ = open_session(ANNE, POLICY, replaces=replaces)

@@ -24,6 +24,8 @@ from tests.idp_bridge.oidc.test_endpoints import (
     basic,
     callback_params,
     redeem,
+    refresh,
+    userinfo_status,
 )
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
     Browser,
@@ -184,3 +186,56 @@ def test_discovery_announces_logout(browser):
     assert document["end_session_endpoint"] == "http://localhost/logout/rp"
     assert document["backchannel_logout_supported"] is True
     assert parse_qs(urlsplit(document["end_session_endpoint"]).query) == {}
+
+
+# -- the tokens of a session end with it ------------------------------------------------------
+
+
+def log_out(browser: Browser, how: str, tokens: dict):
+    if how == "rp":
+        return browser.get("/logout/rp?" + urlencode({"id_token_hint": tokens["id_token"]}))
+    page = browser.get("/me").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)[1]
+    return browser.post("/logout", data={"csrf_token": token})
+
+
+def assert_ended(browser: Browser, secret: str, tokens: dict) -> None:
+    refused = refresh(browser, tokens["refresh_token"], basic("fisc", secret))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+    assert userinfo_status(browser, tokens["access_token"]) == 401
+
+
+def assert_live(browser: Browser, secret: str, tokens: dict) -> None:
+    assert userinfo_status(browser, tokens["access_token"]) == 200
+    assert refresh(browser, tokens["refresh_token"], basic("fisc", secret)).status_code == 200
+
+
+@pytest.mark.parametrize("how", ["rp", "me"])
+def test_a_logout_ends_the_tokens_of_the_session_only(app, browser, secret, sent, how):
+    tokens = logged_in_with_tokens(browser, secret)
+    rotated = refresh(browser, tokens["refresh_token"], basic("fisc", secret)).get_json()
+    # The same person logged in on another browser: that session's tokens are not touched.
+    elsewhere = Browser(app)
+    other_tokens = logged_in_with_tokens(elsewhere, secret)
+
+    assert log_out(browser, how, tokens).status_code == 303
+    assert_ended(browser, secret, rotated)
+    assert_live(elsewhere, secret, other_tokens)
+
+
+def test_a_new_login_in_the_same_browser_ends_the_replaced_session_as_a_logout(
+    browser, secret, sent
+):
+    tokens = logged_in_with_tokens(browser, secret)
+    sid = claims_of(browser, tokens["id_token"])["sid"]
+    assert browser.login("eid", "person:marc").status_code == 303
+
+    ((url, form),) = sent
+    assert url == BACKCHANNEL and claims_of(browser, form["logout_token"])["sid"] == sid
+    assert_ended(browser, secret, tokens)
+    assert live_sessions() == 1
+
+
+def test_a_login_replacing_no_session_tells_nobody(browser, secret, sent):
+    logged_in_with_tokens(browser, secret)
+    assert sent == []
