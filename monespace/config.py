@@ -503,7 +503,7 @@ def _audit_keys(settings: dict[str, Any], demo_keys_dir: Path | None) -> tuple[s
     elif settings["audit_key"] is not None:
         current = _as_text("audit_key", settings["audit_key"])
     elif demo_keys_dir is not None:
-        _make_data_dir(demo_keys_dir)
+        _make_data_dir(demo_keys_dir, "keys directory", "MONESPACE_KEYS_DIR")
         current = _generated_secret(demo_keys_dir / DEMO_AUDIT_KEY_FILENAME, "demo audit key")
     else:
         raise ConfigError(
@@ -574,13 +574,15 @@ def _check_production(
         raise ConfigError(f"MONESPACE_BASE_URL must use https in production mode, not {base_url!r}")
 
 
-def _make_data_dir(data_dir: Path) -> None:
+def _make_data_dir(
+    data_dir: Path, what: str = "data directory", variable: str = "MONESPACE_DATA_DIR"
+) -> None:
     try:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
-            f"cannot create the data directory {data_dir}: {exc.strerror} "
-            "(set MONESPACE_DATA_DIR to a writable directory)"
+            f"cannot create the {what} {data_dir}: {exc.strerror} "
+            f"(set {variable} to a writable directory)"
         ) from None
 
 

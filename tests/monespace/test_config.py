@@ -238,3 +238,10 @@ def test_database_password_is_redacted():
         == "postgresql://app:***@db:5432/monespace"
     )
     assert config.redact_url("sqlite:///x.sqlite3") == "sqlite:///x.sqlite3"
+
+
+def test_a_keys_dir_that_cannot_be_made_is_named(tmp_path):
+    (tmp_path / "a-file").write_text("")
+
+    with pytest.raises(ConfigError, match=r"cannot create the keys directory .*MONESPACE_KEYS_DIR"):
+        config.load(environ={"MONESPACE_KEYS_DIR": str(tmp_path / "a-file" / "keys")})
