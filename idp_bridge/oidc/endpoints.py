@@ -7,6 +7,7 @@ from flask import Flask
 from authz.api import register_bearer_tokens
 from idp_bridge.oidc import (
     authorization,
+    cors,
     introspection,
     logout,
     metadata,
@@ -28,5 +29,6 @@ def init_app(app: Flask) -> None:
     for module in MODULES:
         app.register_blueprint(module.bp)
     logout.init_app(app, edge)
+    cors.init_app(app)
     # The decision API takes the access tokens of the client credentials grant.
     register_bearer_tokens(app, edge.client_of_token)
