@@ -290,10 +290,10 @@ class EidUpstream(Upstream):
             raise UpstreamError(reason, f"IdP answered {facts.sub_status or facts.status}") from exc
         except Exception as exc:
             # pysaml2 signals a bad message with many exception types (some a bare Exception),
-            # whose text may quote the message: only the type goes into the error.
+            # whose text says which check failed: kept, cleaned (saml_checks.library_reason).
             logger.debug("pysaml2 refused the Response", exc_info=True)
+            message = f"pysaml2 refused the Response: {saml_checks.library_reason(exc)}"
             saml_checks.release_frames(exc)
-            message = f"pysaml2 refused the Response ({type(exc).__name__})"
             raise UpstreamError("invalid", message) from exc
         if verified is None or response.assertion is None:
             raise UpstreamError("invalid", "Response did not verify")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import re
 import traceback
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, ParseError
@@ -258,6 +259,22 @@ def context_class_ref(assertion: saml.Assertion) -> str | None:
     if context is None or context.authn_context_class_ref is None:
         return None
     return (context.authn_context_class_ref.text or "").strip()
+
+
+_LONG_NUMBER = re.compile(r"\d{6,}")
+MAX_REASON = 200
+
+
+def library_reason(exc: BaseException) -> str:
+    """Why pysaml2 refused a Response, for the log: the exception's type and text, which names
+    the check that failed (a signature, a count of statements, an audience). On one line,
+    shortened, long numbers masked: the text may quote a piece of the message, and a number
+    there could be a national register number."""
+    text = _LONG_NUMBER.sub("#", " ".join(str(exc).split()))
+    if len(text) > MAX_REASON:
+        text = text[:MAX_REASON] + "..."
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def release_frames(exc: BaseException | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import re
 
 import pytest
@@ -27,11 +28,32 @@ from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
 )
 
 
+class Warnings(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def refused(world, saml_response: str) -> UpstreamError:
-    with pytest.raises(UpstreamError) as caught:
-        world.upstream.complete({"SAMLResponse": saml_response})
+    """Refused as invalid, nothing recorded, and one warning saying precisely why: more than
+    the name of an exception type, and no national register number."""
+    warnings = Warnings()
+    logger = logging.getLogger("idp_bridge.upstreams.eid")
+    logger.addHandler(warnings)
+    try:
+        with pytest.raises(UpstreamError) as caught:
+            world.upstream.complete({"SAMLResponse": saml_response})
+    finally:
+        logger.removeHandler(warnings)
     assert caught.value.reason == "invalid", caught.value.message
     assert len(world.seen) == 0
+    assert warnings.messages == [f"eID login not accepted (invalid): {caught.value.message}"]
+    bare_type = r"(\(\w+\)|^pysaml2 refused the Response: \w+)$"
+    assert not re.search(bare_type, caught.value.message), caught.value.message
+    assert not re.search(r"\d{11}", caught.value.message)
     return caught.value
 
 
@@ -313,3 +335,21 @@ def test_xml_that_is_not_a_response_is_refused(world):
 
 def test_a_huge_saml_response_is_refused_before_decoding(world):
     refused(world, "A" * 400_000)
+
+
+def test_an_assertion_without_authn_statement_is_refused_saying_so(world):
+    xml = good_xml(world)
+    xml = re.sub(r"<ns1:AuthnStatement .*?</ns1:AuthnStatement>", "", xml, flags=re.S)
+    assert "AuthnStatement" in refused(world, encode(resign(xml, world.keys.idp_key))).message
+
+
+def test_an_assertion_without_subject_is_refused_saying_so(world):
+    xml = good_xml(world)
+    xml = re.sub(r"<ns1:Subject>.*?</ns1:Subject>", "", xml, flags=re.S)
+    assert "Subject" in refused(world, encode(resign(xml, world.keys.idp_key))).message
+
+
+def test_a_bad_signature_is_refused_saying_so(world):
+    xml = good_xml(world).replace("85020200387", "60040400794")
+    message = refused(world, encode(resign(xml, world.keys.idp_key, assertion=False))).message
+    assert "signature" in message.lower()
