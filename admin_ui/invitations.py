@@ -24,7 +24,15 @@ from flask_babel import gettext as _
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.pages import check_form, logged_in, person_name
 from authz import db
-from authz.errors import AuthzError, Conflict, Expired, Forbidden, NotFound
+from authz.errors import (
+    AuthzError,
+    BeyondOwnGrant,
+    Conflict,
+    Expired,
+    Forbidden,
+    NotFound,
+    OwnAccess,
+)
 from authz.identifiers import format_bce
 from authz.models import Invitation, Person
 from authz.services import GAP_ROLE, Caller, accept_invitation, check_invitation, current_gap
@@ -126,7 +134,19 @@ def _refused(exc: AuthzError, token: str, person: Person) -> tuple[str, int]:
         )
     elif isinstance(exc, Forbidden):
         status = 403
-        if invitation.nrn is not None and invitation.nrn != person.nrn:
+        if isinstance(exc, OwnAccess):
+            reason = _(
+                "Vous avez envoyé cette invitation vous-même : personne n'accepte sa propre "
+                "invitation. Elle doit être acceptée par la personne invitée."
+            )
+        elif isinstance(exc, BeyondOwnGrant):
+            reason = _(
+                "La personne qui vous a invité ne peut plus donner ce rôle pour %(name)s "
+                "(%(bce)s) à ces conditions : son propre rôle prend fin plus tôt. Demandez une "
+                "nouvelle invitation.",
+                **names,
+            )
+        elif invitation.nrn is not None and invitation.nrn != person.nrn:
             reason = _(
                 "Cette invitation est destinée à une autre personne que %(me)s. Vérifiez que "
                 "vous vous êtes connecté avec votre propre carte d'identité ou votre propre "

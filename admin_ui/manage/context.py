@@ -26,7 +26,16 @@ from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.queries import pending_count
 from admin_ui.pages import enterprise_or_404, logged_in, refused
 from authz.engine import get_engine
-from authz.errors import AuthzError, Conflict, Expired, Forbidden, InvalidInput, NotFound
+from authz.errors import (
+    AuthzError,
+    BeyondOwnGrant,
+    Conflict,
+    Expired,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OwnAccess,
+)
 from authz.identifiers import format_bce
 from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, ROLE_RANK, Enterprise, Person, today
 from authz.permissions import (
@@ -213,6 +222,16 @@ def nrn_error() -> str:
 
 def refusal(exc: AuthzError, conflict: str | None = None) -> tuple[str, int]:
     """A service's refusal in words, and the status of the page that shows it."""
+    if isinstance(exc, OwnAccess):
+        return _(
+            "Vous ne pouvez pas faire cela : personne ne décide de ses propres accès. Une autre "
+            "personne qui gère les accès doit le faire."
+        ), 403
+    if isinstance(exc, BeyondOwnGrant):
+        return _(
+            "Vous ne pouvez pas faire cela : personne ne donne plus que son propre rôle, ni "
+            "au-delà de sa date de fin."
+        ), 403
     if isinstance(exc, Forbidden):
         return _(
             "Vous ne pouvez pas faire cela : personne ne peut accorder, modifier ou retirer "
