@@ -21,11 +21,13 @@ from idp_bridge.models import LoginSession
 from idp_bridge.nested_jwt import generate_rsa_key
 from idp_bridge.oidc.edge import EXTENSION
 from tests.idp_bridge.oidc.test_endpoints import (
+    BOULANGERIE,
     CALLBACK,
     SCOPES,
     authorize_query,
     basic,
     callback_params,
+    choose,
     id_token_claims,
     redeem,
 )
@@ -95,6 +97,25 @@ def test_a_fresh_login_is_asked_once_then_the_request_is_answered(browser, confi
     params = callback_params(answered)
     tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
     assert id_token_claims(browser, tokens["id_token"])["auth_time"] >= started_at
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """The process's local time zone is not UTC (as on a server set to Brussels time)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_login_times_are_utc_whatever_the_local_time_zone(
+    browser, confidential, local_time_not_utc
+):
+    browser.login("eid", "person:claire")
+    params = callback_params(authorize(browser, max_age="60"))  # younger than a minute
+    tokens = redeem(browser, params["code"], None, basic("fisc", confidential)).get_json()
+    assert abs(id_token_claims(browser, tokens["id_token"])["auth_time"] - time.time()) < 60
 
 
 def test_a_login_younger_than_max_age_is_answered_at_once(browser, confidential):
@@ -291,9 +312,10 @@ def test_form_post_carries_errors_too(browser, confidential):
 
 
 def test_form_post_after_the_login_and_the_chooser(browser, confidential):
-    started = authorize(browser, response_mode="form_post")
-    _action, fields = form_post_fields(log_in_again(browser, started))
-    assert fields["code"]
+    started = authorize(browser, response_mode="form_post", scope="openid enterprise")
+    chooser = browser.follow(log_in_again(browser, started, "person:luc").headers["Location"])
+    _action, fields = form_post_fields(choose(browser, chooser, BOULANGERIE))
+    assert fields["code"] and fields["state"] == "st-1"
 
 
 @pytest.mark.parametrize("mode", ["fragment", "query.jwt", "web_message"])

@@ -239,3 +239,23 @@ def test_a_new_login_in_the_same_browser_ends_the_replaced_session_as_a_logout(
 def test_a_login_replacing_no_session_tells_nobody(browser, secret, sent):
     logged_in_with_tokens(browser, secret)
     assert sent == []
+
+
+def test_offline_access_is_not_granted_and_its_tokens_end_with_the_session(browser, sent):
+    _client, secret = add_client(
+        "Hors ligne",
+        "fiscalite",
+        [CALLBACK],
+        scopes=["openid", "profile", "offline_access"],
+        client_id="offline",
+        actor="operator:test",
+    )
+    browser.login("eid", "person:claire")
+    query = authorize_query("offline", scope="openid profile offline_access")
+    params = callback_params(browser.get("/authorize?" + urlencode(query)))
+    tokens = redeem(browser, params["code"], None, basic("offline", secret)).get_json()
+    assert tokens["scope"].split() == ["openid", "profile"]
+
+    assert log_out(browser, "rp", tokens).status_code == 303
+    refused = refresh(browser, tokens["refresh_token"], basic("offline", secret))
+    assert refused.get_json()["error"] == "invalid_grant"
