@@ -250,7 +250,7 @@ def make_blueprint(config: SamlIdpConfig) -> Blueprint:
         encoded = base64.b64encode(xml.encode("utf-8")).decode("ascii")
         return _html(
             pages.post_to_sp(args["destination"], encoded, fields.get("RelayState")),
-            form_action=args["destination"],
+            posts_onward=True,
         )
 
     return blueprint
@@ -266,14 +266,17 @@ def _chosen_person(action: str, form: Mapping[str, str]) -> tuple[Person | None,
     return None, "Choisissez une personne."
 
 
-def _html(body: str, status: int = 200, form_action: str | None = None) -> Response:
+def _html(body: str, status: int = 200, *, posts_onward: bool = False) -> Response:
+    """A page of the simulator. Its forms post to the simulator itself (``form-action
+    'self'``), except the one that carries the answer to the service provider: that page has
+    no form-action, because browsers (Chromium) check form-action against each redirect that
+    follows the submission too, and the ACS redirects on to wherever the login goes next, a
+    relying party's redirect URI on any origin. The form's target there is the destination
+    of the signed AuthnRequest, never anything the page's visitor typed."""
     response = Response(body, status=status, mimetype="text/html")
-    targets = "'self'"
-    if form_action:
-        parts = urllib.parse.urlsplit(form_action)
-        targets += f" {parts.scheme}://{parts.netloc}"
+    form_action = "" if posts_onward else "form-action 'self'; "
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+        f"default-src 'none'; {form_action}frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
