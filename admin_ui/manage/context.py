@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.queries import pending_count
 from admin_ui.pages import enterprise_or_404, logged_in, refused
+from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import (
     AuthzError,
@@ -37,7 +38,15 @@ from authz.errors import (
     OwnAccess,
 )
 from authz.identifiers import format_bce
-from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, ROLE_RANK, Enterprise, Person, today
+from authz.models import (
+    GRANTABLE_ROLES,
+    MAX_ROW_ID,
+    ROLE_RANK,
+    Enterprise,
+    Person,
+    RoleRequest,
+    today,
+)
 from authz.permissions import (
     DECIDE_REQUEST,
     GRANT_ROLE,
@@ -91,6 +100,11 @@ class Manager:
 
     def may_revoke(self, role: str) -> bool:
         return REVOKE_ROLE in self.permissions and role in self.revocable
+
+    def may_decide(self, request: RoleRequest) -> bool:
+        """Whether the policy lets the caller decide this request (never their own)."""
+        offer = F.Offer("request", request.id, request.person.nrn)
+        return get_engine().may_decide(F.PersonFacts(self.person.nrn), offer)
 
 
 def manager(bce: str, permission: str, back: str = ".members") -> Manager:

@@ -75,6 +75,7 @@ def requests_page(
                 "date": format_date(made.created_at.date()),
                 "expires": format_date(made.expires_at.date()),
                 "held": held.get(made.person_id),
+                "own": not caller.may_decide(made),
                 "offered": offered,
                 "form": {**fresh, **form} if again and form else fresh,
                 "errors": (errors or {}) if again else {},

@@ -8,10 +8,11 @@ invitation she sent; an invitation is bounded by her grant when it is accepted.
 from __future__ import annotations
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 
-from authz.models import Invitation, RoleGrant, today
+from authz.models import Invitation, RoleGrant, RoleRequest, today
 from authz.services import Caller, change_role, invite, request_role
 from tests.admin_ui.test_manage import BASE, BOULANGERIE, grant_of, logged_in, person, post
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
@@ -19,6 +20,10 @@ from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
     make_app_fixture,
     page_text,
 )
+
+
+def page_text_of(html: str) -> str:
+    return " ".join(unescape(html).split())
 
 
 def in_days(days: int):
@@ -49,6 +54,14 @@ def test_ones_own_request_cannot_be_accepted(app):
     marc = Caller.for_person(person("Marc"))
     change_role(marc, grant_of("Sophie").id, "access_manager", valid_until=in_days(30))
     sophie = logged_in(app, "sophie")
+    # Her own request is listed without a form to decide it; Nora's has its forms.
+    html = sophie.get(f"{BASE}/demandes").get_data(as_text=True)
+    assert "C'est votre propre demande" in page_text_of(html)
+    assert (
+        f"/demandes/{made.id}/accepter" not in html and f"/demandes/{made.id}/refuser" not in html
+    )
+    nora = RoleRequest.get(RoleRequest.person == person("Nora"))
+    assert f"/demandes/{nora.id}/accepter" in html
     own = post(sophie, f"{BASE}/demandes/{made.id}/accepter", {"role": "access_manager"})
     assert own.status_code == 403
     assert "personne ne décide de ses propres accès" in page_text(own)
