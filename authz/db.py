@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
-from peewee import Database, DatabaseProxy, PostgresqlDatabase
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from peewee import Database, DatabaseProxy, OperationalError, PostgresqlDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 database = DatabaseProxy()
 
@@ -25,13 +25,47 @@ SQLITE_PRAGMAS = {
 
 
 # Requests take a connection from a pool and give it back (close() returns it): opening a
-# PostgreSQL connection per request would cost milliseconds.
+# PostgreSQL connection per request would cost milliseconds. A request finding the pool empty
+# waits for a connection to come back, at most POOL_WAIT_SECONDS, then gets PoolExhausted.
 POOL_SIZE = 32
+POOL_WAIT_SECONDS = 5
 POOL_STALE_SECONDS = 300
+CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL server that does not answer
 
 
-def make_database(url: str) -> Database:
-    """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``."""
+class PoolExhausted(OperationalError):
+    """Every pooled connection stayed in use for the whole wait: the service is overloaded.
+
+    An OperationalError, as a database that cannot be reached: every edge answers both as
+    unavailable for now (503, with Retry-After), never as a failure of its own (500)."""
+
+
+class _WaitingPool:
+    """peewee's pool, raising :class:`PoolExhausted` where it raises a bare ValueError."""
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        try:
+            return super().connect(reuse_if_open)  # type: ignore[misc]
+        except MaxConnectionsExceeded as exc:
+            raise PoolExhausted(
+                f"no database connection free after {self._wait_timeout} s"
+            ) from exc
+
+
+class _SqlitePool(_WaitingPool, PooledSqliteDatabase):
+    pass
+
+
+class _PostgresqlPool(_WaitingPool, PooledPostgresqlDatabase):
+    pass
+
+
+def make_database(
+    url: str, pool_size: int = POOL_SIZE, pool_wait: int = POOL_WAIT_SECONDS
+) -> Database:
+    """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``;
+    at most ``pool_size`` connections, a request waiting at most ``pool_wait`` seconds for one.
+    """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
@@ -39,21 +73,24 @@ def make_database(url: str) -> Database:
             raise ValueError(f"database URL {url!r} names no file")
         # BEGIN IMMEDIATE: a write transaction takes SQLite's write lock when it starts, so two
         # processes never both read then fail to upgrade to a write (SQLITE_BUSY mid-way).
-        return PooledSqliteDatabase(
+        return _SqlitePool(
             path,
             pragmas=SQLITE_PRAGMAS,
             lock_type="IMMEDIATE",
-            max_connections=POOL_SIZE,
+            max_connections=pool_size,
+            timeout=pool_wait,
             stale_timeout=POOL_STALE_SECONDS,
             # The pool hands a connection to one thread at a time, but not always the thread
             # that opened it (threaded servers).
             check_same_thread=False,
         )
     if parsed.scheme in ("postgres", "postgresql"):
-        return PooledPostgresqlDatabase(
+        return _PostgresqlPool(
             parsed.path.lstrip("/"),
-            max_connections=POOL_SIZE,
+            max_connections=pool_size,
+            timeout=pool_wait,
             stale_timeout=POOL_STALE_SECONDS,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
             user=parsed.username,
             password=parsed.password,
             host=parsed.hostname,
@@ -62,9 +99,9 @@ def make_database(url: str) -> Database:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
-def connect(url: str) -> Database:
+def connect(url: str, pool_size: int = POOL_SIZE, pool_wait: int = POOL_WAIT_SECONDS) -> Database:
     """Bind the proxy to the database at ``url`` and return it."""
-    db = make_database(url)
+    db = make_database(url, pool_size, pool_wait)
     database.initialize(db)
     return db
 

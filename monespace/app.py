@@ -29,9 +29,9 @@ from werkzeug.exceptions import (
 
 from authz import db, schema
 from idp_bridge.wiring import LoginConfigError
-from monespace import bootstrap, i18n
+from monespace import bootstrap, i18n, wsgi
 from monespace.config import Config, ConfigError
-from monespace.wsgi import DefaultHeaders
+from monespace.wsgi import DefaultHeaders, RequestGate
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
@@ -71,6 +71,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PREFERRED_URL_SCHEME="https" if config.base_url.startswith("https://") else "http",
+        # The gate (monespace.wsgi) refuses larger bodies first; Flask's own limits agree.
+        MAX_CONTENT_LENGTH=config.max_request_body,
+        MAX_FORM_MEMORY_SIZE=config.max_request_body,
     )
     app.config.update(flask_settings)
 
@@ -78,6 +81,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     with db.connection():
         bootstrap.prepare_schema(config)
 
+    _init_request_gate(app)  # first of the hooks: nothing reads a refused request
     i18n.init_app(app)
     _init_database_per_request(app)
     _init_error_handlers(app)
@@ -89,8 +93,25 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             importlib.import_module(module_name).init_app(app)
         except LoginConfigError as exc:
             raise ConfigError(f"login: {exc}") from None
+    # Around the packages' layers (the decision API's own fast path included), so that they
+    # never see a refused request; inside the security headers, which cover its answers.
+    app.wsgi_app = RequestGate(
+        app.wsgi_app, config.max_request_body, retry_after=config.database_pool_wait
+    )
     _init_security_headers(app)  # outermost: it covers what the packages' layers answer
     return app
+
+
+def _init_request_gate(app: Flask) -> None:
+    @app.before_request
+    def refuse_bad_input() -> None:
+        """Raise the refusal of :class:`~monespace.wsgi.RequestGate`, here, where the endpoint's
+        blueprint answers it in its protocol's format; check the form fields once parsed."""
+        refusal = request.environ.get(wsgi.REFUSAL)
+        if refusal is not None:
+            raise refusal
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            wsgi.check_form(request.form)
 
 
 class _NoSessionForApis(SecureCookieSessionInterface):
@@ -255,6 +276,7 @@ def _error_messages() -> dict[int, str]:
         403: _("Vous n'avez pas accès à cette page."),
         404: _("Cette page n'existe pas, ou plus. Vérifiez l'adresse."),
         405: _("Cette adresse ne s'utilise pas de cette manière."),
+        413: _("La demande dépasse la taille permise."),
         429: _("Trop de demandes en peu de temps. Réessayez dans quelques minutes."),
         503: _("Le service est momentanément indisponible. Réessayez dans quelques minutes."),
     }

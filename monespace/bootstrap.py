@@ -40,7 +40,7 @@ def connect_database(config: Config) -> Database:
     key the audit log with the configured keys."""
     if config.audit_keys:
         audit.use_keys(config.audit_keys[0], config.audit_keys[1:])
-    return db.connect(config.database_url)
+    return db.connect(config.database_url, config.database_pool_size, config.database_pool_wait)
 
 
 # The schema sets of the packages, authz first (the others refer to its tables). A package

@@ -89,6 +89,13 @@ DEFAULTS: dict[str, Any] = {
     "rate_limit_storage": "memory://",
     "role_request_limit": "10/hour",
     "invitation_limit": "30/hour",
+    # The largest request body accepted, in bytes (monespace.wsgi.RequestGate), on every
+    # endpoint: a larger one is refused (413) before it is read.
+    "max_request_body": 1 << 20,
+    # Database connections per worker process, and how long (seconds) a request waits for
+    # one when all are in use before it is answered 503 with Retry-After (authz.db).
+    "database_pool_size": 32,
+    "database_pool_wait": 5,
 }
 # Required with eid_idp_metadata (production) and with itsme_issuer.
 EID_REQUIRED = ("eid_key_file", "eid_cert_file")
@@ -138,6 +145,9 @@ class Config:
     rate_limit_storage: str = "memory://"
     role_request_limit: str = "10/hour"
     invitation_limit: str = "30/hour"
+    max_request_body: int = 1 << 20
+    database_pool_size: int = 32
+    database_pool_wait: int = 5
 
     @property
     def is_demo(self) -> bool:
@@ -473,6 +483,15 @@ def _build(settings: dict[str, Any]) -> Config:
         **_login_settings(settings, demo, simulators),
         **_mail_settings(settings),
         **_admin_settings(settings, demo),
+        max_request_body=_as_number(
+            "MONESPACE_MAX_REQUEST_BODY", settings["max_request_body"], int, 1024, 100 << 20
+        ),
+        database_pool_size=_as_number(
+            "MONESPACE_DATABASE_POOL_SIZE", settings["database_pool_size"], int, 1, 1000
+        ),
+        database_pool_wait=_as_number(
+            "MONESPACE_DATABASE_POOL_WAIT", settings["database_pool_wait"], int, 1, 60
+        ),
     )
 
 

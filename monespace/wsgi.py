@@ -1,14 +1,27 @@
-"""WSGI middleware around the Flask app: the headers every response carries.
+"""WSGI middleware around the Flask app: what every request and every response goes through.
 
-Headers added here cost a list append per response, where Flask's ``after_request`` hooks
-build and search werkzeug ``Headers``; and they reach every response, including those that no
-Flask hook sees (an error in a hook, a response from another WSGI layer).
+:class:`RequestGate` looks at each request before any other layer reads it: a body larger than
+the configured limit, a body that cannot be read (a malformed chunked encoding) and control
+characters in the path, the query or a header are refused there, once for every endpoint.
+:class:`DefaultHeaders` adds the headers every response carries: a list append per response,
+where Flask's ``after_request`` hooks build and search werkzeug ``Headers``; and they reach
+every response, including those that no Flask hook sees (an error in a hook, a response from
+another WSGI layer).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
+
+from authz.identifiers import CONTROL_CHARACTERS
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -30,3 +43,148 @@ class DefaultHeaders:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
+
+
+# -- the request gate -----------------------------------------------------------------------
+
+REFUSAL = "monespace.refusal"  # environ key: the HTTPException the app must answer
+DEFAULT_MAX_BODY = 1 << 20
+_READ_SIZE = 64 * 1024
+_CONTROL_BYTES = re.compile(CONTROL_CHARACTERS.pattern.encode())
+# RFC 9110 section 5.5: a field value holds no control character but horizontal tab.
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class InvalidCharacters(BadRequest):
+    """A control character where none belongs. The name gives the error code of the JSON
+    answers (``invalid_request``); the description is for developers, the same for every
+    request, so the HTML error page shows its own words instead."""
+
+    name = "Invalid Request"
+    description = (
+        "the request holds a control character (U+0000 to U+001F but tab, CR and LF, or U+007F) "
+        "in its path, query, headers or form fields"
+    )
+
+
+class UnreadableBody(BadRequest):
+    name = "Invalid Request"
+    description = "the request body could not be read (malformed chunked encoding)"
+
+
+class BodyTooLarge(RequestEntityTooLarge):
+    name = "Request Too Large"
+    description = "the request body exceeds the size this service accepts"
+
+
+class RequestGate:
+    """Refuses, before the app reads anything, a request no endpoint could use.
+
+    - a body over ``max_body`` bytes: refused on its announced ``Content-Length`` without
+      reading it, and a body of unannounced length (chunked) read up to the limit, then
+      handed on with its length (so no layer behind reads a chunked stream itself);
+    - a body that cannot be read (a malformed chunk size): 400, not the server's exception;
+    - control characters (:data:`authz.identifiers.CONTROL_CHARACTERS`) in the path or the
+      query, percent-decoded; in a header (RFC 9110 section 5.5); in HTTP Basic credentials,
+      decoded and percent-decoded as RFC 6749 section 2.3.1 encodes them (RFC 7617 section 2
+      forbids control characters there).
+
+    A refused request goes on emptied (no body, no query, no credentials) with the refusal in
+    ``environ[REFUSAL]``: the app raises it first thing (``create_app``), so each endpoint
+    answers it in its protocol's format (OAuth JSON, AuthZEN JSON, a page). Form fields are
+    checked there too, once werkzeug has parsed them (urlencoded or multipart alike).
+    """
+
+    def __init__(self, app: WsgiApp, max_body: int = DEFAULT_MAX_BODY, retry_after: int = 5):
+        self.app = app
+        self.max_body = max_body
+        self.retry_after = ("Retry-After", str(retry_after))
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        try:
+            self._check_body(environ)
+            _check_target(environ)
+        except HTTPException as refusal:
+            _empty(environ, refusal)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            # Every 503 (the database unreachable, its connections all in use) says when to
+            # come back (RFC 9110 section 10.2.3), whichever layer answered it.
+            if status.startswith("503") and all(k.lower() != "retry-after" for k, _ in headers):
+                headers.append(self.retry_after)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+    def _check_body(self, environ: dict) -> None:
+        announced = environ.get("CONTENT_LENGTH", "")
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if announced and not chunked:
+            if not announced.isdigit():
+                raise UnreadableBody()
+            if int(announced) > self.max_body:
+                raise BodyTooLarge()
+            return
+        if not (chunked or environ.get("wsgi.input_terminated")):
+            return  # no length and no chunks: no body (RFC 9112 section 6.3)
+        data = self._read_unannounced(environ["wsgi.input"])
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ.pop("wsgi.input_terminated", None)
+
+    def _read_unannounced(self, stream: Any) -> bytes:
+        data = bytearray()
+        try:
+            while len(data) <= self.max_body:
+                chunk = stream.read(_READ_SIZE)
+                if not chunk:
+                    return bytes(data)
+                data += chunk
+        except Exception as exc:  # each server raises its own (OSError, gunicorn's errors)
+            raise UnreadableBody() from exc
+        raise BodyTooLarge()
+
+
+def _check_target(environ: dict) -> None:
+    # PATH_INFO is already percent-decoded (bytes as latin-1); the query is not.
+    if CONTROL_CHARACTERS.search(environ.get("PATH_INFO", "")):
+        raise InvalidCharacters()
+    if _has_control_bytes(environ.get("QUERY_STRING", "")):
+        raise InvalidCharacters()
+    for key, value in environ.items():
+        if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and _HEADER_CONTROL.search(value):
+            raise InvalidCharacters()
+    scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return  # not Basic credentials at all: the endpoint refuses them in its words
+        if _has_control_bytes(decoded):
+            raise InvalidCharacters()
+
+
+def _has_control_bytes(value: str | bytes) -> bool:
+    """Control characters in an application/x-www-form-urlencoded string, once decoded."""
+    raw = value.encode("latin-1", "replace") if isinstance(value, str) else value
+    return _CONTROL_BYTES.search(unquote_to_bytes(raw.replace(b"+", b" "))) is not None
+
+
+def _empty(environ: dict, refusal: HTTPException) -> None:
+    environ[REFUSAL] = refusal
+    environ["wsgi.input"] = io.BytesIO()
+    environ["CONTENT_LENGTH"] = "0"
+    environ["QUERY_STRING"] = ""
+    for key in ("HTTP_TRANSFER_ENCODING", "HTTP_AUTHORIZATION", "wsgi.input_terminated"):
+        environ.pop(key, None)
+    for key in [k for k, v in environ.items() if k.startswith("HTTP_") and isinstance(v, str)]:
+        if _HEADER_CONTROL.search(environ[key]):
+            del environ[key]
+
+
+def check_form(form: Any) -> None:
+    """Raise :class:`InvalidCharacters` if a form field's name or value holds one."""
+    for key, value in form.items(multi=True):
+        if CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(value):
+            raise InvalidCharacters()
