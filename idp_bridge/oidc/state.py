@@ -98,6 +98,10 @@ class ProviderAuthorizationState(AuthorizationState):
     still revokes what it gave (default: the longest token lifetime). ``clock``: the time,
     for the tests. Refresh tokens are issued when ``refresh_token_lifetime`` is set, and
     rotated at every use (pyop's ``refresh_token_threshold`` has no counterpart).
+    ``grant_deadline``: given the authorization request, the time (POSIX seconds) after which
+    no token of its grant may be used, or None; every token issued from the grant expires by
+    then, however often refresh tokens rotate (the provider passes the end of the login
+    session the grant came from).
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class ProviderAuthorizationState(AuthorizationState):
         access_token_lifetime: int = 3600,
         refresh_token_lifetime: int | None = None,
         code_replay_window: int | None = None,
+        grant_deadline: Callable[[Mapping[str, Any]], int | None] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         longest_token = max(access_token_lifetime, refresh_token_lifetime or 0)
@@ -125,6 +130,7 @@ class ProviderAuthorizationState(AuthorizationState):
         )
         self.families = TokenFamilies(max(self._code_ttl, longest_token), clock=clock)
         self._clock = clock
+        self._grant_deadline = grant_deadline or (lambda _request: None)
         self._issued_refresh_tokens: TTLCache = TTLCache(
             ISSUED_REFRESH_TOKENS_KEPT, ISSUED_REFRESH_TOKENS_SECONDS
         )
@@ -419,6 +425,7 @@ class ProviderAuthorizationState(AuthorizationState):
             "client_id": authorization_request["client_id"],
             "granted_scope": " ".join(scope or authorization_request["scope"]),
             self.KEY_AUTHORIZATION_REQUEST: authorization_request.to_dict(),
+            "deadline": self._grant_deadline(authorization_request.to_dict()),
         }
 
     def _issue(
@@ -436,16 +443,24 @@ class ProviderAuthorizationState(AuthorizationState):
         it rotates away); :class:`FamilyClosedError`, and nothing left stored, when the family
         is revoked meanwhile."""
         now = self._now()
+        deadline = grant.get("deadline")
+        if deadline is not None and deadline <= now:
+            raise FamilyClosedError(family_id)
+
+        def expiry(lifetime: int) -> int:
+            return now + lifetime if deadline is None else min(now + lifetime, deadline)
+
         access_token = refresh_token = None
         access_listed: dict[str, int] = {}
         refresh_listed: dict[str, int] = {}
         try:
             if access:
-                access_token = AccessToken(new_secret(), self.access_token_lifetime)
-                access_listed[access_token.value] = now + self.access_token_lifetime
+                access_exp = expiry(self.access_token_lifetime)
+                access_token = AccessToken(new_secret(), access_exp - now)
+                access_listed[access_token.value] = access_exp
                 self.access_tokens[access_token.value] = {
                     "iat": now,
-                    "exp": now + self.access_token_lifetime,
+                    "exp": access_exp,
                     "sub": grant["sub"],
                     "client_id": grant["client_id"],
                     "aud": [grant["client_id"]],
@@ -457,10 +472,10 @@ class ProviderAuthorizationState(AuthorizationState):
                 }
             if refresh:
                 refresh_token = new_secret()
-                refresh_listed[refresh_token] = now + self.refresh_token_lifetime
+                refresh_listed[refresh_token] = expiry(self.refresh_token_lifetime)
                 self.refresh_tokens[refresh_token] = {
                     "used": False,
-                    "exp": now + self.refresh_token_lifetime,
+                    "exp": refresh_listed[refresh_token],
                     "sub": grant["sub"],
                     "client_id": grant["client_id"],
                     "access_token": access_token.value if access_token else with_access,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -259,3 +260,23 @@ def test_offline_access_is_not_granted_and_its_tokens_end_with_the_session(brows
     assert log_out(browser, "rp", tokens).status_code == 303
     refused = refresh(browser, tokens["refresh_token"], basic("offline", secret))
     assert refused.get_json()["error"] == "invalid_grant"
+
+
+def test_no_token_outlives_the_login_session_however_often_it_rotates(make_app, monkeypatch):
+    app = make_app(session_absolute_timeout=3600, session_idle_timeout=600)
+    _client, secret = add_client(
+        "Fiscalité en ligne", "fiscalite", [CALLBACK], client_id="fisc", actor="operator:test"
+    )
+    browser = Browser(app)
+    tokens = logged_in_with_tokens(browser, secret)
+    state = app.extensions[EXTENSION].provider.provider().authz_state
+    start = time.time()
+
+    monkeypatch.setattr(state, "_clock", lambda: start + 3000)  # the session has 10 min left
+    rotated = refresh(browser, tokens["refresh_token"], basic("fisc", secret)).get_json()
+    assert 0 < rotated["expires_in"] <= 600
+
+    monkeypatch.setattr(state, "_clock", lambda: start + 3700)  # the session is over
+    refused = refresh(browser, rotated["refresh_token"], basic("fisc", secret))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+    assert userinfo_status(browser, rotated["access_token"]) == 401
