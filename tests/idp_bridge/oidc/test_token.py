@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import peewee
 import pytest
 
 from authz.clients import add_client
@@ -143,3 +144,19 @@ def test_introspection_and_revocation_refuse_a_repeated_token(
 @pytest.mark.parametrize("path", ["/introspect", "/revoke"])
 def test_introspection_and_revocation_need_the_token(browser, confidential, path):
     assert_invalid_request(post(browser, path, [], basic("fisc", confidential)), "token")
+
+
+def test_a_database_that_does_not_answer_is_503_temporarily_unavailable(
+    browser, confidential, monkeypatch
+):
+    from idp_bridge.oidc import token as token_module
+
+    def silent(*_args, **_kwargs):
+        raise peewee.OperationalError("connection timed out")
+
+    monkeypatch.setattr(token_module, "_client_credentials", silent)
+    answer = post(
+        browser, "/token", [("grant_type", "client_credentials")], basic("fisc", confidential)
+    )
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "temporarily_unavailable"
