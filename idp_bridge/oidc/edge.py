@@ -181,7 +181,7 @@ def answer_errors_as_oauth(bp: Blueprint) -> None:
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if False:
+        if isinstance(exc, peewee.OperationalError | peewee.InterfaceError):
             logger.error("OpenID provider: database unavailable: %s", exc)
             return oauth_json(
                 OAuthError("temporarily_unavailable", "the database is unavailable", 503)
