@@ -25,6 +25,7 @@ service domain only.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -39,7 +40,7 @@ from cachetools import TTLCache
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from authz import authzen, db
+from authz import authzen, db, openapi
 from authz.authzen import AuthzenError
 from authz.clients import verify_secret
 from authz.decisionlog import DecisionLog
@@ -63,6 +64,7 @@ PATHS = {
     "search_action_endpoint": "/access/v1/search/action",
 }
 METADATA_PATH = "/.well-known/authzen-configuration"
+OPENAPI_PATH = "/access/v1/openapi.json"  # the OpenAPI 3.1 document of these endpoints
 _OUR_PATHS = ("/access/v1/", METADATA_PATH)
 
 bp = Blueprint("authzen", __name__)
@@ -490,3 +492,19 @@ def metadata() -> Response:
     response = _json({"policy_decision_point": base} | {k: base + p for k, p in PATHS.items()})
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@bp.get(OPENAPI_PATH)
+def openapi_document() -> Response:
+    """The OpenAPI document of the decision API (no authentication, like the metadata)."""
+    response = Response(_openapi_body(_edge().base_url), mimetype="application/json")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@functools.lru_cache(maxsize=4)
+def _openapi_body(base_url: str) -> bytes:
+    document = openapi.document(
+        base_url, PATHS, METADATA_PATH, OPENAPI_PATH, max_body_bytes=MAX_BODY_BYTES
+    )
+    return _encode(document)
