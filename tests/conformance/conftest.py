@@ -29,6 +29,7 @@ from monespace.app import create_app
 from tests.conformance.relying_party import (
     AFTER_LOGOUT,
     CALLBACK,
+    TIMEOUT,
     Person,
     Provider,
     RelyingParty,
@@ -117,7 +118,7 @@ def provider(database_of_the_folder, tmp_path_factory) -> Iterator[Provider]:
     )
     thread.start()
     try:
-        answer = requests.get(url + "/.well-known/openid-configuration", timeout=10)
+        answer = requests.get(url + "/.well-known/openid-configuration", timeout=TIMEOUT)
         assert answer.status_code == 200, answer.text
         yield Provider(url, answer.json())
     finally:

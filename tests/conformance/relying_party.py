@@ -47,6 +47,7 @@ from tests.flows.live_world import PersonBrowser
 CALLBACK = "https://rp.example.test/conformance/callback"
 AFTER_LOGOUT = "https://rp.example.test/conformance/post_logout_redirect"
 SKEW = 5  # seconds: the provider and the tests share a clock
+TIMEOUT = 30  # seconds for one HTTP exchange: a busy test machine is slow, not broken
 # RFC 6749 4.1.2.1 and Core 3.1.2.6: the errors that say a person would have had to act.
 NEEDS_INTERACTION = {
     "login_required",
@@ -68,7 +69,7 @@ class Provider:
         return self.metadata[f"{name}_endpoint"]
 
     def jwks(self) -> dict[str, Any]:
-        response = requests.get(self.metadata["jwks_uri"], timeout=10)
+        response = requests.get(self.metadata["jwks_uri"], timeout=TIMEOUT)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -181,7 +182,7 @@ class RelyingParty:
             self.provider.endpoint("token"),
             data=form,
             auth=self.session.client_auth("client_secret_basic"),
-            timeout=10,
+            timeout=TIMEOUT,
         )
 
     def redeem(self, code: str, **extra: str) -> requests.Response:
@@ -259,11 +260,11 @@ class RelyingParty:
         endpoint = self.provider.endpoint("userinfo")
         bearer = {"Authorization": f"Bearer {access_token}"}
         if how == "get":
-            return requests.get(endpoint, headers=bearer, timeout=10)
+            return requests.get(endpoint, headers=bearer, timeout=TIMEOUT)
         if how == "post-header":
-            return requests.post(endpoint, headers=bearer, timeout=10)
+            return requests.post(endpoint, headers=bearer, timeout=TIMEOUT)
         if how == "post-body":
-            return requests.post(endpoint, data={"access_token": access_token}, timeout=10)
+            return requests.post(endpoint, data={"access_token": access_token}, timeout=TIMEOUT)
         raise ValueError(how)
 
     def claims_of(self, tokens: Tokens, how: str = "get", sub: str | None = None) -> dict[str, Any]:
@@ -342,6 +343,10 @@ class Person(PersonBrowser):
         super().__init__(base_url)
         self.who = who
 
+    def request(self, method, url, *args, **kwargs):
+        kwargs["timeout"] = TIMEOUT
+        return super().request(method, url, *args, **kwargs)
+
     def visit(self, step: requests.Response | str) -> Visit:
         """Go on from ``step``: log in at the eID simulator if the provider asks."""
         logged_in = False
@@ -352,7 +357,7 @@ class Person(PersonBrowser):
             return Visit(step, None, logged_in)
         return Visit(None, step, logged_in)
 
-    def authorize(self, url: str) -> Visit:  # type: ignore[override]
+    def authorize(self, url: str) -> Visit:  # type: ignore[override] (a URL is enough here)
         """The front channel from an authorization URL; the test says what it expects."""
         visit = self.visit(self.open(url))
         assert visit.callback is not None, (
@@ -362,7 +367,7 @@ class Person(PersonBrowser):
 
     def authorize_by_post(self, endpoint: str, request: dict[str, str]) -> Visit:
         """The authorization request sent as a form POST (Core 3.1.2.1)."""
-        first = self.walk(self.post(endpoint, data=request, allow_redirects=False, timeout=10))
+        first = self.walk(self.post(endpoint, data=request, allow_redirects=False, timeout=TIMEOUT))
         return self.visit(first)
 
     def login_page_language(self, url: str) -> str:

@@ -12,16 +12,25 @@ test asserts the choice this provider made, as its discovery document says: no
 ``request_uri_not_supported``), no ``email``, ``address`` or ``phone`` scopes (asked for,
 they are left out of the grant: RFC 6749 3.3), ``claims`` not supported (ignored).
 
-Modules of the plan not run here, and why:
+Every module of the plan runs; ``oidcc-codereuse-30seconds`` on one database only
+(``one_database``, see ``conftest``): it waits 30 seconds, and ``oidcc-codereuse`` checks the
+same on each. From the dynamic plan, ``oidcc-ensure-redirect-uri-in-authorization-request``
+applies to registered clients too and runs here. Not run, and why:
 
-- ``oidcc-codereuse-30seconds`` runs on one database only (``one_database``, see
-  ``conftest``): it waits 30 seconds, and ``oidcc-codereuse`` checks the same on each.
-- Modules for response types other than ``code`` (the plan's implicit and hybrid variants,
-  ``c_hash`` in the authorization response): the provider has the code flow only
-  (``response_types_supported: ["code"]``); ``test_oidcc_server`` checks that an implicit
-  request is refused.
-- Registration modules (``oidcc-registration-*``, the dynamic plan): clients are registered by
-  the operator, not through a registration endpoint.
+- The implicit and hybrid plans (``oidcc-implicit-certification-test-plan``,
+  ``oidcc-hybrid-certification-test-plan``: these modules with ``response_type=id_token``,
+  ``id_token token``, ``code id_token``..., ``c_hash`` and tokens in the authorization
+  response): the provider has the code flow only (``response_types_supported: ["code"]``);
+  ``test_oidcc_server`` checks that an implicit request is refused.
+- The dynamic plan's registration modules (``oidcc-registration-*``, ``-sector-*``,
+  ``-jwks-uri``, ``oidcc-redirect-uri-query-*``, ``oidcc-redirect-uri-regfrag``,
+  ``oidcc-server-rotate-keys``...): they register clients at a ``registration_endpoint``;
+  here the operator registers clients (``monespace clients add``).
+- The dynamic plan's ``oidcc-request-uri-unsigned`` and ``oidcc-request-uri-signed-rs256``:
+  they need ``request_uri`` support; the Basic plan's module for it runs, and checks the
+  refusal.
+- The form post plans (the same modules with ``response_mode=form_post``): not among the four
+  plans followed here.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from joserfc.jwk import RSAKey
 
 from tests.conformance.relying_party import (
     NEEDS_INTERACTION,
+    TIMEOUT,
     b64url,
     b64url_json,
     error_page,
@@ -355,6 +365,13 @@ def test_oidcc_ensure_registered_redirect_uri(register, person):
     error_page(person.open(rp.url(request)))
 
 
+def test_oidcc_ensure_redirect_uri_in_authorization_request(register, person):
+    """From the dynamic plan, and it applies here: no redirect_uri (OpenID Connect requires
+    it, Core 3.1.2.1) is an error page, even for a client with a single redirect URI."""
+    rp = register()
+    error_page(person.open(rp.url(rp.request(redirect_uri=None))))
+
+
 def test_oidcc_server_client_secret_post(register, person, provider):
     """The plan's client_secret_post variant of oidcc-server. The provider does not offer the
     method (secrets travel only in the Authorization header): a client sending its secret in
@@ -371,7 +388,7 @@ def test_oidcc_server_client_secret_post(register, person, provider):
         "client_id": rp.client_id,
         "client_secret": rp.secret,
     }
-    refused = requests.post(provider.endpoint("token"), data=form, timeout=10)
+    refused = requests.post(provider.endpoint("token"), data=form, timeout=TIMEOUT)
     assert oauth_error(refused, 401) == "invalid_client"
     rp.tokens(rp.redeem(code), request["nonce"])
 

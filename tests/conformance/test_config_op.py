@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.conformance.relying_party import TIMEOUT
+
 pytestmark = pytest.mark.slow
 
 ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri")
@@ -27,7 +29,7 @@ PRIVATE_PARTS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
 def test_oidcc_discovery_endpoint_verification(provider):
     discovery_url = provider.url + "/.well-known/openid-configuration"
-    response = requests.get(discovery_url, timeout=10)
+    response = requests.get(discovery_url, timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
     metadata = response.json()
@@ -59,7 +61,7 @@ def test_oidcc_discovery_endpoint_verification(provider):
 
     # The JWK Set: public signing keys, each with a kid (Core 10.1), nothing private or
     # symmetric (RFC 7518 6.3.2.1).
-    keys = requests.get(metadata["jwks_uri"], timeout=10)
+    keys = requests.get(metadata["jwks_uri"], timeout=TIMEOUT)
     assert keys.status_code == 200
     assert keys.headers["Content-Type"].startswith("application/json")
     jwks = keys.json()["keys"]
