@@ -224,8 +224,9 @@ within_own_grant(giver: Person, terms: Terms, enterprise: Enterprise) if
 within_own_grant(giver: Person, _terms: Terms, enterprise: Enterprise) if
   role_source(giver, "gap", enterprise, _designation);
 
-# A grant without an end date ends no later than one without an end date; a
-# grant with one ends no later than the same or a later day.
+# Under a giver's grant without an end date, any end date (or none) fits;
+# under one with an end date, only an end date on or before it: no end date
+# at all would outlast it.
 ends_no_later(terms: Terms, grant: Grant) if
   grant.valid_until = nil or
   (grant.valid_until != nil and terms.valid_until != nil and
