@@ -4,13 +4,15 @@ answer is never a 5xx, always JSON, and of the shape the OpenAPI document gives 
 Bodies: drawn from the document's request schemas (valid in shape, reaching the decisions
 with the demo's people and enterprises), any JSON value, JSON with strange strings (NUL,
 lone surrogates, right-to-left marks), huge or non-finite numbers, deep nesting, bytes that
-are not UTF-8, and valid bodies cut or spliced. Headers: odd credentials (Basic and Bearer),
+are not UTF-8, and valid bodies cut or spliced; sent with their length, chunked, or chunked
+and broken off. Headers: odd credentials (Basic and Bearer),
 Content-Types and X-Request-IDs. Methods: every one on every path.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import re
 
 from hypothesis import given, settings
@@ -162,8 +164,30 @@ GOOD_HEADERS = st.builds(_headers, st.just(DEMO_BASIC), st.just("application/jso
 ANY_HEADERS = st.builds(_headers, st.one_of(st.none(), AUTHORIZATIONS), CONTENT_TYPES, REQUEST_IDS)
 
 
-def post(client, path: str, body: bytes, headers: dict[str, str]):
-    response = client.post(path, data=body, headers=headers, base_url=BASE_URL)
+class _BrokenChunks(io.BytesIO):
+    """A chunked body the server cannot read past its first chunk (a malformed chunk size)."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        if self.reads > 1:
+            raise OSError("invalid chunk size")
+        return super().read(min(size if size and size > 0 else 16, 16))
+
+
+FRAMINGS = st.sampled_from(["length", "length", "chunked", "broken chunks"])
+
+
+def post(client, path: str, body: bytes, headers: dict[str, str], framing: str = "length"):
+    if framing == "length":
+        response = client.post(path, data=body, headers=headers, base_url=BASE_URL)
+    else:  # no usable length: the body is read from the stream, as a server hands it on
+        stream = io.BytesIO(body) if framing == "chunked" else _BrokenChunks(body)
+        chunked = {**headers, "Transfer-Encoding": "chunked"}
+        response = client.post(path, input_stream=stream, headers=chunked, base_url=BASE_URL)
     check_answer(path, "POST", response)
     request_id = headers.get("X-Request-ID")
     if request_id is not None and not HEADER_CONTROL.search(request_id):
@@ -195,7 +219,7 @@ def test_malformed_bodies_are_refused_as_json(app, data):
         path = data.draw(st.sampled_from(POST_PATHS), label="path")
         body = data.draw(bodies(path), label="body")
         headers = data.draw(GOOD_HEADERS, label="headers")
-        post(client, path, body, headers)
+        post(client, path, body, headers, data.draw(FRAMINGS, label="framing"))
 
 
 @settings(FUZZ, max_examples=40)
