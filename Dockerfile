@@ -31,7 +31,8 @@ RUN groupadd --system --gid 10001 monespace \
         --home-dir /home/monespace --shell /usr/sbin/nologin monespace \
     && install -d -o monespace -g monespace -m 0700 /var/lib/monespace
 
-# The dependencies are installed at the versions of constraints.txt, the ones CI tested.
+# The dependencies are installed at the versions of constraints.txt, the ones CI tested,
+# the Redis client among them (MONESPACE_RATE_LIMIT_STORAGE=redis://...).
 COPY --from=build /wheels /wheels
 COPY --from=build /src/constraints.txt /tmp/constraints.txt
 RUN pip install --constraint /tmp/constraints.txt /wheels/*.whl \

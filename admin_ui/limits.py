@@ -5,21 +5,35 @@ flood a GAP or any address with them. ``hit(kind, person)`` counts one submissio
 :class:`TooMany` past the configured rate (``role_request_limit``, ``invitation_limit``),
 counted per person in a moving window by the ``limits`` library. The counters live in
 ``rate_limit_storage``: ``memory://`` counts per worker process (the demo; the limit is then
-per worker), ``redis://`` shares them between workers and hosts. A failed submission counts
-too: guessing BCE numbers or addresses is what the limit is for. No Flask here except for the
-configuration read from the current app.
+per worker), ``redis://`` shares them between workers and hosts (the ``redis`` client comes
+with the ``limits[redis]`` dependency). A failed submission counts too: guessing BCE numbers
+or addresses is what the limit is for. No Flask here except for the configuration read from
+the current app.
+
+The storage is checked when the app starts (:func:`check_storage`); a Redis that stops
+answering later makes the limited forms answer 503 (``ServiceUnavailable``), never 500.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 
 import limits
 from flask import current_app
+from limits.errors import ConfigurationError, StorageError
+from werkzeug.exceptions import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
 
 ROLE_REQUEST, INVITATION = "role_request", "invitation"
 _SETTING = {ROLE_REQUEST: "role_request_limit", INVITATION: "invitation_limit"}
+
+# Seconds to connect to Redis and for each command: a silent Redis must not hold a request.
+REDIS_TIMEOUT = 2.0
+KEY_PREFIX = "monespace-limits"
 
 _lock = threading.Lock()
 _limiters: dict[str, limits.strategies.RateLimiter] = {}
@@ -37,7 +51,15 @@ def _limiter(storage_uri: str) -> limits.strategies.RateLimiter:
     with _lock:
         limiter = _limiters.get(storage_uri)
         if limiter is None:
-            storage = limits.storage.storage_from_string(storage_uri)
+            options = {}
+            if not storage_uri.startswith("memory://"):
+                options = {
+                    "key_prefix": KEY_PREFIX,
+                    "wrap_exceptions": True,  # limits.errors.StorageError, whatever the client
+                    "socket_connect_timeout": REDIS_TIMEOUT,
+                    "socket_timeout": REDIS_TIMEOUT,
+                }
+            storage = limits.storage.storage_from_string(storage_uri, **options)
             limiter = _limiters[storage_uri] = limits.strategies.MovingWindowRateLimiter(storage)
         return limiter
 
@@ -48,13 +70,32 @@ def hit(kind: str, person_id: int) -> None:
     rate = limits.parse(getattr(config, _SETTING[kind]))
     limiter = _limiter(config.rate_limit_storage)
     key = ("monespace", kind, str(person_id))
-    if not limiter.hit(rate, *key):
-        reset_at, _remaining = limiter.get_window_stats(rate, *key)
-        raise TooMany(max(1, int(reset_at - time.time()) + 1))
+    try:
+        if not limiter.hit(rate, *key):
+            reset_at, _remaining = limiter.get_window_stats(rate, *key)
+            raise TooMany(max(1, int(reset_at - time.time()) + 1))
+    except StorageError as exc:
+        logger.error("rate limits: the counters' storage does not answer: %s", exc.storage_error)
+        raise ServiceUnavailable() from exc
+
+
+def check_storage(storage_uri: str) -> str | None:
+    """Why the counters cannot be kept at ``storage_uri`` (its client library missing, its
+    server not answering), or None when they can."""
+    try:
+        limiter = _limiter(storage_uri)
+    except ConfigurationError as exc:
+        return str(exc)
+    if not limiter.storage.check():
+        return "the server does not answer"
+    return None
 
 
 def reset() -> None:
     """Forget every counter of this process (tests)."""
     with _lock:
         for limiter in _limiters.values():
-            limiter.storage.reset()
+            # A server gone since keeps nothing of this process to forget.
+            with contextlib.suppress(StorageError):
+                limiter.storage.reset()
+        _limiters.clear()

@@ -27,10 +27,11 @@ from werkzeug.exceptions import (
     ServiceUnavailable,
 )
 
+from admin_ui import limits as rate_limits
 from authz import db, schema
 from idp_bridge.wiring import LoginConfigError
 from monespace import bootstrap, i18n, wsgi
-from monespace.config import Config, ConfigError
+from monespace.config import Config, ConfigError, redact_url
 from monespace.wsgi import DefaultHeaders, RequestGate
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
@@ -80,6 +81,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     bootstrap.connect_database(config)
     with db.connection():
         bootstrap.prepare_schema(config)
+    problem = rate_limits.check_storage(config.rate_limit_storage)
+    if problem is not None:
+        raise ConfigError(f"rate_limit_storage: {redact_url(config.rate_limit_storage)}: {problem}")
 
     _init_request_gate(app)  # first of the hooks: nothing reads a refused request
     i18n.init_app(app)
