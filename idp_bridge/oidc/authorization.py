@@ -39,7 +39,7 @@ from authz.identifiers import normalize_nrn
 from authz.models import Client
 from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
-from idp_bridge.oidc.errors import OAuthError
+from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
 from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import LANGUAGES
@@ -65,14 +65,15 @@ class _PageError(Exception):
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> Any:
     params = request.form if request.method == "POST" else request.args
-    repeated = [name for name in params if len(params.getlist(name)) > 1]
     single = {name: params[name] for name in params}
     try:
         client = _client_and_redirect(single)
     except _PageError as exc:
         return _error_page(str(exc))
-    if repeated:
-        return _redirect_error(single, "invalid_request", f"{repeated[0]} is repeated")
+    try:
+        single_params(params)  # names a repeated parameter only if it is a plain word
+    except OAuthError as exc:
+        return _redirect_error(single, exc.error, exc.description)
     return _proceed(single, client, asked_at=time.time())
 
 

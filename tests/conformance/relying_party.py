@@ -56,6 +56,11 @@ NEEDS_INTERACTION = {
     "account_selection_required",
 }
 VSCHAR = re.compile(r"^[\x20-\x7e]+$")  # RFC 6749 appendix A.17 (refresh_token)
+# RFC 6749 4.1.2.1 and appendix A.7, A.8: error = 1*NQSCHAR, error_description = 1*NQSCHAR and
+# spaces: printable ASCII without the double quote and the backslash.
+ERROR_CODE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+ERROR_DESCRIPTION = re.compile(r"^[\x20\x21\x23-\x5b\x5d-\x7e]+$")
+ERROR_RESPONSE = {"error", "error_description", "error_uri", "state", "iss"}
 
 
 @dataclass
@@ -170,9 +175,15 @@ class RelyingParty:
         return params["code"]
 
     def error(self, callback: str, request: dict[str, str]) -> str:
+        """The error code of an error response, checked as the plans check every one: no
+        code, no parameter but those of Core 3.1.2.6, an ``error`` and ``error_description``
+        of the characters RFC 6749 4.1.2.1 allows."""
         params = self.answer(callback, request)
-        assert "error" in params, params
-        assert "code" not in params and "id_token" not in params, params
+        assert "error" in params and "code" not in params, params
+        assert set(params) <= ERROR_RESPONSE, params
+        assert ERROR_CODE.match(params["error"]), params
+        if "error_description" in params:
+            assert ERROR_DESCRIPTION.match(params["error_description"]), params
         return params["error"]
 
     # -- the token endpoint -------------------------------------------------------------
