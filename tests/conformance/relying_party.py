@@ -31,8 +31,9 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
 from authlib.common.security import generate_token
@@ -42,7 +43,7 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.flows.live_world import PersonBrowser
+from tests.flows.live_world import PersonBrowser, hidden_fields
 
 CALLBACK = "https://rp.example.test/conformance/callback"
 AFTER_LOGOUT = "https://rp.example.test/conformance/post_logout_redirect"
@@ -159,22 +160,29 @@ class RelyingParty:
     def url(self, request: dict[str, str]) -> str:
         return self.provider.endpoint("authorization") + "?" + urlencode(request)
 
-    def answer(self, callback: str, request: dict[str, str]) -> dict[str, str]:
-        """The authorization response at the redirect URI, its ``state`` and ``iss`` checked
+    def answer(self, callback: str | FormPost, request: dict[str, str]) -> dict[str, str]:
+        """The authorization response at the redirect URI, in the query or, when the request
+        asked for it, posted (Form Post Response Mode 1.0); its ``state`` and ``iss`` checked
         (Core 3.1.2.5 and 3.1.2.6, RFC 9207 2.4)."""
-        assert callback.split("?")[0] == request["redirect_uri"], callback
-        params = query_of(callback)
+        if request.get("response_mode") == "form_post":
+            assert isinstance(callback, FormPost), callback
+            assert callback.action == request["redirect_uri"], callback
+            params = callback.fields
+        else:
+            assert isinstance(callback, str), callback
+            assert callback.split("?")[0] == request["redirect_uri"], callback
+            params = query_of(callback)
         assert params.get("state") == request.get("state"), params
         assert params.get("iss") == self.provider.metadata["issuer"], params
         assert ("code" in params) != ("error" in params), params
         return params
 
-    def code(self, callback: str, request: dict[str, str]) -> str:
+    def code(self, callback: str | FormPost, request: dict[str, str]) -> str:
         params = self.answer(callback, request)
         assert "error" not in params, params
         return params["code"]
 
-    def error(self, callback: str, request: dict[str, str]) -> str:
+    def error(self, callback: str | FormPost, request: dict[str, str]) -> str:
         """The error code of an error response, checked as the plans check every one: no
         code, no parameter but those of Core 3.1.2.6, an ``error`` and ``error_description``
         of the characters RFC 6749 4.1.2.1 allows."""
@@ -338,11 +346,21 @@ def error_page(page: requests.Response | str) -> None:
 
 
 @dataclass
-class Visit:
-    """Where the browser ended: the redirect URI it was sent to (``callback``) or the page it
-    stopped at (``page``), and whether it logged in on the way."""
+class FormPost:
+    """An authorization response posted to the redirect URI (Form Post Response Mode 1.0,
+    section 2): the form's ``action`` and its fields."""
 
-    callback: str | None
+    action: str
+    fields: dict[str, str]
+
+
+@dataclass
+class Visit:
+    """Where the browser ended: the redirect URI it was sent to (``callback``: a URL, or the
+    form it was to post there) or the page it stopped at (``page``), and whether it logged in
+    on the way."""
+
+    callback: str | FormPost | None
     page: requests.Response | None
     logged_in: bool
 
@@ -366,7 +384,21 @@ class Person(PersonBrowser):
             logged_in = True
         if isinstance(step, str):
             return Visit(step, None, logged_in)
+        posted = self.form_post(step)
+        if posted is not None:
+            return Visit(posted, None, logged_in)
         return Visit(None, step, logged_in)
+
+    def form_post(self, page: requests.Response) -> FormPost | None:
+        """The answer a page posts to a site other than the provider, if it is one: the
+        browser would post it (by script, or the person's click without scripts)."""
+        forms = re.findall(r'<form method="post" action="([^"]*)">(.*?)</form>', page.text, re.S)
+        if page.status_code != 200 or len(forms) != 1:
+            return None
+        action = unescape(forms[0][0])
+        if self._on_app(urljoin(page.url, action)):
+            return None
+        return FormPost(action, hidden_fields(forms[0][1]))
 
     def authorize(self, url: str) -> Visit:  # type: ignore[override] (a URL is enough here)
         """The front channel from an authorization URL; the test says what it expects."""

@@ -29,8 +29,8 @@ applies to registered clients too and runs here. Not run, and why:
 - The dynamic plan's ``oidcc-request-uri-unsigned`` and ``oidcc-request-uri-signed-rs256``:
   they need ``request_uri`` support; the Basic plan's module for it runs, and checks the
   refusal.
-- The form post plans (the same modules with ``response_mode=form_post``): not among the four
-  plans followed here.
+- The form post plan (the same modules with ``response_mode=form_post``) runs in
+  ``test_formpost_basic_op`` for the modules whose answer the mode changes.
 """
 
 from __future__ import annotations
