@@ -198,6 +198,8 @@ def test_oidcc_scope_all(register, person, provider):
 
 
 def test_oidcc_ensure_other_scope_order_succeeds(register, person, provider):
+    """The module sends ``openid email`` reversed; ``email`` is not offered here, so the
+    reversed pair is ``openid profile`` (RFC 6749 3.3: the order does not matter)."""
     claims, granted = scopes_flow(register, person, provider, "profile openid")
     assert granted == {"openid", "profile"} and claims["given_name"] == "Claire"
 
