@@ -363,6 +363,7 @@ class Visit:
     callback: str | FormPost | None
     page: requests.Response | None
     logged_in: bool
+    started: int = 0  # when the browser set off (seconds, as auth_time counts)
 
 
 class Person(PersonBrowser):
@@ -402,7 +403,9 @@ class Person(PersonBrowser):
 
     def authorize(self, url: str) -> Visit:  # type: ignore[override] (a URL is enough here)
         """The front channel from an authorization URL; the test says what it expects."""
+        started = int(time.time())
         visit = self.visit(self.open(url))
+        visit.started = started
         assert visit.callback is not None, (
             f"stopped at {visit.page.url}: {visit.page.status_code} {visit.page.text[:2000]}"
         )
