@@ -14,6 +14,12 @@ as the module does (Back-Channel Logout 1.0, sections 2.4 to 2.6): alone in a fo
 signed with the provider's key its ``kid`` names, typed ``logout+jwt``, ``iss``, ``aud``,
 ``iat``, ``exp``, ``jti``, the logout event as an empty object, the ``sid`` and ``sub`` of the
 ID token the client got, and no ``nonce``.
+
+Not run: the Front-Channel Logout and Session Management plans
+(``oidcc-frontchannel-rp-initiated-logout-certification-test-plan``,
+``oidcc-session-management-certification-test-plan``): the provider offers neither
+front-channel logout nor a ``check_session_iframe``, and its discovery document says so by
+leaving them out.
 """
 
 from __future__ import annotations
