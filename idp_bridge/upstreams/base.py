@@ -5,15 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
-from idp_bridge.identity import VerifiedIdentity
+# UpstreamError is defined beside the identity, whose own checks raise it (UnusableIdentity).
+from idp_bridge.identity import UpstreamError, VerifiedIdentity
 
-
-class UpstreamError(Exception):
-    """A login that did not succeed; ``reason`` is refused, cancelled, timed_out or invalid."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason, self.message = reason, message
+__all__ = ["Upstream", "UpstreamError", "VerifiedIdentity"]
 
 
 class Upstream(ABC):
