@@ -3,15 +3,24 @@
 ``GET /demo/outbox`` lists them, ``GET /demo/outbox/<id>`` shows one (invitation links
 included, so the demo can be followed without a mail server). Mounted in demo mode only:
 in production the emails go through SMTP (``monespace mail send``) and these pages do not exist.
+
+An invitation link is good for whoever opens it first, so the outbox is not for anyone who can
+reach the demo: only a browser on the machine that runs it (a loopback address, as
+``monespace serve`` listens by default) or the logged-in operator reads it; anyone else gets a
+403 page, and the log says who was refused.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, render_template
+import ipaddress
+
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 from flask_babel import gettext as _
 
 from admin_ui.models import OutboxMessage
+from admin_ui.operator import is_operator
 from authz.models import MAX_ROW_ID
+from idp_bridge.web import current_login
 
 bp = Blueprint("outbox", __name__, url_prefix="/demo/outbox", template_folder="templates")
 PAGE_SIZE = 100
@@ -26,6 +35,28 @@ def init_app(app: Flask) -> None:
             )
         return
     app.register_blueprint(bp)
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+@bp.before_request
+def this_machine_or_the_operator() -> None:
+    if is_loopback(request.remote_addr):
+        return
+    session = current_login()
+    if session is not None and is_operator(session.person):
+        return
+    current_app.logger.warning(
+        "demo outbox: refused to %s (not this machine, not the operator)", request.remote_addr
+    )
+    abort(403)
 
 
 def status_labels() -> dict[str, str]:

@@ -6,6 +6,7 @@ from admin_ui import mail
 from authz import db
 from monespace.app import create_app
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+    Browser,
     app_fixture,
     make_app_fixture,
     page_text,
@@ -63,3 +64,29 @@ def test_no_outbox_page_in_production(database, database_url, tmp_path):
         assert app.test_client().get("/demo/outbox").status_code == 404
     finally:
         stop(app)
+
+
+def test_only_this_machine_or_the_operator_reads_the_outbox(app, caplog):
+    message = invite()
+    paths = ("/demo/outbox", f"/demo/outbox/{message.id}")
+    for address in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"):
+        client = app.test_client()
+        for path in paths:
+            assert client.get(path, environ_base={"REMOTE_ADDR": address}).status_code == 200
+
+    remote = {"REMOTE_ADDR": "192.0.2.7"}
+    stranger = Browser(app)
+    for path in paths:
+        refused = stranger.get(path, environ_base=remote)
+        assert refused.status_code == 403
+        assert INVITATION["link"] not in refused.get_data(as_text=True)
+    assert "demo outbox: refused to 192.0.2.7" in caplog.text
+    marc = Browser(app)
+    marc.login("eid", "person:marc")
+    assert marc.get(paths[1], environ_base=remote).status_code == 403
+
+    olivier = Browser(app)
+    olivier.login("eid", "person:olivier")
+    shown = olivier.get(paths[1], environ_base=remote)
+    assert shown.status_code == 200
+    assert INVITATION["link"] in page_text(shown)
