@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from authz.clients import add_client
 from monespace import demo
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.strategies import TEXT
-from tests.idp_bridge.web_world import BASE_URL
+from tests.idp_bridge.oidc.test_endpoints import (
+    CALLBACK,
+    SCOPES,
+    authorize_query,
+    callback_params,
+    pkce_pair,
+)
+from tests.idp_bridge.web_world import BASE_URL, Browser
 
 ENDPOINTS = ("/token", "/introspect", "/revoke")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -183,3 +192,84 @@ def test_oauth_endpoints_never_fail(app, data):
         body = _form(pairs, raw)
         response = client.post(endpoint, data=body, headers=headers, base_url=BASE_URL)
         check(endpoint, response)
+
+
+def _mutated(form: list[tuple[str, str]], data) -> list[tuple[str, str]]:
+    """The form of a grant that works, with one parameter changed, dropped or repeated, or
+    one added (or none of this: the grant as it is)."""
+    change = data.draw(st.sampled_from(["none", "replace", "drop", "repeat", "add"]), "change")
+    if change == "none":
+        return form
+    if change == "add":
+        return [*form, data.draw(st.tuples(NAMES, VALUES), label="added")]
+    at = data.draw(st.integers(0, len(form) - 1), label="at")
+    name, value = form[at]
+    if change == "drop":
+        return form[:at] + form[at + 1 :]
+    if change == "repeat":
+        return [*form, (name, data.draw(st.one_of(st.just(value), VALUES), label="again"))]
+    return [*form[:at], (name, data.draw(VALUES, label="value")), *form[at + 1 :]]
+
+
+@pytest.fixture
+def logged_in(app) -> tuple[Browser, str]:
+    """A browser logged in as Claire, and the Basic credentials of a client it may log in to."""
+    _client, secret = add_client(
+        "Fiscalité en ligne",
+        "fiscalite",
+        [CALLBACK],
+        scopes=SCOPES,
+        client_id="fisc",
+        actor="operator:test",
+    )
+    browser = Browser(app)
+    browser.login("eid", "person:claire")
+    return browser, _basic("fisc", secret, False)
+
+
+def _code(browser: Browser) -> tuple[str, str]:
+    """A fresh authorization code for the logged-in browser, and its PKCE verifier."""
+    verifier, challenge = pkce_pair()
+    authorized = browser.get("/authorize?" + urlencode(authorize_query("fisc", challenge)))
+    return callback_params(authorized)["code"], verifier
+
+
+@settings(FUZZ, max_examples=30)
+@given(data=st.data())
+def test_live_grants_with_one_part_changed(logged_in, data):
+    """Authorization codes and refresh tokens that work, with one part of the request changed:
+    the token endpoint refuses or answers, never fails."""
+    browser, good = logged_in
+    code, verifier = _code(browser)
+    redeemed = browser.client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        headers={"Authorization": good},
+        base_url=BASE_URL,
+    )
+    refresh_token = redeemed.get_json()["refresh_token"]
+    for _ in range(3):
+        code, verifier = _code(browser)
+        if data.draw(st.booleans(), label="refresh"):
+            form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token)]
+        else:
+            form = [
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier),
+            ]
+        authorization = data.draw(st.one_of(st.just(good), AUTHORIZATIONS), label="authorization")
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        body = _form(_mutated(form, data), None)
+        response = browser.client.post("/token", data=body, headers=headers, base_url=BASE_URL)
+        check("/token", response)
+        if response.status_code == 200:
+            refresh_token = response.get_json().get("refresh_token") or refresh_token
