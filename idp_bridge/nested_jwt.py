@@ -130,11 +130,18 @@ def decrypt(token: str, key: RSAKey) -> str:
     try:
         plaintext = jwe.decrypt_compact(token, key, registry=_JWE_REGISTRY).plaintext
     except (JoseError, ValueError) as exc:
-        raise JoseFailure(f"cannot decrypt: {exc.__class__.__name__}") from exc
+        raise JoseFailure(f"cannot decrypt: {_reason(exc)}") from exc
     inner = (plaintext or b"").decode("ascii", "replace")
     if inner.count(".") != 2:
         raise JoseFailure("the encrypted content is not a signed JWT")
     return inner
+
+
+def _reason(exc: Exception) -> str:
+    """What the library said, for the log: joserfc's descriptions are its own fixed words
+    ("tag does not match"); a JSON error's text would quote the payload, so only its type."""
+    description = getattr(exc, "description", None) if isinstance(exc, JoseError) else None
+    return f"{type(exc).__name__}: {description}" if description else type(exc).__name__
 
 
 def verify(token: str, resolve: Callable[[str | None], RSAKey | None]) -> dict:
@@ -154,7 +161,7 @@ def verify(token: str, resolve: Callable[[str | None], RSAKey | None]) -> dict:
         payload = jws.deserialize_compact(token, key, registry=_JWS_REGISTRY).payload
         claims = json.loads(payload)
     except (JoseError, ValueError) as exc:
-        raise JoseFailure(f"bad signature or payload: {exc.__class__.__name__}") from exc
+        raise JoseFailure(f"bad signature or payload: {_reason(exc)}") from exc
     if not isinstance(claims, dict):
         raise JoseFailure("the JWT payload is not a JSON object")
     return claims

@@ -86,3 +86,15 @@ def test_a_jwk_set_is_bounded_and_keeps_rsa_keys_only(itsme_keys):
         nested_jwt.key_set(document, max_keys=1)
     with pytest.raises(JoseFailure):
         nested_jwt.key_set({"keys": "nope"})
+
+
+def test_a_tampered_token_is_refused_with_the_librarys_reason(itsme_keys):
+    """The log says which check failed, not only the type of the library's exception."""
+    token = nested_jwt.sign({"a": 1}, itsme_keys.op_sig)
+    head, payload, signature = token.split(".")
+    with pytest.raises(JoseFailure, match=r"^bad signature or payload: DecodeError: \w"):
+        nested_jwt.verify(f"{head}.{payload[:-2]}x.{signature}", lambda kid: itsme_keys.op_sig)
+    parts = nested_jwt.encrypt(token, itsme_keys.rp_enc).split(".")
+    parts[3] = parts[3][:-4] + "AAAA"
+    with pytest.raises(JoseFailure, match=r"^cannot decrypt: DecodeError: \w"):
+        nested_jwt.decrypt(".".join(parts), itsme_keys.rp_enc)
