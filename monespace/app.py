@@ -214,11 +214,13 @@ def _routing_error_handler(exc: HTTPException) -> Callable[[HTTPException], Any]
     app's handlers only, since no view was chosen; but a protocol endpoint (OAuth, AuthZEN)
     must answer them in its own format too, not with the site's HTML page. The blueprint is
     the one whose rule matches the URL with another method, or, for an unknown path, the only
-    one serving paths under its nearest parent (``/access/v1/nope``: the decision API).
+    one serving paths under its nearest parent (``/access/v1/nope``: the decision API). A
+    refusal raised before routing's own error (the request gate's, in ``before_request``) is
+    answered by the same blueprint.
     """
     if request.url_rule is not None:  # raised in a view: its blueprint had its turn
         return None
-    owner = _owner_of_url(exc)
+    owner = _owner_of_url(request.routing_exception or exc)
     spec = current_app.error_handler_spec.get(owner) if owner else None
     for code in (exc.code, None) if spec else ():
         handlers = spec.get(code) or {}

@@ -56,6 +56,28 @@ def test_a_wrong_method_or_path_at_the_decision_api_is_authzen_json(
         assert response.headers["Allow"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "code"),
+    [
+        ("PUT", "/token", "invalid_request"),
+        ("GET", "/revoke", "invalid_request"),
+        ("GET", "/access/v1/search/subject", "invalid_request"),
+        ("POST", "/access/v1/no-such-endpoint", "invalid_request"),
+    ],
+)
+def test_a_refused_header_at_a_url_that_does_not_route_is_the_protocols_json(
+    app, method, path, code
+):
+    # The request gate's refusal comes before routing's own error; the endpoint's blueprint
+    # answers it all the same.
+    response = app.test_client().open(
+        path, method=method, headers={"Accept": "text/html", "X-Request-ID": "a\x7f"}
+    )
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    assert response.get_json()["error"] == code
+
+
 def test_a_body_too_large_at_the_token_endpoint_is_oauth_json(make_app):
     app = make_app(MAX_CONTENT_LENGTH=1000)
     response = app.test_client().post("/token", data={"grant_type": "x" * 5000})
