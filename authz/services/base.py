@@ -18,7 +18,7 @@ from authz import audit, db, epochs
 from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import BeyondOwnGrant, Conflict, Forbidden, InvalidInput, NotFound, OwnAccess
-from authz.identifiers import format_bce, normalize_bce, normalize_nrn
+from authz.identifiers import CONTROL_CHARACTERS, format_bce, normalize_bce, normalize_nrn
 from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, Enterprise, Person, today
 from authz.permissions import DESIGNATE_GAP, GRANT_ROLE
 
@@ -246,7 +246,7 @@ def parse_text(value: object, what: str, max_length: int = 2000) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"the {what} must be text")
     text = value.strip()
-    if any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in text):
+    if CONTROL_CHARACTERS.search(text):
         raise InvalidInput(f"the {what} holds control characters")
     if len(text) > max_length:
         raise InvalidInput(f"the {what} is too long ({len(text)} > {max_length} characters)")
