@@ -60,9 +60,7 @@ def _import(path: Path) -> ImportResult:
                 if total <= PROGRESS_MIN_ROWS:
                     return
                 bar = stack.enter_context(
-                    click.progressbar(
-                        length=total, label=path.name, file=sys.stderr
-                    )
+                    click.progressbar(length=total, label=path.name, file=sys.stderr)
                 )
             bar.update(done - shown)
             shown = done
