@@ -1,44 +1,12 @@
-"""pyop's authorization state (codes, tokens, subject identifiers) in the database, with the
-traps of pyop 3.5.0's ``AuthorizationState`` closed (DESIGN.md section 6).
+"""pyop's authorization state (codes, tokens, subject identifiers) in the database, safe on many
+nodes, with the traps of pyop's ``AuthorizationState`` closed (docs/security.md, "pyop's
+authorization state").
 
 :class:`ProviderAuthorizationState` subclasses ``pyop.authz_state.AuthorizationState`` and
-keeps every method and signature pyop's ``Provider`` calls. Line numbers below are those of
-pyop 3.5.0's ``authz_state.py``.
-
-1. **A code is redeemed once; a reused code revokes what it gave** (RFC 6749 sections 4.1.2
-   and 10.5). pyop reads the code, checks ``used``, then sets it (193-203): two redemptions at
-   once can both pass, and a refused reuse leaves the tokens issued from the code active, for
-   pyop keeps no link from a code to them. Here each code opens a token family
-   (``idp_bridge.oidc.token_families``); a redemption lists its tokens in the family, then
-   consumes the code in one conditional ``UPDATE`` (``consume_code``). A code presented once
-   more, or lost to a concurrent redemption, is refused (``InvalidAuthorizationCode``) and
-   revokes the family: every access and refresh token issued from the code. The replay is
-   caught at the first read pyop's Provider makes (``get_authorization_request_for_code``),
-   whichever client presents it. Of concurrent redemptions exactly one gets tokens, and the
-   others, being reuses, revoke them: the tokens are in the family before the code is spent.
-2. **Refresh tokens rotate; a replayed one revokes the family** (RFC 9700, OAuth 2.0 Security
-   BCP, section 4.14.2). pyop edits the refresh token's record in place (291) and the old token
-   keeps working: no reuse detection, and two concurrent refreshes both succeed. Here each use
-   issues a new refresh token and consumes the old one in one step; presenting a consumed one
-   revokes every token of the family. Of concurrent refreshes with one token, exactly one gets
-   tokens, and the second presentation revokes them, as any replay does.
-3. **No scans** of the storage. pyop finds the user of a subject by reading every subject
-   identifier record (352) on each code, token exchange and userinfo request, and logout (409)
-   reads every code and access token and leaves the refresh tokens. Here a reverse index
-   answers ``sub`` -> user in one read (``idp_bridge.oidc.subjects``), and logout revokes the
-   subject's families, found in the index subject -> families: codes, access and refresh
-   tokens.
-4. **Subject identifiers are merged, never overwritten** (316, 311): public and pairwise
-   subjects coexist; every change is a compare-and-swap, retried on
-   ``StaleRecordError`` (``idp_bridge.oidc.subjects``).
-5. **A refresh needs only its grant.** pyop reads the record of the access token the refresh
-   token came with, unchecked (267): once that row has expired, a refresh is a bare
-   ``KeyError`` (a 500). Here the grant is in the family, so refresh tokens outlive access
-   tokens, as they should.
-6. **No ``KeyError``.** pyop asks ``key in storage`` then reads ``storage[key]``: a row expiring
-   in between raises ``KeyError``. Here each record is read once (``get``); a missing, expired
-   or revoked one raises the pyop error that maps to ``invalid_grant`` (codes and refresh
-   tokens) or ``invalid_token`` (access tokens).
+keeps every method and signature pyop's ``Provider`` calls. Each code opens a token family
+(``idp_bridge.oidc.token_families``), so that a reused code or a replayed refresh token revokes
+every token of its grant; subjects are found through a reverse index
+(``idp_bridge.oidc.subjects``).
 
 For the revocation endpoint (RFC 7009): :meth:`~ProviderAuthorizationState.revoke_access_token`,
 :meth:`~ProviderAuthorizationState.revoke_refresh_token` (the whole family, section 2.1),
@@ -47,9 +15,6 @@ For the revocation endpoint (RFC 7009): :meth:`~ProviderAuthorizationState.revok
 :meth:`~ProviderAuthorizationState.active_refresh_token`. pyop's refresh path does not check
 that a refresh token belongs to the client presenting it (RFC 6749 section 6): the token
 endpoint must, with ``active_refresh_token(value)["client_id"]``.
-
-Like pyop outside its stateless mode, ``user_info`` and ``extra_id_token_claims`` given to
-``create_authorization_code`` are not stored: the provider reads claims at issue time.
 """
 
 from __future__ import annotations

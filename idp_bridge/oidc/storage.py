@@ -1,35 +1,13 @@
 """pyop's storage in the database, so that any node can finish a flow another node started.
 
-What pyop needs from a storage (``pyop.storage.StorageBase``, read by
-``pyop.authz_state.AuthorizationState``): a mapping from string keys to JSON-able dicts, with
-``in``, ``[]``, ``[] =``, ``del``, ``pop(key, default)`` and ``items()``. It keeps four of them:
-authorization codes, access tokens, refresh tokens and subject identifiers (user id -> its
-public and pairwise subjects). :class:`DatabaseStorage` is that mapping over ``ProviderState``,
-one collection per mapping, values as JSON text, rows forgotten after ``ttl`` seconds.
-
-pyop's habits it guards against:
-
-- **Records edited in place.** ``use_refresh_token`` does
-  ``self.refresh_tokens[token]['access_token'] = new`` and never assigns the record back; on a
-  storage that returns copies the change would be lost. ``[]`` returns a :class:`StoredRecord`,
-  a dict that writes itself back whenever one of its items is set or removed.
-- **Read, then write.** ``exchange_code_for_token`` reads a code, checks ``used``, then writes
-  ``used = True``: two redemptions at once both pass the check. Every write-back of a record
-  is a compare-and-swap on the exact JSON text that was read, so of two nodes editing the same
-  record from the same state one succeeds and the other gets :class:`StaleRecordError`, with
-  nothing written. :meth:`DatabaseStorage.consume_code` does the whole redemption as one
-  conditional ``UPDATE`` that only one caller can win.
-- **Read, then delete.** ``StorageBase.pop`` reads the key then deletes it, and raises if
-  another node deleted it in between; :meth:`DatabaseStorage.pop` is one
-  ``DELETE ... RETURNING``. (pyop also asks ``key in storage`` before ``storage[key]``: a row
-  expiring in between makes that read raise ``KeyError``, which pyop does not catch:
-  ``idp_bridge.oidc.state`` reads each record once, with ``get``.)
-
-What pyop lacks, for ``idp_bridge.oidc.state``: :meth:`DatabaseStorage.add` sets a key only if
-it has no live value, and :meth:`DatabaseStorage.compare_and_set` replaces a record only if it
-is still the one read; each is one statement that only one of concurrent callers can win.
-:meth:`DatabaseStorage.modify` builds on them: read, change, compare-and-set, again until the
-change is made on the latest record.
+:class:`DatabaseStorage` is the mapping pyop needs (``pyop.storage.StorageBase``: ``in``,
+``[]``, ``[] =``, ``del``, ``pop(key, default)``, ``items()``) over ``ProviderState``, one
+collection per mapping, values as JSON text, rows forgotten after ``ttl`` seconds. Records
+write themselves back (:class:`StoredRecord`), every write-back is a compare-and-swap, and
+:meth:`DatabaseStorage.add`, :meth:`DatabaseStorage.compare_and_set`,
+:meth:`DatabaseStorage.modify` and :meth:`DatabaseStorage.consume_code` are single statements
+that only one of concurrent callers can win. Which habits of pyop each guards against:
+docs/security.md, "pyop's storage".
 
 Only top-level item changes are written back: a change inside a nested dict or list (which
 pyop never makes) is not seen. Keys longer than the column are stored as their SHA-256, so
