@@ -31,7 +31,7 @@ from flask import (
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui import limits, mail
+from admin_ui import limits
 from admin_ui.mandates import (
     SOURCE_DESIGNATION,
     SOURCE_GRANT,
@@ -40,8 +40,7 @@ from admin_ui.mandates import (
     mandates_of,
     requests_of,
 )
-from admin_ui.pages import check_form, link, logged_in, person_name, too_many
-from authz import db
+from admin_ui.pages import check_form, logged_in, person_name, too_many
 from authz.engine import get_engine
 from authz.errors import (
     AuthzError,
@@ -57,7 +56,6 @@ from authz.models import Enterprise, Person
 from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
 from authz.services import Caller, request_role, withdraw_request
 from authz.services.base import facts_for
-from authz.services.gap import current_gap
 from idp_bridge.web import csrf_token, safe_next
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
@@ -242,15 +240,13 @@ def add() -> Any:
         try:
             if form["role"] not in ROLE_CHOICES:
                 raise InvalidInput("role")
-            # The request and the email to the GAP commit together, or neither does.
-            with db.transaction():
-                made = request_role(
-                    Caller.for_person(session.person, ip=request.remote_addr),
-                    form["bce"],
-                    form["role"],
-                    form["message"][:MAX_MESSAGE],
-                )
-                _tell_the_gap(made)
+            # The service's transaction writes the email to the GAP too (admin_ui.notifications).
+            made = request_role(
+                Caller.for_person(session.person, ip=request.remote_addr),
+                form["bce"],
+                form["role"],
+                form["message"][:MAX_MESSAGE],
+            )
             sent = made.enterprise
         except AuthzError as exc:
             error = _explain(exc, form["bce"])
@@ -267,22 +263,6 @@ def _add_page(form, back, session, error=None, sent=None) -> str:
         formatted_bce=format_bce,
         next=back,
         csrf=csrf_token(session),
-    )
-
-
-def _tell_the_gap(made) -> None:
-    """Email "role request received" to the enterprise's GAP, in their language; a GAP
-    without a known address sees the request on their pages only."""
-    designation = current_gap(made.enterprise)
-    mail.tell(
-        designation.person if designation is not None else None,
-        "role_request_received",
-        requester=made.person.display_name,
-        enterprise=made.enterprise.name,
-        bce=format_bce(made.enterprise.bce),
-        role=made.role,
-        link=link(url_for("enterprises.index")),
-        message=made.message or None,
     )
 
 

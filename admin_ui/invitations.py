@@ -23,7 +23,6 @@ from flask_babel import gettext as _
 
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.pages import check_form, logged_in, person_name
-from authz import db
 from authz.errors import (
     AuthzError,
     BeyondOwnGrant,
@@ -59,8 +58,7 @@ def accept(token: str) -> Any:
     if request.method == "POST":
         check_form(session, _purpose(token))
         try:
-            with db.transaction():  # the action and its email commit together
-                accept_invitation(caller, token)
+            accept_invitation(caller, token)
         except AuthzError as exc:
             return _refused(exc, token, session.person)
         invitation = find_invitation(token)
