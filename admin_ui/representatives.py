@@ -42,7 +42,15 @@ from admin_ui.pages import (
     refused,
     too_many,
 )
-from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
+from authz.errors import (
+    AlreadyGap,
+    AuthzError,
+    Conflict,
+    EnterpriseStopped,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
 from authz.models import (
     Enterprise,
@@ -238,23 +246,23 @@ def _already(designation: GapDesignation) -> str:
     )
 
 
-def _refusal(exc: AuthzError, enterprise: Enterprise, nrn: str | None = None) -> tuple[str, int]:
+def _refusal(exc: AuthzError, enterprise: Enterprise) -> tuple[str, int]:
     """A service's refusal in words, and the status of the page that shows it."""
-    enterprise = Enterprise.get_by_id(enterprise.id)  # its status as it is now
     if isinstance(exc, Forbidden):
         return _(
             "Vous n'êtes plus représentant légal de cette entreprise selon la Banque-Carrefour "
             "des Entreprises : vous ne pouvez plus désigner son GAP."
         ), 403
-    if isinstance(exc, Conflict):
-        designation = current_gap(enterprise)
-        if not enterprise.is_active:
-            return _(
-                "Cette entreprise a cessé ses activités selon la Banque-Carrefour des "
-                "Entreprises : son GAP ne peut plus être changé."
-            ), 409
-        if nrn is not None and designation is not None and designation.person.nrn == nrn:
+    if isinstance(exc, EnterpriseStopped):
+        return _(
+            "Cette entreprise a cessé ses activités selon la Banque-Carrefour des "
+            "Entreprises : son GAP ne peut plus être changé."
+        ), 409
+    if isinstance(exc, AlreadyGap):
+        designation = current_gap(enterprise)  # for the name only
+        if designation is not None:
             return _already(designation), 409
+    if isinstance(exc, Conflict):
         return _(
             "Le GAP ou les invitations de cette entreprise ont changé entre-temps. Vérifiez la "
             "situation ci-dessous et recommencez."
@@ -331,7 +339,7 @@ def _designate(session, enterprise: Enterprise, nrn: str, *, replacing: int | No
         # The service's transaction writes the emails too (admin_ui.notifications).
         designate_gap(_caller(session), enterprise.bce, nrn, replacing=replacing)
     except AuthzError as exc:
-        message, status = _refusal(exc, enterprise, nrn)
+        message, status = _refusal(exc, enterprise)
         return _page(session, enterprise, error=message, error_for="designate"), status
     return _done(enterprise, "designation")
 
@@ -367,7 +375,7 @@ def invite(bce: str) -> Any:
     try:
         invite_gap(_caller(session), found.bce, form["email"], nrn=bound)
     except AuthzError as exc:
-        message, status = _refusal(exc, found, bound)
+        message, status = _refusal(exc, found)
         return _page(session, found, form=form, error=message, error_for="invite"), status
     return _done(found, "invitation")
 

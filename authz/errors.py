@@ -142,9 +142,14 @@ class Expired(AuthzError):
 
 
 class NoGap(AuthzError):
-    """The enterprise has no principal access manager (GAP) to handle the request."""
+    """The enterprise (``enterprise_name``) has no principal access manager (GAP) to handle
+    the request."""
 
     code = "no_gap"
+
+    def __init__(self, message: str, *, enterprise_name: str):
+        super().__init__(message)
+        self.enterprise_name = enterprise_name
 
 
 class SchemaError(AuthzError):

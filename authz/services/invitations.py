@@ -301,7 +301,12 @@ def accept_invitation(caller: Caller, token: object) -> RoleGrant | GapDesignati
         .execute()
     )
     if used != 1:  # accepted or cancelled by someone else since it was checked
-        raise ChangedMeanwhile("this invitation has just been used or cancelled")
+        now = Invitation.get_by_id(invitation.id)
+        if now.cancelled_at is not None:
+            raise InvitationCancelled("this invitation was cancelled")
+        raise InvitationUsed(
+            "this invitation has already been used", by_caller=now.accepted_by_id == person.id
+        )
     if invitation.role == GAP_ROLE:
         record(
             caller,

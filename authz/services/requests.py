@@ -106,7 +106,8 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
             f"{enterprise.name} ({format_bce(enterprise.bce)}) has no principal access manager "
             "(GAP) yet, so nobody can accept a request. A legal representative of the "
             'enterprise must first designate a GAP (in Mon Espace, under "Designate the GAP"); '
-            "then ask again."
+            "then ask again.",
+            enterprise_name=enterprise.name,
         )
     if gap.person_id == person.id:
         raise AlreadyGap(f"you already hold every role on {enterprise.name}: you are its GAP")
