@@ -31,7 +31,7 @@ from flask import (
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui import limits, mail
+from admin_ui import limits
 from admin_ui.mandates import (
     SOURCE_DESIGNATION,
     SOURCE_GRANT,
@@ -40,24 +40,26 @@ from admin_ui.mandates import (
     mandates_of,
     requests_of,
 )
-from admin_ui.pages import check_form, link, logged_in, person_name, too_many
-from authz import db
+from admin_ui.pages import check_form, logged_in, person_name, too_many
 from authz.engine import get_engine
 from authz.errors import (
+    AlreadyGap,
     AuthzError,
     Conflict,
+    EnterpriseStopped,
     Expired,
     Forbidden,
     InvalidInput,
     NoGap,
     NotFound,
+    RequestPending,
+    RoleAlreadyHeld,
 )
-from authz.identifiers import format_bce, normalize_bce
-from authz.models import Enterprise, Person
+from authz.identifiers import format_bce
+from authz.models import Person
 from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
 from authz.services import Caller, request_role, withdraw_request
 from authz.services.base import facts_for
-from authz.services.gap import current_gap
 from idp_bridge.web import csrf_token, safe_next
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
@@ -242,18 +244,16 @@ def add() -> Any:
         try:
             if form["role"] not in ROLE_CHOICES:
                 raise InvalidInput("role")
-            # The request and the email to the GAP commit together, or neither does.
-            with db.transaction():
-                made = request_role(
-                    Caller.for_person(session.person, ip=request.remote_addr),
-                    form["bce"],
-                    form["role"],
-                    form["message"][:MAX_MESSAGE],
-                )
-                _tell_the_gap(made)
+            # The service's transaction writes the email to the GAP too (admin_ui.notifications).
+            made = request_role(
+                Caller.for_person(session.person, ip=request.remote_addr),
+                form["bce"],
+                form["role"],
+                form["message"][:MAX_MESSAGE],
+            )
             sent = made.enterprise
         except AuthzError as exc:
-            error = _explain(exc, form["bce"])
+            error = _explain(exc)
     return _add_page(form, back, session, error, sent), (400 if error else 200)
 
 
@@ -270,33 +270,15 @@ def _add_page(form, back, session, error=None, sent=None) -> str:
     )
 
 
-def _tell_the_gap(made) -> None:
-    """Email "role request received" to the enterprise's GAP, in their language; a GAP
-    without a known address sees the request on their pages only."""
-    designation = current_gap(made.enterprise)
-    mail.tell(
-        designation.person if designation is not None else None,
-        "role_request_received",
-        requester=made.person.display_name,
-        enterprise=made.enterprise.name,
-        bce=format_bce(made.enterprise.bce),
-        role=made.role,
-        link=link(url_for("enterprises.index")),
-        message=made.message or None,
-    )
-
-
-def _explain(exc: AuthzError, bce: str) -> str:
+def _explain(exc: AuthzError) -> str:
     """The refusal in words a person understands, in their language."""
     if isinstance(exc, NoGap):
-        enterprise = _enterprise(bce)
-        name = enterprise.name if enterprise else bce
         return _(
             "%(name)s n'a pas encore de gestionnaire d'accès principal (GAP) : personne ne "
             "peut accepter votre demande. Un représentant légal de l'entreprise (inscrit à la "
             "Banque-Carrefour des Entreprises) doit d'abord se connecter à Mon Espace et "
             "désigner un GAP. Vous pourrez ensuite refaire votre demande.",
-            name=name,
+            name=exc.enterprise_name,
         )
     if isinstance(exc, NotFound):
         return _("Aucune entreprise active ne porte ce numéro dans Mon Espace.")
@@ -304,13 +286,20 @@ def _explain(exc: AuthzError, bce: str) -> str:
         return _(
             "Vérifiez le numéro d'entreprise (10 chiffres, par exemple 0123.456.749) et le rôle."
         )
+    if isinstance(exc, EnterpriseStopped):
+        return _(
+            "Cette entreprise a cessé ses activités selon la Banque-Carrefour des Entreprises : "
+            "on ne peut plus y demander de rôle."
+        )
+    if isinstance(exc, AlreadyGap):
+        return _(
+            "Vous êtes le gestionnaire d'accès principal (GAP) de cette entreprise : vous avez "
+            "déjà tous les rôles."
+        )
+    if isinstance(exc, RoleAlreadyHeld):
+        return _("Vous avez déjà ce rôle, ou un rôle plus fort, pour cette entreprise.")
+    if isinstance(exc, RequestPending):
+        return _("Vous avez déjà une demande en attente pour cette entreprise.")
     if isinstance(exc, Conflict):
         return _("Vous avez déjà ce rôle, ou une demande en attente, pour cette entreprise.")
     return _("Votre demande n'a pas pu être enregistrée.")
-
-
-def _enterprise(bce: str) -> Enterprise | None:
-    try:
-        return Enterprise.get_or_none(Enterprise.bce == normalize_bce(bce))
-    except InvalidInput:
-        return None

@@ -23,15 +23,19 @@ from flask_babel import gettext as _
 
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.pages import check_form, logged_in, person_name
-from authz import db
 from authz.errors import (
+    AlreadyGap,
     AuthzError,
-    BeyondOwnGrant,
-    Conflict,
+    EnterpriseStopped,
     Expired,
     Forbidden,
+    InvitationCancelled,
+    InvitationUsed,
     NotFound,
+    NotTheInvitee,
     OwnAccess,
+    RoleAlreadyHeld,
+    SenderBeyondOwnGrant,
 )
 from authz.identifiers import format_bce
 from authz.models import Invitation, Person
@@ -59,8 +63,7 @@ def accept(token: str) -> Any:
     if request.method == "POST":
         check_form(session, _purpose(token))
         try:
-            with db.transaction():  # the action and its email commit together
-                accept_invitation(caller, token)
+            accept_invitation(caller, token)
         except AuthzError as exc:
             return _refused(exc, token, session.person)
         invitation = find_invitation(token)
@@ -113,7 +116,8 @@ def _offer(invitation: Invitation) -> dict[str, Any]:
 
 
 def _refused(exc: AuthzError, token: str, person: Person) -> tuple[str, int]:
-    """Why this link cannot be used, as a page with its status (nothing was written)."""
+    """Why this link cannot be used, as a page with its status (nothing was written). The
+    error names the reason; the invitation only gives the names to show."""
     title, status = _("Invitation impossible à utiliser"), 409
     if isinstance(exc, NotFound):
         title, status = _("Lien d'invitation inconnu"), 404
@@ -132,66 +136,68 @@ def _refused(exc: AuthzError, token: str, person: Person) -> tuple[str, int]:
             "invitation à la personne qui vous l'a envoyée.",
             **names,
         )
-    elif isinstance(exc, Forbidden):
+    elif isinstance(exc, OwnAccess):
         status = 403
-        if isinstance(exc, OwnAccess):
-            reason = _(
-                "Vous avez envoyé cette invitation vous-même : personne n'accepte sa propre "
-                "invitation. Elle doit être acceptée par la personne invitée."
-            )
-        elif isinstance(exc, BeyondOwnGrant):
-            reason = _(
-                "La personne qui vous a invité ne peut plus donner ce rôle pour %(name)s "
-                "(%(bce)s) à ces conditions : son propre rôle prend fin plus tôt. Demandez une "
-                "nouvelle invitation.",
-                **names,
-            )
-        elif invitation.nrn is not None and invitation.nrn != person.nrn:
-            reason = _(
-                "Cette invitation est destinée à une autre personne que %(me)s. Vérifiez que "
-                "vous vous êtes connecté avec votre propre carte d'identité ou votre propre "
-                "compte itsme.",
-                me=person_name(person),
-            )
-        elif invitation.role == GAP_ROLE:
-            reason = _(
-                "La personne qui vous a invité n'est plus représentant légal de %(name)s "
-                "(%(bce)s) : son invitation ne peut plus servir. Demandez une nouvelle "
-                "invitation à un représentant légal de l'entreprise.",
-                **names,
-            )
-        else:
-            reason = _(
-                "La personne qui vous a invité ne gère plus ce rôle pour %(name)s (%(bce)s) : "
-                "son invitation ne peut plus servir. Demandez une nouvelle invitation.",
-                **names,
-            )
-    elif invitation.cancelled_at is not None:
+        reason = _(
+            "Vous avez envoyé cette invitation vous-même : personne n'accepte sa propre "
+            "invitation. Elle doit être acceptée par la personne invitée."
+        )
+    elif isinstance(exc, SenderBeyondOwnGrant):
+        status = 403
+        reason = _(
+            "La personne qui vous a invité ne peut plus donner ce rôle pour %(name)s "
+            "(%(bce)s) à ces conditions : son propre rôle prend fin plus tôt. Demandez une "
+            "nouvelle invitation.",
+            **names,
+        )
+    elif isinstance(exc, NotTheInvitee):
+        status = 403
+        reason = _(
+            "Cette invitation est destinée à une autre personne que %(me)s. Vérifiez que "
+            "vous vous êtes connecté avec votre propre carte d'identité ou votre propre "
+            "compte itsme.",
+            me=person_name(person),
+        )
+    elif isinstance(exc, Forbidden) and invitation.role == GAP_ROLE:
+        status = 403
+        reason = _(
+            "La personne qui vous a invité n'est plus représentant légal de %(name)s "
+            "(%(bce)s) : son invitation ne peut plus servir. Demandez une nouvelle "
+            "invitation à un représentant légal de l'entreprise.",
+            **names,
+        )
+    elif isinstance(exc, Forbidden):  # SenderNotEntitled, or a refusal of the policy
+        status = 403
+        reason = _(
+            "La personne qui vous a invité ne gère plus ce rôle pour %(name)s (%(bce)s) : "
+            "son invitation ne peut plus servir. Demandez une nouvelle invitation.",
+            **names,
+        )
+    elif isinstance(exc, InvitationCancelled):
         reason = _(
             "Cette invitation pour %(name)s (%(bce)s) a été annulée. Demandez une nouvelle "
             "invitation si nécessaire.",
             **names,
         )
-    elif invitation.accepted_at is not None:
-        if invitation.accepted_by_id == person.id:
-            title = _("Invitation déjà acceptée")
-            reason = _("Vous avez déjà accepté cette invitation pour %(name)s (%(bce)s).", **names)
-        else:
-            reason = _(
-                "Cette invitation a déjà été utilisée : un lien d'invitation ne sert qu'une fois."
-            )
-    elif not enterprise.is_active:
+    elif isinstance(exc, InvitationUsed) and exc.by_caller:
+        title = _("Invitation déjà acceptée")
+        reason = _("Vous avez déjà accepté cette invitation pour %(name)s (%(bce)s).", **names)
+    elif isinstance(exc, InvitationUsed):
+        reason = _(
+            "Cette invitation a déjà été utilisée : un lien d'invitation ne sert qu'une fois."
+        )
+    elif isinstance(exc, EnterpriseStopped):
         reason = _(
             "%(name)s (%(bce)s) a cessé ses activités selon la Banque-Carrefour des "
             "Entreprises : ses accès ne peuvent plus changer.",
             **names,
         )
-    elif invitation.role == GAP_ROLE:
+    elif isinstance(exc, AlreadyGap):
         reason = _(
             "Vous êtes déjà le gestionnaire d'accès principal (GAP) de %(name)s (%(bce)s).",
             **names,
         )
-    elif isinstance(exc, Conflict):
+    elif isinstance(exc, RoleAlreadyHeld):
         reason = _(
             "Vous avez déjà ce rôle, ou un rôle plus fort, pour %(name)s (%(bce)s). Le lien "
             "reste utilisable par une autre personne.",

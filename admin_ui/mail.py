@@ -25,7 +25,7 @@ from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
 from authz.identifiers import parse_email
-from authz.models import Person, utcnow
+from authz.models import utcnow
 from monespace.i18n import DEFAULT, LANGUAGES
 
 KINDS = tuple(mail_texts.KINDS)
@@ -51,18 +51,11 @@ class MailSettings(Protocol):
     mail_from: str
 
 
-def tell(person: Person | None, kind: str, **values: Any) -> OutboxMessage | None:
-    """:func:`enqueue` an email to a person at their address, in their language; nothing
-    (None) for a person without a known address, who sees the news on their pages."""
-    if person is None or not person.email:
-        return None
-    return enqueue(kind, person.email, person.language, **values)
-
-
 def enqueue(kind: str, recipient: str, language: str | None = None, **values: Any) -> OutboxMessage:
     """Write an email to ``recipient`` in the outbox, in their language (French if unknown).
 
-    Must be called inside the transaction of the action it tells about (``db.transaction()``).
+    Must be called inside the transaction of the action it tells about (``db.transaction()``):
+    the notifications (``admin_ui.notifications``) call it from the services' events.
     ``values`` are those the kind needs (``admin_ui.mail_texts.KINDS``); ``role`` is a role
     code (agent, reader, owner, access_manager), written out in the recipient's language.
     """

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from babel.dates import format_datetime
 from flask import (
     Blueprint,
     Flask,
@@ -34,18 +33,24 @@ from flask import (
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui import limits, mail
+from admin_ui import limits
 from admin_ui.pages import (
     check_form,
     enterprise_or_404,
-    link,
     logged_in,
     person_name,
     refused,
     too_many,
 )
-from authz import db
-from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
+from authz.errors import (
+    AlreadyGap,
+    AuthzError,
+    Conflict,
+    EnterpriseStopped,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
 from authz.models import (
     Enterprise,
@@ -66,12 +71,8 @@ from authz.services import (
 )
 from authz.services.base import parse_id
 from idp_bridge.web import csrf_token
-from monespace.i18n import DEFAULT
 
 bp = Blueprint("representatives", __name__, url_prefix="/representant", template_folder="templates")
-
-# The acceptance page (admin_ui.invitations) answers at /invitation/<token>.
-ACCEPT_PATH = "/invitation/"
 
 
 def init_app(app: Flask) -> None:
@@ -245,23 +246,23 @@ def _already(designation: GapDesignation) -> str:
     )
 
 
-def _refusal(exc: AuthzError, enterprise: Enterprise, nrn: str | None = None) -> tuple[str, int]:
+def _refusal(exc: AuthzError, enterprise: Enterprise) -> tuple[str, int]:
     """A service's refusal in words, and the status of the page that shows it."""
-    enterprise = Enterprise.get_by_id(enterprise.id)  # its status as it is now
     if isinstance(exc, Forbidden):
         return _(
             "Vous n'êtes plus représentant légal de cette entreprise selon la Banque-Carrefour "
             "des Entreprises : vous ne pouvez plus désigner son GAP."
         ), 403
-    if isinstance(exc, Conflict):
-        designation = current_gap(enterprise)
-        if not enterprise.is_active:
-            return _(
-                "Cette entreprise a cessé ses activités selon la Banque-Carrefour des "
-                "Entreprises : son GAP ne peut plus être changé."
-            ), 409
-        if nrn is not None and designation is not None and designation.person.nrn == nrn:
+    if isinstance(exc, EnterpriseStopped):
+        return _(
+            "Cette entreprise a cessé ses activités selon la Banque-Carrefour des "
+            "Entreprises : son GAP ne peut plus être changé."
+        ), 409
+    if isinstance(exc, AlreadyGap):
+        designation = current_gap(enterprise)  # for the name only
+        if designation is not None:
             return _already(designation), 409
+    if isinstance(exc, Conflict):
         return _(
             "Le GAP ou les invitations de cette entreprise ont changé entre-temps. Vérifiez la "
             "situation ci-dessous et recommencez."
@@ -335,26 +336,12 @@ def _designate(session, enterprise: Enterprise, nrn: str, *, replacing: int | No
     except limits.TooMany as exc:
         return _page(session, enterprise, error=too_many(exc), error_for="designate"), 429
     try:
-        with db.transaction():  # the action and its email commit together
-            designation = designate_gap(_caller(session), enterprise.bce, nrn, replacing=replacing)
-            _tell_the_new_gap(designation, session.person)
+        # The service's transaction writes the emails too (admin_ui.notifications).
+        designate_gap(_caller(session), enterprise.bce, nrn, replacing=replacing)
     except AuthzError as exc:
-        message, status = _refusal(exc, enterprise, nrn)
+        message, status = _refusal(exc, enterprise)
         return _page(session, enterprise, error=message, error_for="designate"), status
     return _done(enterprise, "designation")
-
-
-def _tell_the_new_gap(designation: GapDesignation, representative: Person) -> None:
-    """Email "you are the GAP" to the new GAP, in their language, when their address is
-    known; someone designated by number who never logged in finds it at their first login."""
-    mail.tell(
-        designation.person,
-        "gap_designated",
-        enterprise=designation.enterprise.name,
-        bce=format_bce(designation.enterprise.bce),
-        link=link(url_for("enterprises.index")),
-        designated_by=person_name(representative),
-    )
 
 
 # -- inviting by email -------------------------------------------------------------------------
@@ -386,31 +373,11 @@ def invite(bce: str) -> Any:
         page = _page(session, found, form=form, errors=errors, error=error, error_for="invite")
         return page, 400
     try:
-        with db.transaction():  # the action and its email commit together
-            invitation, token = invite_gap(_caller(session), found.bce, form["email"], nrn=bound)
-            _send_invitation(invitation, token, session.person)
+        invite_gap(_caller(session), found.bce, form["email"], nrn=bound)
     except AuthzError as exc:
-        message, status = _refusal(exc, found, bound)
+        message, status = _refusal(exc, found)
         return _page(session, found, form=form, error=message, error_for="invite"), status
     return _done(found, "invitation")
-
-
-def _send_invitation(invitation: Invitation, token: str, representative: Person) -> None:
-    """The invitation email with its single-use link, in the bound person's language when
-    known (as the role invitations are), French otherwise."""
-    invited = Person.get_or_none(Person.nrn == invitation.nrn) if invitation.nrn else None
-    language = invited.language if invited is not None else DEFAULT
-    enterprise = invitation.enterprise
-    mail.enqueue(
-        "gap_invitation",
-        invitation.email,
-        language,
-        inviter=person_name(representative),
-        enterprise=enterprise.name,
-        bce=format_bce(enterprise.bce),
-        link=link(ACCEPT_PATH + token),
-        expires=format_datetime(invitation.expires_at, "d MMMM y, HH:mm 'UTC'", locale=language),
-    )
 
 
 @bp.post("/<bce>/invitations/<invitation_id>/annuler")
@@ -426,8 +393,7 @@ def cancel(bce: str, invitation_id: str) -> Any:
     if invitation is None or invitation.enterprise_id != found.id or invitation.role != GAP_ROLE:
         abort(404)
     try:
-        with db.transaction():  # the action and its email commit together
-            cancel_invitation(_caller(session), invitation.id)
+        cancel_invitation(_caller(session), invitation.id)
     except AuthzError as exc:
         message, status = _refusal(exc, found)
         return _page(session, found, error=message), status

@@ -47,10 +47,92 @@ class BeyondOwnGrant(Forbidden):
     code = "beyond_own_grant"
 
 
+class NotTheInvitee(Forbidden):
+    """The invitation is bound to another person's national register number."""
+
+    code = "not_the_invitee"
+
+
+class SenderNotEntitled(Forbidden):
+    """The person who sent an invitation may no longer give what it offers: no longer a legal
+    representative (a GAP invitation), or no longer managing that role."""
+
+    code = "sender_not_entitled"
+
+
+class SenderBeyondOwnGrant(SenderNotEntitled, BeyondOwnGrant):
+    """The sender of an invitation still manages the role, but their own grant now ends
+    earlier or covers fewer service domains than the invitation offers."""
+
+    code = "sender_beyond_own_grant"
+
+
 class Conflict(AuthzError):
     """The action clashes with the current state (already accepted, already pending...)."""
 
     code = "conflict"
+
+
+class EnterpriseStopped(Conflict):
+    """The enterprise has stopped according to the BCE registry: its access no longer changes."""
+
+    code = "enterprise_stopped"
+
+
+class AlreadyDecided(Conflict):
+    """The role request is no longer pending: accepted, refused, withdrawn or expired
+    (``status``), possibly by someone else a moment ago."""
+
+    code = "already_decided"
+
+    def __init__(self, message: str, *, status: str):
+        super().__init__(message)
+        self.status = status
+
+
+class RequestPending(Conflict):
+    """The person already has a pending role request for this enterprise."""
+
+    code = "request_pending"
+
+
+class AlreadyGap(Conflict):
+    """The person is already the enterprise's GAP (who holds every role)."""
+
+    code = "already_gap"
+
+
+class RoleAlreadyHeld(Conflict):
+    """The person already holds this role, or a stronger one, on the enterprise (``role``)."""
+
+    code = "role_already_held"
+
+    def __init__(self, message: str, *, role: str):
+        super().__init__(message)
+        self.role = role
+
+
+class InvitationUsed(Conflict):
+    """The invitation was accepted already (``by_caller``: by the person now using it)."""
+
+    code = "invitation_used"
+
+    def __init__(self, message: str, *, by_caller: bool = False):
+        super().__init__(message)
+        self.by_caller = by_caller
+
+
+class InvitationCancelled(Conflict):
+    """The invitation was cancelled (by its sender, or by a newer GAP designation)."""
+
+    code = "invitation_cancelled"
+
+
+class ChangedMeanwhile(Conflict):
+    """Someone else changed the same thing since the caller looked at it (a GAP replaced,
+    a grant ended, a request decided, a unique index raced): reload and try again."""
+
+    code = "changed_meanwhile"
 
 
 class Expired(AuthzError):
@@ -60,9 +142,14 @@ class Expired(AuthzError):
 
 
 class NoGap(AuthzError):
-    """The enterprise has no principal access manager (GAP) to handle the request."""
+    """The enterprise (``enterprise_name``) has no principal access manager (GAP) to handle
+    the request."""
 
     code = "no_gap"
+
+    def __init__(self, message: str, *, enterprise_name: str):
+        super().__init__(message)
+        self.enterprise_name = enterprise_name
 
 
 class SchemaError(AuthzError):

@@ -79,6 +79,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_settings)
 
     bootstrap.connect_database(config)
+    bootstrap.register_subscribers(config)
     with db.connection():
         bootstrap.prepare_schema(config)
     problem = rate_limits.check_storage(config.rate_limit_storage)

@@ -7,6 +7,9 @@ check the schema the same way, through the functions here:
   when that module is present), so one command gives a working instance;
 - production mode only checks that the schema is current: upgrading is an explicit operator
   step (``monespace db upgrade``), never a side effect of starting a node.
+
+Both subscribe the same listeners to the domain events (:func:`register_subscribers`), so an
+action tells the same people whether a page or a command did it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Literal
 
 from peewee import Database
 
-from authz import audit, db, schema
+from authz import audit, db, events, schema
 from monespace import config as config_module
 from monespace.config import Config
 
@@ -53,6 +56,19 @@ SCHEMA_SETS = (
 )
 
 
+# Listeners of the domain events (authz.events): "module:function", called with the Config's
+# base_url (for links in what they write).
+SUBSCRIBERS = ("admin_ui.notifications:register",)
+
+
+def register_subscribers(config: Config) -> None:
+    """Subscribe every package's listeners to the domain events (once per process: each
+    registration replaces the previous one)."""
+    for spec in SUBSCRIBERS:
+        module_name, attribute = spec.split(":")
+        getattr(importlib.import_module(module_name), attribute)(config.base_url)
+
+
 def schema_sets() -> list[schema.SchemaSet]:
     sets = []
     for spec in SCHEMA_SETS:
@@ -80,7 +96,8 @@ def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: 
         with schema.exclusive():
             upgrade_schemas(report)
             if importlib.util.find_spec(DEMO_MODULE) is not None:
-                importlib.import_module(DEMO_MODULE).seed()
+                with events.muted():  # demo data: nobody to tell
+                    importlib.import_module(DEMO_MODULE).seed()
     else:
         require_current_schemas()
 
@@ -97,6 +114,7 @@ def command_database(
     """
     config = resolve_config(config)
     connect_database(config)
+    register_subscribers(config)
     with db.connection():
         if check == "prepare":
             prepare_schema(config)

@@ -4,10 +4,16 @@ The language of a page is, in order: the ``lang`` query parameter (a link in eve
 header; remembered in a cookie), that cookie, the browser's ``Accept-Language``, French.
 Messages are written in French in the code and the templates; the catalogs in
 ``monespace/translations`` give the three other languages (README, "Translations").
+Outside a request (an email written by a command or a worker, in its recipient's language),
+:func:`translations` gives the same catalogs.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
+from babel.support import NullTranslations, Translations
 from flask import Flask, Response, request
 from flask_babel import Babel, get_locale
 
@@ -15,6 +21,17 @@ LANGUAGES = ("fr", "nl", "de", "en")
 DEFAULT = "fr"
 COOKIE = "monespace_lang"
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": "English"}
+# Where Flask-Babel finds them too: "translations" next to the app's module (monespace.app).
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+
+@functools.cache
+def translations(language: str | None) -> NullTranslations:
+    """The catalog of ``language`` (French, the language of the messages, if unknown), for
+    text written outside a request: ``translations("nl").gettext("...")``."""
+    if language not in LANGUAGES or language == DEFAULT:
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS), [language])
 
 
 def select_language() -> str:

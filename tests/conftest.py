@@ -15,7 +15,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from authz import audit, db
+from authz import audit, db, events
 from monespace import bootstrap
 
 BACKENDS = [
@@ -63,6 +63,15 @@ def audit_key_restored(audit_key):
     """A test that rebinds the audit keys (a command run with other keys) leaves the run's."""
     yield
     audit.use_keys(audit_key)
+
+
+@pytest.fixture(autouse=True)
+def event_subscriptions_restored():
+    """The domain events' subscriptions are per process: what a test subscribes (an app it
+    creates, a command it runs) is gone after it; what a wider fixture subscribed stays."""
+    saved = events.subscriptions()
+    yield
+    events.restore(saved)
 
 
 # One database per test run, so that runs in parallel (several shells) do not collide.

@@ -28,6 +28,7 @@ from admin_ui.pages import enterprise_or_404, logged_in, refused
 from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import (
+    AlreadyDecided,
     AuthzError,
     BeyondOwnGrant,
     Conflict,
@@ -253,6 +254,8 @@ def refusal(exc: AuthzError, conflict: str | None = None) -> tuple[str, int]:
         ), 403
     if isinstance(exc, Expired):
         return _("Cette demande a expiré : la personne doit refaire sa demande."), 409
+    if isinstance(exc, AlreadyDecided):
+        return _("Cette demande a déjà été traitée : rechargez la page."), 409
     if isinstance(exc, Conflict):
         return conflict or _("Quelqu'un a modifié ces accès entre-temps. Rechargez la page."), 409
     if isinstance(exc, NotFound):

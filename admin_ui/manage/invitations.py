@@ -1,7 +1,8 @@
 """Inviting someone by email to take a role on the enterprise.
 
 The invitation and its email (the single-use link, in the language of the person it is bound
-to when known, French otherwise) commit together. The form is rate limited per person
+to when known, French otherwise) commit together: the service's transaction writes both
+(``admin_ui.notifications``). The form is rate limited per person
 (``invitation_limit``), failed submissions included: it sends email to any address.
 """
 
@@ -9,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from babel.dates import format_datetime
 from flask import redirect, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui import limits, mail
+from admin_ui import limits
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.manage.context import (
     GRANT_FIELDS,
@@ -29,19 +29,15 @@ from admin_ui.manage.context import (
     query_id,
     refusal,
 )
-from admin_ui.pages import check_form, link, person_name, too_many
-from authz import db
+from admin_ui.pages import check_form, too_many
 from authz.errors import AuthzError, InvalidInput
-from authz.identifiers import format_bce, normalize_nrn, parse_email
-from authz.models import Invitation, Person
+from authz.identifiers import normalize_nrn, parse_email
+from authz.models import Invitation
 from authz.permissions import INVITE_MEMBER
 from authz.services import invite
-from monespace.i18n import DEFAULT
 
 FIELDS = ("email", *GRANT_FIELDS, "nrn", "message")
 MAX_MESSAGE = 1000
-# The acceptance page (admin_ui.invitations) answers at /invitation/<token>.
-ACCEPT_PATH = "/invitation/"
 
 
 @bp.route("/inviter", methods=["GET", "POST"])
@@ -70,17 +66,16 @@ def invite_page(bce: str) -> Any:
         error = _("L'invitation n'a pas été envoyée : corrigez les champs signalés.")
         return _page(caller, form, errors=errors, error=error), 400
     try:
-        with db.transaction():  # the action and its email commit together
-            invitation, token = invite(
-                caller.caller(),
-                caller.bce,
-                form["email"],
-                form["role"],
-                valid_until=form["valid_until"] or None,
-                scope=form["scope"],
-                nrn=bound,
-            )
-            _send(caller, invitation, token, form["message"])
+        invitation, _token = invite(
+            caller.caller(),
+            caller.bce,
+            form["email"],
+            form["role"],
+            valid_until=form["valid_until"] or None,
+            scope=form["scope"],
+            nrn=bound,
+            message=form["message"],
+        )
     except AuthzError as exc:
         message, status = refusal(exc)
         return _page(caller, form, error=message), status
@@ -92,24 +87,6 @@ def _blank(caller: Manager) -> dict[str, str]:
     offered = caller.offered()
     form["role"] = "agent" if "agent" in offered else (offered or ("",))[-1]
     return form
-
-
-def _send(caller: Manager, invitation: Invitation, token: str, message: str) -> None:
-    """The invitation email, in the bound person's language when known."""
-    invited = Person.get_or_none(Person.nrn == invitation.nrn) if invitation.nrn else None
-    language = invited.language if invited is not None else DEFAULT
-    mail.enqueue(
-        "invitation",
-        invitation.email,
-        language,
-        inviter=person_name(caller.person),
-        enterprise=caller.enterprise.name,
-        bce=format_bce(caller.bce),
-        role=invitation.role,
-        link=link(ACCEPT_PATH + token),
-        expires=format_datetime(invitation.expires_at, "d MMMM y, HH:mm 'UTC'", locale=language),
-        message=message or None,
-    )
 
 
 def _page(caller: Manager, form, *, errors=None, error=None, notice=None) -> str:

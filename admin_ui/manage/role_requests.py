@@ -1,5 +1,6 @@
 """Deciding role requests: accept (possibly with a lesser role, an end date, a scope) or
-refuse (with a reason). The requester's email is written in the decision's transaction."""
+refuse (with a reason). The service's transaction writes the requester's email too
+(``admin_ui.notifications``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from flask import redirect, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui import mail
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.manage.context import (
     GRANT_FIELDS,
@@ -25,10 +25,9 @@ from admin_ui.manage.context import (
     row,
 )
 from admin_ui.manage.queries import active_grants_of, pending_requests
-from admin_ui.pages import check_form, link, person_name
-from authz import db
+from admin_ui.pages import check_form, person_name
 from authz.errors import AuthzError
-from authz.identifiers import format_bce, format_nrn
+from authz.identifiers import format_nrn
 from authz.models import RoleRequest
 from authz.permissions import DECIDE_REQUEST
 from authz.services import accept_request, refuse_request
@@ -132,22 +131,13 @@ def accept(bce: str, request_id: int) -> Any:
         page_ = requests_page(caller, failed=made.id, form=form, errors=errors, error=error)
         return page_, 400
     try:
-        with db.transaction():  # the action and its email commit together
-            grant = accept_request(
-                caller.caller(),
-                made.id,
-                role=form["role"],
-                valid_until=form["valid_until"] or None,
-                scope=form["scope"],
-            )
-            mail.tell(
-                made.person,
-                "request_accepted",
-                enterprise=caller.enterprise.name,
-                bce=format_bce(caller.bce),
-                role=grant.role,
-                link=link(url_for("enterprises.index")),
-            )
+        accept_request(
+            caller.caller(),
+            made.id,
+            role=form["role"],
+            valid_until=form["valid_until"] or None,
+            scope=form["scope"],
+        )
     except AuthzError as exc:
         message, status = refusal(
             exc,
@@ -172,16 +162,7 @@ def refuse(bce: str, request_id: int) -> Any:
         page_ = requests_page(caller, failed=made.id, form=form, errors=errors, error=error)
         return page_, 400
     try:
-        with db.transaction():  # the action and its email commit together
-            refused = refuse_request(caller.caller(), made.id, form["reason"])
-            mail.tell(
-                made.person,
-                "request_refused",
-                enterprise=caller.enterprise.name,
-                bce=format_bce(caller.bce),
-                role=refused.role,
-                reason=refused.reason or None,
-            )
+        refuse_request(caller.caller(), made.id, form["reason"])
     except AuthzError as exc:
         message, status = refusal(exc, _("Cette demande a déjà été traitée : rechargez la page."))
         return requests_page(caller, failed=made.id, form=form, error=message), status

@@ -17,7 +17,17 @@ import peewee
 from authz import audit, db, epochs
 from authz import facts as F
 from authz.engine import get_engine
-from authz.errors import BeyondOwnGrant, Conflict, Forbidden, InvalidInput, NotFound, OwnAccess
+from authz.errors import (
+    BeyondOwnGrant,
+    ChangedMeanwhile,
+    EnterpriseStopped,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OwnAccess,
+    SenderBeyondOwnGrant,
+    SenderNotEntitled,
+)
 from authz.identifiers import CONTROL_CHARACTERS, format_bce, normalize_bce, normalize_nrn
 from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, Enterprise, Person, today
 from authz.permissions import DESIGNATE_GAP, GRANT_ROLE
@@ -59,7 +69,7 @@ def atomic(function):
             with db.transaction():
                 result = function(*args, **kwargs)
         except peewee.IntegrityError:
-            raise Conflict(
+            raise ChangedMeanwhile(
                 "someone else changed the same access at the same moment; reload and try again"
             ) from None
         return result
@@ -83,7 +93,7 @@ def find_enterprise(bce: object) -> Enterprise:
 
 def require_active(enterprise: Enterprise) -> None:
     if not enterprise.is_active:
-        raise Conflict(
+        raise EnterpriseStopped(
             f"{enterprise.name} ({format_bce(enterprise.bce)}) has stopped according to the "
             "BCE registry: its access can no longer be changed"
         )
@@ -161,11 +171,11 @@ def authorize_giving(
         if why == "oneself":
             raise OwnAccess("you sent this invitation yourself: nobody accepts their own")
         if why == "bound":
-            raise BeyondOwnGrant(
+            raise SenderBeyondOwnGrant(
                 "the person who invited you can no longer give this role on these terms (their "
                 "own grant ends earlier or covers fewer service domains); ask for a new invitation"
             )
-        raise Forbidden(
+        raise SenderNotEntitled(
             "the person who invited you no longer manages this role; ask for a new invitation"
         )
     if why == "oneself":

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from authz.errors import Conflict
+from authz import events
+from authz.errors import AlreadyGap, ChangedMeanwhile
+from authz.events import Contact, EnterpriseRef
 from authz.models import Enterprise, GapDesignation, Invitation, Person, utcnow
 from authz.permissions import DESIGNATE_GAP
 from authz.services.base import (
@@ -110,11 +112,11 @@ def install_gap(
     """
     previous = current_gap(enterprise)
     if replacing is not ANY_GAP and (previous.id if previous else None) != replacing:
-        raise Conflict(
+        raise ChangedMeanwhile(
             f"the GAP of {enterprise.name} changed in the meantime; look at it again and confirm"
         )
     if previous is not None and previous.person_id == gap.id:
-        raise Conflict(f"{gap.display_name} is already the GAP of {enterprise.name}")
+        raise AlreadyGap(f"{gap.display_name} is already the GAP of {enterprise.name}")
     now = utcnow()
     if previous is not None:
         previous.ended_at, previous.ended_by = now, designated_by
@@ -131,6 +133,16 @@ def install_gap(
     record(caller, "gap.designate", "gap_designation", designation.id, enterprise, **details)
     cancel_superseded_gap_invitations(
         caller, enterprise, f"gap_designation:{designation.id}", keep=invitation
+    )
+    events.publish(
+        events.GapDesignated(
+            EnterpriseRef.of(enterprise),
+            designation_id=designation.id,
+            gap=Contact.of(gap),
+            designated_by=Contact.of(designated_by),
+            previous=Contact.of(previous.person) if previous is not None else None,
+            invitation_id=invitation.id if invitation is not None else None,
+        )
     )
     access_changed(enterprise)
     return designation

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date
 
 from authz import facts as F
-from authz.errors import Conflict, NotFound
+from authz.errors import ChangedMeanwhile, Conflict, NotFound, RoleAlreadyHeld
 from authz.identifiers import normalize_nrn
 from authz.models import ROLE_RANK, Enterprise, Person, RoleGrant, today, utcnow
 from authz.permissions import REVOKE_ROLE
@@ -63,7 +63,7 @@ def end_grant(grant: RoleGrant, by: Person | None, reason: str) -> None:
         .execute()
     )
     if ended != 1:
-        raise Conflict(
+        raise ChangedMeanwhile(
             f"role grant #{grant.id} was changed or ended by someone else meanwhile; reload"
         )
     grant.ended_at, grant.ended_by, grant.end_reason = now, by, reason
@@ -93,9 +93,10 @@ def create_grant(
             end_grant(current, granter, "replaced")
             replaced = current
         else:
-            raise Conflict(
+            raise RoleAlreadyHeld(
                 f"{person.display_name} already holds the role {current.role} on "
-                f"{enterprise.name}; change that grant instead"
+                f"{enterprise.name}; change that grant instead",
+                role=current.role,
             )
     grant = RoleGrant.create(
         person=person,

@@ -21,9 +21,21 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from authz import events
 from authz import facts as F
 from authz.engine import get_engine
-from authz.errors import Conflict, Expired, Forbidden, NotFound
+from authz.errors import (
+    AlreadyGap,
+    ChangedMeanwhile,
+    Expired,
+    InvitationCancelled,
+    InvitationUsed,
+    NotFound,
+    NotTheInvitee,
+    RoleAlreadyHeld,
+    SenderNotEntitled,
+)
+from authz.events import Contact, EnterpriseRef
 from authz.identifiers import format_bce, normalize_nrn, parse_email
 from authz.models import (
     ROLE_RANK,
@@ -49,6 +61,7 @@ from authz.services.base import (
     parse_id,
     parse_role,
     parse_scope,
+    parse_text,
     record,
     require_active,
     require_person,
@@ -62,6 +75,7 @@ from authz.services.gap import (
 from authz.services.grants import active_grant, create_grant, in_force
 
 INVITATION_LIFETIME = timedelta(days=14)
+MAX_MESSAGE = 1000  # a word from the sender, in the email only (never stored)
 
 
 def token_hash(token: str) -> str:
@@ -99,6 +113,25 @@ def _create(
     return invitation, token
 
 
+def _sent(invitation: Invitation, token: str, inviter: Person, message: str = "") -> None:
+    """Publish the invitation, with its link's token, for the email; in the bound person's
+    language when they are known."""
+    invited = Person.get_or_none(Person.nrn == invitation.nrn) if invitation.nrn else None
+    events.publish(
+        events.InvitationSent(
+            EnterpriseRef.of(invitation.enterprise),
+            invitation_id=invitation.id,
+            email=invitation.email,
+            language=invited.language if invited is not None else None,
+            inviter=Contact.of(inviter),
+            role=invitation.role,
+            expires_at=invitation.expires_at,
+            token=token,
+            message=message,
+        )
+    )
+
+
 @atomic
 def invite(
     caller: Caller,
@@ -109,11 +142,16 @@ def invite(
     valid_until: object = None,
     scope: object = None,
     nrn: object = None,
+    message: object = "",
 ) -> tuple[Invitation, str]:
-    """Create an invitation; return it and the token for the link (shown once, never stored)."""
+    """Create an invitation; return it and the token for the link (shown once, never stored).
+
+    ``message``: a word from the sender for the invitation email (not kept).
+    """
     enterprise = find_enterprise(bce)
     email = parse_email(email)
     role = parse_role(role)  # never "gap": see invite_gap
+    message = parse_text(message, "message", MAX_MESSAGE)
     end = parse_end_date(valid_until)
     domains = parse_scope(scope, role)
     bound_nrn = _parse_bound_nrn(nrn)
@@ -136,6 +174,7 @@ def invite(
         valid_until=end.isoformat() if end else None,
         scope=domains,
     )
+    _sent(invitation, token, inviter, message)
     return invitation, token
 
 
@@ -156,7 +195,7 @@ def invite_gap(
     representative = authorize(caller, DESIGNATE_GAP, enterprise)
     gap_now = current_gap(enterprise)
     if bound_nrn is not None and gap_now is not None and gap_now.person.nrn == bound_nrn:
-        raise Conflict(f"{gap_now.person.display_name} is already the GAP of {enterprise.name}")
+        raise AlreadyGap(f"{gap_now.person.display_name} is already the GAP of {enterprise.name}")
     invitation, token = _create(enterprise, representative, email, GAP_ROLE, bound_nrn=bound_nrn)
     record(
         caller,
@@ -173,6 +212,7 @@ def invite_gap(
     cancel_superseded_gap_invitations(
         caller, enterprise, f"invitation:{invitation.id}", keep=invitation
     )
+    _sent(invitation, token, representative)
     return invitation, token
 
 
@@ -195,9 +235,12 @@ def check_invitation(caller: Caller, token: object) -> Invitation:
     invitation = find_invitation(token)
     enterprise = invitation.enterprise
     if invitation.cancelled_at is not None:
-        raise Conflict("this invitation was cancelled")
+        raise InvitationCancelled("this invitation was cancelled")
     if invitation.accepted_at is not None:
-        raise Conflict("this invitation has already been used")
+        raise InvitationUsed(
+            "this invitation has already been used",
+            by_caller=invitation.accepted_by_id == person.id,
+        )
     if invitation.expires_at <= utcnow():
         raise Expired(
             f"this invitation expired on {invitation.expires_at:%Y-%m-%d}: ask for a new one"
@@ -208,20 +251,20 @@ def check_invitation(caller: Caller, token: object) -> Invitation:
             "ask for a new invitation"
         )
     if invitation.nrn is not None and invitation.nrn != person.nrn:
-        raise Forbidden("this invitation was sent to someone else")
+        raise NotTheInvitee("this invitation was sent to someone else")
     require_active(enterprise)
     authorize_decision(person, F.Offer("invitation", invitation.id, invitation.invited_by.nrn))
     # The invitation is only as good as its sender's rights today.
     if invitation.role == GAP_ROLE:
         inviter_facts, enterprise_facts = facts_for(invitation.invited_by, enterprise)
         if not get_engine().allowed(inviter_facts, DESIGNATE_GAP, enterprise_facts):
-            raise Forbidden(
+            raise SenderNotEntitled(
                 "the person who invited you is no longer a legal representative of "
                 f"{enterprise.name}; ask for a new invitation"
             )
         gap_now = current_gap(enterprise)
         if gap_now is not None and gap_now.person_id == person.id:
-            raise Conflict(f"{person.display_name} is already the GAP of {enterprise.name}")
+            raise AlreadyGap(f"{person.display_name} is already the GAP of {enterprise.name}")
     else:
         terms = F.GrantTerms.of(
             invitation.role, invitation.scope, invitation.valid_until, person.nrn
@@ -234,9 +277,10 @@ def check_invitation(caller: Caller, token: object) -> Invitation:
             and in_force(held)
             and ROLE_RANK[held.role] > ROLE_RANK[invitation.role]
         ):
-            raise Conflict(
+            raise RoleAlreadyHeld(
                 f"{person.display_name} already holds the role {held.role} on "
-                f"{enterprise.name}; change that grant instead"
+                f"{enterprise.name}; change that grant instead",
+                role=held.role,
             )
     return invitation
 
@@ -256,8 +300,13 @@ def accept_invitation(caller: Caller, token: object) -> RoleGrant | GapDesignati
         )
         .execute()
     )
-    if used != 1:
-        raise Conflict("this invitation has already been used")
+    if used != 1:  # accepted or cancelled by someone else since it was checked
+        now = Invitation.get_by_id(invitation.id)
+        if now.cancelled_at is not None:
+            raise InvitationCancelled("this invitation was cancelled")
+        raise InvitationUsed(
+            "this invitation has already been used", by_caller=now.accepted_by_id == person.id
+        )
     if invitation.role == GAP_ROLE:
         record(
             caller,
@@ -314,8 +363,11 @@ def cancel_invitation(caller: Caller, invitation_id: object) -> Invitation:
         )
     else:
         authorize(caller, INVITE_MEMBER, enterprise)
-    if invitation.accepted_at is not None or invitation.cancelled_at is not None:
-        raise Conflict("this invitation has already been used or cancelled")
+    # The messages say "used or cancelled" as they always did; the class says which.
+    if invitation.accepted_at is not None:
+        raise InvitationUsed("this invitation has already been used or cancelled")
+    if invitation.cancelled_at is not None:
+        raise InvitationCancelled("this invitation has already been used or cancelled")
     now = utcnow()
     cancelled = (
         Invitation.update(cancelled_at=now)
@@ -327,7 +379,7 @@ def cancel_invitation(caller: Caller, invitation_id: object) -> Invitation:
         .execute()
     )
     if cancelled != 1:  # accepted or cancelled by someone else since it was read
-        raise Conflict("this invitation has already been used or cancelled")
+        raise ChangedMeanwhile("this invitation has already been used or cancelled")
     invitation.cancelled_at = now
     record(caller, "invitation.cancel", "invitation", invitation.id, enterprise)
     return invitation

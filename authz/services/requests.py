@@ -11,8 +11,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from authz import events
 from authz import facts as F
-from authz.errors import Conflict, Expired, Forbidden, InvalidInput, NoGap, NotFound
+from authz.errors import (
+    AlreadyDecided,
+    AlreadyGap,
+    Expired,
+    Forbidden,
+    InvalidInput,
+    NoGap,
+    NotFound,
+    RequestPending,
+    RoleAlreadyHeld,
+)
+from authz.events import Contact, EnterpriseRef
 from authz.identifiers import format_bce
 from authz.models import ROLE_RANK, RoleGrant, RoleRequest, utcnow
 from authz.permissions import DECIDE_REQUEST
@@ -50,7 +62,9 @@ def _find(request_id: object) -> RoleRequest:
 def _require_pending(request: RoleRequest) -> None:
     """Called once the caller is known to be entitled to the request's state."""
     if request.status != "pending":
-        raise Conflict(f"role request #{request.id} is already {request.status}")
+        raise AlreadyDecided(
+            f"role request #{request.id} is already {request.status}", status=request.status
+        )
     if request.expires_at <= utcnow():
         raise Expired(
             f"role request #{request.id} expired on {request.expires_at:%Y-%m-%d}: "
@@ -72,7 +86,10 @@ def _close(request: RoleRequest, status: str, **changes) -> None:
         .execute()
     )
     if updated != 1:
-        raise Conflict(f"role request #{request.id} was decided by someone else meanwhile")
+        status = RoleRequest.get_by_id(request.id).status
+        raise AlreadyDecided(
+            f"role request #{request.id} was {status} by someone else meanwhile", status=status
+        )
 
 
 @atomic
@@ -83,16 +100,17 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
     role = parse_role(role)
     message = parse_text(message, "message", MAX_MESSAGE)
     require_active(enterprise)
-    if current_gap(enterprise) is None:
+    gap = current_gap(enterprise)
+    if gap is None:
         raise NoGap(
             f"{enterprise.name} ({format_bce(enterprise.bce)}) has no principal access manager "
             "(GAP) yet, so nobody can accept a request. A legal representative of the "
             'enterprise must first designate a GAP (in Mon Espace, under "Designate the GAP"); '
-            "then ask again."
+            "then ask again.",
+            enterprise_name=enterprise.name,
         )
-    gap = current_gap(enterprise)
     if gap.person_id == person.id:
-        raise Conflict(f"you already hold every role on {enterprise.name}: you are its GAP")
+        raise AlreadyGap(f"you already hold every role on {enterprise.name}: you are its GAP")
     # The grant in force, whatever its scope. Asking for the same role is useful only to lift
     # a scope; asking for a weaker one never is.
     held = active_grant(person, enterprise)
@@ -101,7 +119,9 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
         and in_force(held)
         and (ROLE_RANK[held.role] > ROLE_RANK[role] or (held.role == role and not held.scope))
     ):
-        raise Conflict(f"you already hold the role {held.role} on {enterprise.name}")
+        raise RoleAlreadyHeld(
+            f"you already hold the role {held.role} on {enterprise.name}", role=held.role
+        )
     if (
         RoleRequest.select()
         .where(
@@ -111,7 +131,7 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
         )
         .exists()
     ):
-        raise Conflict(f"you already have a pending request for {enterprise.name}")
+        raise RequestPending(f"you already have a pending request for {enterprise.name}")
     now = utcnow()
     request = RoleRequest.create(
         person=person,
@@ -122,6 +142,16 @@ def request_role(caller: Caller, bce: object, role: object, message: str = "") -
         expires_at=now + REQUEST_LIFETIME,
     )
     record(caller, "request.create", "role_request", request.id, enterprise, role=role)
+    events.publish(
+        events.RoleRequested(
+            EnterpriseRef.of(enterprise),
+            request_id=request.id,
+            requester=Contact.of(person),
+            role=role,
+            message=message,
+            gap=Contact.of(gap.person),
+        )
+    )
     return request
 
 
@@ -135,6 +165,16 @@ def withdraw_request(caller: Caller, request_id: object) -> RoleRequest:
     _require_pending(request)
     _close(request, "withdrawn", decided_by=person)
     record(caller, "request.withdraw", "role_request", request.id, request.enterprise)
+    gap = current_gap(request.enterprise)
+    events.publish(
+        events.RequestWithdrawn(
+            EnterpriseRef.of(request.enterprise),
+            request_id=request.id,
+            requester=Contact.of(person),
+            role=request.role,
+            gap=Contact.of(gap.person) if gap is not None else None,
+        )
+    )
     return RoleRequest.get_by_id(request.id)
 
 
@@ -187,6 +227,15 @@ def accept_request(
         valid_until=end.isoformat() if end else None,
         scope=domains,
     )
+    events.publish(
+        events.RequestAccepted(
+            EnterpriseRef.of(enterprise),
+            request_id=request.id,
+            requester=Contact.of(request.person),
+            requested_role=request.role,
+            role=role,
+        )
+    )
     access_changed(enterprise)
     return grant
 
@@ -209,6 +258,15 @@ def refuse_request(caller: Caller, request_id: object, reason: str = "") -> Role
         person=request.person.nrn,
         reason=reason,
     )
+    events.publish(
+        events.RequestRefused(
+            EnterpriseRef.of(enterprise),
+            request_id=request.id,
+            requester=Contact.of(request.person),
+            role=request.role,
+            reason=reason,
+        )
+    )
     return RoleRequest.get_by_id(request.id)
 
 
@@ -222,9 +280,24 @@ def expire_requests(now: datetime | None = None) -> int:
             (RoleRequest.status == "pending") & (RoleRequest.expires_at <= now)
         )
     )
+    expired = 0
     for request in overdue:
-        RoleRequest.update(status="expired", decided_at=now).where(
-            (RoleRequest.id == request.id) & (RoleRequest.status == "pending")
-        ).execute()
+        updated = (
+            RoleRequest.update(status="expired", decided_at=now)
+            .where((RoleRequest.id == request.id) & (RoleRequest.status == "pending"))
+            .execute()
+        )
+        if updated != 1:  # decided or withdrawn since it was read: nothing to tell
+            continue
+        expired += 1
         record(caller, "request.expire", "role_request", request.id, request.enterprise)
-    return len(overdue)
+        events.publish(
+            events.RequestExpired(
+                EnterpriseRef.of(request.enterprise),
+                request_id=request.id,
+                requester=Contact.of(request.person),
+                role=request.role,
+                created_at=request.created_at,
+            )
+        )
+    return expired

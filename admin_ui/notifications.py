@@ -1,0 +1,191 @@
+"""Emails telling people what the mandate services did.
+
+The services publish domain events (``authz.events``) in their transaction; the handlers here
+turn them into outbox rows (``admin_ui.mail.enqueue``) in that same transaction, so an action
+and its emails commit together, whether a page, the command line (``monespace requests
+expire``) or a worker did it. Pages send no email themselves.
+
+Who hears of what:
+
+- a role request: its enterprise's GAP; its acceptance, refusal or expiry: the requester;
+  its withdrawal: the GAP who would have decided it;
+- an invitation (a role, or the post of GAP): the invited address, in the bound person's
+  language when known;
+- a GAP designated by national register number: the new GAP; any GAP replaced, whether by
+  designation or by an accepted GAP invitation: the former GAP.
+
+A person without a known address gets no email and sees the news on their pages.
+
+:func:`register` subscribes the handlers, once per process (the app factory and the command
+line both call it through ``monespace.bootstrap``); links in the emails start with the
+configured ``base_url``.
+"""
+
+from __future__ import annotations
+
+from babel.dates import format_datetime
+
+from admin_ui import mail
+from authz import events
+from authz.events import Contact
+from authz.identifiers import format_bce
+from monespace.i18n import DEFAULT, LANGUAGES, translations
+
+# Paths of the pages the emails link to (admin_ui.enterprises, admin_ui.invitations).
+ENTERPRISES_PATH = "/entreprises"
+ADD_ENTERPRISE_PATH = "/entreprises/ajouter"
+ACCEPT_PATH = "/invitation/"
+
+
+class Notifier:
+    """The handlers of one configuration (its ``base_url``), subscribed by :func:`register`."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+
+    def handlers(self) -> list[tuple[type[events.Event], events.Handler]]:
+        return [
+            (events.RoleRequested, self.role_requested),
+            (events.RequestAccepted, self.request_accepted),
+            (events.RequestRefused, self.request_refused),
+            (events.RequestWithdrawn, self.request_withdrawn),
+            (events.RequestExpired, self.request_expired),
+            (events.InvitationSent, self.invitation_sent),
+            (events.GapDesignated, self.gap_designated),
+        ]
+
+    def link(self, path: str) -> str:
+        return self.base_url + path
+
+    def role_requested(self, event: events.RoleRequested) -> None:
+        _tell(
+            event.gap,
+            "role_request_received",
+            requester=_name(event.requester, event.gap),
+            enterprise=event.enterprise.name,
+            bce=format_bce(event.enterprise.bce),
+            role=event.role,
+            link=self.link(ENTERPRISES_PATH),
+            message=event.message or None,
+        )
+
+    def request_accepted(self, event: events.RequestAccepted) -> None:
+        _tell(
+            event.requester,
+            "request_accepted",
+            enterprise=event.enterprise.name,
+            bce=format_bce(event.enterprise.bce),
+            role=event.role,
+            link=self.link(ENTERPRISES_PATH),
+        )
+
+    def request_refused(self, event: events.RequestRefused) -> None:
+        _tell(
+            event.requester,
+            "request_refused",
+            enterprise=event.enterprise.name,
+            bce=format_bce(event.enterprise.bce),
+            role=event.role,
+            reason=event.reason or None,
+        )
+
+    def request_withdrawn(self, event: events.RequestWithdrawn) -> None:
+        _tell(
+            event.gap,
+            "request_withdrawn",
+            requester=_name(event.requester, event.gap),
+            enterprise=event.enterprise.name,
+            bce=format_bce(event.enterprise.bce),
+            role=event.role,
+        )
+
+    def request_expired(self, event: events.RequestExpired) -> None:
+        _tell(
+            event.requester,
+            "request_expired",
+            enterprise=event.enterprise.name,
+            bce=format_bce(event.enterprise.bce),
+            role=event.role,
+            link=self.link(ADD_ENTERPRISE_PATH),
+        )
+
+    def invitation_sent(self, event: events.InvitationSent) -> None:
+        language = event.language if event.language in LANGUAGES else DEFAULT
+        reader = Contact(name="", email=event.email, language=language)
+        values = {
+            "inviter": _name(event.inviter, reader),
+            "enterprise": event.enterprise.name,
+            "bce": format_bce(event.enterprise.bce),
+            "link": self.link(ACCEPT_PATH + event.token),
+            "expires": format_datetime(event.expires_at, "d MMMM y, HH:mm 'UTC'", locale=language),
+        }
+        if event.role == "gap":
+            mail.enqueue("gap_invitation", event.email, language, **values)
+        else:
+            mail.enqueue(
+                "invitation",
+                event.email,
+                language,
+                role=event.role,
+                message=event.message or None,
+                **values,
+            )
+
+    def gap_designated(self, event: events.GapDesignated) -> None:
+        enterprise = event.enterprise.name
+        bce = format_bce(event.enterprise.bce)
+        # Whoever accepted a GAP invitation knows it already; someone designated by number
+        # learns it here (or at their first login, without a known address).
+        if event.invitation_id is None:
+            _tell(
+                event.gap,
+                "gap_designated",
+                enterprise=enterprise,
+                bce=bce,
+                link=self.link(ENTERPRISES_PATH),
+                designated_by=_name(event.designated_by, event.gap),
+            )
+        if event.previous is not None:
+            _tell(
+                event.previous,
+                "gap_replaced",
+                enterprise=enterprise,
+                bce=bce,
+                new_gap=_name(event.gap, event.previous),
+                changed_by=_name(event.designated_by, event.previous),
+            )
+
+
+def _tell(contact: Contact | None, kind: str, **values: object) -> None:
+    if contact is None or not contact.email:
+        return
+    mail.enqueue(kind, contact.email, contact.language, **values)
+
+
+def _name(person: Contact, reader: Contact | None) -> str:
+    """A person's name for the reader of an email, in the reader's language when unnamed."""
+    language = reader.language if reader is not None else None
+    return person.name or translations(language).gettext("une personne sans nom connu")
+
+
+_registered: Notifier | None = None
+
+
+def register(base_url: str) -> Notifier:
+    """Subscribe the notifications, replacing those registered before in this process (so
+    that creating a second app, or running a command, never sends an email twice)."""
+    global _registered
+    unregister()
+    notifier = Notifier(base_url)
+    for event_type, handler in notifier.handlers():
+        events.subscribe(event_type, handler)
+    _registered = notifier
+    return notifier
+
+
+def unregister() -> None:
+    global _registered
+    if _registered is not None:
+        for event_type, handler in _registered.handlers():
+            events.unsubscribe(event_type, handler)
+    _registered = None
