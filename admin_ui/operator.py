@@ -198,7 +198,7 @@ def _register(form: dict[str, Any]) -> tuple[Client, str | None]:
     if not keyed and (form["jwks"] or form["jwks_uri"]):
         # Keys given to a client that will not use them are a mistake; say so.
         raise InvalidInput(_("le JWKS et le jwks_uri ne servent qu'à private_key_jwt"))
-    return registry.add_client(
+    metadata = registry.ClientMetadata(
         form["name"],
         form["service_domain"],
         redirect_uris=_lines(form["redirect_uris"]),
@@ -209,14 +209,13 @@ def _register(form: dict[str, Any]) -> tuple[Client, str | None]:
         sector_identifier=form["sector_identifier"] or None,
         jwks=form["jwks"] or None,
         client_id=form["client_id"] or None,
-        actor=_actor(),
-        ip=request.remote_addr,
         # http:// URIs (a relying party on localhost) are for the demo only.
         allow_http=current_app.config["MONESPACE"].is_demo,
         jwks_uri=form["jwks_uri"] or None,
         post_logout_redirect_uris=_lines(form["post_logout_redirect_uris"]),
         backchannel_logout_uri=form["backchannel_logout_uri"] or None,
     )
+    return registry.add_client(metadata, actor=_actor(), ip=request.remote_addr)
 
 
 def _add_page(form: dict[str, Any], error: str | None = None) -> str:
