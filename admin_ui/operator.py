@@ -42,7 +42,7 @@ from admin_ui.pages import check_form, logged_in, person_name
 from authz import clients as registry
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
-from authz.models import AuditEvent, Client, Enterprise, LegalRepresentation, Person, today
+from authz.models import AuditEvent, Enterprise, LegalRepresentation, Person, today
 from idp_bridge.oidc.provider import SCOPES
 from idp_bridge.web import csrf_token
 from policies import POLICY_DIR
@@ -123,7 +123,7 @@ def clients() -> str:
     notice = None
     disabled = request.args.get("desactive")
     if disabled:
-        client = Client.get_or_none(Client.client_id == disabled)
+        client = registry.find_client(disabled)
         if client is not None and not client.is_enabled:
             notice = _("Le client %(name)s (%(id)s) est désactivé.", name=client.name, id=disabled)
     return render_template(
@@ -134,16 +134,16 @@ def clients() -> str:
     )
 
 
-def _client_row(client: Client) -> dict[str, Any]:
+def _client_row(client: registry.RegisteredClient) -> dict[str, Any]:
     return {
         "id": client.client_id,
         "name": client.name,
         "domain": client.service_domain,
         "auth_method": client.auth_method,
-        "scopes": client.allowed_scopes.split(),
+        "scopes": list(client.scopes),
         "nrn": client.may_receive_nrn,
-        "redirect_uris": client.redirect_uri_list,
-        "logout_uris": json.loads(client.post_logout_redirect_uris or "[]"),
+        "redirect_uris": list(client.redirect_uris),
+        "logout_uris": list(client.post_logout_redirect_uris),
         "subject_type": client.subject_type,
         "sector": client.sector_identifier,
         "enabled": client.is_enabled,
@@ -190,7 +190,7 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _register(form: dict[str, Any]) -> tuple[Client, str | None]:
+def _register(form: dict[str, Any]) -> tuple[registry.RegisteredClient, str | None]:
     unknown = [scope for scope in form["scopes"] if scope not in SCOPES]
     if unknown:
         raise InvalidInput(_("portée non proposée : %(scope)s", scope=unknown[0]))
@@ -198,7 +198,7 @@ def _register(form: dict[str, Any]) -> tuple[Client, str | None]:
     if not keyed and (form["jwks"] or form["jwks_uri"]):
         # Keys given to a client that will not use them are a mistake; say so.
         raise InvalidInput(_("le JWKS et le jwks_uri ne servent qu'à private_key_jwt"))
-    return registry.add_client(
+    metadata = registry.ClientMetadata(
         form["name"],
         form["service_domain"],
         redirect_uris=_lines(form["redirect_uris"]),
@@ -209,14 +209,13 @@ def _register(form: dict[str, Any]) -> tuple[Client, str | None]:
         sector_identifier=form["sector_identifier"] or None,
         jwks=form["jwks"] or None,
         client_id=form["client_id"] or None,
-        actor=_actor(),
-        ip=request.remote_addr,
         # http:// URIs (a relying party on localhost) are for the demo only.
         allow_http=current_app.config["MONESPACE"].is_demo,
         jwks_uri=form["jwks_uri"] or None,
         post_logout_redirect_uris=_lines(form["post_logout_redirect_uris"]),
         backchannel_logout_uri=form["backchannel_logout_uri"] or None,
     )
+    return registry.add_client(metadata, actor=_actor(), ip=request.remote_addr)
 
 
 def _add_page(form: dict[str, Any], error: str | None = None) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authz import bce_import, db
-from authz.clients import add_client, hash_secret
+from authz.clients import ClientMetadata, add_client, hash_secret
 from authz.models import Client, Enterprise, Person
 from authz.services import Caller, designate_gap, grant_role, request_role
 from monespace.config import DEMO_OPERATOR_NRN
@@ -124,16 +124,18 @@ def seed(report=lambda _message: None) -> bool:
     )
     designate_gap(Caller.for_person(people["jean"]), atelier, people["jean"].nrn)
     client, _secret = add_client(
-        "Demo relying party",
-        "fiscalite",
-        redirect_uris=["http://127.0.0.1:8000/demo-rp/callback"],
-        scopes=["openid", "profile", "enterprise"],
-        client_id=DEMO_CLIENT_ID,
+        ClientMetadata(
+            "Demo relying party",
+            "fiscalite",
+            redirect_uris=["http://127.0.0.1:8000/demo-rp/callback"],
+            scopes=["openid", "profile", "enterprise"],
+            client_id=DEMO_CLIENT_ID,
+            allow_http=True,
+        ),
         actor=actor,
-        allow_http=True,
     )
     Client.update(secret_hash=hash_secret(DEMO_CLIENT_SECRET)).where(
-        Client.id == client.id
+        Client.client_id == client.client_id
     ).execute()
     report("demo data loaded")
     return True

@@ -34,14 +34,13 @@ from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
 from authz import constant_time
+from authz.clients import RegisteredClient, enabled_client
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
-from authz.models import Client
 from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
-from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import LANGUAGES
 from idp_bridge.web import csrf_token, current_login
 
@@ -93,17 +92,17 @@ def resume() -> Any:
     return _proceed(params, client, asked_at=asked_at)
 
 
-def _client_and_redirect(params: dict[str, str]) -> Client:
+def _client_and_redirect(params: dict[str, str]) -> RegisteredClient:
     client = enabled_client(params.get("client_id"))
     redirect_uri = params.get("redirect_uri")
     if client is None:
         raise _PageError(_("Le service qui vous envoie ici n'est pas connu."))
-    if redirect_uri not in client.redirect_uri_list:
+    if redirect_uri not in client.redirect_uris:
         raise _PageError(_("L'adresse de retour de ce service n'est pas enregistrée."))
     return client
 
 
-def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
+def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: float) -> Any:
     edge = current_edge()
     pyop = edge.provider.provider()
     if params.get("response_mode", "query") not in RESPONSE_MODES:
@@ -116,7 +115,7 @@ def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
     # A client gets the scopes it was registered for, fewer if it asks for others (RFC 6749
     # 3.3), and the NRN only if it may receive it. offline_access is not offered: every
     # token ends with the login session it came from (idp_bridge.oidc.logout).
-    allowed = set(client.allowed_scopes.split()) | {"openid"}
+    allowed = set(client.scopes) | {"openid"}
     allowed.discard("offline_access")
     if not client.may_receive_nrn:
         allowed.discard("nrn")
@@ -181,7 +180,7 @@ def _parse(pyop, params: dict[str, str]):
         raise OAuthError("invalid_request", "a parameter has an invalid value") from None
 
 
-def _hint(params: dict[str, str], client: Client) -> dict | None:
+def _hint(params: dict[str, str], client: RegisteredClient) -> dict | None:
     """The verified ``id_token_hint`` (Core 3.1.2.1), issued to this client; None without
     one; ``invalid_request`` for one this provider did not issue to this client."""
     if not params.get("id_token_hint"):
@@ -262,7 +261,7 @@ def _language(params: dict[str, str]) -> str | None:
     return None
 
 
-def _answer(auth_req, params, client: Client, session, bce: str | None) -> Response:
+def _answer(auth_req, params, client: RegisteredClient, session, bce: str | None) -> Response:
     edge = current_edge()
     pyop = edge.provider.provider()
     auth_req[LOGIN] = {

@@ -1,46 +1,38 @@
-"""Client authentication at the token endpoint.
+"""Client authentication at the token, revocation and introspection endpoints (OAuth).
 
-- ``client_secret_basic`` (RFC 6749 section 2.3.1): HTTP Basic, the client_id and the secret
-  each form-url-encoded before base64; the secret is checked in constant time against its
-  salted hash (``authz.clients.verify_secret``).
-- ``private_key_jwt`` (RFC 7523 sections 2.2 and 3, OpenID Connect Core section 9): a JWT that
-  the client signed (RS256, PS256 or ES256) with a key it registered, inline or at its
-  ``jwks_uri``; ``iss`` and ``sub`` are its client_id, ``aud`` names the token endpoint or the
-  issuer, it lives a few minutes at most and its ``jti`` is accepted once.
-- ``none``: a public client names itself with ``client_id`` in the form. Nothing authenticates
-  it; PKCE, enforced by the token endpoint, is what binds the code to it.
+Which client is calling is decided by ``authz.client_auth`` for every endpoint alike
+(``client_secret_basic``, ``private_key_jwt``, ``none``; one method per request, the registered
+one). This module reads the OAuth request for it, verifies ``private_key_jwt`` assertions for
+it, and turns its refusals into OAuth errors: ``invalid_client`` (401, with a challenge), or
+``invalid_request`` (400) for a malformed request.
 
-``client_secret_post`` is refused: secrets travel only in the Authorization header, which
-servers and proxies know not to log. A request uses exactly one method (RFC 6749 section 2.3),
-and it must be the method the client registered. Every authentication failure is
-``invalid_client`` (401); only a malformed request is ``invalid_request`` (400).
+``private_key_jwt`` (RFC 7523 sections 2.2 and 3, OpenID Connect Core section 9): a JWT that
+the client signed (RS256, PS256 or ES256) with a key it registered, inline or at its
+``jwks_uri``; ``iss`` and ``sub`` are its client_id, ``aud`` names the token endpoint or the
+issuer, it lives a few minutes at most and its ``jti`` is accepted once.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote_plus
 
 from cachetools import LRUCache
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.util import json_b64decode
 
-from authz import db
-from authz.clients import hash_secret, verify_secret
-from authz.models import Client
+from authz.client_auth import ClientAuthentication, ClientAuthError, Credentials
+from authz.clients import RegisteredClient
 from idp_bridge.client_assertion import ASSERTION_TYPE
 from idp_bridge.oidc.client_keys import KeySource, KeysUnavailable, RemoteKeys, StaticKeys
-from idp_bridge.oidc.errors import invalid_client, invalid_request, single_param
+from idp_bridge.oidc.errors import OAuthError, invalid_client, invalid_request, single_param
 from idp_bridge.stores import SeenStore
 from idp_bridge.transport import Transport, urllib_transport
 
@@ -48,17 +40,11 @@ logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("RS256", "PS256", "ES256")
 SKEW = 60  # seconds of clock difference tolerated between the client and us
-MAX_CLIENT_ID = 255
-MAX_AUTHORIZATION = 4096
 MAX_ASSERTION = 16_384
 MAX_JTI = 255
 KEY_SOURCES = 1000  # clients whose parsed or fetched keys are kept in memory
 
 _REGISTRY = jws.JWSRegistry(algorithms=list(ALGORITHMS))
-# Checked when the client_id is unknown, so that an unknown client costs the same time as a
-# wrong secret.
-_NO_CLIENT = Client(secret_hash=hash_secret(secrets.token_urlsafe(32)))
-_GENERIC_BASIC_FAILURE = "unknown client, wrong secret or disabled client"
 
 
 class ClientAuthenticator:
@@ -83,7 +69,58 @@ class ClientAuthenticator:
         jwks_min_refetch_interval: float = 60,
         key_cache_size: int = KEY_SOURCES,
     ):
-        self.audiences = frozenset((token_endpoint, issuer))
+        self.assertions = JwtAssertions(
+            frozenset((token_endpoint, issuer)),
+            seen,
+            transport=transport,
+            clock=clock,
+            max_assertion_lifetime=max_assertion_lifetime,
+            jwks_ttl=jwks_ttl,
+            jwks_min_refetch_interval=jwks_min_refetch_interval,
+            key_cache_size=key_cache_size,
+        )
+        self._authentication = ClientAuthentication(assertions=self.assertions, public=True)
+
+    def authenticate(
+        self, form: Mapping[str, str], authorization_header: str | None
+    ) -> RegisteredClient:
+        """The enabled client that authenticated with the registered method, or OAuthError."""
+        credentials = Credentials(
+            authorization=authorization_header,
+            client_id=single_param(form, "client_id"),
+            client_secret=single_param(form, "client_secret"),
+            assertion=single_param(form, "client_assertion"),
+            assertion_type=single_param(form, "client_assertion_type"),
+        )
+        try:
+            return self._authentication.authenticate(credentials)
+        except ClientAuthError as exc:
+            raise oauth_error(exc) from None
+
+
+def oauth_error(exc: ClientAuthError) -> OAuthError:
+    """A refused client authentication as OAuth answers it (RFC 6749 section 5.2)."""
+    return invalid_request(exc.description) if exc.malformed else invalid_client(exc.description)
+
+
+class JwtAssertions:
+    """Verifies ``private_key_jwt`` assertions: the signature with a key the client
+    registered, the claims, and that each ``jti`` is used once (``authz.client_auth`` calls
+    it once it knows the client)."""
+
+    def __init__(
+        self,
+        audiences: frozenset[str],
+        seen: SeenStore,
+        *,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.time,
+        max_assertion_lifetime: int = 300,
+        jwks_ttl: float = 3600,
+        jwks_min_refetch_interval: float = 60,
+        key_cache_size: int = KEY_SOURCES,
+    ):
+        self.audiences = audiences
         self.max_assertion_lifetime = max_assertion_lifetime
         self._seen, self._clock = seen, clock
         self._transport = transport if transport is not None else urllib_transport()
@@ -91,147 +128,85 @@ class ClientAuthenticator:
         self._sources: LRUCache[tuple[str, str, str], KeySource] = LRUCache(key_cache_size)
         self._lock = threading.Lock()
 
-    def authenticate(self, form: Mapping[str, str], authorization_header: str | None) -> Client:
-        """The enabled client that authenticated with the registered method, or OAuthError."""
-        form_client_id = single_param(form, "client_id")
-        secret = single_param(form, "client_secret")
-        assertion = single_param(form, "client_assertion")
-        assertion_type = single_param(form, "client_assertion_type")
-        basic = bool(authorization_header and authorization_header.strip())
-        jwt = assertion is not None or assertion_type is not None
-        if basic + (secret is not None) + jwt > 1:
-            raise invalid_request("use exactly one client authentication method per request")
-        if basic:
-            return self._basic(authorization_header or "", form_client_id)
-        if secret is not None:
-            raise invalid_client(
-                "client_secret_post is not supported: send client_id and client_secret "
-                "in the Authorization header (HTTP Basic, client_secret_basic)"
-            )
-        if jwt:
-            return self._private_key_jwt(assertion, assertion_type, form_client_id)
-        if form_client_id is not None:
-            return self._public(form_client_id)
-        raise invalid_client("client authentication is required")
-
-    # -- client_secret_basic -----------------------------------------------------------
-
-    def _basic(self, header: str, form_client_id: str | None) -> Client:
-        scheme, _, credentials = header.strip().partition(" ")
-        if scheme.lower() != "basic":
-            raise invalid_client("unsupported authorization scheme: use HTTP Basic")
-        try:
-            if len(credentials) > MAX_AUTHORIZATION:
-                raise ValueError("too long")
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except ValueError:  # not base64 (binascii.Error), not UTF-8 (UnicodeDecodeError)
-            raise invalid_client("malformed HTTP Basic credentials") from None
-        client_id, colon, secret = decoded.partition(":")
-        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
-        if not colon or not client_id:
-            raise invalid_client("malformed HTTP Basic credentials")
-        if form_client_id is not None and form_client_id != client_id:
-            raise invalid_client("the client_id of the form is not the one authenticated")
-        client = _lookup(client_id)
-        if client is not None and client.is_enabled:
-            _require_method(client, "client_secret_basic")
-        if client is None:
-            verify_secret(_NO_CLIENT, secret)  # the time a wrong secret would take
-            raise invalid_client(_GENERIC_BASIC_FAILURE)
-        if not verify_secret(client, secret):
-            raise invalid_client(_GENERIC_BASIC_FAILURE)
-        return client
-
-    # -- none ---------------------------------------------------------------------------
-
-    def _public(self, client_id: str) -> Client:
-        client = _enabled(client_id)
-        _require_method(client, "none")
-        return client
-
-    # -- private_key_jwt ----------------------------------------------------------------
-
-    def _private_key_jwt(
-        self, assertion: str | None, assertion_type: str | None, form_client_id: str | None
-    ) -> Client:
-        if assertion is None or assertion_type is None:
-            raise invalid_request("client_assertion and client_assertion_type go together")
+    def issuer(self, assertion: str | None, assertion_type: str | None) -> str:
+        """The client the assertion claims to be from, after the checks that need no key."""
         if assertion_type != ASSERTION_TYPE:
-            raise invalid_client(f"unsupported client_assertion_type: use {ASSERTION_TYPE}")
-        header, unverified = _unverified_parts(assertion)
+            raise ClientAuthError(f"unsupported client_assertion_type: use {ASSERTION_TYPE}")
+        header, unverified = _unverified_parts(assertion or "")
         alg = header.get("alg")
         # Before any key is touched: "none" and HMAC (keyed with what?) never get further.
         if alg not in ALGORITHMS:
-            raise invalid_client(f"client assertion algorithm refused: use {', '.join(ALGORITHMS)}")
+            raise ClientAuthError(
+                f"client assertion algorithm refused: use {', '.join(ALGORITHMS)}"
+            )
         if "crit" in header or "b64" in header:
-            raise invalid_client("client assertion header parameters not supported: crit, b64")
+            raise ClientAuthError("client assertion header parameters not supported: crit, b64")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
-            raise invalid_client("the kid of the client assertion must be a string")
+            raise ClientAuthError("the kid of the client assertion must be a string")
         iss = unverified.get("iss")
         if not isinstance(iss, str) or not iss:
-            raise invalid_client("the client assertion has no iss")
-        if form_client_id is not None and form_client_id != iss:
-            raise invalid_client("the iss of the client assertion is not the client_id of the form")
+            raise ClientAuthError("the client assertion has no iss")
+        return iss
 
-        client = _enabled(iss)
-        _require_method(client, "private_key_jwt")
+    def verify(self, client: RegisteredClient, assertion: str) -> None:
+        header, _unverified = _unverified_parts(assertion)
+        alg, kid = header.get("alg"), header.get("kid")
         try:
             key = self._key_source(client).find(kid, alg)
         except KeysUnavailable:
-            raise invalid_client("the public keys of the client could not be read") from None
+            raise ClientAuthError("the public keys of the client could not be read") from None
         if key is None:
-            raise invalid_client("no key registered by the client fits the assertion kid and alg")
+            raise ClientAuthError("no key registered by the client fits the assertion kid and alg")
         try:
             payload = jws.deserialize_compact(assertion, key, registry=_REGISTRY).payload
             claims = json.loads(payload)
         except (JoseError, ValueError, TypeError):
-            raise invalid_client("the signature of the client assertion does not verify") from None
+            raise ClientAuthError("the signature of the client assertion does not verify") from None
         if not isinstance(claims, dict):
-            raise invalid_client("the client assertion is not a JWT")
+            raise ClientAuthError("the client assertion is not a JWT")
         self._check_claims(client.client_id, claims)
-        return client
 
     def _check_claims(self, client_id: str, claims: dict[str, Any]) -> None:
         now = self._clock()
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
-            raise invalid_client("iss and sub of the client assertion must both be the client_id")
+            raise ClientAuthError("iss and sub of the client assertion must both be the client_id")
         aud = claims.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if not any(isinstance(a, str) and a in self.audiences for a in audiences):
-            raise invalid_client("the aud of the client assertion must name the token endpoint")
+            raise ClientAuthError("the aud of the client assertion must name the token endpoint")
         exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
         if not _is_time(exp):
-            raise invalid_client("the client assertion needs an exp (a NumericDate)")
+            raise ClientAuthError("the client assertion needs an exp (a NumericDate)")
         if not all(value is None or _is_time(value) for value in (iat, nbf)):
-            raise invalid_client("iat and nbf of the client assertion must be NumericDates")
+            raise ClientAuthError("iat and nbf of the client assertion must be NumericDates")
         if exp <= now - SKEW:
-            raise invalid_client("the client assertion has expired")
+            raise ClientAuthError("the client assertion has expired")
         if (iat is not None and iat > now + SKEW) or (nbf is not None and nbf > now + SKEW):
-            raise invalid_client("the client assertion is not valid yet")
+            raise ClientAuthError("the client assertion is not valid yet")
         # Measured from iat when there is one (both dates from the client's clock), else from
         # our clock, give or take the skew.
         lifetime = exp - iat if iat is not None else exp - now - SKEW
         if lifetime > self.max_assertion_lifetime:
-            raise invalid_client(
+            raise ClientAuthError(
                 f"the client assertion may live {self.max_assertion_lifetime} seconds at most"
             )
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:
-            raise invalid_client(f"the client assertion needs a jti of 1 to {MAX_JTI} characters")
+            raise ClientAuthError(f"the client assertion needs a jti of 1 to {MAX_JTI} characters")
         # Kept until the assertion can no longer be accepted, skew included. A JSON pair keeps
         # ("a:b", "c") and ("a", "b:c") apart.
         if not self._seen.add(json.dumps([client_id, jti]), float(exp) + SKEW):
-            raise invalid_client("this client assertion was already used")
+            raise ClientAuthError("this client assertion was already used")
 
-    def _key_source(self, client: Client) -> KeySource:
+    def _key_source(self, client: RegisteredClient) -> KeySource:
         if client.jwks:
             digest = hashlib.sha256(client.jwks.encode()).hexdigest()
             cache_key = ("jwks", client.client_id, digest)
         elif client.jwks_uri:
             cache_key = ("jwks_uri", client.client_id, client.jwks_uri)
         else:
-            raise invalid_client("the client has registered no public keys")
+            raise ClientAuthError("the client has registered no public keys")
         with self._lock:
             source = self._sources.get(cache_key)
         if source is not None:
@@ -271,36 +246,17 @@ class ClientAuthenticator:
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _lookup(client_id: str) -> Client | None:
-    if len(client_id) > MAX_CLIENT_ID:
-        return None
-    with db.connection():
-        return Client.get_or_none(Client.client_id == client_id)
-
-
-def _enabled(client_id: str) -> Client:
-    client = _lookup(client_id)
-    if client is None or not client.is_enabled:
-        raise invalid_client("unknown or disabled client")
-    return client
-
-
-def _require_method(client: Client, method: str) -> None:
-    if client.auth_method != method:
-        raise invalid_client(f"this client is registered to authenticate with {client.auth_method}")
-
-
 def _unverified_parts(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims read before verification: only to pick the client and its key."""
     parts = assertion.split(".")
     if len(assertion) > MAX_ASSERTION or len(parts) != 3:
-        raise invalid_client("the client assertion must be a signed JWT (JWS compact)")
+        raise ClientAuthError("the client assertion must be a signed JWT (JWS compact)")
     try:
         header, claims = (json_b64decode(part.encode("ascii")) for part in parts[:2])
     except (ValueError, TypeError):
-        raise invalid_client("the client assertion is not a readable JWT") from None
+        raise ClientAuthError("the client assertion is not a readable JWT") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise invalid_client("the client assertion is not a readable JWT")
+        raise ClientAuthError("the client assertion is not a readable JWT")
     return header, claims
 
 

@@ -18,7 +18,7 @@ import peewee
 from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from authz.models import Client
+from authz.clients import RegisteredClient
 from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.client_auth import ClientAuthenticator
@@ -116,7 +116,7 @@ def oauth_json(error: OAuthError) -> Response:
     return response
 
 
-def grant_claims(auth_req, client: Client) -> dict[str, Any]:
+def grant_claims(auth_req, client: RegisteredClient) -> dict[str, Any]:
     """The claims a grant carries besides the person's: how they logged in, and with the
     ``enterprise`` scope the espace, ``represents`` computed now from the policy
     (``invalid_grant`` when it no longer allows it)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -36,10 +35,9 @@ from flask_babel import gettext as _
 from joserfc import jwt
 
 from authz import constant_time
-from authz.models import Client
+from authz.clients import RegisteredClient, enabled_client, find_client
 from idp_bridge.oidc import id_token_hint
 from idp_bridge.oidc.edge import Edge, current_edge
-from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import end_session
 from idp_bridge.transport import Transport
 from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, csrf_token, current_login
@@ -93,7 +91,7 @@ def end_session_endpoint() -> Any:
     target = params.get("post_logout_redirect_uri")
     if target:
         client = enabled_client(client_id)
-        if client is None or target not in json.loads(client.post_logout_redirect_uris):
+        if client is None or target not in client.post_logout_redirect_uris:
             return _page_error(_("L'adresse de retour de ce service n'est pas enregistrée."))
         if params.get("state"):
             separator = "&" if urlsplit(target).query else "?"
@@ -152,7 +150,7 @@ def notify(edge: Edge, session) -> None:
     for family in record.get("families", []):
         state.revoke_family(family)
     for client_id, sub in record.get("clients", {}).items():
-        client = Client.get_or_none(Client.client_id == client_id)
+        client = find_client(client_id)
         if client is None or not client.backchannel_logout_uri or not client.is_enabled:
             continue
         _send(edge, edge.backchannel_transport, client, sub, sid)
@@ -175,7 +173,7 @@ def logout_token(edge: Edge, client_id: str, sub: str, sid: str) -> str:
     return jwt.encode(header, claims, key)
 
 
-def _send(edge: Edge, transport: Transport, client: Client, sub: str, sid: str) -> None:
+def _send(edge: Edge, transport: Transport, client: RegisteredClient, sub: str, sid: str) -> None:
     token = logout_token(edge, client.client_id, sub, sid)
     try:
         answer = transport("POST", client.backchannel_logout_uri, {"logout_token": token})

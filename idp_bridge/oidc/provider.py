@@ -3,7 +3,7 @@
 pyop handles the protocol messages (OpenID Connect Core 1.0: authentication requests, ID
 tokens, token and userinfo responses). What it is given here:
 
-- **clients**: the registered relying parties (``authz.models.Client``), read from the
+- **clients**: the registered relying parties (``authz.clients.RegisteredClient``), read from the
   database as OpenID Connect Registration 1.0 metadata (:class:`ClientDirectory`); a disabled
   client is unknown;
 - **userinfo**: a person's standard claims (Core 5.1) by NRN, the local user id
@@ -36,14 +36,15 @@ from pyop.subject_identifier import SubjectIdentifierFactory
 from pyop.userinfo import Userinfo
 
 from authz import db
-from authz.models import Client, Person
+from authz.clients import enabled_client, enabled_client_ids
+from authz.models import Person
 from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.models import ProviderState
 
 ID_TOKEN_LIFETIME = 300  # seconds
 # Scopes beyond openid and profile, and the claims each one releases (Core 5.4).
 EXTRA_SCOPES = {
-    "nrn": ["nrn"],  # only for clients allowed to receive it (Client.may_receive_nrn)
+    "nrn": ["nrn"],  # only for clients allowed to receive it (RegisteredClient.may_receive_nrn)
     "enterprise": ["espace", "represents"],  # the espace chooser
 }
 SCOPES = ("openid", "profile", *EXTRA_SCOPES)
@@ -120,8 +121,8 @@ class ClientDirectory(Mapping):
         metadata: dict[str, Any] = {
             "client_id": client.client_id,
             "client_name": client.name,
-            "redirect_uris": client.redirect_uri_list,
-            "post_logout_redirect_uris": json.loads(client.post_logout_redirect_uris),
+            "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
             "response_types": ["code"],
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": client.auth_method,
@@ -140,21 +141,10 @@ class ClientDirectory(Mapping):
         return isinstance(client_id, str) and enabled_client(client_id) is not None
 
     def __iter__(self) -> Iterator[str]:
-        with db.connection():
-            query = Client.select(Client.client_id).where(Client.disabled_at.is_null())
-            return iter([row.client_id for row in query])
+        return iter(enabled_client_ids())
 
     def __len__(self) -> int:
-        with db.connection():
-            return Client.select().where(Client.disabled_at.is_null()).count()
-
-
-def enabled_client(client_id: str | None) -> Client | None:
-    """The client of that id if it is registered and not disabled."""
-    if not client_id:
-        return None
-    with db.connection():
-        return Client.get_or_none((Client.client_id == client_id) & Client.disabled_at.is_null())
+        return len(enabled_client_ids())
 
 
 class PersonClaims(Mapping):

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
-from authz.models import Client
+from authz.clients import RegisteredClient
 from idp_bridge.oidc import pkce
 from idp_bridge.oidc.edge import (
     ACCESS_TOKEN_TTL,
@@ -77,7 +77,7 @@ def _granted_scope(edge: Edge, access_token: str) -> str:
     return " ".join(scope) if isinstance(scope, list | tuple) else scope
 
 
-def _client_credentials(edge: Edge, client: Client) -> Response:
+def _client_credentials(edge: Edge, client: RegisteredClient) -> Response:
     """RFC 6749 section 4.4: an access token for the client itself, to call the decision API
     (its answers stay limited to the client's service domain). Confidential clients only."""
     if client.auth_method == "none":
@@ -99,7 +99,7 @@ def _client_credentials(edge: Edge, client: Client) -> Response:
     return no_store(jsonify(answer))
 
 
-def _redeem_code(edge: Edge, client: Client, form: dict[str, str]):
+def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]):
     pyop = edge.provider.provider()
     try:
         auth_req = pyop.authz_state.get_authorization_request_for_code(form.get("code", ""))
@@ -113,7 +113,7 @@ def _redeem_code(edge: Edge, client: Client, form: dict[str, str]):
     return pyop._do_code_exchange(form, grant_claims(auth_req, client))
 
 
-def _refresh(edge: Edge, client: Client, form: dict[str, str]):
+def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]):
     """RFC 6749 section 6: only the client the token was issued to; the representation it
     carries must still be allowed (else the whole grant is revoked)."""
     pyop = edge.provider.provider()

@@ -85,21 +85,23 @@ def add(
             raise InvalidInput(f"cannot read the JWKS file {jwks_file}: {exc}") from None
     with command_database() as config:
         client, secret = service.add_client(
-            name,
-            service_domain,
-            redirect_uris=redirect_uris,
-            auth_method=auth_method,
-            scopes=scopes or service.DEFAULT_SCOPES,
-            may_receive_nrn=nrn,
-            subject_type="public" if public_subject else "pairwise",
-            sector_identifier=sector_identifier,
-            jwks=jwks,
-            client_id=client_id,
+            service.ClientMetadata(
+                name,
+                service_domain,
+                redirect_uris=redirect_uris,
+                auth_method=auth_method,
+                scopes=scopes or service.DEFAULT_SCOPES,
+                may_receive_nrn=nrn,
+                subject_type="public" if public_subject else "pairwise",
+                sector_identifier=sector_identifier,
+                jwks=jwks,
+                client_id=client_id,
+                allow_http=config.is_demo,
+                jwks_uri=jwks_uri,
+                post_logout_redirect_uris=post_logout_redirect_uris,
+                backchannel_logout_uri=backchannel_logout_uri,
+            ),
             actor=ACTOR,
-            allow_http=config.is_demo,
-            jwks_uri=jwks_uri,
-            post_logout_redirect_uris=post_logout_redirect_uris,
-            backchannel_logout_uri=backchannel_logout_uri,
         )
     click.echo(f"client_id: {client.client_id}")
     if secret is not None:

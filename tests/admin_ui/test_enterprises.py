@@ -128,15 +128,13 @@ def test_next_leads_back_and_other_sites_are_not_followed(alice):
 
 
 def test_the_espace_chooser_offers_to_add_an_enterprise(app):
-    from authz.clients import add_client
+    from authz.clients import ClientMetadata, add_client
 
     callback = "https://rp.example.test/cb"
     add_client(
-        "RP",
-        "fiscalite",
-        [callback],
-        scopes=["openid", "enterprise"],
-        client_id="rp-chooser",
+        ClientMetadata(
+            "RP", "fiscalite", [callback], scopes=["openid", "enterprise"], client_id="rp-chooser"
+        ),
         actor="operator:test",
     )
     browser = Browser(app)

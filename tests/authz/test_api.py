@@ -12,7 +12,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from authz import api as api_module
 from authz import authzen, db
-from authz.clients import add_client, disable_client
+from authz.clients import ClientMetadata, add_client, disable_client
 from authz.engine import get_engine
 from authz.models import Person, RoleGrant
 from authz.services import Caller as ServiceCaller
@@ -38,7 +38,8 @@ EVALUATION, EVALUATIONS = "/access/v1/evaluation", "/access/v1/evaluations"
 
 def add_api_client(client_id: str, domain: str) -> str:
     _client, secret = add_client(
-        "Test caller", domain, client_id=client_id, actor="operator:test", allow_http=True
+        ClientMetadata("Test caller", domain, client_id=client_id, allow_http=True),
+        actor="operator:test",
     )
     return secret
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from authz.models import Person, RoleGrant
 from authz.services import Caller as ServiceCaller
 from authz.services import revoke_role
@@ -20,11 +20,8 @@ EVALUATION = "/access/v1/evaluation"
 
 def environnement_client(api_app) -> Caller:
     _client, secret = add_client(
-        "Environment RP",
-        "environnement",
-        client_id="env-rp",
+        ClientMetadata("Environment RP", "environnement", client_id="env-rp", allow_http=True),
         actor="operator:test",
-        allow_http=True,
     )
     return Caller(api_app.test_client(), basic("env-rp", secret))
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from authz import authzen
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from authz.models import Person
 from authz.services import Caller as ServiceCaller
 from authz.services import grant_role
@@ -234,7 +234,9 @@ def test_page_token_of_another_search_kind_is_400(api):
 
 
 def test_page_token_of_another_client_is_400(api_app, api):
-    _client, secret = add_client("Other", "fiscalite", client_id="other-rp", actor="operator:t")
+    _client, secret = add_client(
+        ClientMetadata("Other", "fiscalite", client_id="other-rp"), actor="operator:t"
+    )
     token = first_token(api, subjects_who("act_for", BOULANGERIE, limit=2))
     other = Caller(api_app.test_client(), basic("other-rp", secret))
     body = subjects_who("act_for", BOULANGERIE, limit=2, token=token)

@@ -9,6 +9,7 @@ import pytest
 from authz import audit
 from authz import clients as clients_module
 from authz.clients import (
+    ClientMetadata,
     add_client,
     disable_client,
     hash_secret,
@@ -26,14 +27,9 @@ JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "abc", "y": "def", "kid": "k
 
 
 def add(**overrides):
-    arguments = {
-        "name": "Guichet Fictif",
-        "service_domain": "fiscalite",
-        "redirect_uris": [RP],
-        "actor": ACTOR,
-    }
+    arguments = {"name": "Guichet Fictif", "service_domain": "fiscalite", "redirect_uris": [RP]}
     arguments.update(overrides)
-    return add_client(**arguments)
+    return add_client(ClientMetadata(**arguments), actor=ACTOR)
 
 
 def test_secret_is_hashed_not_stored_in_clear(database):
@@ -226,7 +222,7 @@ def test_http_only_when_allowed(database):
     with pytest.raises(InvalidInput, match="scheme must be https"):
         add(redirect_uris=[local])
     client, _secret = add(redirect_uris=[local], allow_http=True)
-    assert client.redirect_uri_list == [local]
+    assert client.redirect_uris == (local,)
     with pytest.raises(InvalidInput, match="fragment"):
         add(redirect_uris=["http://127.0.0.1/cb#x"], allow_http=True)
     with pytest.raises(InvalidInput, match="scheme must be https or http"):

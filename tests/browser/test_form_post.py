@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from playwright.sync_api import Route
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from tests.browser.browser_world import METHOD_LINKS, NAMES
 
 RP = "https://rp.example.test"
@@ -18,7 +18,10 @@ CALLBACK = RP + "/cb"
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["script", "no-script"])
 def test_the_answer_is_posted_to_the_relying_party(site, new_page, javascript):
-    add_client("Service externe", "fiscalite", [CALLBACK], client_id="external", actor="test")
+    add_client(
+        ClientMetadata("Service externe", "fiscalite", [CALLBACK], client_id="external"),
+        actor="test",
+    )
     page = new_page(javascript=javascript, other_origins=(RP,))
     posted: list[dict[str, list[str]]] = []
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from playwright.sync_api import Route
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from tests.browser.browser_world import METHOD_LINKS, NAMES
 
 RP = "https://rp.example.test"
@@ -29,7 +29,10 @@ def serve_relying_party(route: Route) -> None:
 def test_a_login_for_a_relying_party_on_another_origin_reaches_its_redirect_uri(
     site, new_page, method
 ):
-    add_client("Service externe", "fiscalite", [CALLBACK], client_id="external", actor="test")
+    add_client(
+        ClientMetadata("Service externe", "fiscalite", [CALLBACK], client_id="external"),
+        actor="test",
+    )
     page = new_page(other_origins=(RP,))
     page.route(f"{RP}/**", serve_relying_party)
     query = {

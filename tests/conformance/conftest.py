@@ -24,7 +24,7 @@ import requests
 from werkzeug.serving import make_server
 
 from authz import db
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from monespace.app import create_app
 from tests.conformance.relying_party import (
     AFTER_LOGOUT,
@@ -147,11 +147,10 @@ def register(provider) -> Iterator[Callable[..., RelyingParty]]:
         }
         with db.connection():
             client, secret = add_client(
-                f"Conformance {client_id}",
-                "fiscalite",
-                client_id=client_id,
+                ClientMetadata(
+                    f"Conformance {client_id}", "fiscalite", client_id=client_id, **options
+                ),
                 actor="operator:test",
-                **options,
             )
         party = RelyingParty(provider, client.client_id, secret)
         parties.append(party)

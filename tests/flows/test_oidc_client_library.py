@@ -31,7 +31,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet, RSAKey
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from tests.flows.live_world import (  # noqa: F401 (fixtures)
     PersonBrowser,
     live_app_fixture,
@@ -154,15 +154,17 @@ def register(live_app, metadata) -> Iterator:
 
     def make(auth_method: str) -> RelyingParty:
         client, secret = add_client(
-            f"Guichet fiscal ({auth_method})",
-            "fiscalite",
-            [CALLBACK],
-            auth_method=auth_method,
-            scopes=["openid", "profile", "enterprise"],
-            jwks={"keys": [rp_key().as_dict(private=False)]}
-            if auth_method == "private_key_jwt"
-            else None,
-            client_id=f"rp-{auth_method.replace('_', '-')}",
+            ClientMetadata(
+                f"Guichet fiscal ({auth_method})",
+                "fiscalite",
+                [CALLBACK],
+                auth_method=auth_method,
+                scopes=["openid", "profile", "enterprise"],
+                jwks={"keys": [rp_key().as_dict(private=False)]}
+                if auth_method == "private_key_jwt"
+                else None,
+                client_id=f"rp-{auth_method.replace('_', '-')}",
+            ),
             actor="operator:test",
         )
         credential = rp_key() if auth_method == "private_key_jwt" else secret

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from monespace import demo
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.strategies import TEXT
@@ -215,11 +215,9 @@ def _mutated(form: list[tuple[str, str]], data) -> list[tuple[str, str]]:
 def logged_in(app) -> tuple[Browser, str]:
     """A browser logged in as Claire, and the Basic credentials of a client it may log in to."""
     _client, secret = add_client(
-        "Fiscalité en ligne",
-        "fiscalite",
-        [CALLBACK],
-        scopes=SCOPES,
-        client_id="fisc",
+        ClientMetadata(
+            "Fiscalité en ligne", "fiscalite", [CALLBACK], scopes=SCOPES, client_id="fisc"
+        ),
         actor="operator:test",
     )
     browser = Browser(app)

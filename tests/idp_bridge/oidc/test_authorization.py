@@ -16,7 +16,7 @@ import pytest
 from joserfc import jwt
 
 from authz import db
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from idp_bridge.models import LoginSession
 from idp_bridge.nested_jwt import generate_rsa_key
 from idp_bridge.oidc.edge import EXTENSION
@@ -47,11 +47,9 @@ def browser(app) -> Browser:
 @pytest.fixture
 def confidential(app) -> str:
     _client, secret = add_client(
-        "Fiscalité en ligne",
-        "fiscalite",
-        [CALLBACK],
-        scopes=SCOPES,
-        client_id="fisc",
+        ClientMetadata(
+            "Fiscalité en ligne", "fiscalite", [CALLBACK], scopes=SCOPES, client_id="fisc"
+        ),
         actor="operator:test",
     )
     return secret
@@ -227,7 +225,8 @@ def test_a_hint_this_provider_did_not_sign_is_invalid_request(browser, confident
 
 def test_a_hint_issued_to_another_client_is_invalid_request(browser, confidential):
     _client, other_secret = add_client(
-        "Autre service", "fiscalite", [CALLBACK], client_id="other", actor="operator:test"
+        ClientMetadata("Autre service", "fiscalite", [CALLBACK], client_id="other"),
+        actor="operator:test",
     )
     browser.login("eid", "person:claire")
     hint = id_token_for(browser, other_secret, client_id="other")

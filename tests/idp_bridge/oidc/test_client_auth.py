@@ -19,7 +19,7 @@ from joserfc import jws
 from joserfc.jwk import ECKey, RSAKey
 from werkzeug.datastructures import MultiDict
 
-from authz.clients import add_client, disable_client
+from authz.clients import ClientMetadata, add_client, disable_client
 from idp_bridge import nested_jwt
 from idp_bridge.client_assertion import ASSERTION_TYPE
 from idp_bridge.db_stores import DatabaseSeenStore
@@ -86,13 +86,15 @@ def public(*keys) -> dict:
 
 def register(client_id: str, auth_method: str = "client_secret_basic", **options):
     client, secret = add_client(
-        "Guichet Fictif",
-        "fiscalite",
-        redirect_uris=[RP],
-        auth_method=auth_method,
-        client_id=client_id,
+        ClientMetadata(
+            "Guichet Fictif",
+            "fiscalite",
+            redirect_uris=[RP],
+            auth_method=auth_method,
+            client_id=client_id,
+            **options,
+        ),
         actor=ACTOR,
-        **options,
     )
     return client, secret
 

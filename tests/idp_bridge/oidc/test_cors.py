@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from authz.clients import add_client, disable_client
+from authz.clients import ClientMetadata, add_client, disable_client
 from idp_bridge.oidc.cors import web_origin
 from tests.idp_bridge.oidc.test_endpoints import (
     CALLBACK,
@@ -32,11 +32,13 @@ def browser(app) -> Browser:
 @pytest.fixture
 def spa(app) -> None:
     add_client(
-        "Application web",
-        "fiscalite",
-        [SPA + "/callback", CALLBACK],
-        auth_method="none",
-        client_id="spa",
+        ClientMetadata(
+            "Application web",
+            "fiscalite",
+            [SPA + "/callback", CALLBACK],
+            auth_method="none",
+            client_id="spa",
+        ),
         actor="operator:test",
     )
 

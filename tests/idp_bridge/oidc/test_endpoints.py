@@ -16,7 +16,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from authz.models import Person, RoleGrant
 from authz.services import Caller, revoke_role
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
@@ -39,11 +39,9 @@ def browser(app) -> Browser:
 @pytest.fixture
 def confidential(app) -> str:
     _client, secret = add_client(
-        "Fiscalité en ligne",
-        "fiscalite",
-        [CALLBACK],
-        scopes=SCOPES,
-        client_id="fisc",
+        ClientMetadata(
+            "Fiscalité en ligne", "fiscalite", [CALLBACK], scopes=SCOPES, client_id="fisc"
+        ),
         actor="operator:test",
     )
     return secret
@@ -52,12 +50,14 @@ def confidential(app) -> str:
 @pytest.fixture
 def public(app) -> None:
     add_client(
-        "Application mobile",
-        "fiscalite",
-        [CALLBACK],
-        auth_method="none",
-        scopes=SCOPES,
-        client_id="mobile",
+        ClientMetadata(
+            "Application mobile",
+            "fiscalite",
+            [CALLBACK],
+            auth_method="none",
+            scopes=SCOPES,
+            client_id="mobile",
+        ),
         actor="operator:test",
     )
 
@@ -267,12 +267,14 @@ def test_a_bad_request_goes_back_to_the_client_with_state_and_iss(
 
 def test_the_nrn_is_released_only_to_clients_allowed_it(browser, confidential):
     _client, registry = add_client(
-        "Registre",
-        "fiscalite",
-        [CALLBACK],
-        client_id="reg",
-        scopes=SCOPES,
-        may_receive_nrn=True,
+        ClientMetadata(
+            "Registre",
+            "fiscalite",
+            [CALLBACK],
+            client_id="reg",
+            scopes=SCOPES,
+            may_receive_nrn=True,
+        ),
         actor="operator:test",
     )
     browser.login("eid", "person:claire")
@@ -330,7 +332,9 @@ def test_userinfo_needs_a_valid_access_token(browser):
 
 
 def test_scopes_the_client_was_not_registered_for_are_not_granted(browser):
-    add_client("Simple", "fiscalite", [CALLBACK], client_id="simple", actor="operator:test")
+    add_client(
+        ClientMetadata("Simple", "fiscalite", [CALLBACK], client_id="simple"), actor="operator:test"
+    )
     browser.login("eid", "person:luc")
     query = authorize_query("simple", scope="openid profile enterprise nrn")
     params = callback_params(browser.get("/authorize?" + urlencode(query)))  # no chooser
@@ -383,7 +387,9 @@ def test_refresh_tokens_rotate_and_a_replayed_one_revokes_the_grant(
 def test_a_refresh_token_works_only_for_its_client(browser, confidential, code_and_verifier):
     code, verifier = code_and_verifier
     tokens = redeem(browser, code, verifier, basic("fisc", confidential)).get_json()
-    _client, other = add_client("Autre", "fiscalite", [CALLBACK], client_id="other", actor="t")
+    _client, other = add_client(
+        ClientMetadata("Autre", "fiscalite", [CALLBACK], client_id="other"), actor="t"
+    )
     stolen = refresh(browser, tokens["refresh_token"], basic("other", other))
     assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
     assert refresh(browser, tokens["refresh_token"], basic("fisc", confidential)).status_code == 200
@@ -435,7 +441,9 @@ def test_introspection_tells_the_owner_whether_a_token_is_active(
     refresh_answer = post_form(browser, "/introspect", auth, token=tokens["refresh_token"])
     assert refresh_answer.get_json()["active"] is True
 
-    _client, other = add_client("Autre", "fiscalite", [CALLBACK], client_id="other", actor="t")
+    _client, other = add_client(
+        ClientMetadata("Autre", "fiscalite", [CALLBACK], client_id="other"), actor="t"
+    )
     theirs = post_form(browser, "/introspect", basic("other", other), token=tokens["access_token"])
     assert theirs.get_json() == {"active": False}
     assert post_form(browser, "/introspect", auth, token="nonsense").get_json() == {"active": False}
@@ -447,7 +455,9 @@ def test_revoking_a_refresh_token_ends_the_whole_grant(browser, confidential, co
     code, verifier = code_and_verifier
     auth = basic("fisc", confidential)
     tokens = redeem(browser, code, verifier, auth).get_json()
-    _client, other = add_client("Autre", "fiscalite", [CALLBACK], client_id="other", actor="t")
+    _client, other = add_client(
+        ClientMetadata("Autre", "fiscalite", [CALLBACK], client_id="other"), actor="t"
+    )
 
     # Another client's revocation is answered alike and changes nothing.
     assert (

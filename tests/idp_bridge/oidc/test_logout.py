@@ -13,7 +13,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from idp_bridge.models import LoginSession
 from idp_bridge.nested_jwt import generate_rsa_key
 from idp_bridge.oidc.edge import EXTENSION
@@ -47,12 +47,14 @@ def browser(app) -> Browser:
 @pytest.fixture
 def secret(app) -> str:
     _client, secret = add_client(
-        "Fiscalité en ligne",
-        "fiscalite",
-        [CALLBACK],
-        client_id="fisc",
-        post_logout_redirect_uris=[AFTER],
-        backchannel_logout_uri=BACKCHANNEL,
+        ClientMetadata(
+            "Fiscalité en ligne",
+            "fiscalite",
+            [CALLBACK],
+            client_id="fisc",
+            post_logout_redirect_uris=[AFTER],
+            backchannel_logout_uri=BACKCHANNEL,
+        ),
         actor="operator:test",
     )
     return secret
@@ -244,11 +246,13 @@ def test_a_login_replacing_no_session_tells_nobody(browser, secret, sent):
 
 def test_offline_access_is_not_granted_and_its_tokens_end_with_the_session(browser, sent):
     _client, secret = add_client(
-        "Hors ligne",
-        "fiscalite",
-        [CALLBACK],
-        scopes=["openid", "profile", "offline_access"],
-        client_id="offline",
+        ClientMetadata(
+            "Hors ligne",
+            "fiscalite",
+            [CALLBACK],
+            scopes=["openid", "profile", "offline_access"],
+            client_id="offline",
+        ),
         actor="operator:test",
     )
     browser.login("eid", "person:claire")
@@ -265,7 +269,8 @@ def test_offline_access_is_not_granted_and_its_tokens_end_with_the_session(brows
 def test_no_token_outlives_the_login_session_however_often_it_rotates(make_app, monkeypatch):
     app = make_app(session_absolute_timeout=3600, session_idle_timeout=600)
     _client, secret = add_client(
-        "Fiscalité en ligne", "fiscalite", [CALLBACK], client_id="fisc", actor="operator:test"
+        ClientMetadata("Fiscalité en ligne", "fiscalite", [CALLBACK], client_id="fisc"),
+        actor="operator:test",
     )
     browser = Browser(app)
     tokens = logged_in_with_tokens(browser, secret)

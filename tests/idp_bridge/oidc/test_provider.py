@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet
 from pyop.authz_state import AuthorizationState
 from pyop.exceptions import InvalidAuthenticationRequest
 
-from authz.clients import add_client, disable_client
+from authz.clients import ClientMetadata, add_client, disable_client
 from authz.models import Person
 from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.provider import (
@@ -46,11 +46,13 @@ def test_discovery_offers_the_code_flow_with_pkce_s256_only():
 @pytest.fixture
 def client(database):
     registered, _secret = add_client(
-        "Fiscalité en ligne",
-        "fiscalite",
-        [REDIRECT],
-        client_id="fisc-rp",
-        sector_identifier="fiscalite.example.test",
+        ClientMetadata(
+            "Fiscalité en ligne",
+            "fiscalite",
+            [REDIRECT],
+            client_id="fisc-rp",
+            sector_identifier="fiscalite.example.test",
+        ),
         actor="operator:test",
     )
     return registered

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import peewee
 import pytest
 
-from authz.clients import add_client
+from authz.clients import ClientMetadata, add_client
 from tests.idp_bridge.oidc.test_endpoints import (  # noqa: F401 (fixtures)
     CALLBACK,
     authorize_query,
@@ -63,7 +63,7 @@ def test_the_token_response_names_the_fewer_scopes_granted_than_requested(browse
     """The client asked for scopes it is not registered for: the answer must say what it got,
     at the token endpoint and after a refresh."""
     _client, secret = add_client(
-        "Simple", "fiscalite", [CALLBACK], client_id="simple", actor="operator:test"
+        ClientMetadata("Simple", "fiscalite", [CALLBACK], client_id="simple"), actor="operator:test"
     )
     browser.login("eid", "person:luc")
     verifier, challenge = pkce_pair()
