@@ -26,7 +26,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 
-from authz import audit, db, schema
+from authz import audit, db, events, schema
 from monespace import demo
 
 PERSONS_PER_BLOCK = 10
@@ -149,7 +149,8 @@ def prepare(url: str) -> None:
     db.connect(url)
     db.database.connect(reuse_if_open=True)
     schema.upgrade()
-    demo.seed()
+    with events.muted():  # only the core's tables here: no outbox, and nobody to email
+        demo.seed()
 
 
 # -- bulk generation ----------------------------------------------------------------------
