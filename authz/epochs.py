@@ -91,7 +91,7 @@ class EpochTracker:
     """A process's view of enterprise epochs, kept fresh by a subclass."""
 
     # The worst-case delay between a commit elsewhere and this process seeing it, in seconds,
-    # when the tracker reports healthy (stated in the README).
+    # when the tracker reports healthy (stated in docs/decision-api.md).
     max_delay: float = 0.0
 
     def __init__(self, view_size: int = VIEW_SIZE):
@@ -183,7 +183,8 @@ class PostgresEpochTracker(EpochTracker):
     """Listens to ``monespace_authz_epoch`` on its own connection, in a daemon thread."""
 
     HEARTBEAT = 1.0  # seconds; a heartbeat query runs every half of it
-    # Without a heartbeat for this long, the listener counts as broken (stated in the README).
+    # Without a heartbeat for this long, the listener counts as broken (stated in
+    # docs/decision-api.md).
     WORST_CASE_DELAY = 2 * HEARTBEAT
 
     def __init__(

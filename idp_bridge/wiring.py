@@ -6,7 +6,7 @@
   itsme (metadata, JWK Sets, signed and encrypted messages). The itsme back channel (token
   endpoint, JWK Set) reaches the simulator inside the process.
 - **Otherwise**: eID is on when ``eid_idp_metadata`` is set, itsme when ``itsme_issuer`` is set,
-  each from its own settings (README, "Logging in").
+  each from its own settings (docs/logins.md).
 
 Keys the demo needs are generated once into ``keys_dir`` (default ``<data_dir>/keys``;
 several seconds, the first time only); production keys are files the operator provides.

@@ -3,7 +3,7 @@
 The language of a page is, in order: the ``lang`` query parameter (a link in every page's
 header; remembered in a cookie), that cookie, the browser's ``Accept-Language``, French.
 Messages are written in French in the code and the templates; the catalogs in
-``monespace/translations`` give the three other languages (README, "Translations").
+``monespace/translations`` give the three other languages (docs/development.md, "Translations").
 Outside a request (an email written by a command or a worker, in its recipient's language),
 :func:`translations` gives the same catalogs.
 """

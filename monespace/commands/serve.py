@@ -72,7 +72,9 @@ def _serve_demo(settings: config.Config, host: str, port: int) -> None:
     click.echo(f"  health: {local}/healthz")
     if settings.base_url != local:
         click.echo(f"  public base URL: {settings.base_url}")
-    click.echo("Not for production: set MONESPACE_MODE=production (see the README). Ctrl+C stops.")
+    click.echo(
+        "Not for production: set MONESPACE_MODE=production (see docs/operators.md). Ctrl+C stops."
+    )
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
