@@ -25,11 +25,15 @@ LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 
-@functools.cache
 def translations(language: str | None) -> NullTranslations:
     """The catalog of ``language`` (French, the language of the messages, if unknown), for
     text written outside a request: ``translations("nl").gettext("...")``."""
-    if language not in LANGUAGES or language == DEFAULT:
+    return _catalog(language if language in LANGUAGES else DEFAULT)
+
+
+@functools.cache  # keyed by a known language only: at most one catalog each
+def _catalog(language: str) -> NullTranslations:
+    if language == DEFAULT:
         return NullTranslations()
     return Translations.load(str(TRANSLATIONS), [language])
 

@@ -9,6 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from monespace import i18n
 from monespace.app import create_app
 from monespace.i18n import LANGUAGES
 
@@ -89,3 +90,12 @@ def test_the_language_chosen_is_remembered(app):
     client.get("/login?lang=nl")
     page = client.get("/login", headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert '<html lang="nl">' in page
+
+
+def test_catalogs_outside_a_request_are_one_per_known_language():
+    """Any language string may reach ``translations`` (a stored preference, an event): the
+    unknown ones get French and the cache keeps at most one catalog per known language."""
+    for junk in ("xx", "fr-BE", "", None, *(f"l{n}" for n in range(50))):
+        assert i18n.translations(junk).gettext("Bonjour,") == "Bonjour,"
+    assert i18n.translations("nl").gettext("Bonjour,") != "Bonjour,"
+    assert i18n._catalog.cache_info().currsize <= len(i18n.LANGUAGES)
