@@ -27,7 +27,7 @@ from babel.dates import format_datetime
 
 from admin_ui import mail
 from authz import events
-from authz.events import Contact
+from authz.events import Contact, EnterpriseRef
 from authz.identifiers import format_bce
 from monespace.i18n import DEFAULT, LANGUAGES, translations
 
@@ -62,8 +62,7 @@ class Notifier:
             event.gap,
             "role_request_received",
             requester=_name(event.requester, event.gap),
-            enterprise=event.enterprise.name,
-            bce=format_bce(event.enterprise.bce),
+            **_about(event.enterprise),
             role=event.role,
             link=self.link(ENTERPRISES_PATH),
             message=event.message or None,
@@ -73,8 +72,7 @@ class Notifier:
         _tell(
             event.requester,
             "request_accepted",
-            enterprise=event.enterprise.name,
-            bce=format_bce(event.enterprise.bce),
+            **_about(event.enterprise),
             role=event.role,
             link=self.link(ENTERPRISES_PATH),
         )
@@ -83,8 +81,7 @@ class Notifier:
         _tell(
             event.requester,
             "request_refused",
-            enterprise=event.enterprise.name,
-            bce=format_bce(event.enterprise.bce),
+            **_about(event.enterprise),
             role=event.role,
             reason=event.reason or None,
         )
@@ -94,8 +91,7 @@ class Notifier:
             event.gap,
             "request_withdrawn",
             requester=_name(event.requester, event.gap),
-            enterprise=event.enterprise.name,
-            bce=format_bce(event.enterprise.bce),
+            **_about(event.enterprise),
             role=event.role,
         )
 
@@ -103,8 +99,7 @@ class Notifier:
         _tell(
             event.requester,
             "request_expired",
-            enterprise=event.enterprise.name,
-            bce=format_bce(event.enterprise.bce),
+            **_about(event.enterprise),
             role=event.role,
             link=self.link(ADD_ENTERPRISE_PATH),
         )
@@ -114,8 +109,7 @@ class Notifier:
         reader = Contact(name="", email=event.email, language=language)
         values = {
             "inviter": _name(event.inviter, reader),
-            "enterprise": event.enterprise.name,
-            "bce": format_bce(event.enterprise.bce),
+            **_about(event.enterprise),
             "link": self.link(ACCEPT_PATH + event.token),
             "expires": format_datetime(event.expires_at, "d MMMM y, HH:mm 'UTC'", locale=language),
         }
@@ -132,16 +126,14 @@ class Notifier:
             )
 
     def gap_designated(self, event: events.GapDesignated) -> None:
-        enterprise = event.enterprise.name
-        bce = format_bce(event.enterprise.bce)
+        about = _about(event.enterprise)
         # Whoever accepted a GAP invitation knows it already; someone designated by number
         # learns it here (or at their first login, without a known address).
         if event.invitation_id is None:
             _tell(
                 event.gap,
                 "gap_designated",
-                enterprise=enterprise,
-                bce=bce,
+                **about,
                 link=self.link(ENTERPRISES_PATH),
                 designated_by=_name(event.designated_by, event.gap),
             )
@@ -149,11 +141,15 @@ class Notifier:
             _tell(
                 event.previous,
                 "gap_replaced",
-                enterprise=enterprise,
-                bce=bce,
+                **about,
                 new_gap=_name(event.gap, event.previous),
                 changed_by=_name(event.designated_by, event.previous),
             )
+
+
+def _about(enterprise: EnterpriseRef) -> dict[str, str]:
+    """The enterprise as every email names it: its name and its formatted BCE number."""
+    return {"enterprise": enterprise.name, "bce": format_bce(enterprise.bce)}
 
 
 def _tell(contact: Contact | None, kind: str, **values: object) -> None:
