@@ -22,11 +22,11 @@ from typing import Any
 
 from flask import Flask
 
-from idp_bridge import nested_jwt
-from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore
+from idp_bridge.shared.selfsigned import ensure_key_pair
+from idp_bridge.shared.transport import wsgi_transport
 from idp_bridge.simulators import itsme_op, saml_idp
-from idp_bridge.transport import wsgi_transport
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata
 from idp_bridge.upstreams.itsme import ItsmeConfig, ItsmeConfigError, ItsmeUpstream

@@ -41,7 +41,7 @@ from idp_bridge.oidc import id_token_hint
 from idp_bridge.oidc.edge import Edge, current_edge
 from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import end_session
-from idp_bridge.transport import Transport
+from idp_bridge.shared.transport import Transport
 from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, csrf_token, current_login
 
 logger = logging.getLogger(__name__)

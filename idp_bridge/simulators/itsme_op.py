@@ -25,10 +25,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, request
 from stdnum.be import nn
 
-from idp_bridge import client_assertion, nested_jwt
-from idp_bridge.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared import client_assertion, nested_jwt
+from idp_bridge.shared.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.simulators import itsme_op_pages as pages
-from idp_bridge.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.upstreams.itsme import ItsmeConfig
 from idp_bridge.upstreams.itsme_claims import ACR_VALUES, CLAIM_NRN
 

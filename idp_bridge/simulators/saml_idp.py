@@ -30,7 +30,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from stdnum.be import nn
 from stdnum.exceptions import ValidationError
 
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.simulators import saml_idp_pages as pages
 from idp_bridge.upstreams import fas, saml_checks
 

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 # UpstreamError is defined beside the identity, whose own checks raise it (UnusableIdentity).
-from idp_bridge.identity import UpstreamError, VerifiedIdentity
+from idp_bridge.shared.identity import UpstreamError, VerifiedIdentity
 
 __all__ = ["Upstream", "UpstreamError", "VerifiedIdentity"]
 

@@ -24,8 +24,8 @@ from saml2.saml import NAME_FORMAT_BASIC, AuthnContextClassRef
 from saml2.sigver import SigverError, get_xmlsec_binary, security_context
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from idp_bridge.identity import VerifiedIdentity
-from idp_bridge.stores import RequestStore, SeenStore, StoreFull
+from idp_bridge.shared.identity import VerifiedIdentity
+from idp_bridge.shared.stores import RequestStore, SeenStore, StoreFull
 from idp_bridge.upstreams import fas, saml_checks
 from idp_bridge.upstreams.base import Upstream, UpstreamError
 

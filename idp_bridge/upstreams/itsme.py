@@ -28,12 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from authz import constant_time
-from idp_bridge import client_assertion, nested_jwt
-from idp_bridge.identity import VerifiedIdentity
-from idp_bridge.nested_jwt import JoseFailure, RSAKey
-from idp_bridge.remote_jwks import RemoteKeySet
-from idp_bridge.stores import RequestStore
-from idp_bridge.transport import HttpResponse, Transport, urllib_transport
+from idp_bridge.shared import client_assertion, nested_jwt
+from idp_bridge.shared.identity import VerifiedIdentity
+from idp_bridge.shared.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared.remote_jwks import RemoteKeySet
+from idp_bridge.shared.stores import RequestStore
+from idp_bridge.shared.transport import HttpResponse, Transport, urllib_transport
 from idp_bridge.upstreams.base import Upstream, UpstreamError
 from idp_bridge.upstreams.itsme_claims import (
     ACR_VALUES,

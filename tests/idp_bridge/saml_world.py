@@ -25,9 +25,9 @@ from saml2 import class_name, samlp
 from saml2.saml import Assertion
 from saml2.sigver import CryptoBackendXmlSec1, get_xmlsec_binary
 
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared.selfsigned import ensure_key_pair
+from idp_bridge.shared.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.simulators.saml_idp import SamlIdpConfig, make_blueprint, write_metadata
-from idp_bridge.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.upstreams.eid import EidConfig, EidUpstream, sp_metadata
 
 BASE = "https://monespace.test"

@@ -24,7 +24,7 @@ from saml2 import BINDING_HTTP_POST
 
 from authz.models import AuditEvent, Person, utcnow
 from idp_bridge import sessions
-from idp_bridge.identity import LOA_HIGH
+from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.web import BINDING_COOKIE, EXTENSION, SESSION_COOKIE
 from monespace.app import create_app
 from monespace.config import ConfigError

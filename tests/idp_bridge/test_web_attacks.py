@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from idp_bridge import nested_jwt
-from idp_bridge.selfsigned import ensure_key_pair
-from idp_bridge.transport import HttpResponse
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.selfsigned import ensure_key_pair
+from idp_bridge.shared.transport import HttpResponse
 from idp_bridge.web import EXTENSION
 from tests.idp_bridge.saml_world import (
     ASSERTION_XML,

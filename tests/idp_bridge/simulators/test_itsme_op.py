@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from idp_bridge import client_assertion, nested_jwt
+from idp_bridge.shared import client_assertion, nested_jwt
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, CLAIM_NRN
 from monespace.demo import PERSONS
 from tests.idp_bridge.itsme_world import (  # noqa: F401 (fixtures)

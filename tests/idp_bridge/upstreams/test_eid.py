@@ -8,7 +8,7 @@ import re
 import pytest
 from saml2.sigver import CryptoBackendXmlSec1, SignatureError, get_xmlsec_binary
 
-from idp_bridge.identity import LOA_HIGH
+from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata

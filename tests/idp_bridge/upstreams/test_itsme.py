@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from idp_bridge import nested_jwt
-from idp_bridge.identity import LOA_HIGH, LOA_SUBSTANTIAL
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.identity import LOA_HIGH, LOA_SUBSTANTIAL
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.itsme import ItsmeConfigError
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, ACR_BASIC, CLAIM_NRN
