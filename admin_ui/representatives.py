@@ -65,7 +65,7 @@ from authz.services import (
     pending_gap_invitations,
 )
 from authz.services.base import parse_id
-from idp_bridge.web import csrf_token
+from idp_bridge.browser_session import csrf_token
 from monespace.i18n import DEFAULT
 
 bp = Blueprint("representatives", __name__, url_prefix="/representant", template_folder="templates")

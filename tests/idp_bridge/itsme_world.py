@@ -90,7 +90,7 @@ class World:
     def authorize(self, return_to: str = "/after-login") -> tuple[str, object]:
         """Start a login; return (state, the simulator's page response)."""
         start = self.rp.start(return_to)
-        return start.state, self.open(start.url)
+        return start.binding, self.open(start.url)
 
     def open(self, url: str):
         parts = urlsplit(url)

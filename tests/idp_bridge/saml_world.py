@@ -78,7 +78,7 @@ class World:
 
     def login_response(self, person: str = "marc", return_to: str = "/next") -> str:
         """Start a login, pick a demo person: the base64 SAMLResponse the browser would post."""
-        url = self.upstream.begin(return_to)
+        url = self.upstream.start(return_to).url
         return posted_response(self.choose(url, action=f"person:{person}"))
 
 

@@ -148,7 +148,7 @@ class TokenForger:
     """Replaces the ID token of the simulator's token response with ``forge(real claims)``."""
 
     def __init__(self, app, forge):
-        upstream = app.extensions[EXTENSION].upstreams.itsme
+        upstream = app.extensions[EXTENSION].upstreams["itsme"]
         self.rp_enc = upstream.config.encryption_key
         self.op_sig = nested_jwt.rsa_key((keys_dir() / "itsme-op-sig.key").read_bytes(), "sig")
         self.token_endpoint = upstream.config.issuer + "/token"

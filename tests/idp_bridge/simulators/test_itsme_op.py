@@ -32,7 +32,7 @@ def b64(data: dict) -> str:
 
 def request_claims(world) -> tuple[dict, dict]:
     """A real authorization request from our relying party: (its query, its request object)."""
-    query = dict(parse_qsl(urlsplit(world.rp.begin("/next")).query))
+    query = dict(parse_qsl(urlsplit(world.rp.start("/next").url).query))
     inner = nested_jwt.decrypt(query["request"], world.keys.op_enc)
     return query, nested_jwt.verify(inner, lambda kid: world.keys.rp_sig)
 
