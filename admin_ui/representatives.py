@@ -47,6 +47,7 @@ from admin_ui.pages import (
 from authz import db
 from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
+from authz.languages import DEFAULT
 from authz.models import (
     Enterprise,
     GapDesignation,
@@ -66,7 +67,6 @@ from authz.services import (
 )
 from authz.services.base import parse_id
 from idp_bridge.browser_session import csrf_token
-from monespace.i18n import DEFAULT
 
 bp = Blueprint("representatives", __name__, url_prefix="/representant", template_folder="templates")
 

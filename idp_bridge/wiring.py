@@ -2,8 +2,8 @@
 
 ``config.upstreams`` holds, by name, the validated settings of each login that is on
 (:mod:`monespace.config`); each is built by its plugin (:mod:`idp_bridge.upstreams.registry`).
-The demo's simulated logins are built elsewhere (``monespace.demo_logins``) and handed to the
-login pages the same way: as the mapping under :data:`EXTENSION`.
+The demo's simulated logins are built elsewhere (``monespace.demo_logins``), which puts them
+under :data:`EXTENSION` first; the configured ones join them.
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ def build(config: Any) -> Upstreams:
             raise LoginConfigError(str(exc)) from None
         except OSError as exc:  # a key file that cannot be read
             raise LoginConfigError(f"{exc.filename}: {exc.strerror}") from None
-    if not upstreams:
-        logger.warning("no upstream login is configured: nobody can log in")
     return upstreams
 
 
 def init_app(app: Flask) -> Upstreams:
-    """The app's upstreams: those already given (the demo's), else those configured."""
-    if EXTENSION not in app.extensions:
-        app.extensions[EXTENSION] = build(app.config["MONESPACE"])
-    return app.extensions[EXTENSION]
+    """The app's upstreams: those already given (the demo's simulated ones), then those
+    configured."""
+    upstreams = {**app.extensions.get(EXTENSION, {}), **build(app.config["MONESPACE"])}
+    if not upstreams:
+        logger.warning("no upstream login is configured: nobody can log in")
+    app.extensions[EXTENSION] = upstreams
+    return upstreams

@@ -29,6 +29,7 @@ from idp_bridge.simulators import itsme_op, saml_idp
 from idp_bridge.upstreams import eid, itsme
 from idp_bridge.upstreams.base import Site
 from monespace.config import Config
+from monespace.demo import PERSONS
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
         base_url=base + EID_SIMULATOR_PATH,
         data_dir=str(keys),
         sp_metadata=lambda: eid.sp_metadata(eid_config),
+        persons=PERSONS,
     )
     saml_idp.write_metadata(idp, eid_config.idp_metadata)
     app.register_blueprint(saml_idp.make_blueprint(idp))
@@ -71,6 +73,7 @@ def init_app(app: Flask) -> None:
         signing_key=_rsa(keys, "itsme-op-sig", "sig"),
         encryption_key=_rsa(keys, "itsme-op-enc", "enc"),
         clients=(itsme_op.SimulatedClient.for_relying_party(itsme_config),),
+        persons=simulated_persons(),
     )
     app.register_blueprint(itsme_op.make_blueprint(simulator))
     itsme_upstream = itsme.ItsmeUpstream(
@@ -101,3 +104,10 @@ def eid_config_of(config: Config) -> eid.EidConfig:
 def _rsa(keys: Path, name: str, use: str) -> nested_jwt.RSAKey:
     key_file, _cert = ensure_key_pair(keys, name, f"Mon Espace {name} (demo)")
     return nested_jwt.rsa_key(key_file.read_bytes(), use)
+
+
+def simulated_persons() -> tuple[itsme_op.SimulatedPerson, ...]:
+    """The demo's persons, as the itsme simulator offers them."""
+    return tuple(
+        itsme_op.SimulatedPerson(p.key, p.nrn, p.given_name, p.family_name) for p in PERSONS
+    )

@@ -33,10 +33,10 @@ from admin_ui.pages import check_form, link, person_name, too_many
 from authz import db
 from authz.errors import AuthzError, InvalidInput
 from authz.identifiers import format_bce, normalize_nrn, parse_email
+from authz.languages import DEFAULT
 from authz.models import Invitation, Person
 from authz.permissions import INVITE_MEMBER
 from authz.services import invite
-from monespace.i18n import DEFAULT
 
 FIELDS = ("email", *GRANT_FIELDS, "nrn", "message")
 MAX_MESSAGE = 1000

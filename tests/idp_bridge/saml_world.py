@@ -29,6 +29,7 @@ from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.shared.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.simulators.saml_idp import SamlIdpConfig, make_blueprint, write_metadata
 from idp_bridge.upstreams.eid import EidConfig, EidUpstream, sp_metadata
+from monespace.demo import PERSONS
 
 BASE = "https://monespace.test"
 SP_ENTITY_ID = f"{BASE}/eid/metadata"
@@ -145,6 +146,7 @@ def make_world(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> Wo
         base_url=SIMULATOR_URL,
         data_dir=str(keys.directory),
         sp_metadata=lambda: sp_metadata(eid_config),
+        persons=PERSONS,
         **(idp or {}),
     )
     requests, seen = MemoryRequestStore(), MemorySeenStore()
