@@ -82,9 +82,10 @@ def init_app(app: Flask) -> None:
 def _upstream_blueprint(name: str, upstream: Upstream) -> Blueprint:
     """The URLs the upstream declares, under ``/login/<name>``."""
     upstream_bp = Blueprint(f"login_{name}", __name__, url_prefix=f"/login/{name}")
-    for number, route in enumerate(upstream.routes()):
+    for route in upstream.routes():
+        endpoint = route.path.strip("/").replace("/", "_") or "index"
         view = route.view or _answer_view(name)
-        upstream_bp.add_url_rule(route.path, f"route{number}", view, methods=list(route.methods))
+        upstream_bp.add_url_rule(route.path, endpoint, view, methods=list(route.methods))
     return upstream_bp
 
 

@@ -11,6 +11,7 @@ them, ``/login/<name>`` to start, the cookie binding a login to its browser, the
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 LOGIN_PATH = "/login"
+_TOKEN = re.compile(r"^[A-Za-z0-9._~-]{1,255}$")
 
 
 class UpstreamConfigError(ValueError):
@@ -49,6 +51,11 @@ class LoginStart:
 
     url: str
     binding: str
+
+    def __post_init__(self) -> None:
+        # Kept in a cookie beside the upstream's name, ":"-separated: a token, nothing else.
+        if not _TOKEN.match(self.binding):
+            raise ValueError("a login's binding is 1-255 letters, digits and -._~")
 
 
 @dataclass(frozen=True)

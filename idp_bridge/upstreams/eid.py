@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _
 from pydantic import Field, ValidationInfo, field_validator
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError, samlp
 from saml2.client import Saml2Client
@@ -163,7 +163,7 @@ def sp_metadata(
     descriptor.extensions = None
     if not sign:
         return descriptor.to_string().decode("utf-8")
-    _, xml = sign_entity_descriptor(
+    _signed, xml = sign_entity_descriptor(
         descriptor, None, security_context(sp_config), SIG_RSA_SHA256, DIGEST_SHA256
     )
     return xml if isinstance(xml, str) else xml.decode("utf-8")
@@ -171,8 +171,8 @@ def sp_metadata(
 
 class EidUpstream(Upstream):
     name = fas.UPSTREAM
-    label = _l("Carte d'identité électronique")
-    hint = _l("avec votre carte eID, un lecteur de carte et votre code PIN")
+    label = _("Carte d'identité électronique")
+    hint = _("avec votre carte eID, un lecteur de carte et votre code PIN")
 
     def __init__(self, config: EidConfig, requests: RequestStore, seen: SeenStore):
         self.config = config

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flask import Response, current_app
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _
 from pydantic import ValidationInfo, field_validator
 
 from authz import constant_time
@@ -120,7 +120,7 @@ class ItsmeConfig:
 class ItsmeUpstream(Upstream):
     name = UPSTREAM
     label = "itsme"  # a brand: the same in every language
-    hint = _l("avec l'application itsme sur votre smartphone")
+    hint = _("avec l'application itsme sur votre smartphone")
 
     def __init__(
         self,
