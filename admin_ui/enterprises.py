@@ -60,7 +60,7 @@ from authz.models import Person
 from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
 from authz.services import Caller, request_role, withdraw_request
 from authz.services.base import facts_for
-from idp_bridge.web import csrf_token, safe_next
+from idp_bridge.browser_session import csrf_token, safe_next
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
 

@@ -42,7 +42,7 @@ from authz.models import Invitation, Person
 from authz.services import GAP_ROLE, Caller, accept_invitation, check_invitation, current_gap
 from authz.services.base import parse_id
 from authz.services.invitations import find_invitation, token_hash
-from idp_bridge.web import csrf_token
+from idp_bridge.browser_session import csrf_token
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitation", template_folder="templates")
 

@@ -25,8 +25,8 @@ from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
 from authz.identifiers import parse_email
+from authz.languages import DEFAULT, LANGUAGES
 from authz.models import utcnow
-from monespace.i18n import DEFAULT, LANGUAGES
 
 KINDS = tuple(mail_texts.KINDS)
 SMTP_TIMEOUT = 10  # seconds, for connecting and for each SMTP command

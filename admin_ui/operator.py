@@ -43,8 +43,8 @@ from authz import clients as registry
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
 from authz.models import AuditEvent, Enterprise, LegalRepresentation, Person, today
+from idp_bridge.browser_session import csrf_token
 from idp_bridge.oidc.provider import SCOPES
-from idp_bridge.web import csrf_token
 from policies import POLICY_DIR
 
 bp = Blueprint("operator", __name__, url_prefix="/operateur", template_folder="templates")

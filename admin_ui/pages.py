@@ -17,7 +17,7 @@ from authz import constant_time
 from authz.errors import InvalidInput, NotFound
 from authz.models import Enterprise, Person
 from authz.services.base import find_enterprise
-from idp_bridge.web import csrf_token, current_login
+from idp_bridge.browser_session import csrf_token, current_login
 
 
 def logged_in(back: str | None = None):

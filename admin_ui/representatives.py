@@ -70,7 +70,7 @@ from authz.services import (
     pending_gap_invitations,
 )
 from authz.services.base import parse_id
-from idp_bridge.web import csrf_token
+from idp_bridge.browser_session import csrf_token
 
 bp = Blueprint("representatives", __name__, url_prefix="/representant", template_folder="templates")
 

@@ -13,7 +13,8 @@ from authz.errors import InvalidInput
 
 # C0 control characters but tab, LF and CR, and DEL: part of no identifier, name or typed text
 # (PostgreSQL cannot even store NUL in text). Every request is checked for them at the edge
-# (monespace.wsgi.RequestGate), and every attribute an upstream login sends (idp_bridge.identity).
+# (monespace.wsgi.RequestGate), and every attribute an upstream login sends
+# (idp_bridge.shared.identity).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Longer than any spelling of a number (dots, dashes, spaces, a prefix): refused unread, as

@@ -21,8 +21,8 @@ from peewee import IntegrityError
 from authz import audit, db
 from authz.engine import get_engine
 from authz.models import Person, utcnow
-from idp_bridge.identity import VerifiedIdentity
 from idp_bridge.models import LoginSession
+from idp_bridge.shared.identity import VerifiedIdentity
 
 LANGUAGES = ("fr", "nl", "de", "en")
 # last_seen_at is written at most this often per session: the idle timeout may then strike

@@ -1,25 +1,24 @@
-"""The login pages: choosing eID or itsme, the two bridges' endpoints, the session, logout.
+"""The login pages: choosing an upstream login, starting it, its answer, the session, logout.
 
 Routes (all under ``/login`` except ``/logout`` and ``/me``):
 
-- ``GET /login?next=PATH``: the page offering "Carte d'identité électronique" and "itsme";
-- ``GET /login/eid`` and ``GET /login/itsme``: start a login, send the browser upstream;
-- ``POST /login/eid/acs``: the SAML assertion consumer service (HTTP-POST binding);
-- ``GET /login/eid/metadata``: our SAML service provider metadata;
-- ``GET /login/itsme/callback``: itsme's redirect back, with the code;
-- ``GET /login/itsme/jwks``: our JWK Set for itsme (one ``sig`` and one ``enc`` key);
+- ``GET /login?next=PATH``: the page offering the configured upstream logins;
+- ``GET /login/<name>``: start a login with that upstream, send the browser there;
+- the URLs each upstream declares under ``/login/<name>`` (``Upstream.routes``): where its
+  answer comes back (eID: ``POST /login/eid/acs``; itsme: ``GET /login/itsme/callback``) and
+  the documents it publishes (``/login/eid/metadata``, ``/login/itsme/jwks``);
 - ``POST /logout``: ends the session (with the page's CSRF token);
 - ``GET /me``: who is logged in, how, until when.
 
-**Binding a login to its browser.** Starting a login sets a short-lived cookie holding the SAML
-request id or the itsme state; the answer is accepted only from the browser that holds it, so
-nobody can log a victim in as themselves by sending them a callback URL (login CSRF). FAS posts
-its answer from another site: in production (https) that cookie is ``SameSite=None; Secure``
-so the browser sends it with that cross-site POST; the demo's simulator is on the same site,
-where ``Lax`` suffices.
+**Binding a login to its browser.** Starting a login sets a short-lived cookie holding the
+upstream's name and its binding (the SAML request id, the itsme state); the answer is accepted
+only from the browser that holds it, so nobody can log a victim in as themselves by sending
+them a callback URL (login CSRF). FAS posts its answer from another site: in production
+(https) that cookie is ``SameSite=None; Secure`` so the browser sends it with that cross-site
+POST; the demo's simulator is on the same site, where ``Lax`` suffices.
 
-**The session** lives in the database (``idp_bridge.sessions``): the cookie holds a random id,
-``HttpOnly``, ``SameSite=Lax``, ``Secure`` outside the plain-http demo, replaced at every login.
+**The session** is read and written through ``idp_bridge.browser_session`` (its cookie, the
+CSRF tokens) and ``idp_bridge.sessions`` (its rows).
 
 Every refused login is logged with its reason by the upstream module, shown to the person in
 their language, and leaves no session and no cookie behind.
@@ -27,8 +26,6 @@ their language, and leaves no session and no cookie behind.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from typing import Any
 
@@ -38,7 +35,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    g,
     redirect,
     render_template,
     request,
@@ -48,75 +44,53 @@ from flask_babel import gettext as _
 from stdnum.be import nn
 
 from authz import constant_time
-from idp_bridge import wiring
-from idp_bridge.sessions import SessionPolicy, current_session, end_session, open_session
-from idp_bridge.upstreams.base import UpstreamError
-from idp_bridge.upstreams.eid import sp_metadata
+from idp_bridge import browser_session, wiring
+from idp_bridge.browser_session import (
+    SESSION_COOKIE,
+    csrf_token,
+    current_login,
+    safe_next,
+    session_ended,
+)
+from idp_bridge.sessions import end_session, open_session
+from idp_bridge.upstreams.base import Upstream, UpstreamError
 
 logger = logging.getLogger(__name__)
 
 EXTENSION = "monespace.logins"
-# Callables given the LoginSession that just ended (the OpenID provider's back-channel logout).
-LOGOUT_HOOKS = "monespace.logout_hooks"
-SESSION_COOKIE = "monespace_session"
 BINDING_COOKIE = "monespace_login"
-DEFAULT_NEXT = "/me"
+BINDING_TTL = 900  # seconds: the longest a person may take upstream
 
 bp = Blueprint("login", __name__, template_folder="templates")
 
 
 class Logins:
-    """What the login routes share: the upstreams, the session rules, the cookie settings."""
+    """What the login routes share: the upstreams, by name."""
 
-    def __init__(self, upstreams: wiring.Upstreams, policy: SessionPolicy, config: Any):
+    def __init__(self, upstreams: wiring.Upstreams):
         self.upstreams = upstreams
-        self.policy = policy
-        self.secure = config.secure_cookies
-        self.binding_ttl = 900
-        self.secret = config.secret_key.encode()
-        self.eid_metadata: str | None = None
 
 
 def init_app(app: Flask) -> None:
-    config = app.config["MONESPACE"]
-    policy = SessionPolicy(
-        idle_timeout=config.session_idle_timeout,
-        absolute_timeout=config.session_absolute_timeout,
-    )
-    app.extensions[EXTENSION] = Logins(wiring.build(app, config), policy, config)
+    upstreams = wiring.init_app(app)
+    app.extensions[EXTENSION] = Logins(upstreams)
     app.register_blueprint(bp)
+    for name, upstream in upstreams.items():
+        app.register_blueprint(_upstream_blueprint(name, upstream))
+
+
+def _upstream_blueprint(name: str, upstream: Upstream) -> Blueprint:
+    """The URLs the upstream declares, under ``/login/<name>``."""
+    upstream_bp = Blueprint(f"login_{name}", __name__, url_prefix=f"/login/{name}")
+    for route in upstream.routes():
+        endpoint = route.path.strip("/").replace("/", "_") or "index"
+        view = route.view or _answer_view(name)
+        upstream_bp.add_url_rule(route.path, endpoint, view, methods=list(route.methods))
+    return upstream_bp
 
 
 def _logins() -> Logins:
     return current_app.extensions[EXTENSION]
-
-
-def current_login():
-    """The request's live login session (with its person), or None; read once per request."""
-    if "login_session" not in g:
-        g.login_session = current_session(request.cookies.get(SESSION_COOKIE), _logins().policy)
-    return g.login_session
-
-
-def csrf_token(login_session, purpose: str = "") -> str:
-    """A token bound to the login session, for the forms of logged-in pages; a ``purpose``
-    binds it to one form as well (one login's espace chooser, a logout confirmation)."""
-    message = "csrf:" + (f"{purpose}:" if purpose else "") + login_session.id_hash
-    return hmac.new(_logins().secret, message.encode(), hashlib.sha256).hexdigest()
-
-
-def safe_next(value: str | None) -> str:
-    """A path on this site to go to after login; anything else (another site) is replaced."""
-    if (
-        not value
-        or not value.startswith("/")
-        or value.startswith("//")
-        or "\\" in value
-        or any(ord(c) < 32 for c in value)
-        or len(value) > 2000
-    ):
-        return DEFAULT_NEXT
-    return value
 
 
 # -- the login page -----------------------------------------------------------------------
@@ -124,41 +98,55 @@ def safe_next(value: str | None) -> str:
 
 @bp.get("/login")
 def login_page() -> Any:
-    upstreams = _logins().upstreams
     return render_template(
         "login/choose.html",
         next=safe_next(request.args.get("next")),
-        eid=upstreams.eid is not None,
-        itsme=upstreams.itsme is not None,
+        upstreams=list(_logins().upstreams.values()),
         logged_out="logged_out" in request.args,
     )
 
 
-def _start(kind: str, url: str, binding: str) -> Response:
-    response = redirect(url, 303)
-    logins = _logins()
+def _upstream(name: str) -> Upstream:
+    """The upstream of that name; 404 when this service does not offer it."""
+    upstream = _logins().upstreams.get(name)
+    if upstream is None:
+        abort(404)
+    return upstream
+
+
+@bp.get("/login/<name>")
+def start(name: str) -> Response:
+    upstream = _upstream(name)
+    try:
+        started = upstream.start(safe_next(request.args.get("next")))
+    except UpstreamError as exc:  # the upstream's discovery or keys could not be read
+        # The upstream module logs refused answers only; a login that cannot start is ours.
+        logger.warning("%s login not started (%s): %s", name, exc.reason, exc.message)
+        return _refused(exc)
+    response = redirect(started.url, 303)
+    sessions = browser_session.settings()
     # The session this browser holds now (its hash), ended when the new login succeeds: FAS's
     # cross-site POST does not carry the SameSite=Lax session cookie itself.
     current = current_login()
     previous = current.id_hash if current is not None else ""
     response.set_cookie(
         BINDING_COOKIE,
-        f"{kind}:{binding}:{previous}",
-        max_age=logins.binding_ttl,
+        f"{name}:{started.binding}:{previous}",
+        max_age=BINDING_TTL,
         path="/login/",
-        secure=logins.secure,
+        secure=sessions.secure,
         httponly=True,
         # FAS answers with a cross-site POST: only a SameSite=None cookie goes with it, and
         # browsers accept SameSite=None on Secure cookies only.
-        samesite="None" if logins.secure else "Lax",
+        samesite="None" if sessions.secure else "Lax",
     )
     return response
 
 
-def _binding(kind: str) -> str | None:
-    """The request id or state of the login this browser started with ``kind``."""
+def _binding(name: str) -> str:
+    """The binding of the login this browser started with ``name``; "" when none."""
     parts = request.cookies.get(BINDING_COOKIE, "").split(":", 2)
-    return parts[1] if len(parts) >= 2 and parts[0] == kind and parts[1] else None
+    return parts[1] if len(parts) >= 2 and parts[0] == name else ""
 
 
 def _previous_session() -> str | None:
@@ -167,75 +155,18 @@ def _previous_session() -> str | None:
     return parts[2] if len(parts) == 3 and parts[2] else None
 
 
-def _upstream(name: str) -> Any:
-    """The upstream of that name; 404 when this service does not offer it."""
-    upstream = getattr(_logins().upstreams, name)
-    if upstream is None:
-        abort(404)
-    return upstream
+def _answer_view(name: str):
+    def answer() -> Response:
+        """The upstream's answer (a form posted, or a redirect's query): the login ends."""
+        params = request.form if request.method == "POST" else request.args
+        try:
+            identity = _upstream(name).complete(params, binding=_binding(name))
+        except UpstreamError as exc:
+            return _refused(exc)
+        return _logged_in(identity)
 
-
-@bp.get("/login/eid")
-def eid_start() -> Response:
-    eid = _upstream("eid")
-    start = eid.start(safe_next(request.args.get("next")))
-    return _start("eid", start.url, start.request_id)
-
-
-@bp.post("/login/eid/acs")
-def eid_acs() -> Response:
-    eid = _upstream("eid")
-    try:
-        identity = eid.complete(request.form)
-    except UpstreamError as exc:
-        return _refused(exc)
-    binding = _binding("eid")
-    if binding is None or not constant_time.equal(binding, identity.extra["request_id"]):
-        logger.warning("eID login not accepted (invalid): the answer is for another browser")
-        return _refused(UpstreamError("invalid", "the answer is for a login started elsewhere"))
-    return _logged_in(identity)
-
-
-@bp.get("/login/eid/metadata")
-def eid_metadata() -> Response:
-    logins = _logins()
-    if logins.upstreams.eid_config is None:
-        abort(404)
-    if logins.eid_metadata is None:  # built once: it loads the SP key
-        logins.eid_metadata = sp_metadata(logins.upstreams.eid_config)
-    return Response(logins.eid_metadata, mimetype="application/samlmetadata+xml")
-
-
-@bp.get("/login/itsme")
-def itsme_start() -> Response:
-    itsme = _upstream("itsme")
-    try:
-        start = itsme.start(safe_next(request.args.get("next")))
-    except UpstreamError as exc:  # itsme's discovery or keys could not be read
-        # The upstream module logs refused answers only; a login that cannot start is ours.
-        logger.warning("itsme login not started (%s): %s", exc.reason, exc.message)
-        return _refused(exc)
-    return _start("itsme", start.url, start.state)
-
-
-@bp.get("/login/itsme/callback")
-def itsme_callback() -> Response:
-    itsme = _upstream("itsme")
-    # Without the browser's binding cookie, no state can match: refused as started elsewhere.
-    expected = _binding("itsme") or "-"
-    try:
-        identity = itsme.complete(request.args, expected_state=expected)
-    except UpstreamError as exc:
-        return _refused(exc)
-    return _logged_in(identity)
-
-
-@bp.get("/login/itsme/jwks")
-def itsme_jwks() -> Response:
-    itsme = _upstream("itsme")
-    response = current_app.json.response(itsme.jwks())
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    answer.__name__ = f"{name}_answer"
+    return answer
 
 
 # -- the outcome ----------------------------------------------------------------------------
@@ -265,32 +196,26 @@ def _refused(exc: UpstreamError) -> Response:
 
 
 def _logged_in(identity) -> Response:
-    logins = _logins()
+    sessions = browser_session.settings()
     raw_id, _session = open_session(
         identity,
-        logins.policy,
+        sessions.policy,
         replaces=request.cookies.get(SESSION_COOKIE),
         replaces_hash=_previous_session(),
-        on_replaced=_session_ended,
+        on_replaced=session_ended,
     )
     response = redirect(safe_next(identity.extra.get("return_to")), 303)
     response.set_cookie(
         SESSION_COOKIE,
         raw_id,
-        max_age=logins.policy.absolute_timeout,
+        max_age=sessions.policy.absolute_timeout,
         path="/",
-        secure=logins.secure,
+        secure=sessions.secure,
         httponly=True,
         samesite="Lax",
     )
     response.delete_cookie(BINDING_COOKIE, path="/login/")
     return response
-
-
-def _session_ended(session) -> None:
-    """A session ended by a logout or replaced by a new login: the same consequences."""
-    for hook in current_app.extensions.get(LOGOUT_HOOKS, ()):
-        hook(session)
 
 
 # -- the session ----------------------------------------------------------------------------
@@ -302,11 +227,15 @@ def me() -> Any:
     if session is None:
         response = redirect(url_for("login.login_page", next="/me"), 303)
         if SESSION_COOKIE in request.cookies:  # ended or expired: forget it
-            response.delete_cookie(SESSION_COOKIE, path="/", secure=_logins().secure)
+            response.delete_cookie(
+                SESSION_COOKIE, path="/", secure=browser_session.settings().secure
+            )
         return response
+    upstream = _logins().upstreams.get(session.upstream)
     page = render_template(
         "login/me.html",
         session=session,
+        method=upstream.label if upstream is not None else session.upstream,
         person=session.person,
         nrn=nn.format(session.person.nrn),
         operator=session.person.nrn in current_app.config["MONESPACE"].operators,
@@ -324,7 +253,9 @@ def logout() -> Response:
         if not constant_time.equal(sent, csrf_token(session)):
             abort(400, _("Le formulaire a expiré. Rechargez la page et réessayez."))
         end_session(request.cookies.get(SESSION_COOKIE))
-        _session_ended(session)
+        session_ended(session)
     response = redirect(url_for("login.login_page", logged_out=1), 303)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=_logins().secure, samesite="Lax")
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=browser_session.settings().secure, samesite="Lax"
+    )
     return response

@@ -39,6 +39,7 @@ from monespace.wsgi import DefaultHeaders, RequestGate
 # AuthZEN decision API...). Add a module here when it gains its init_app.
 PACKAGES: tuple[str, ...] = (
     "authz.api",
+    "idp_bridge.browser_session",
     "idp_bridge.web",
     "idp_bridge.oidc.endpoints",
     "admin_ui.enterprises",
@@ -93,6 +94,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
     app.add_url_rule("/", "home", home, methods=["GET"])
 
+    if config.simulators:
+        # The demo's logins against simulators mounted here, in demo mode only: no other
+        # package imports the simulators.
+        from monespace import demo_logins
+
+        demo_logins.init_app(app)
     for module_name in PACKAGES:
         try:
             importlib.import_module(module_name).init_app(app)

@@ -17,8 +17,9 @@ from babel.support import NullTranslations, Translations
 from flask import Flask, Response, request
 from flask_babel import Babel, get_locale
 
-LANGUAGES = ("fr", "nl", "de", "en")
-DEFAULT = "fr"
+from authz.languages import DEFAULT, LANGUAGES
+
+__all__ = ["COOKIE", "DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "init_app", "select_language"]
 COOKIE = "monespace_lang"
 LANGUAGE_NAMES = {"fr": "Français", "nl": "Nederlands", "de": "Deutsch", "en": "English"}
 # Where Flask-Babel finds them too: "translations" next to the app's module (monespace.app).

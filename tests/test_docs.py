@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from idp_bridge.upstreams import registry
 from monespace import cli
 from monespace import config as config_module
 
@@ -130,6 +131,12 @@ def _setting_variables() -> set[str]:
             for field in getattr(value, "model_fields", {})
         }
     prefix = getattr(config_module, "ENV_PREFIX", "MONESPACE_")
+    # Each built-in upstream login declares its own settings, read as <name>_<field>.
+    names = set(names) | {
+        f"{plugin.name}_{field}"
+        for plugin in registry.load().values()
+        for field in plugin.settings.model_fields
+    }
     return {prefix + name.upper() for name in names} | {config_module.CONFIG_FILE_VARIABLE}
 
 

@@ -58,7 +58,7 @@ from authz.permissions import (
 )
 from authz.services import Caller
 from authz.services.base import facts_for, parse_end_date, parse_id, parse_scope
-from idp_bridge.web import csrf_token
+from idp_bridge.browser_session import csrf_token
 
 # The templates live with the other admin pages, in admin_ui/templates/manage/.
 bp = Blueprint(

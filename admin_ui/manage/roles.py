@@ -34,7 +34,7 @@ from authz.errors import AuthzError
 from authz.models import RoleGrant
 from authz.permissions import GRANT_ROLE, REVOKE_ROLE
 from authz.services import change_role, revoke_role
-from idp_bridge.web import csrf_token
+from idp_bridge.browser_session import csrf_token
 
 MAX_REASON = 500  # as the service
 

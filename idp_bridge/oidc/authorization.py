@@ -37,12 +37,12 @@ from authz import constant_time
 from authz.clients import RegisteredClient, enabled_client
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
+from idp_bridge.browser_session import csrf_token, current_login
 from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
 from idp_bridge.sessions import LANGUAGES
-from idp_bridge.web import csrf_token, current_login
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
 

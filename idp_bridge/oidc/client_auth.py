@@ -30,11 +30,11 @@ from joserfc.util import json_b64decode
 
 from authz.client_auth import ClientAuthentication, ClientAuthError, Credentials
 from authz.clients import RegisteredClient
-from idp_bridge.client_assertion import ASSERTION_TYPE
 from idp_bridge.oidc.client_keys import KeySource, KeysUnavailable, RemoteKeys, StaticKeys
 from idp_bridge.oidc.errors import OAuthError, invalid_client, invalid_request, single_param
-from idp_bridge.stores import SeenStore
-from idp_bridge.transport import Transport, urllib_transport
+from idp_bridge.shared.client_assertion import ASSERTION_TYPE
+from idp_bridge.shared.stores import SeenStore
+from idp_bridge.shared.transport import Transport, urllib_transport
 
 logger = logging.getLogger(__name__)
 

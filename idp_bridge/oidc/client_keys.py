@@ -50,7 +50,7 @@ class StaticKeys:
 
 
 class RemoteKeys:
-    """A client's keys read from its ``jwks_uri``, as ``idp_bridge.remote_jwks.RemoteKeySet``
+    """A client's keys read from its ``jwks_uri``, as ``idp_bridge.shared.remote_jwks.RemoteKeySet``
     reads a provider's, but with the EC keys ES256 needs (that one holds RSA keys only).
 
     Fetched again after ``ttl``, or when an assertion names a key not in the set (the client

@@ -19,7 +19,6 @@ from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authz.clients import RegisteredClient
-from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.client_auth import ClientAuthenticator
 from idp_bridge.oidc.errors import OAuthError
@@ -27,7 +26,8 @@ from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.provider import OpenIdProvider, SubjectIdentifiers, subject_salt
 from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
-from idp_bridge.transport import urllib_transport
+from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore
+from idp_bridge.shared.transport import urllib_transport
 
 logger = logging.getLogger(__name__)
 

@@ -41,8 +41,8 @@ from authz import audit, db
 from authz.engine import get_engine
 from authz.errors import AuthzError, Conflict
 from authz.models import utcnow
-from idp_bridge.nested_jwt import SIG_ALG, generate_rsa_key
 from idp_bridge.oidc.models import SigningKey
+from idp_bridge.shared.nested_jwt import SIG_ALG, generate_rsa_key
 
 NEXT, CURRENT, PREVIOUS, RETIRED = "next", "current", "previous", "retired"
 PUBLISHED_STATES = (CURRENT, NEXT, PREVIOUS)  # in the order the JWK Set lists them

@@ -36,11 +36,11 @@ from joserfc import jwt
 
 from authz import constant_time
 from authz.clients import RegisteredClient, enabled_client, find_client
+from idp_bridge.browser_session import LOGOUT_HOOKS, SESSION_COOKIE, csrf_token, current_login
 from idp_bridge.oidc import id_token_hint
 from idp_bridge.oidc.edge import Edge, current_edge
 from idp_bridge.sessions import end_session
-from idp_bridge.transport import Transport
-from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, csrf_token, current_login
+from idp_bridge.shared.transport import Transport
 
 logger = logging.getLogger(__name__)
 

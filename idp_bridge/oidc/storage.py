@@ -29,8 +29,8 @@ from peewee import DatabaseError
 from pyop.storage import StorageBase
 
 from authz import db
-from idp_bridge.db_stores import PurgeSchedule
 from idp_bridge.oidc.models import ProviderState
+from idp_bridge.shared.db_stores import PurgeSchedule
 
 logger = logging.getLogger(__name__)
 

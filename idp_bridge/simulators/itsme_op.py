@@ -25,10 +25,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, redirect, request
 from stdnum.be import nn
 
-from idp_bridge import client_assertion, nested_jwt
-from idp_bridge.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared import client_assertion, nested_jwt
+from idp_bridge.shared.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.simulators import itsme_op_pages as pages
-from idp_bridge.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.upstreams.itsme import ItsmeConfig
 from idp_bridge.upstreams.itsme_claims import ACR_VALUES, CLAIM_NRN
 
@@ -75,7 +75,7 @@ class ItsmeSimulatorConfig:
     signing_key: RSAKey = field(repr=False)
     encryption_key: RSAKey = field(repr=False)
     clients: tuple[SimulatedClient, ...] = ()
-    persons: tuple[SimulatedPerson, ...] | None = None  # None: the demo persons
+    persons: tuple[SimulatedPerson, ...] = ()  # offered on the page (the demo's)
     code_ttl: int = 60
     id_token_ttl: int = 300
     clock_skew: int = 60
@@ -103,12 +103,6 @@ class TokenError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-def demo_persons() -> tuple[SimulatedPerson, ...]:
-    from monespace.demo import PERSONS  # imported late: monespace wires idp_bridge in
-
-    return tuple(SimulatedPerson(p.key, p.nrn, p.given_name, p.family_name) for p in PERSONS)
-
-
 def make_blueprint(
     config: ItsmeSimulatorConfig, *, clock: Callable[[], float] = time.time
 ) -> Blueprint:
@@ -120,7 +114,7 @@ def make_blueprint(
     seen_assertions = MemorySeenStore(max_entries=100_000, clock=clock)
 
     def persons() -> tuple[SimulatedPerson, ...]:
-        return config.persons if config.persons is not None else demo_persons()
+        return config.persons
 
     @bp.errorhandler(InvalidAuthorization)
     def _invalid_authorization(exc: InvalidAuthorization):

@@ -14,10 +14,11 @@ import base64
 import os
 import secrets
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, request
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, samlp
@@ -30,7 +31,7 @@ from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 from stdnum.be import nn
 from stdnum.exceptions import ValidationError
 
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.simulators import saml_idp_pages as pages
 from idp_bridge.upstreams import fas, saml_checks
 
@@ -47,6 +48,8 @@ class SamlIdpConfig:
     context_class_ref: str = fas.CONTEXT_CITIZEN_EID
     # FAS's attribute names by default; others (fas.ALIASES) to play a generic SAML IdP.
     attribute_names: Mapping[str, str] | None = None
+    # The persons offered on the page (key, nrn, given_name, family_name): the demo's.
+    persons: Sequence[Any] = ()
 
     @property
     def idp_entity_id(self) -> str:
@@ -227,7 +230,8 @@ def make_blueprint(config: SamlIdpConfig) -> Blueprint:
             parsed, _args = simulator.parse_request(fields)
         except InvalidRequest:
             return _html(pages.invalid_request(), 400)
-        return _html(pages.choose_person(request.path, fields, parsed.sender()))
+        page = pages.choose_person(request.path, fields, parsed.sender(), persons=config.persons)
+        return _html(page)
 
     @blueprint.post("/sso")
     def sso_answer():
@@ -240,10 +244,10 @@ def make_blueprint(config: SamlIdpConfig) -> Blueprint:
         if action == "cancel":
             xml = simulator.cancel_response(args)
         else:
-            person, error = _chosen_person(action, request.form)
+            person, error = _chosen_person(action, request.form, config.persons)
             if person is None:
                 page = pages.choose_person(
-                    request.path, fields, parsed.sender(), error, request.form
+                    request.path, fields, parsed.sender(), error, request.form, config.persons
                 )
                 return _html(page, 400)
             xml = simulator.login_response(args, person)
@@ -256,10 +260,12 @@ def make_blueprint(config: SamlIdpConfig) -> Blueprint:
     return blueprint
 
 
-def _chosen_person(action: str, form: Mapping[str, str]) -> tuple[Person | None, str | None]:
+def _chosen_person(
+    action: str, form: Mapping[str, str], persons: Sequence[Any]
+) -> tuple[Person | None, str | None]:
     if action == "custom":
         return person_from_form(form)
-    for demo in pages.demo_persons():
+    for demo in persons:
         if action == f"person:{demo.key}":
             email = f"{demo.key}@demo.monespace.invalid"
             return Person(demo.nrn, demo.given_name, demo.family_name, "fr", email), None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from idp_bridge.simulators.pages import template
 
@@ -56,18 +56,13 @@ ou message illisible). Recommencez depuis le service.</p>
 _LANGUAGES = (("fr", "Français"), ("nl", "Nederlands"), ("de", "Deutsch"), ("en", "English"))
 
 
-def demo_persons():
-    from monespace.demo import PERSONS  # imported late: monespace wires idp_bridge in
-
-    return PERSONS
-
-
 def choose_person(
     post_url: str,
     fields: Mapping[str, str],
     sp: str,
     error: str | None = None,
     form: Mapping[str, str] | None = None,
+    persons: Sequence = (),
 ) -> str:
     return _CHOOSE.render(
         title="Connexion avec la carte d'identité",
@@ -75,7 +70,7 @@ def choose_person(
         fields=fields,
         sp=sp,
         error=error,
-        persons=demo_persons(),
+        persons=persons,
         languages=_LANGUAGES,
         form=form or {},
     )

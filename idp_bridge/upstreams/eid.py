@@ -5,16 +5,24 @@ Response over HTTP-POST to our assertion consumer service (ACS). pysaml2 builds 
 and verifies signatures; ``saml_checks`` adds what pysaml2 leaves out; the request ids waiting
 for an answer and the assertion ids already used live in shared stores, so any node can finish
 a login another node started, and only once.
+
+As a plugin (``PLUGIN``): on when ``eid_idp_metadata`` is set; our entity id is
+``/login/eid/metadata`` (served there) and our assertion consumer service ``/login/eid/acs``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from flask import Response
+from flask_babel import lazy_gettext as _
+from pydantic import Field, ValidationInfo, field_validator
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError, samlp
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -24,10 +32,21 @@ from saml2.saml import NAME_FORMAT_BASIC, AuthnContextClassRef
 from saml2.sigver import SigverError, get_xmlsec_binary, security_context
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from idp_bridge.identity import VerifiedIdentity
-from idp_bridge.stores import RequestStore, SeenStore, StoreFull
+from authz import constant_time
+from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore
+from idp_bridge.shared.identity import VerifiedIdentity
+from idp_bridge.shared.stores import RequestStore, SeenStore, StoreFull
 from idp_bridge.upstreams import fas, saml_checks
-from idp_bridge.upstreams.base import Upstream, UpstreamError
+from idp_bridge.upstreams.base import (
+    LoginStart,
+    Plugin,
+    Route,
+    Site,
+    Upstream,
+    UpstreamConfigError,
+    UpstreamError,
+    UpstreamSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +55,7 @@ logger = logging.getLogger(__name__)
 _CANCELLED = frozenset({"urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"})
 
 
-class EidConfigError(ValueError):
+class EidConfigError(UpstreamConfigError):
     """The eID configuration cannot work; raised at start-up."""
 
 
@@ -72,12 +91,6 @@ class EidConfig:
         )
         if unknown:
             raise EidConfigError(f"eID: unknown requested attributes {sorted(unknown)}")
-
-
-@dataclass(frozen=True)
-class LoginStart:
-    url: str
-    request_id: str
 
 
 def _pysaml2_config(config: EidConfig, with_idp: bool) -> SPConfig:
@@ -150,7 +163,7 @@ def sp_metadata(
     descriptor.extensions = None
     if not sign:
         return descriptor.to_string().decode("utf-8")
-    _, xml = sign_entity_descriptor(
+    _signed, xml = sign_entity_descriptor(
         descriptor, None, security_context(sp_config), SIG_RSA_SHA256, DIGEST_SHA256
     )
     return xml if isinstance(xml, str) else xml.decode("utf-8")
@@ -158,12 +171,27 @@ def sp_metadata(
 
 class EidUpstream(Upstream):
     name = fas.UPSTREAM
+    label = _("Carte d'identité électronique")
+    hint = _("avec votre carte eID, un lecteur de carte et votre code PIN")
 
     def __init__(self, config: EidConfig, requests: RequestStore, seen: SeenStore):
         self.config = config
         self._requests, self._seen = requests, seen
         self._client = Saml2Client(config=_pysaml2_config(config, with_idp=True))
         self.idp_entity_id = self._pick_idp()
+        self._metadata: str | None = None
+
+    def routes(self) -> Sequence[Route]:
+        return (
+            Route("/acs", ("POST",)),  # the HTTP-POST binding's Response comes back here
+            Route("/metadata", ("GET",), self.metadata_response),
+        )
+
+    def metadata_response(self) -> Response:
+        """Our SP metadata, for the IdP's operator (built once: it loads the SP key)."""
+        if self._metadata is None:
+            self._metadata = sp_metadata(self.config)
+        return Response(self._metadata, mimetype="application/samlmetadata+xml")
 
     def _pick_idp(self) -> str:
         metadata = self._client.metadata
@@ -182,9 +210,6 @@ class EidUpstream(Upstream):
         return wanted
 
     # -- starting a login ------------------------------------------------------------------
-
-    def begin(self, return_to: str) -> str:
-        return self.start(return_to).url
 
     def start(self, return_to: str) -> LoginStart:
         """Sign an AuthnRequest; remember its id so that exactly one answer to it is accepted."""
@@ -207,13 +232,23 @@ class EidUpstream(Upstream):
             {"return_to": return_to, "idp": self.idp_entity_id},
             self.config.request_ttl,
         )
-        return LoginStart(url=url, request_id=request_id)
+        return LoginStart(url=url, binding=request_id)
 
     # -- finishing it ------------------------------------------------------------------------
 
-    def complete(self, params: Mapping[str, str]) -> VerifiedIdentity:
+    def complete(
+        self, params: Mapping[str, str], *, binding: str | None = None
+    ) -> VerifiedIdentity:
+        """Check the Response; ``binding`` is the request id the browser's cookie holds."""
         try:
-            return self._complete(params)
+            identity = self._complete(params)
+            # Checked once the Response is spent: an answer sent to another browser (login
+            # CSRF) is refused, and cannot be used again in the right one either.
+            if binding is not None and not constant_time.equal(
+                binding, identity.extra["request_id"]
+            ):
+                raise UpstreamError("invalid", "the answer is for another browser")
+            return identity
         except UpstreamError as exc:
             logger.warning("eID login not accepted (%s): %s", exc.reason, exc.message)
             raise
@@ -298,3 +333,56 @@ class EidUpstream(Upstream):
         if verified is None or response.assertion is None:
             raise UpstreamError("invalid", "Response did not verify")
         return response
+
+
+# -- the plugin --------------------------------------------------------------------------------
+
+
+class EidSettings(UpstreamSettings):
+    """``eid_*`` settings (``MONESPACE_EID_*``): on when ``eid_idp_metadata`` is set."""
+
+    switch = "idp_metadata"
+
+    idp_metadata: str  # a file, or an https URL read once at start-up
+    key_file: str  # our SP's signing key and certificate (PEM)
+    cert_file: str
+    idp_entity_id: str | None = None  # needed when the metadata lists several IdPs
+    idp_metadata_cert: str | None = None  # a certificate that must have signed the metadata
+    clock_skew: int = Field(60, ge=0, le=300)  # seconds tolerated with the IdP's clock
+
+    @field_validator("idp_metadata")
+    @classmethod
+    def _https_in_production(cls, value: str, info: ValidationInfo) -> str:
+        demo = bool(info.context and info.context.get("demo"))
+        if not demo and "://" in value and not value.startswith("https://"):
+            raise ValueError("must be a file or an https URL")
+        return value
+
+
+def config_for(settings: EidSettings, site: Site) -> EidConfig:
+    """Our service provider's configuration, its URLs under ``/login/eid``."""
+    return EidConfig(
+        entity_id=site.login_url(fas.UPSTREAM, "/metadata"),
+        acs_url=site.login_url(fas.UPSTREAM, "/acs"),
+        key_file=settings.key_file,
+        cert_file=settings.cert_file,
+        idp_metadata=settings.idp_metadata,
+        idp_entity_id=settings.idp_entity_id,
+        idp_metadata_cert=settings.idp_metadata_cert,
+        clock_skew=settings.clock_skew,
+    )
+
+
+# Loading a private key costs about 0.2 s (the RSA checks of the cryptography library): an
+# app built again in the same process (tests, a reload) reuses what was loaded. Bounded.
+@functools.lru_cache(maxsize=4)
+def upstream_for(config: EidConfig) -> EidUpstream:
+    """The eID login of that configuration, its stores in the database (shared by the nodes)."""
+    return EidUpstream(config, DatabaseRequestStore(fas.UPSTREAM), DatabaseSeenStore(fas.UPSTREAM))
+
+
+def _build(settings: Any, site: Site) -> EidUpstream:
+    return upstream_for(config_for(settings, site))
+
+
+PLUGIN = Plugin(name=fas.UPSTREAM, settings=EidSettings, factory=_build)

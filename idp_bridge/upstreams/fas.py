@@ -24,7 +24,7 @@ from stdnum.exceptions import ValidationError
 
 from authz.errors import InvalidInput
 from authz.identifiers import parse_email
-from idp_bridge.identity import LOA_HIGH, VerifiedIdentity
+from idp_bridge.shared.identity import LOA_HIGH, VerifiedIdentity
 
 UPSTREAM = "eid"
 

@@ -12,6 +12,9 @@ Authorization code flow (OpenID Connect Core 3.1) with what itsme requires on to
 - we publish our own JWK Set: one ``sig`` and one ``enc`` public key.
 
 The claims themselves (national register number, names, level) are read in ``itsme_claims``.
+
+As a plugin (``PLUGIN``): on when ``itsme_issuer`` is set; our redirect URI is
+``/login/itsme/callback`` and our JWK Set is served at ``/login/itsme/jwks``.
 """
 
 from __future__ import annotations
@@ -24,17 +27,33 @@ import threading
 import time
 import urllib.parse
 from base64 import urlsafe_b64encode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from flask import Response, current_app
+from flask_babel import lazy_gettext as _
+from pydantic import ValidationInfo, field_validator
 
 from authz import constant_time
-from idp_bridge import client_assertion, nested_jwt
-from idp_bridge.identity import VerifiedIdentity
-from idp_bridge.nested_jwt import JoseFailure, RSAKey
-from idp_bridge.remote_jwks import RemoteKeySet
-from idp_bridge.stores import RequestStore
-from idp_bridge.transport import HttpResponse, Transport, urllib_transport
-from idp_bridge.upstreams.base import Upstream, UpstreamError
+from idp_bridge.shared import client_assertion, nested_jwt
+from idp_bridge.shared.db_stores import DatabaseRequestStore
+from idp_bridge.shared.identity import VerifiedIdentity
+from idp_bridge.shared.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared.remote_jwks import RemoteKeySet
+from idp_bridge.shared.stores import RequestStore
+from idp_bridge.shared.transport import HttpResponse, Transport, urllib_transport
+from idp_bridge.upstreams.base import (
+    LoginStart,
+    Plugin,
+    Route,
+    Site,
+    Upstream,
+    UpstreamConfigError,
+    UpstreamError,
+    UpstreamSettings,
+)
 from idp_bridge.upstreams.itsme_claims import (
     ACR_VALUES,
     LANGUAGES,
@@ -49,7 +68,7 @@ logger = logging.getLogger(__name__)
 STATE_PREFIX = "itsme:"
 
 
-class ItsmeConfigError(ValueError):
+class ItsmeConfigError(UpstreamConfigError):
     """The itsme configuration cannot work; raised at start-up."""
 
 
@@ -98,14 +117,10 @@ class ItsmeConfig:
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
-@dataclass(frozen=True)
-class LoginStart:
-    url: str
-    state: str  # to bind to the browser's session, and compare on the way back
-
-
 class ItsmeUpstream(Upstream):
     name = UPSTREAM
+    label = "itsme"  # a brand: the same in every language
+    hint = _("avec l'application itsme sur votre smartphone")
 
     def __init__(
         self,
@@ -133,10 +148,18 @@ class ItsmeUpstream(Upstream):
         """Our JWK Set document, to publish at the URI registered with itsme."""
         return nested_jwt.public_jwks(self.config.signing_key, self.config.encryption_key)
 
-    # -- starting a login ------------------------------------------------------------------
+    def routes(self) -> Sequence[Route]:
+        return (
+            Route("/callback"),  # the redirect URI: itsme's answer, with the code
+            Route("/jwks", ("GET",), self.jwks_response),
+        )
 
-    def begin(self, return_to: str) -> str:
-        return self.start(return_to).url
+    def jwks_response(self) -> Response:
+        response = current_app.json.response(self.jwks())
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+
+    # -- starting a login ------------------------------------------------------------------
 
     def start(self, return_to: str) -> LoginStart:
         """Build the signed-then-encrypted request object; remember state, nonce, verifier."""
@@ -184,19 +207,21 @@ class ItsmeUpstream(Upstream):
         query["request"] = request
         endpoint = metadata["authorization_endpoint"]
         separator = "&" if urllib.parse.urlsplit(endpoint).query else "?"
+        # The state binds the login to the browser that started it (compared on the way back).
         return LoginStart(endpoint + separator + urllib.parse.urlencode(query), state)
 
     # -- finishing it ------------------------------------------------------------------------
 
     def complete(
-        self, params: Mapping[str, str], *, expected_state: str | None = None
+        self, params: Mapping[str, str], *, binding: str | None = None
     ) -> VerifiedIdentity:
         """Check the authorization response, redeem the code, verify the ID token.
 
-        ``expected_state`` is the state the browser's session kept from ``start``: given, the
-        answer must carry it (a login started in one browser cannot be finished in another)."""
+        ``binding`` is the state the browser's cookie kept from ``start``: given, the answer
+        must carry it (a login started in one browser cannot be finished in another)."""
         try:
-            return self._complete(params, expected_state)
+            # Without the browser's binding, no state can match: refused as started elsewhere.
+            return self._complete(params, None if binding is None else binding or "-")
         except UpstreamError as exc:
             logger.warning("itsme login not accepted (%s): %s", exc.reason, exc.message)
             raise
@@ -323,3 +348,47 @@ def _json_object(response: HttpResponse) -> dict | None:
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+# -- the plugin --------------------------------------------------------------------------------
+
+
+class ItsmeSettings(UpstreamSettings):
+    """``itsme_*`` settings (``MONESPACE_ITSME_*``): on when ``itsme_issuer`` is set."""
+
+    switch = "issuer"
+
+    issuer: str  # e.g. https://idp.prd.itsme.services/v2
+    client_id: str
+    service_code: str
+    signing_key_file: str  # our private keys (PEM), one for sig, one for enc
+    encryption_key_file: str
+    acr: Literal["basic", "advanced"] = "advanced"
+
+    @field_validator("issuer")
+    @classmethod
+    def _https_in_production(cls, value: str, info: ValidationInfo) -> str:
+        demo = bool(info.context and info.context.get("demo"))
+        if not demo and not value.startswith("https://"):
+            raise ValueError("must be an https URL in production mode")
+        return value
+
+
+def redirect_uri(site: Site) -> str:
+    return site.login_url(UPSTREAM, "/callback")
+
+
+def _build(settings: Any, site: Site) -> ItsmeUpstream:
+    config = ItsmeConfig(
+        issuer=settings.issuer,
+        client_id=settings.client_id,
+        service_code=settings.service_code,
+        redirect_uri=redirect_uri(site),
+        signing_key=Path(settings.signing_key_file).read_bytes(),
+        encryption_key=Path(settings.encryption_key_file).read_bytes(),
+        acr=settings.acr,
+    )
+    return ItsmeUpstream(config, DatabaseRequestStore(UPSTREAM))
+
+
+PLUGIN = Plugin(name=UPSTREAM, settings=ItsmeSettings, factory=_build)

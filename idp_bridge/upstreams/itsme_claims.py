@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from stdnum.be import nn
 
 from authz import constant_time
-from idp_bridge.identity import LOA_HIGH, LOA_SUBSTANTIAL, VerifiedIdentity
+from idp_bridge.shared.identity import LOA_HIGH, LOA_SUBSTANTIAL, VerifiedIdentity
 from idp_bridge.upstreams.base import UpstreamError
 
 UPSTREAM = "itsme"

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from idp_bridge import wiring
+from idp_bridge.upstreams import eid as eid_login
 from idp_bridge.upstreams.eid import EidConfigError, sp_metadata
 from monespace.bootstrap import resolve_config
 
@@ -30,8 +31,15 @@ def eid() -> None:
 def metadata(sign: bool, valid_hours: int | None, output: Path | None) -> None:
     """Print our SAML SP metadata (entity id, ACS, signing certificate), as served at
     /login/eid/metadata."""
-    config = wiring.eid_config_of(resolve_config())
-    if config is None:
+    settings = resolve_config()
+    if settings.simulators:
+        from monespace import demo_logins
+
+        config = demo_logins.eid_config_of(settings)
+    elif eid_login.PLUGIN.name in settings.upstreams:
+        upstream_settings = settings.upstreams[eid_login.PLUGIN.name]
+        config = eid_login.config_for(upstream_settings, wiring.site_of(settings))
+    else:
         raise click.ClickException(
             "the eID login is not configured: set MONESPACE_EID_IDP_METADATA "
             "(or use the demo's simulators)"

@@ -15,8 +15,8 @@ from authz import audit, bce_import
 from authz.clients import verify_secret
 from authz.engine import get_engine
 from authz.models import AuditEvent, Client, Enterprise, LegalRepresentation
-from idp_bridge.identity import VerifiedIdentity
 from idp_bridge.sessions import SessionPolicy, open_session
+from idp_bridge.shared.identity import VerifiedIdentity
 from monespace.app import create_app
 from monespace.config import DEMO_OPERATOR_NRN
 from policies import POLICY_DIR

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from idp_bridge import nested_jwt
-from idp_bridge.nested_jwt import RSAKey
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.nested_jwt import RSAKey
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,16 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from flask import Flask
 
-from idp_bridge import nested_jwt
-from idp_bridge.nested_jwt import RSAKey
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.nested_jwt import RSAKey
+from idp_bridge.shared.stores import MemoryRequestStore
+from idp_bridge.shared.transport import HttpResponse, Transport, wsgi_transport
 from idp_bridge.simulators.itsme_op import (
     ItsmeSimulatorConfig,
     SimulatedClient,
     SimulatedPerson,
     make_blueprint,
 )
-from idp_bridge.stores import MemoryRequestStore
-from idp_bridge.transport import HttpResponse, Transport, wsgi_transport
 from idp_bridge.upstreams.itsme import ItsmeConfig, ItsmeUpstream
 from tests.idp_bridge.itsme_keys import Clock, Keys, itsme_keys_fixture  # noqa: F401 (fixture)
 
@@ -90,7 +90,7 @@ class World:
     def authorize(self, return_to: str = "/after-login") -> tuple[str, object]:
         """Start a login; return (state, the simulator's page response)."""
         start = self.rp.start(return_to)
-        return start.state, self.open(start.url)
+        return start.binding, self.open(start.url)
 
     def open(self, url: str):
         parts = urlsplit(url)

@@ -25,10 +25,11 @@ from saml2 import class_name, samlp
 from saml2.saml import Assertion
 from saml2.sigver import CryptoBackendXmlSec1, get_xmlsec_binary
 
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared.selfsigned import ensure_key_pair
+from idp_bridge.shared.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.simulators.saml_idp import SamlIdpConfig, make_blueprint, write_metadata
-from idp_bridge.stores import MemoryRequestStore, MemorySeenStore
 from idp_bridge.upstreams.eid import EidConfig, EidUpstream, sp_metadata
+from monespace.demo import PERSONS
 
 BASE = "https://monespace.test"
 SP_ENTITY_ID = f"{BASE}/eid/metadata"
@@ -78,7 +79,7 @@ class World:
 
     def login_response(self, person: str = "marc", return_to: str = "/next") -> str:
         """Start a login, pick a demo person: the base64 SAMLResponse the browser would post."""
-        url = self.upstream.begin(return_to)
+        url = self.upstream.start(return_to).url
         return posted_response(self.choose(url, action=f"person:{person}"))
 
 
@@ -145,6 +146,7 @@ def make_world(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> Wo
         base_url=SIMULATOR_URL,
         data_dir=str(keys.directory),
         sp_metadata=lambda: sp_metadata(eid_config),
+        persons=PERSONS,
         **(idp or {}),
     )
     requests, seen = MemoryRequestStore(), MemorySeenStore()

@@ -14,7 +14,6 @@ from authz import audit, db
 from authz.engine import get_engine
 from authz.models import AuditEvent, Person, utcnow
 from idp_bridge import sessions
-from idp_bridge.identity import LOA_HIGH, VerifiedIdentity
 from idp_bridge.models import LoginSession
 from idp_bridge.sessions import (
     SessionPolicy,
@@ -23,6 +22,7 @@ from idp_bridge.sessions import (
     open_session,
     upsert_person,
 )
+from idp_bridge.shared.identity import LOA_HIGH, VerifiedIdentity
 
 NRN = "85073003328"
 ANNE = VerifiedIdentity(

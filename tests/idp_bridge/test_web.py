@@ -24,8 +24,9 @@ from saml2 import BINDING_HTTP_POST
 
 from authz.models import AuditEvent, Person, utcnow
 from idp_bridge import sessions
-from idp_bridge.identity import LOA_HIGH
-from idp_bridge.web import BINDING_COOKIE, EXTENSION, SESSION_COOKIE
+from idp_bridge.browser_session import SESSION_COOKIE
+from idp_bridge.shared.identity import LOA_HIGH
+from idp_bridge.web import BINDING_COOKIE, EXTENSION
 from monespace.app import create_app
 from monespace.config import ConfigError
 from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
@@ -353,7 +354,7 @@ def test_itsme_out_of_reach_when_a_login_starts_is_said_and_logged(
     def unreachable(method, url, form):
         raise failure
 
-    itsme = app.extensions[EXTENSION].upstreams.itsme
+    itsme = app.extensions[EXTENSION].upstreams["itsme"]
     monkeypatch.setattr(itsme, "_transport", unreachable)
 
     refused = browser.start("itsme")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from idp_bridge import nested_jwt
-from idp_bridge.selfsigned import ensure_key_pair
-from idp_bridge.transport import HttpResponse
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.selfsigned import ensure_key_pair
+from idp_bridge.shared.transport import HttpResponse
 from idp_bridge.web import EXTENSION
 from tests.idp_bridge.saml_world import (
     ASSERTION_XML,
@@ -148,7 +148,7 @@ class TokenForger:
     """Replaces the ID token of the simulator's token response with ``forge(real claims)``."""
 
     def __init__(self, app, forge):
-        upstream = app.extensions[EXTENSION].upstreams.itsme
+        upstream = app.extensions[EXTENSION].upstreams["itsme"]
         self.rp_enc = upstream.config.encryption_key
         self.op_sig = nested_jwt.rsa_key((keys_dir() / "itsme-op-sig.key").read_bytes(), "sig")
         self.token_endpoint = upstream.config.issuer + "/token"

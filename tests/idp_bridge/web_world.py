@@ -21,8 +21,9 @@ from flask import Flask
 
 from admin_ui import limits
 from authz import db
+from idp_bridge.browser_session import SESSION_COOKIE
 from idp_bridge.models import LoginSession
-from idp_bridge.web import BINDING_COOKIE, MESSAGES, SESSION_COOKIE
+from idp_bridge.web import BINDING_COOKIE, MESSAGES
 from monespace.app import create_app
 from tests.idp_bridge.saml_world import hidden_fields
 

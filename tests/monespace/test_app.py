@@ -40,7 +40,7 @@ def test_demo_start_creates_the_schema_and_healthz_is_ok(app):
 def test_a_login_that_cannot_be_built_stops_the_start_with_one_message(
     database, database_url, tmp_path, setting, words
 ):
-    from idp_bridge.selfsigned import ensure_key_pair
+    from idp_bridge.shared.selfsigned import ensure_key_pair
     from idp_bridge.simulators.saml_idp import SamlIdpConfig, write_metadata
 
     key, cert = ensure_key_pair(tmp_path, "sp", "SP (tests)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.simulators.saml_idp import SamlIdpConfig, write_metadata
 from tests.monespace.conftest import run_cli
 

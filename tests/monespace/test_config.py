@@ -245,3 +245,67 @@ def test_a_keys_dir_that_cannot_be_made_is_named(tmp_path):
 
     with pytest.raises(ConfigError, match=r"cannot create the keys directory .*MONESPACE_KEYS_DIR"):
         config.load(environ={"MONESPACE_KEYS_DIR": str(tmp_path / "a-file" / "keys")})
+
+
+# -- the upstream logins' settings, checked by their plugins ---------------------------------
+
+EID = {
+    "MONESPACE_SIMULATORS": "false",
+    "MONESPACE_EID_IDP_METADATA": "/etc/monespace/fas.xml",
+    "MONESPACE_EID_KEY_FILE": "/etc/monespace/sp.key",
+    "MONESPACE_EID_CERT_FILE": "/etc/monespace/sp.crt",
+}
+ITSME = {
+    "MONESPACE_ITSME_ISSUER": "https://idp.prd.itsme.services/v2",
+    "MONESPACE_ITSME_CLIENT_ID": "monespace",
+    "MONESPACE_ITSME_SERVICE_CODE": "MONESPACE",
+    "MONESPACE_ITSME_SIGNING_KEY_FILE": "/etc/monespace/itsme-sig.key",
+    "MONESPACE_ITSME_ENCRYPTION_KEY_FILE": "/etc/monespace/itsme-enc.key",
+}
+
+
+def test_upstream_logins_are_on_when_their_switch_is_set():
+    assert config.load(environ={"MONESPACE_SIMULATORS": "false"}).upstreams == {}
+
+    settings = config.load(environ={**PRODUCTION, **EID, **ITSME, "MONESPACE_EID_CLOCK_SKEW": "30"})
+
+    assert list(settings.upstreams) == ["eid", "itsme"]
+    assert settings.upstreams["eid"].clock_skew == 30
+    assert settings.upstreams["eid"].idp_entity_id is None
+    assert settings.upstreams["itsme"].acr == "advanced"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {**EID, "MONESPACE_EID_KEY_FILE": ""},
+            "^MONESPACE_EID_IDP_METADATA is set: MONESPACE_EID_KEY_FILE is needed too$",
+        ),
+        (
+            {"MONESPACE_SIMULATORS": "false", "MONESPACE_ITSME_CLIENT_ID": "x"},
+            "^MONESPACE_ITSME_CLIENT_ID is set but MONESPACE_ITSME_ISSUER is not$",
+        ),
+        (
+            {**EID, "MONESPACE_EID_CLOCK_SKEW": "301"},
+            "^MONESPACE_EID_CLOCK_SKEW must be at most 300, not '301'$",
+        ),
+        (
+            {**PRODUCTION, **EID, "MONESPACE_EID_IDP_METADATA": "http://fas.example.be/md"},
+            "^MONESPACE_EID_IDP_METADATA must be a file or an https URL$",
+        ),
+        (
+            {**ITSME, "MONESPACE_SIMULATORS": "false", "MONESPACE_ITSME_ACR": "high"},
+            "^MONESPACE_ITSME_ACR must be one of basic, advanced, not 'high'$",
+        ),
+        (
+            {**PRODUCTION, **ITSME, "MONESPACE_ITSME_ISSUER": "http://itsme.example.be"},
+            "^MONESPACE_ITSME_ISSUER must be an https URL in production mode$",
+        ),
+        ({**EID, "MONESPACE_SIMULATORS": "true"}, "^the login simulators stand in for eID"),
+    ],
+    ids=["missing", "no-switch", "range", "http-metadata", "acr", "http-issuer", "simulators"],
+)
+def test_bad_upstream_settings_stop_the_start_with_one_line(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(environ=environ)

@@ -18,8 +18,8 @@ from joserfc import jwt
 from authz import db
 from authz.clients import ClientMetadata, add_client
 from idp_bridge.models import LoginSession
-from idp_bridge.nested_jwt import generate_rsa_key
 from idp_bridge.oidc.edge import EXTENSION
+from idp_bridge.shared.nested_jwt import generate_rsa_key
 from tests.idp_bridge.oidc.test_endpoints import (
     BOULANGERIE,
     CALLBACK,

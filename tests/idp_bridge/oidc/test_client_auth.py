@@ -20,12 +20,12 @@ from joserfc.jwk import ECKey, RSAKey
 from werkzeug.datastructures import MultiDict
 
 from authz.clients import ClientMetadata, add_client, disable_client
-from idp_bridge import nested_jwt
-from idp_bridge.client_assertion import ASSERTION_TYPE
-from idp_bridge.db_stores import DatabaseSeenStore
 from idp_bridge.oidc.client_auth import SKEW, ClientAuthenticator
 from idp_bridge.oidc.errors import BASIC_CHALLENGE, OAuthError
-from idp_bridge.transport import HttpResponse
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.client_assertion import ASSERTION_TYPE
+from idp_bridge.shared.db_stores import DatabaseSeenStore
+from idp_bridge.shared.transport import HttpResponse
 from tests.idp_bridge.itsme_keys import Clock
 
 ISSUER = "https://monespace.example.test"

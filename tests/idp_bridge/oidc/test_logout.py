@@ -15,10 +15,10 @@ from joserfc.jwk import KeySet
 
 from authz.clients import ClientMetadata, add_client
 from idp_bridge.models import LoginSession
-from idp_bridge.nested_jwt import generate_rsa_key
 from idp_bridge.oidc.edge import EXTENSION
 from idp_bridge.oidc.logout import LOGOUT_EVENT
-from idp_bridge.transport import HttpResponse
+from idp_bridge.shared.nested_jwt import generate_rsa_key
+from idp_bridge.shared.transport import HttpResponse
 from tests.idp_bridge.oidc.test_endpoints import (
     CALLBACK,
     authorize_query,

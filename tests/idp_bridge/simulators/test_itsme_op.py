@@ -9,8 +9,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from idp_bridge import client_assertion, nested_jwt
+from idp_bridge.shared import client_assertion, nested_jwt
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, CLAIM_NRN
+from monespace import demo_logins
 from monespace.demo import PERSONS
 from tests.idp_bridge.itsme_world import (  # noqa: F401 (fixtures)
     CLIENT_ID,
@@ -32,7 +33,7 @@ def b64(data: dict) -> str:
 
 def request_claims(world) -> tuple[dict, dict]:
     """A real authorization request from our relying party: (its query, its request object)."""
-    query = dict(parse_qsl(urlsplit(world.rp.begin("/next")).query))
+    query = dict(parse_qsl(urlsplit(world.rp.start("/next").url).query))
     inner = nested_jwt.decrypt(query["request"], world.keys.op_enc)
     return query, nested_jwt.verify(inner, lambda kid: world.keys.rp_sig)
 
@@ -98,8 +99,8 @@ def test_the_page_is_plain_french_html_with_labelled_fields(itsme):
     assert page.headers["Cache-Control"] == "no-store"
 
 
-def test_without_configured_persons_the_page_offers_the_demo_persons(itsme_keys):
-    world = make_world(itsme_keys, simulator={"persons": None})
+def test_the_demo_offers_its_persons_on_the_simulator_page(itsme_keys):
+    world = make_world(itsme_keys, simulator={"persons": demo_logins.simulated_persons()})
     _, page = world.authorize()
     html = page.get_data(as_text=True)
     for person in PERSONS:

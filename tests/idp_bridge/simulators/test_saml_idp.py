@@ -44,7 +44,7 @@ def test_the_metadata_names_the_idp_its_sso_endpoint_and_its_signing_key(world):
 
 
 def test_the_person_page_is_plain_accessible_french_html(world):
-    page = world.open_sso(world.upstream.begin("/x"))
+    page = world.open_sso(world.upstream.start("/x").url)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert '<html lang="fr">' in html
@@ -61,7 +61,7 @@ def test_the_person_page_is_plain_accessible_french_html(world):
 
 
 def test_the_answer_page_posts_to_the_acs_with_a_visible_button_and_no_script(world):
-    page = world.choose(world.upstream.begin("/x"), action="person:emma")
+    page = world.choose(world.upstream.start("/x").url, action="person:emma")
     html = page.get_data(as_text=True)
     assert f'<form method="post" action="{ACS_URL}">' in html
     assert ">Continuer</button>" in html and "<script" not in html
@@ -83,7 +83,7 @@ def test_the_answer_page_posts_to_the_acs_with_a_visible_button_and_no_script(wo
     ids=["unsigned", "bad-signature", "other-algorithm", "garbage"],
 )
 def test_a_request_without_a_good_signature_is_refused(world, change):
-    page = world.open_sso(with_query(world.upstream.begin("/x"), **change))
+    page = world.open_sso(with_query(world.upstream.start("/x").url, **change))
     assert page.status_code == 400
     assert "n'est pas valide" in page.get_data(as_text=True)
 
@@ -91,18 +91,18 @@ def test_a_request_without_a_good_signature_is_refused(world, change):
 def test_a_request_signed_with_a_key_the_metadata_does_not_give_is_refused(world):
     key_file, cert_file = world.keys.attacker
     impostor = dataclasses.replace(world.config, key_file=str(key_file), cert_file=str(cert_file))
-    url = EidUpstream(impostor, world.requests, world.seen).begin("/x")
+    url = EidUpstream(impostor, world.requests, world.seen).start("/x").url
     assert world.open_sso(url).status_code == 400
 
 
 def test_a_request_naming_an_acs_outside_the_sp_metadata_is_refused(world):
     elsewhere = dataclasses.replace(world.config, acs_url="https://evil.test/acs")
-    url = EidUpstream(elsewhere, world.requests, world.seen).begin("/x")
+    url = EidUpstream(elsewhere, world.requests, world.seen).start("/x").url
     assert world.open_sso(url).status_code == 400
 
 
 def test_the_choice_is_checked_again_on_submit(world):
-    page = world.open_sso(world.upstream.begin("/x"))
+    page = world.open_sso(world.upstream.start("/x").url)
     fields = hidden_fields(page.get_data(as_text=True))
     fields["Signature"] = fields["Signature"][:-8] + "AAAAAAA="
     answer = world.client.post("/simulators/eid/sso", data={**fields, "action": "person:marc"})
@@ -135,7 +135,7 @@ def test_the_choice_is_checked_again_on_submit(world):
     ],
 )
 def test_a_bad_choice_shows_the_page_again_with_the_reason(world, form, message):
-    page = world.choose(world.upstream.begin("/x"), **form)
+    page = world.choose(world.upstream.start("/x").url, **form)
     assert page.status_code == 400
     html = page.get_data(as_text=True)
     assert 'role="alert"' in html and message in html

@@ -8,7 +8,7 @@ import re
 import pytest
 from saml2.sigver import CryptoBackendXmlSec1, SignatureError, get_xmlsec_binary
 
-from idp_bridge.identity import LOA_HIGH
+from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata
@@ -26,7 +26,7 @@ from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
 
 
 def test_a_demo_person_logs_in_with_the_high_level_of_assurance(world):
-    url = world.upstream.begin("/authorize/resume")
+    url = world.upstream.start("/authorize/resume").url
     assert url.startswith("https://monespace.test/simulators/eid/sso?SAMLRequest=")
     assert "&Signature=" in url and "SigAlg=" in url
 
@@ -77,19 +77,19 @@ def test_start_gives_the_request_id_the_identity_comes_back_with(world):
     identity = world.upstream.complete(
         {"SAMLResponse": posted_response(world.choose(start.url, action="person:alice"))}
     )
-    assert identity.extra["request_id"] == start.request_id
+    assert identity.extra["request_id"] == start.binding
     assert identity.nrn == "99090900920"
 
 
 def test_a_login_started_on_one_node_finishes_on_another(world):
-    url = world.upstream.begin("/x")
+    url = world.upstream.start("/x").url
     response = posted_response(world.choose(url, action="person:claire"))
     identity = world.node().complete({"SAMLResponse": response})
     assert identity.nrn == "60040400794"
 
 
 def test_a_fictional_person_typed_at_the_simulator(world):
-    url = world.upstream.begin("/x")
+    url = world.upstream.start("/x").url
     page = world.choose(
         url,
         action="custom",
@@ -109,7 +109,7 @@ def test_a_fictional_person_typed_at_the_simulator(world):
 
 
 def test_cancelling_at_the_simulator_is_reported_as_cancelled(world):
-    url = world.upstream.begin("/x")
+    url = world.upstream.start("/x").url
     response = posted_response(world.choose(url, action="cancel"))
     assert "AuthnFailed" in decode(response)
     with pytest.raises(UpstreamError) as caught:
@@ -119,7 +119,7 @@ def test_cancelling_at_the_simulator_is_reported_as_cancelled(world):
 
 
 def test_an_idp_refusal_is_reported_as_refused(world):
-    url = world.upstream.begin("/x")
+    url = world.upstream.start("/x").url
     xml = decode(posted_response(world.choose(url, action="cancel")))
     xml = xml.replace("status:AuthnFailed", "status:RequestDenied")
     with pytest.raises(UpstreamError) as caught:

@@ -263,7 +263,7 @@ def test_a_replayed_assertion_is_refused_even_if_its_request_is_still_pending(wo
     start = world.upstream.start("/x")
     response = posted_response(world.choose(start.url, action="person:marc"))
     world.upstream.complete({"SAMLResponse": response})
-    world.requests.put(start.request_id, {"return_to": "/x"}, 60)
+    world.requests.put(start.binding, {"return_to": "/x"}, 60)
     with pytest.raises(UpstreamError) as caught:
         world.node().complete({"SAMLResponse": response})
     assert caught.value.reason == "invalid"
@@ -273,7 +273,7 @@ def test_a_replayed_assertion_is_refused_even_if_its_request_is_still_pending(wo
 def test_an_unsolicited_response_is_refused(world):
     start = world.upstream.start("/x")
     xml = decode(posted_response(world.choose(start.url, action="person:marc")))
-    xml = xml.replace(start.request_id, "id-never-asked")
+    xml = xml.replace(start.binding, "id-never-asked")
     refused(world, encode(resign(xml, world.keys.idp_key)))
     assert len(world.requests) == 1  # the real request is still waiting for its answer
 
@@ -293,7 +293,7 @@ def test_a_second_answer_to_an_already_answered_request_is_refused(world):
 def test_a_response_whose_subject_answers_another_request_is_refused(world):
     first, second = world.upstream.start("/a"), world.upstream.start("/b")
     xml = decode(posted_response(world.choose(first.url, action="person:marc")))
-    xml = set_attribute(xml, "Response", "InResponseTo", second.request_id)
+    xml = set_attribute(xml, "Response", "InResponseTo", second.binding)
     refused(world, encode(resign(xml, world.keys.idp_key)))
 
 

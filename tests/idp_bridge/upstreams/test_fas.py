@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp_bridge.identity import LOA_HIGH
+from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.upstreams import fas
 
 GOOD = {

@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from idp_bridge import nested_jwt
-from idp_bridge.identity import LOA_HIGH, LOA_SUBSTANTIAL
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.identity import LOA_HIGH, LOA_SUBSTANTIAL
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.itsme import ItsmeConfigError
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, ACR_BASIC, CLAIM_NRN
@@ -83,11 +83,11 @@ def test_a_typed_fictional_person_logs_in(itsme):
 
 def test_complete_checks_the_state_kept_by_the_browser_session(itsme):
     params = itsme.callback()
-    refused_with("invalid", lambda: itsme.rp.complete(params, expected_state="another-state"))
+    refused_with("invalid", lambda: itsme.rp.complete(params, binding="another-state"))
     # The login is spent: the right state cannot finish it any more either.
-    refused_with("invalid", lambda: itsme.rp.complete(params, expected_state=params["state"]))
+    refused_with("invalid", lambda: itsme.rp.complete(params, binding=params["state"]))
     params = itsme.callback()
-    assert itsme.rp.complete(params, expected_state=params["state"]).nrn == "60040400794"
+    assert itsme.rp.complete(params, binding=params["state"]).nrn == "60040400794"
 
 
 def test_our_jwks_publishes_one_sig_and_one_enc_public_key(itsme, itsme_keys):
@@ -117,11 +117,11 @@ def test_the_request_object_is_signed_by_us_then_encrypted_to_itsme(itsme, itsme
     assert claims["scope"] == f"openid service:{SERVICE_CODE} eid" == query["scope"]
     assert claims["acr_values"] == ACR_ADVANCED
     assert (claims["iss"], claims["aud"], claims["client_id"]) == (CLIENT_ID, ISSUER, CLIENT_ID)
-    assert claims["state"] == start.state
+    assert claims["state"] == start.binding
     assert claims["nonce"] and claims["code_challenge_method"] == "S256"
     assert CLAIM_NRN in claims["claims"]["id_token"]
     # Nothing of the request travels in clear in the URL.
-    assert start.state not in start.url and claims["nonce"] not in start.url
+    assert start.binding not in start.url and claims["nonce"] not in start.url
     with pytest.raises(nested_jwt.JoseFailure):
         nested_jwt.verify(inner, lambda kid: itsme_keys.other_sig)
 
@@ -308,7 +308,7 @@ def test_itsme_unreachable_at_the_start(itsme, failure, reason):
         raise failure
 
     itsme.fail = fail
-    refused_with(reason, lambda: itsme.rp.begin("/next"))
+    refused_with(reason, lambda: itsme.rp.start("/next").url)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idp_bridge.identity import LOA_HIGH, LOA_SUBSTANTIAL
+from idp_bridge.shared.identity import LOA_HIGH, LOA_SUBSTANTIAL
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, ACR_BASIC, CLAIM_NRN, to_identity
 

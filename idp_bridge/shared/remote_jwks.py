@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from idp_bridge import nested_jwt
-from idp_bridge.nested_jwt import KeySet, RSAKey
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.nested_jwt import KeySet, RSAKey
 
 
 class RemoteKeySet:

@@ -15,8 +15,8 @@ from typing import Protocol
 
 from joserfc.util import json_b64decode
 
-from idp_bridge import nested_jwt
-from idp_bridge.nested_jwt import JoseFailure, RSAKey
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.nested_jwt import JoseFailure, RSAKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_LIFETIME = 60

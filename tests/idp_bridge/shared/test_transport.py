@@ -1,4 +1,4 @@
-"""idp_bridge/transport.py: urllib against local sockets and a local server; the WSGI one."""
+"""idp_bridge/shared/transport.py: urllib against local sockets and a local server; the WSGI one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from flask import Flask, request
 
-from idp_bridge.transport import MAX_RESPONSE_BYTES, urllib_transport, wsgi_transport
+from idp_bridge.shared.transport import MAX_RESPONSE_BYTES, urllib_transport, wsgi_transport
 
 
 class Handler(BaseHTTPRequestHandler):

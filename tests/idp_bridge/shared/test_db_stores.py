@@ -11,9 +11,9 @@ import pytest
 
 from authz import db
 from authz.models import Person, utcnow
-from idp_bridge import db_stores
-from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore, purge_expired
 from idp_bridge.models import LoginSession, PendingLogin, SeenAssertion
+from idp_bridge.shared import db_stores
+from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore, purge_expired
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""The login stores of ``idp_bridge.stores`` in the database, shared by every node.
+"""The login stores of ``idp_bridge.shared.stores`` in the database, shared by every node.
 
 - :class:`DatabaseRequestStore` keeps pending logins in ``PendingLogin``; ``pop`` is one
   ``DELETE ... RETURNING``, so of two nodes receiving the same answer exactly one gets the row.
@@ -24,7 +24,7 @@ from peewee import DatabaseError
 from authz import db
 from authz.models import utcnow
 from idp_bridge.models import LoginSession, PendingLogin, SeenAssertion
-from idp_bridge.stores import RequestStore, SeenStore
+from idp_bridge.shared.stores import RequestStore, SeenStore
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""idp_bridge/remote_jwks.py: a provider's keys, cached, fetched again only when needed."""
+"""idp_bridge/shared/remote_jwks.py: a provider's keys, cached, fetched again only when needed."""
 
 from __future__ import annotations
 
-from idp_bridge import nested_jwt
-from idp_bridge.remote_jwks import RemoteKeySet
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.remote_jwks import RemoteKeySet
 from tests.idp_bridge.itsme_keys import Clock, itsme_keys_fixture  # noqa: F401 (fixture)
 
 

@@ -1,11 +1,11 @@
-"""idp_bridge/client_assertion.py: RFC 7523 private_key_jwt, made and checked."""
+"""idp_bridge/shared/client_assertion.py: RFC 7523 private_key_jwt, made and checked."""
 
 from __future__ import annotations
 
 import pytest
 
-from idp_bridge import client_assertion, nested_jwt
-from idp_bridge.client_assertion import ASSERTION_TYPE, AssertionRefused
+from idp_bridge.shared import client_assertion, nested_jwt
+from idp_bridge.shared.client_assertion import ASSERTION_TYPE, AssertionRefused
 from tests.idp_bridge.itsme_keys import Clock, itsme_keys_fixture  # noqa: F401 (fixture)
 
 AUDIENCE = "https://op.example/token"

@@ -7,7 +7,7 @@ import stat
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from idp_bridge.selfsigned import ensure_key_pair
+from idp_bridge.shared.selfsigned import ensure_key_pair
 
 
 def test_a_key_pair_is_generated_once_then_reused(tmp_path):

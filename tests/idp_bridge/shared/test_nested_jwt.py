@@ -1,4 +1,4 @@
-"""idp_bridge/nested_jwt.py: itsme's JOSE profile, and nothing else."""
+"""idp_bridge/shared/nested_jwt.py: itsme's JOSE profile, and nothing else."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from idp_bridge import nested_jwt
-from idp_bridge.nested_jwt import JoseFailure
+from idp_bridge.shared import nested_jwt
+from idp_bridge.shared.nested_jwt import JoseFailure
 from tests.idp_bridge.itsme_keys import itsme_keys_fixture  # noqa: F401 (fixture)
 
 

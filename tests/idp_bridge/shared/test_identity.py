@@ -1,4 +1,4 @@
-"""idp_bridge/identity.py: the one gate for what upstream logins send.
+"""idp_bridge/shared/identity.py: the one gate for what upstream logins send.
 
 Each attribute: a usable value is taken, an unusable one (control characters, far too long,
 not a number) refuses the login as invalid, whichever upstream sent it; through the itsme and
@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from idp_bridge.identity import LOA_HIGH, UnusableIdentity, VerifiedIdentity
+from idp_bridge.shared.identity import LOA_HIGH, UnusableIdentity, VerifiedIdentity
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
 from tests.idp_bridge.itsme_world import itsme_fixture, itsme_keys_fixture  # noqa: F401

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from idp_bridge.stores import MemoryRequestStore, MemorySeenStore, StoreFull
+from idp_bridge.shared.stores import MemoryRequestStore, MemorySeenStore, StoreFull
 
 
 class Clock:
