@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import peewee
 
-from authz import audit, db, epochs
+from authz import audit, db, epochs, mandates
 from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import BeyondOwnGrant, Conflict, Forbidden, InvalidInput, NotFound, OwnAccess
@@ -107,7 +107,7 @@ def facts_for(
     person: Person, enterprise: Enterprise, service_domain: str | None = None
 ) -> tuple[F.PersonFacts, F.EnterpriseFacts]:
     # The same loading as every decision: one statement, read in this transaction.
-    return F.load_pair(person.nrn, enterprise.bce, today(), service_domain)
+    return mandates.load_pair(person.nrn, enterprise.bce, today(), service_domain)
 
 
 def authorize(
