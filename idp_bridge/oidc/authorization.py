@@ -33,7 +33,7 @@ from jwkest import JWKESTException
 from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
-from authz import constant_time
+from authz import constant_time, espaces
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
 from authz.models import Client
@@ -143,7 +143,7 @@ def _proceed(params: dict[str, str], client: Client, *, asked_at: float) -> Any:
     if "enterprise" in scopes:
         if "none" in prompts:
             # No page may be shown: answer only when there is nothing to choose.
-            if claims.espace_choices(session.person.nrn, client.service_domain, limit=1):
+            if espaces.espace_choices(session.person.nrn, client.service_domain, limit=1):
                 return _redirect_error(
                     params, "interaction_required", "the person must choose an espace"
                 )
@@ -346,7 +346,7 @@ def espace() -> Any:
     token = csrf_token(session, f"espace:{pending_id}")
     if request.method == "GET":
         query = request.args.get("q") or None
-        choices = claims.espace_choices(session.person.nrn, client.service_domain, query=query)
+        choices = espaces.espace_choices(session.person.nrn, client.service_domain, query=query)
         return render_template(
             "oidc/espace.html",
             client=client,
