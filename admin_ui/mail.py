@@ -18,15 +18,18 @@ import ssl
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from admin_ui import mail_texts
 from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
 from authz.identifiers import parse_email
-from authz.models import Person, utcnow
+from authz.tables import utcnow
 from monespace.i18n import DEFAULT, LANGUAGES
+
+if TYPE_CHECKING:
+    from authz.models import Person
 
 KINDS = tuple(mail_texts.KINDS)
 SMTP_TIMEOUT = 10  # seconds, for connecting and for each SMTP command

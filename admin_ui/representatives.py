@@ -19,7 +19,7 @@ number, a 404. The services decide again on every write (policy permission ``des
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_datetime
 from flask import (
@@ -44,17 +44,10 @@ from admin_ui.pages import (
     refused,
     too_many,
 )
-from authz import db
+from authz import db, queries
 from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
-from authz.models import (
-    Enterprise,
-    GapDesignation,
-    Invitation,
-    LegalRepresentation,
-    Person,
-    today,
-)
+from authz.queries import representations_of
 from authz.services import (
     GAP_ROLE,
     Caller,
@@ -68,6 +61,9 @@ from authz.services.base import parse_id
 from idp_bridge.web import csrf_token
 from monespace.i18n import DEFAULT
 
+if TYPE_CHECKING:
+    from authz.models import Enterprise, GapDesignation, Invitation, Person
+
 bp = Blueprint("representatives", __name__, url_prefix="/representant", template_folder="templates")
 
 # The acceptance page (admin_ui.invitations) answers at /invitation/<token>.
@@ -79,20 +75,6 @@ def init_app(app: Flask) -> None:
 
 
 # -- reading -----------------------------------------------------------------------------------
-
-
-def representations_of(person: Person) -> list[LegalRepresentation]:
-    """The person's legal representations in force today, by enterprise name."""
-    day = today()
-    return list(
-        LegalRepresentation.select(LegalRepresentation, Enterprise)
-        .join(Enterprise)
-        .where(
-            (LegalRepresentation.person == person)
-            & (LegalRepresentation.ended_on.is_null() | (LegalRepresentation.ended_on >= day))
-        )
-        .order_by(Enterprise.name, Enterprise.bce)
-    )
 
 
 def gap_label(person: Person) -> str:
@@ -247,7 +229,7 @@ def _already(designation: GapDesignation) -> str:
 
 def _refusal(exc: AuthzError, enterprise: Enterprise, nrn: str | None = None) -> tuple[str, int]:
     """A service's refusal in words, and the status of the page that shows it."""
-    enterprise = Enterprise.get_by_id(enterprise.id)  # its status as it is now
+    enterprise = queries.enterprise_again(enterprise)  # its status as it is now
     if isinstance(exc, Forbidden):
         return _(
             "Vous n'êtes plus représentant légal de cette entreprise selon la Banque-Carrefour "
@@ -398,7 +380,7 @@ def invite(bce: str) -> Any:
 def _send_invitation(invitation: Invitation, token: str, representative: Person) -> None:
     """The invitation email with its single-use link, in the bound person's language when
     known (as the role invitations are), French otherwise."""
-    invited = Person.get_or_none(Person.nrn == invitation.nrn) if invitation.nrn else None
+    invited = queries.person(invitation.nrn) if invitation.nrn else None
     language = invited.language if invited is not None else DEFAULT
     enterprise = invitation.enterprise
     mail.enqueue(
@@ -419,7 +401,7 @@ def cancel(bce: str, invitation_id: str) -> Any:
     found = _represented(session, bce)
     check_form(session)
     try:
-        invitation = Invitation.get_or_none(Invitation.id == parse_id(invitation_id, "invitation"))
+        invitation = queries.row("invitation", parse_id(invitation_id, "invitation"))
     except AuthzError:  # not a row id at all
         invitation = None
     # Only this enterprise's GAP invitations are reached through this URL.

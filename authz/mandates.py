@@ -54,7 +54,7 @@ _MODELS = {
 }
 
 
-def _standing(basis: str, day: date):
+def standing(basis: str, day: date):
     """The one definition of a standing fact, as a peewee condition on the basis' table (the
     SQL of :data:`_PAIR_SQL` writes the same three conditions; a test checks they agree)."""
     if basis == BASIS_REPRESENTATION:
@@ -66,6 +66,15 @@ def in_force(until: date | None, day: date) -> bool:
     """Whether a standing fact is in force on ``day``: not past its last day ``until`` (a
     grant's ``valid_until``, a representation's ``ended_on``; a designation has none)."""
     return until is None or until >= day
+
+
+def in_force_condition(basis: str, day: date):
+    """:func:`in_force` of a standing fact, as a peewee condition on the basis' table, for
+    the queries that list rows in force (a test checks both agree)."""
+    if basis == BASIS_GRANT:
+        until = RoleGrant.valid_until
+        return standing(basis, day) & (until.is_null() | (until >= day))
+    return standing(basis, day)  # a representation's last day is already its standing
 
 
 # -- the facts of one pair (every decision) ----------------------------------------------------
@@ -154,7 +163,7 @@ def ended_facts_description(nrn: str, bce: str) -> list[tuple[str, list[str]]]:
         for g in RoleGrant.select().where(
             (RoleGrant.person == person)
             & (RoleGrant.enterprise == enterprise)
-            & ~_standing(BASIS_GRANT, day)
+            & ~standing(BASIS_GRANT, day)
         )
     ]
     lines += [
@@ -162,7 +171,7 @@ def ended_facts_description(nrn: str, bce: str) -> list[tuple[str, list[str]]]:
         for d in GapDesignation.select().where(
             (GapDesignation.person == person)
             & (GapDesignation.enterprise == enterprise)
-            & ~_standing(BASIS_DESIGNATION, day)
+            & ~standing(BASIS_DESIGNATION, day)
         )
     ]
     lines += [
@@ -174,7 +183,7 @@ def ended_facts_description(nrn: str, bce: str) -> list[tuple[str, list[str]]]:
         for r in LegalRepresentation.select().where(
             (LegalRepresentation.person == person)
             & (LegalRepresentation.enterprise == enterprise)
-            & ~_standing(BASIS_REPRESENTATION, day)
+            & ~standing(BASIS_REPRESENTATION, day)
         )
     ]
     return lines
@@ -266,7 +275,7 @@ def _standing_of(nrn: str, day: date, *, authors: bool) -> list[tuple]:
         )
         if authors and author_column is not None:
             query = query.join_from(model, author, JOIN.LEFT_OUTER, on=(author_column == author.id))
-        return query.where((Person.nrn == nrn) & _standing(basis, day))
+        return query.where((Person.nrn == nrn) & standing(basis, day))
 
     none = Value(None)
     statement = (
@@ -415,7 +424,7 @@ def _holders(column_name: str, condition, day: date, after: int, names, chunk: i
             column = getattr(model, column_name)
             query = (
                 model.select(column)
-                .where(condition(model) & _standing(basis, day) & (column > after))
+                .where(condition(model) & standing(basis, day) & (column > after))
                 .order_by(column)
                 .distinct()
                 .limit(chunk)

@@ -20,15 +20,12 @@ from peewee import (
 )
 
 # Re-exported: the core's modules and the tests name them from here.
+from authz.roles import GRANTABLE_ROLES as GRANTABLE_ROLES
+from authz.roles import ROLE_RANK as ROLE_RANK
+from authz.roles import ROLES as ROLES
 from authz.tables import MAX_ROW_ID as MAX_ROW_ID
 from authz.tables import BaseModel, utcnow
 from authz.tables import today as today
-
-# Strongest first. "gap" comes only from a GapDesignation; the others from a RoleGrant.
-ROLES = ("gap", "access_manager", "owner", "agent", "reader")
-GRANTABLE_ROLES = ROLES[1:]
-
-ROLE_RANK = {role: len(ROLES) - i for i, role in enumerate(ROLES)}
 
 LEGAL_FORMS = ("company", "sole_trader", "asbl", "cpas", "public_body", "other")
 ENTERPRISE_STATUSES = ("active", "stopped")

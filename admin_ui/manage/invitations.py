@@ -7,7 +7,7 @@ to when known, French otherwise) commit together. The form is rate limited per p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.dates import format_datetime
 from flask import redirect, request, url_for
@@ -30,13 +30,15 @@ from admin_ui.manage.context import (
     refusal,
 )
 from admin_ui.pages import check_form, link, person_name, too_many
-from authz import db
+from authz import db, queries
 from authz.errors import AuthzError, InvalidInput
 from authz.identifiers import format_bce, normalize_nrn, parse_email
-from authz.models import Invitation, Person
 from authz.permissions import INVITE_MEMBER
 from authz.services import invite
 from monespace.i18n import DEFAULT
+
+if TYPE_CHECKING:
+    from authz.models import Invitation
 
 FIELDS = ("email", *GRANT_FIELDS, "nrn", "message")
 MAX_MESSAGE = 1000
@@ -96,7 +98,7 @@ def _blank(caller: Manager) -> dict[str, str]:
 
 def _send(caller: Manager, invitation: Invitation, token: str, message: str) -> None:
     """The invitation email, in the bound person's language when known."""
-    invited = Person.get_or_none(Person.nrn == invitation.nrn) if invitation.nrn else None
+    invited = queries.person(invitation.nrn) if invitation.nrn else None
     language = invited.language if invited is not None else DEFAULT
     mail.enqueue(
         "invitation",
@@ -127,7 +129,7 @@ def _page(caller: Manager, form, *, errors=None, error=None, notice=None) -> str
 
 def _notice(caller: Manager) -> str | None:
     sent = query_id("envoyee")
-    invitation = Invitation.get_or_none(Invitation.id == sent) if sent else None
+    invitation = queries.row("invitation", sent) if sent else None
     if (
         invitation is None
         or invitation.enterprise_id != caller.enterprise.id
