@@ -42,6 +42,7 @@ from authz import clients as registry
 from authz import queries
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
+from authz.persons import find_person
 from idp_bridge.oidc.provider import SCOPES
 from idp_bridge.web import csrf_token
 from policies import POLICY_DIR
@@ -125,7 +126,7 @@ def clients() -> str:
     notice = None
     disabled = request.args.get("desactive")
     if disabled:
-        client = queries.client(disabled)
+        client = registry.find_client(disabled)
         if client is not None and not client.is_enabled:
             notice = _("Le client %(name)s (%(id)s) est désactivé.", name=client.name, id=disabled)
     return render_template(
@@ -313,7 +314,7 @@ def _ended(after: int, before: int, file: str) -> int:
 def _actor_label(actor: str) -> str:
     kind, _sep, nrn = actor.partition(":")
     if kind == "person":
-        person = queries.person(nrn)
+        person = find_person(nrn)
         if person is not None:
             return f"{person_name(person)} ({actor})"
     return actor

@@ -47,6 +47,7 @@ from admin_ui.pages import (
 from authz import db, queries
 from authz.errors import AuthzError, Conflict, Forbidden, InvalidInput, NotFound
 from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
+from authz.persons import find_person
 from authz.queries import representations_of
 from authz.services import (
     GAP_ROLE,
@@ -380,7 +381,7 @@ def invite(bce: str) -> Any:
 def _send_invitation(invitation: Invitation, token: str, representative: Person) -> None:
     """The invitation email with its single-use link, in the bound person's language when
     known (as the role invitations are), French otherwise."""
-    invited = queries.person(invitation.nrn) if invitation.nrn else None
+    invited = find_person(invitation.nrn) if invitation.nrn else None
     language = invited.language if invited is not None else DEFAULT
     enterprise = invitation.enterprise
     mail.enqueue(

@@ -374,3 +374,34 @@ def _text(value: object, what: str) -> str:
     if len(value) > MAX_TEXT:
         raise InvalidInput(f"the {what} is longer than {MAX_TEXT} characters")
     return value
+
+
+# -- reads for the provider ----------------------------------------------------------------------
+
+
+def find_client(client_id: str) -> Client | None:
+    """The client of that id, enabled or not, if registered."""
+    return Client.get_or_none(Client.client_id == client_id)
+
+
+def enabled_client(client_id: str) -> Client | None:
+    """The client of that id if it is registered and not disabled."""
+    return Client.get_or_none((Client.client_id == client_id) & Client.disabled_at.is_null())
+
+
+def enabled_client_ids() -> list[str]:
+    return [row.client_id for row in Client.select(Client.client_id).where(_enabled())]
+
+
+def enabled_client_count() -> int:
+    return Client.select().where(_enabled()).count()
+
+
+def enabled_redirect_uris() -> list[str]:
+    """Every redirect URI of the enabled clients."""
+    rows = Client.select(Client.redirect_uris).where(_enabled())
+    return [uri for row in rows for uri in row.redirect_uri_list]
+
+
+def _enabled():
+    return Client.disabled_at.is_null()

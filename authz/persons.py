@@ -134,3 +134,8 @@ def _event(actor: str, action: str, nrn: str, policy_version: str, ip=None, **de
 
 def _audit(actor: str, action: str, nrn: str, policy_version: str, ip=None, **details) -> None:
     audit.record(**_event(actor, action, nrn, policy_version, ip, **details))
+
+
+def find_person(nrn: str) -> Person | None:
+    """The person with this NRN, if ever recorded."""
+    return Person.get_or_none(Person.nrn == nrn)

@@ -24,7 +24,6 @@ from authz.mandates import BASIS_GRANT, BASIS_REPRESENTATION, in_force_condition
 from authz.models import (
     ROLE_RANK,
     AuditEvent,
-    Client,
     Enterprise,
     GapDesignation,
     Invitation,
@@ -246,11 +245,6 @@ def enterprise_again(found: Enterprise) -> Enterprise:
     return Enterprise.get_by_id(found.id)
 
 
-def person(nrn: str) -> Person | None:
-    """The person with this NRN, if ever seen."""
-    return Person.get_or_none(Person.nrn == nrn)
-
-
 def row(kind: str, row_id: int) -> RoleGrant | RoleRequest | Invitation | None:
     """The grant, request or invitation with this id (``kind`` one of grant, request,
     invitation), if any."""
@@ -261,11 +255,6 @@ def row(kind: str, row_id: int) -> RoleGrant | RoleRequest | Invitation | None:
 def grant_ended(grant_id: int) -> bool:
     """Whether the grant has ended (read afresh, not from a row held since)."""
     return RoleGrant.get_by_id(grant_id).ended_at is not None
-
-
-def client(client_id: str) -> Client | None:
-    """The registered client with this id, enabled or not."""
-    return Client.get_or_none(Client.client_id == client_id)
 
 
 # -- the registry, for the operator ------------------------------------------------------------

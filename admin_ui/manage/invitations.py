@@ -34,6 +34,7 @@ from authz import db, queries
 from authz.errors import AuthzError, InvalidInput
 from authz.identifiers import format_bce, normalize_nrn, parse_email
 from authz.permissions import INVITE_MEMBER
+from authz.persons import find_person
 from authz.services import invite
 from monespace.i18n import DEFAULT
 
@@ -98,7 +99,7 @@ def _blank(caller: Manager) -> dict[str, str]:
 
 def _send(caller: Manager, invitation: Invitation, token: str, message: str) -> None:
     """The invitation email, in the bound person's language when known."""
-    invited = queries.person(invitation.nrn) if invitation.nrn else None
+    invited = find_person(invitation.nrn) if invitation.nrn else None
     language = invited.language if invited is not None else DEFAULT
     mail.enqueue(
         "invitation",

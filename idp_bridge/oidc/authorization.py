@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -36,7 +36,6 @@ from pyop.exceptions import InvalidAuthenticationRequest
 from authz import constant_time, espaces
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
-from authz.models import Client
 from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError, single_params
@@ -44,6 +43,9 @@ from idp_bridge.oidc.logout import remember_client, sid_of
 from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import LANGUAGES
 from idp_bridge.web import csrf_token, current_login
+
+if TYPE_CHECKING:
+    from authz.models import Client
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 from authz import db
-from authz.models import Client
+from authz.clients import enabled_redirect_uris
 
 PUBLIC = {"/.well-known/openid-configuration": "GET", "/jwks": "GET"}
 FOR_CLIENTS = {"/token": "POST", "/userinfo": "GET, POST", "/revoke": "POST"}
@@ -57,8 +57,7 @@ def web_origin(uri: str) -> str | None:
 def registered_origins() -> set[str]:
     """The web origins of the enabled clients' redirect URIs."""
     with db.connection():
-        rows = Client.select(Client.redirect_uris).where(Client.disabled_at.is_null())
-        uris = [uri for row in rows for uri in row.redirect_uri_list]
+        uris = enabled_redirect_uris()
     return {origin for origin in map(web_origin, uris) if origin is not None}
 
 

@@ -12,13 +12,12 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import peewee
 from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from authz.models import Client
 from idp_bridge.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.client_auth import ClientAuthenticator
@@ -28,6 +27,9 @@ from idp_bridge.oidc.provider import OpenIdProvider, SubjectIdentifiers, subject
 from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
 from idp_bridge.transport import urllib_transport
+
+if TYPE_CHECKING:
+    from authz.models import Client
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import json
 import logging
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
@@ -36,13 +36,16 @@ from flask_babel import gettext as _
 from joserfc import jwt
 
 from authz import constant_time
-from authz.models import Client
+from authz.clients import find_client
 from idp_bridge.oidc import id_token_hint
 from idp_bridge.oidc.edge import Edge, current_edge
 from idp_bridge.oidc.provider import enabled_client
 from idp_bridge.sessions import end_session
 from idp_bridge.transport import Transport
 from idp_bridge.web import LOGOUT_HOOKS, SESSION_COOKIE, csrf_token, current_login
+
+if TYPE_CHECKING:
+    from authz.models import Client
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +155,7 @@ def notify(edge: Edge, session) -> None:
     for family in record.get("families", []):
         state.revoke_family(family)
     for client_id, sub in record.get("clients", {}).items():
-        client = Client.get_or_none(Client.client_id == client_id)
+        client = find_client(client_id)
         if client is None or not client.backchannel_logout_uri or not client.is_enabled:
             continue
         _send(edge, edge.backchannel_transport, client, sub, sid)

@@ -3,7 +3,7 @@
 pyop handles the protocol messages (OpenID Connect Core 1.0: authentication requests, ID
 tokens, token and userinfo responses). What it is given here:
 
-- **clients**: the registered relying parties (``authz.models.Client``), read from the
+- **clients**: the registered relying parties (``authz.clients``), read from the
   database as OpenID Connect Registration 1.0 metadata (:class:`ClientDirectory`); a disabled
   client is unknown;
 - **userinfo**: a person's standard claims (Core 5.1) by NRN, the local user id
@@ -26,7 +26,7 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jwkest.jwk import RSAKey as JwkestRSAKey
 from jwkest.jwk import import_rsa_key
@@ -35,10 +35,13 @@ from pyop.provider import Provider
 from pyop.subject_identifier import SubjectIdentifierFactory
 from pyop.userinfo import Userinfo
 
-from authz import db
-from authz.models import Client, Person
+from authz import clients, db
+from authz.persons import find_person
 from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.models import ProviderState
+
+if TYPE_CHECKING:
+    from authz.models import Client
 
 ID_TOKEN_LIFETIME = 300  # seconds
 # Scopes beyond openid and profile, and the claims each one releases (Core 5.4).
@@ -141,12 +144,11 @@ class ClientDirectory(Mapping):
 
     def __iter__(self) -> Iterator[str]:
         with db.connection():
-            query = Client.select(Client.client_id).where(Client.disabled_at.is_null())
-            return iter([row.client_id for row in query])
+            return iter(clients.enabled_client_ids())
 
     def __len__(self) -> int:
         with db.connection():
-            return Client.select().where(Client.disabled_at.is_null()).count()
+            return clients.enabled_client_count()
 
 
 def enabled_client(client_id: str | None) -> Client | None:
@@ -154,7 +156,7 @@ def enabled_client(client_id: str | None) -> Client | None:
     if not client_id:
         return None
     with db.connection():
-        return Client.get_or_none((Client.client_id == client_id) & Client.disabled_at.is_null())
+        return clients.enabled_client(client_id)
 
 
 class PersonClaims(Mapping):
@@ -162,7 +164,7 @@ class PersonClaims(Mapping):
 
     def __getitem__(self, nrn: str) -> dict[str, Any]:
         with db.connection():
-            person = Person.get_or_none(Person.nrn == nrn)
+            person = find_person(nrn) if isinstance(nrn, str) else None
         if person is None:
             raise KeyError(nrn)
         return {
@@ -175,7 +177,7 @@ class PersonClaims(Mapping):
 
     def __contains__(self, nrn: object) -> bool:
         with db.connection():
-            return isinstance(nrn, str) and Person.select().where(Person.nrn == nrn).exists()
+            return isinstance(nrn, str) and find_person(nrn) is not None
 
     def __iter__(self) -> Iterator[str]:
         raise TypeError("persons are looked up by NRN, never listed")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
 from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
-from authz.models import Client
 from idp_bridge.oidc import pkce
 from idp_bridge.oidc.edge import (
     ACCESS_TOKEN_TTL,
@@ -29,6 +29,9 @@ from idp_bridge.oidc.edge import (
     oauth_json,
 )
 from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
+
+if TYPE_CHECKING:
+    from authz.models import Client
 
 logger = logging.getLogger(__name__)
 

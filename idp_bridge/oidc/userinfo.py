@@ -10,12 +10,17 @@ advises against it and OpenID Connect Core 5.3.1 asks for the header.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, jsonify, request
 from pyop.exceptions import BearerTokenError, InvalidAccessToken
 
-from authz.models import Client
+from authz.clients import find_client
 from idp_bridge.oidc.edge import answer_errors_as_oauth, current_edge, grant_claims, oauth_json
 from idp_bridge.oidc.errors import OAuthError, single_params
+
+if TYPE_CHECKING:
+    pass
 
 bp = Blueprint("oidc_userinfo", __name__)
 answer_errors_as_oauth(bp)
@@ -61,7 +66,7 @@ def userinfo() -> Response:
             raise BearerTokenError("no bearer token")
         response = pyop.handle_userinfo_request(None, {"Authorization": "Bearer " + access_token})
         auth_req = pyop.authz_state.get_authorization_request_for_access_token(access_token)
-        client = Client.get_or_none(Client.client_id == auth_req["client_id"])
+        client = find_client(auth_req["client_id"])
         if client is None:  # removed since the token was issued
             raise InvalidAccessToken("no such client")
         answer = response.to_dict()
