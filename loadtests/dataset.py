@@ -26,7 +26,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 
-from authz import db, schema
+from authz import audit, db, schema
 from monespace import demo
 
 PERSONS_PER_BLOCK = 10
@@ -139,8 +139,13 @@ def throwaway_database(kind: str, admin_url: str | None = None) -> Iterator[str]
         admin.close()
 
 
+# The benchmark's servers key their audit rows with the same key (httpbench passes it on).
+AUDIT_KEY = "monespace benchmark audit key: throw-away databases only"
+
+
 def prepare(url: str) -> None:
     """Connect the shared database proxy to ``url``, create the schema, load the demo story."""
+    audit.use_keys(AUDIT_KEY)
     db.connect(url)
     db.database.connect(reuse_if_open=True)
     schema.upgrade()

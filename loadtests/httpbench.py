@@ -71,6 +71,7 @@ def measure(
         "MONESPACE_DATABASE_URL": url,
         "MONESPACE_DATA_DIR": str(work_dir / "instance"),
         "MONESPACE_DECISION_LOG_FILE": str(work_dir / "decisions.log"),
+        "MONESPACE_AUDIT_KEY": dataset.AUDIT_KEY,
     }
     hot = dataset.questions(data.grants, 200, seed=2, today=data.today)
     batches = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from authz import audit
 from authz.identifiers import normalize_bce, normalize_nrn
 from loadtests import bench, dataset, inprocess
 from monespace import demo
@@ -51,3 +52,12 @@ def test_in_process_benchmark_reports_its_rows(database, database_url):
     assert same.passed is True
     table = bench.render("database: test", rows)
     assert "uncached decision, 200 grants" in table and "median < 1 ms" in table
+
+
+def test_prepare_keys_the_audit_log_itself(empty_database, database_url, monkeypatch):
+    """``python -m loadtests.bench`` runs outside any app: no configured key, its own."""
+    monkeypatch.setattr(audit, "_keyring", None)
+    dataset.prepare(database_url)
+    assert audit.keyring().current.secret == dataset.AUDIT_KEY.encode()
+    result = audit.verify()
+    assert result.ok and result.rows > 0
