@@ -17,7 +17,7 @@ where the person goes back to, e.g. the espace chooser of a login under way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Blueprint,
@@ -32,14 +32,6 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui import limits
-from admin_ui.mandates import (
-    SOURCE_DESIGNATION,
-    SOURCE_GRANT,
-    Mandate,
-    MyRequest,
-    mandates_of,
-    requests_of,
-)
 from admin_ui.pages import check_form, logged_in, person_name, too_many
 from authz.engine import get_engine
 from authz.errors import (
@@ -56,11 +48,21 @@ from authz.errors import (
     RoleAlreadyHeld,
 )
 from authz.identifiers import format_bce
-from authz.models import Person
+from authz.mandates import (
+    BASIS_DESIGNATION,
+    BASIS_GRANT,
+    Mandate,
+    facts_by_enterprise,
+    mandates_of,
+)
 from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
+from authz.queries import MyRequest, requests_of
 from authz.services import Caller, request_role, withdraw_request
-from authz.services.base import facts_for
+from authz.tables import today
 from idp_bridge.browser_session import csrf_token, safe_next
+
+if TYPE_CHECKING:
+    pass
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
 
@@ -144,11 +146,11 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
             notice = _(
                 "Votre demande pour %(name)s a été retirée.", name=done.request.enterprise.name
             )
-    mandates = mandates_of(person)
+    mandates = mandates_of(person.nrn)
     return render_template(
         "enterprises/index.html",
         mandates=[_mandate_row(m) for m in mandates],
-        powers=_powers(person, mandates),
+        powers=_powers(person.nrn, mandates),
         requests=[_request_row(r) for r in mine],
         error=error,
         notice=notice,
@@ -156,26 +158,28 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
     )
 
 
-def _powers(person: Person, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
+def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     """What the policy lets the person do for each enterprise listed (by BCE number): a
     mandate row is a fact; whether it lets the person act or manage is the policy's answer
-    (a legal representative, say, may designate the GAP but not act)."""
+    (a legal representative, say, may designate the GAP but not act). A mandate in force is
+    standing, so every enterprise listed has its facts, all read in one statement."""
     engine = get_engine()
-    found = {}
-    for enterprise in {m.enterprise.bce: m.enterprise for m in mandates}.values():
-        person_facts, enterprise_facts = facts_for(person, enterprise)
-        found[enterprise.bce] = frozenset(
+    listed = {m.enterprise.bce for m in mandates}
+    return {
+        held.enterprise.bce: frozenset(
             p
             for p in (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP)
-            if engine.allowed(person_facts, p, enterprise_facts)
+            if engine.allowed(held.person, p, held.enterprise)
         )
-    return found
+        for held in facts_by_enterprise(nrn, today())
+        if held.enterprise.bce in listed
+    }
 
 
 def _mandate_row(mandate: Mandate) -> dict[str, Any]:
     enterprise = mandate.enterprise
     by = person_name(mandate.by)
-    if mandate.source == SOURCE_GRANT:
+    if mandate.basis == BASIS_GRANT:
         if mandate.detail == "request":
             source = (
                 _("Rôle accordé par %(name)s à votre demande", name=by)
@@ -190,7 +194,7 @@ def _mandate_row(mandate: Mandate) -> dict[str, Any]:
             )
         else:
             source = _("Rôle accordé par %(name)s", name=by) if by else _("Rôle accordé")
-    elif mandate.source == SOURCE_DESIGNATION:
+    elif mandate.basis == BASIS_DESIGNATION:
         source = (
             _("Désignation comme GAP par %(name)s", name=by) if by else _("Désignation comme GAP")
         )
@@ -204,7 +208,7 @@ def _mandate_row(mandate: Mandate) -> dict[str, Any]:
         "name": enterprise.name,
         "bce": format_bce(enterprise.bce),
         "number": enterprise.bce,
-        "active": enterprise.status == "active",
+        "active": enterprise.active,
         "role": short_role_labels().get(mandate.role, mandate.role),
         "scope": ", ".join(mandate.scope),
         "source": source,

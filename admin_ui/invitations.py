@@ -15,7 +15,7 @@ default header), so the link never leaks to another site through a Referer heade
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, abort, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime
@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.pages import check_form, logged_in, person_name
+from authz import queries
 from authz.errors import (
     AlreadyGap,
     AuthzError,
@@ -38,11 +39,13 @@ from authz.errors import (
     SenderBeyondOwnGrant,
 )
 from authz.identifiers import format_bce
-from authz.models import Invitation, Person
 from authz.services import GAP_ROLE, Caller, accept_invitation, check_invitation, current_gap
 from authz.services.base import parse_id
 from authz.services.invitations import find_invitation, token_hash
 from idp_bridge.browser_session import csrf_token
+
+if TYPE_CHECKING:
+    from authz.models import Invitation, Person
 
 bp = Blueprint("invitations", __name__, url_prefix="/invitation", template_folder="templates")
 
@@ -86,7 +89,7 @@ def accept(token: str) -> Any:
 def accepted(invitation_id: str) -> Any:
     session = logged_in()
     try:
-        invitation = Invitation.get_or_none(Invitation.id == parse_id(invitation_id, "invitation"))
+        invitation = queries.row("invitation", parse_id(invitation_id, "invitation"))
     except AuthzError:
         invitation = None
     # Only the person who accepted it sees this page.

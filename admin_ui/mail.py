@@ -18,7 +18,7 @@ import ssl
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from admin_ui import mail_texts
 from admin_ui.models import OutboxMessage
@@ -26,7 +26,10 @@ from authz import db
 from authz.errors import InvalidInput
 from authz.identifiers import parse_email
 from authz.languages import DEFAULT, LANGUAGES
-from authz.models import utcnow
+from authz.tables import utcnow
+
+if TYPE_CHECKING:
+    pass
 
 KINDS = tuple(mail_texts.KINDS)
 SMTP_TIMEOUT = 10  # seconds, for connecting and for each SMTP command

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from peewee import CharField, DateTimeField, IntegerField, TextField
 
-from authz.models import BaseModel, utcnow
+from authz.tables import BaseModel, utcnow
 
 
 class AdminUiSchemaInfo(BaseModel):

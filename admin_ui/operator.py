@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Blueprint,
@@ -36,16 +36,19 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from peewee import fn
 
 from admin_ui.pages import check_form, logged_in, person_name
 from authz import clients as registry
+from authz import queries
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
-from authz.models import AuditEvent, Enterprise, LegalRepresentation, Person, today
+from authz.persons import find_person
 from idp_bridge.browser_session import csrf_token
 from idp_bridge.oidc.provider import SCOPES
 from policies import POLICY_DIR
+
+if TYPE_CHECKING:
+    from authz.models import Person
 
 bp = Blueprint("operator", __name__, url_prefix="/operateur", template_folder="templates")
 
@@ -255,22 +258,13 @@ def disable_client(client_id: str) -> Any:
 
 @bp.get("/bce")
 def bce() -> str:
-    statuses = dict(
-        Enterprise.select(Enterprise.status, fn.COUNT(Enterprise.id))
-        .group_by(Enterprise.status)
-        .tuples()
-    )
-    in_force = (
-        LegalRepresentation.select()
-        .where(LegalRepresentation.ended_on.is_null() | (LegalRepresentation.ended_on >= today()))
-        .count()
-    )
+    counts = queries.registry_counts()
     return render_template(
         "operator/bce.html",
         imports=last_imports(),
-        active=statuses.get("active", 0),
-        stopped=statuses.get("stopped", 0),
-        in_force=in_force,
+        active=counts.active,
+        stopped=counts.stopped,
+        in_force=counts.representations,
     )
 
 
@@ -281,12 +275,7 @@ def last_imports(limit: int = LAST_IMPORTS) -> list[dict[str, Any]]:
     counted from the events the import's batches wrote for that file, which come between the
     previous import's event and its own.
     """
-    events = list(
-        AuditEvent.select()
-        .where(AuditEvent.action == "bce.import")
-        .order_by(AuditEvent.seq.desc())
-        .limit(limit + 1)
-    )
+    events = queries.events_of("bce.import", limit + 1)
     rows = []
     for index, event in enumerate(events[:limit]):
         details = json.loads(event.details)
@@ -310,15 +299,11 @@ def last_imports(limit: int = LAST_IMPORTS) -> list[dict[str, Any]]:
 
 def _ended(after: int, before: int, file: str) -> int:
     """Enterprises stopped and representations ended by one import."""
-    changes = AuditEvent.select(AuditEvent.action, AuditEvent.details).where(
-        (AuditEvent.seq > after) & (AuditEvent.seq < before) & AuditEvent.action.in_(IMPORT_CHANGES)
-    )
     ended = 0
-    for change in changes:
-        details = json.loads(change.details)
+    for action, details in queries.events_between(after, before, IMPORT_CHANGES):
         if details.get("file") != file:
             continue
-        if change.action == "bce.enterprise_status":
+        if action == "bce.enterprise_status":
             ended += details.get("status") == "stopped"
         else:
             ended += details.get("ended_on") is not None
@@ -328,7 +313,7 @@ def _ended(after: int, before: int, file: str) -> int:
 def _actor_label(actor: str) -> str:
     kind, _sep, nrn = actor.partition(":")
     if kind == "person":
-        person = Person.get_or_none(Person.nrn == nrn)
+        person = find_person(nrn)
         if person is not None:
             return f"{person_name(person)} ({actor})"
     return actor

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 
 from admin_ui.models import OutboxMessage
 from admin_ui.operator import is_operator
-from authz.models import MAX_ROW_ID
+from authz.tables import MAX_ROW_ID
 from idp_bridge.browser_session import current_login
 
 bp = Blueprint("outbox", __name__, url_prefix="/demo/outbox", template_folder="templates")

@@ -8,6 +8,8 @@ rate-limit refusal. The pages use them so that every form is guarded the same wa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -15,9 +17,11 @@ from flask_babel import ngettext
 from admin_ui import limits
 from authz import constant_time
 from authz.errors import InvalidInput, NotFound
-from authz.models import Enterprise, Person
 from authz.services.base import find_enterprise
 from idp_bridge.browser_session import csrf_token, current_login
+
+if TYPE_CHECKING:
+    from authz.models import Enterprise, Person
 
 
 def logged_in(back: str | None = None):

@@ -19,7 +19,7 @@ number, a 404. The services decide again on every write (policy permission ``des
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Blueprint,
@@ -42,6 +42,7 @@ from admin_ui.pages import (
     refused,
     too_many,
 )
+from authz import queries
 from authz.errors import (
     AlreadyGap,
     AuthzError,
@@ -52,14 +53,7 @@ from authz.errors import (
     NotFound,
 )
 from authz.identifiers import format_bce, format_nrn, normalize_nrn, parse_email
-from authz.models import (
-    Enterprise,
-    GapDesignation,
-    Invitation,
-    LegalRepresentation,
-    Person,
-    today,
-)
+from authz.queries import representations_of
 from authz.services import (
     GAP_ROLE,
     Caller,
@@ -72,6 +66,9 @@ from authz.services import (
 from authz.services.base import parse_id
 from idp_bridge.browser_session import csrf_token
 
+if TYPE_CHECKING:
+    from authz.models import Enterprise, GapDesignation, Person
+
 bp = Blueprint("representatives", __name__, url_prefix="/representant", template_folder="templates")
 
 
@@ -80,20 +77,6 @@ def init_app(app: Flask) -> None:
 
 
 # -- reading -----------------------------------------------------------------------------------
-
-
-def representations_of(person: Person) -> list[LegalRepresentation]:
-    """The person's legal representations in force today, by enterprise name."""
-    day = today()
-    return list(
-        LegalRepresentation.select(LegalRepresentation, Enterprise)
-        .join(Enterprise)
-        .where(
-            (LegalRepresentation.person == person)
-            & (LegalRepresentation.ended_on.is_null() | (LegalRepresentation.ended_on >= day))
-        )
-        .order_by(Enterprise.name, Enterprise.bce)
-    )
 
 
 def gap_label(person: Person) -> str:
@@ -386,7 +369,7 @@ def cancel(bce: str, invitation_id: str) -> Any:
     found = _represented(session, bce)
     check_form(session)
     try:
-        invitation = Invitation.get_or_none(Invitation.id == parse_id(invitation_id, "invitation"))
+        invitation = queries.row("invitation", parse_id(invitation_id, "invitation"))
     except AuthzError:  # not a row id at all
         invitation = None
     # Only this enterprise's GAP invitations are reached through this URL.

@@ -35,7 +35,8 @@ from authz.bce_csv import (
 )
 from authz.engine import get_engine
 from authz.errors import InvalidInput
-from authz.models import Enterprise, LegalRepresentation, Person, utcnow
+from authz.models import Enterprise, LegalRepresentation, utcnow
+from authz.persons import PersonData, record_persons
 
 __all__ = ["BATCH_SIZE", "ImportResult", "detect_kind", "import_file"]
 
@@ -223,7 +224,13 @@ class _Importer:
                 )
         if not kept:
             return
-        persons = self._persons(kept)
+        # Their persons, created or renamed as the registry says (an empty name in the file
+        # never erases a known one), audited by the one writer of persons.
+        persons, renamed = record_persons(
+            (PersonData(r.nrn, r.given_name or None, r.family_name or None) for r in kept),
+            actor=self.actor,
+            policy_version=self.policy_version,
+        )
         representations = {
             (r.person_id, r.enterprise_id): r
             for r in LegalRepresentation.select().where(
@@ -235,7 +242,8 @@ class _Importer:
         added: list[tuple[RepresentativeRow, LegalRepresentation]] = []
         for row in kept:
             person, enterprise = persons[row.nrn], enterprises[row.bce]
-            person_changed = self._update_person(person, row)
+            person_changed = row.nrn in renamed  # counted once, on the person's first row
+            renamed.discard(row.nrn)
             key = (person.id, enterprise.id)
             representation = representations.get(key)
             if representation is None:
@@ -264,40 +272,6 @@ class _Importer:
         if added:
             self._insert_representations(added)
         epochs.bump(bumped)
-
-    def _persons(self, rows: list[RepresentativeRow]) -> dict[str, Person]:
-        """The batch's persons by NRN, creating the unknown ones."""
-        fields = (Person.id, Person.nrn, Person.given_name, Person.family_name)
-        nrns = {row.nrn for row in rows}
-        persons = {p.nrn: p for p in Person.select(*fields).where(Person.nrn.in_(list(nrns)))}
-        new = {}
-        for row in rows:
-            if row.nrn not in persons and row.nrn not in new:
-                new[row.nrn] = {
-                    "nrn": row.nrn,
-                    "given_name": row.given_name,
-                    "family_name": row.family_name,
-                }
-        if new:
-            Person.insert_many(list(new.values())).execute()
-            persons.update(
-                (p.nrn, p) for p in Person.select(*fields).where(Person.nrn.in_(list(new)))
-            )
-        return persons
-
-    def _update_person(self, person: Person, row: RepresentativeRow) -> bool:
-        # An empty name in the file never erases a known one.
-        changes = {
-            key: value
-            for key, value in (("given_name", row.given_name), ("family_name", row.family_name))
-            if value and getattr(person, key) != value
-        }
-        if not changes:
-            return False
-        Person.update({**changes, "updated_at": utcnow()}).where(Person.id == person.id).execute()
-        for key, value in changes.items():
-            setattr(person, key, value)
-        return True
 
     def _insert_representations(
         self, added: list[tuple[RepresentativeRow, LegalRepresentation]]

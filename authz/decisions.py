@@ -24,18 +24,12 @@ from datetime import date
 from cachetools import TTLCache
 
 from authz import facts as F
+from authz import mandates
 from authz.decisionlog import DecisionLog
 from authz.engine import Explanation, PolicyEngine, get_engine
 from authz.epochs import EpochTracker
-from authz.models import (
-    Enterprise,
-    GapDesignation,
-    LegalRepresentation,
-    Person,
-    RoleGrant,
-    today,
-)
 from authz.permissions import ALL_PERMISSIONS
+from authz.tables import today
 
 _ALL_ACTIONS = "*"  # cache key of the list of permissions of a pair
 
@@ -116,7 +110,7 @@ class DecisionPoint:
             if cached is not None:
                 allowed, epoch, facts = cached
                 return Decision(allowed, "hit", epoch, facts, version)
-        pair = F.load_pair(nrn, bce, day, domain)
+        pair = mandates.load_pair(nrn, bce, day, domain)
         if pair is None:
             explanation = self._explain(nrn, action, bce, domain, day) if explain else None
             return Decision(False, "miss", None, (), version, explanation)
@@ -166,7 +160,7 @@ class DecisionPoint:
         cached = self._cached(question)
         if cached is not None:
             return list(cached[2])
-        pair = F.load_pair(nrn, bce, day, service_domain)
+        pair = mandates.load_pair(nrn, bce, day, service_domain)
         if pair is None:
             return []
         permissions = self.engine.permissions(*pair)
@@ -182,33 +176,8 @@ class DecisionPoint:
         limit: int = 50,
     ) -> tuple[list[str], int | None]:
         """BCE numbers of enterprises where ``nrn`` may do ``action``, and the next cursor."""
-        person = Person.select(Person.id).where(Person.nrn == nrn).first()
-        if person is None:
-            return [], None
-        holders = (
-            (
-                RoleGrant,
-                RoleGrant.enterprise,
-                (RoleGrant.person == person.id) & RoleGrant.ended_at.is_null(),
-            ),
-            (
-                GapDesignation,
-                GapDesignation.enterprise,
-                (GapDesignation.person == person.id) & GapDesignation.ended_at.is_null(),
-            ),
-            (
-                LegalRepresentation,
-                LegalRepresentation.enterprise,
-                LegalRepresentation.person == person.id,
-            ),
-        )
         return self._search(
-            _candidates(holders, after),
-            lambda ids: dict(
-                Enterprise.select(Enterprise.id, Enterprise.bce)
-                .where(Enterprise.id.in_(ids))
-                .tuples()
-            ),
+            mandates.enterprises_held(nrn, today(), after),
             lambda bce: self.evaluate(nrn, action, bce, service_domain).allowed,
             limit,
         )
@@ -222,68 +191,21 @@ class DecisionPoint:
         limit: int = 50,
     ) -> tuple[list[str], int | None]:
         """NRNs of persons who may do ``action`` for ``bce``, and the next cursor."""
-        enterprise = Enterprise.select(Enterprise.id).where(Enterprise.bce == bce).first()
-        if enterprise is None:
-            return [], None
-        holders = (
-            (
-                RoleGrant,
-                RoleGrant.person,
-                (RoleGrant.enterprise == enterprise.id) & RoleGrant.ended_at.is_null(),
-            ),
-            (
-                GapDesignation,
-                GapDesignation.person,
-                (GapDesignation.enterprise == enterprise.id) & GapDesignation.ended_at.is_null(),
-            ),
-            (
-                LegalRepresentation,
-                LegalRepresentation.person,
-                LegalRepresentation.enterprise == enterprise.id,
-            ),
-        )
         return self._search(
-            _candidates(holders, after),
-            lambda ids: dict(
-                Person.select(Person.id, Person.nrn).where(Person.id.in_(ids)).tuples()
-            ),
+            mandates.holders_for(bce, today(), after),
             lambda nrn: self.evaluate(nrn, action, bce, service_domain).allowed,
             limit,
         )
 
     @staticmethod
-    def _search(chunks, names, allowed, limit: int) -> tuple[list[str], int | None]:
-        """Walk candidate ids in order, keep those allowed; a cursor only if more remain."""
+    def _search(chunks, allowed, limit: int) -> tuple[list[str], int | None]:
+        """Walk the holders (id, name) in order of id, keep those allowed; a cursor only if
+        more remain. Holders are those of standing facts: the policy is given no other."""
         found: list[tuple[int, str]] = []
-        for ids in chunks:
-            by_id = names(ids)
-            for row_id in ids:
-                if allowed(by_id[row_id]):
+        for chunk in chunks:
+            for row_id, name in chunk:
+                if allowed(name):
                     if len(found) == limit:  # one more exists: the page is not the last
                         return [name for _, name in found], found[-1][0]
-                    found.append((row_id, by_id[row_id]))
+                    found.append((row_id, name))
         return [name for _, name in found], None
-
-
-def _candidates(holders, after: int, chunk: int = 200):
-    """Ids (of persons or enterprises) holding any fact, ascending, ``chunk`` at a time.
-
-    Each fact table gives its ``chunk`` smallest ids above the cursor; the ``chunk`` smallest of
-    their union are then exactly the next ids, however many facts the tables hold.
-    """
-    while True:
-        ids: set[int] = set()
-        for model, column, condition in holders:
-            query = (
-                model.select(column)
-                .where(condition & (column > after))
-                .order_by(column)
-                .distinct()
-                .limit(chunk)
-            )
-            ids.update(row[0] for row in query.tuples())
-        batch = sorted(ids)[:chunk]
-        if not batch:
-            return
-        yield batch
-        after = batch[-1]

@@ -18,6 +18,7 @@ from oso import Oso, Variable
 from polar.exceptions import OsoError
 
 from authz import facts as F
+from authz import mandates
 from authz.errors import AuthzError
 from authz.explanation import DecisionPath, Explanation, RuleLine, describe, why_not
 from authz.models import ROLES, today
@@ -181,7 +182,7 @@ class PolicyEngine:
         on: date | None = None,
     ) -> bool:
         """May person ``nrn`` do ``action`` for enterprise ``bce``? (unknown -> no)."""
-        pair = F.load_pair(nrn, bce, on or today(), service_domain)
+        pair = mandates.load_pair(nrn, bce, on or today(), service_domain)
         return pair is not None and self.allowed(pair[0], action, pair[1])
 
     # -- explanations --------------------------------------------------------------------
@@ -199,7 +200,7 @@ class PolicyEngine:
         if action not in ALL_PERMISSIONS:
             result.add_reason(f"{action!r} is not a permission of the policy")
             return result
-        pair = F.load_pair(nrn, bce, on, service_domain)
+        pair = mandates.load_pair(nrn, bce, on, service_domain)
         if pair is None:
             result.add_reason(f"no enterprise with BCE number {bce} is known")
             return result
@@ -219,7 +220,7 @@ class PolicyEngine:
                 result.paths.append(self._path(fact, action))
             elif enterprise.active:
                 result.add_reason(why_not(fact, action, enterprise), scope)
-        for line, scope in F.ended_facts_description(nrn, bce):
+        for line, scope in mandates.ended_facts_description(nrn, bce):
             result.add_fact(line, scope)
         if not candidates:
             result.add_reason(

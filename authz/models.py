@@ -8,7 +8,6 @@ every write that changes access goes through ``authz.services``.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
 
 from peewee import (
     BooleanField,
@@ -17,40 +16,21 @@ from peewee import (
     DateTimeField,
     ForeignKeyField,
     IntegerField,
-    Model,
     TextField,
 )
 
-from authz.db import database
-
-# Strongest first. "gap" comes only from a GapDesignation; the others from a RoleGrant.
-ROLES = ("gap", "access_manager", "owner", "agent", "reader")
-GRANTABLE_ROLES = ROLES[1:]
-# Row ids are 32-bit on PostgreSQL (SERIAL): a larger number names no row, and SQLite cannot
-# even compare it. Pages and services refuse it before any query.
-MAX_ROW_ID = 2**31 - 1
-
-ROLE_RANK = {role: len(ROLES) - i for i, role in enumerate(ROLES)}
+# Re-exported: the core's modules and the tests name them from here.
+from authz.roles import GRANTABLE_ROLES as GRANTABLE_ROLES
+from authz.roles import ROLE_RANK as ROLE_RANK
+from authz.roles import ROLES as ROLES
+from authz.tables import MAX_ROW_ID as MAX_ROW_ID
+from authz.tables import BaseModel, utcnow
+from authz.tables import today as today
 
 LEGAL_FORMS = ("company", "sole_trader", "asbl", "cpas", "public_body", "other")
 ENTERPRISE_STATUSES = ("active", "stopped")
 REQUEST_STATUSES = ("pending", "accepted", "refused", "withdrawn", "expired")
 GRANT_END_REASONS = ("revoked", "replaced", "expired")
-
-
-def utcnow() -> datetime:
-    """Naive UTC now: every timestamp in the database is UTC without tzinfo."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def today() -> date:
-    return utcnow().date()
-
-
-class BaseModel(Model):
-    class Meta:
-        database = database
-        legacy_table_names = False
 
 
 class SchemaInfo(BaseModel):

@@ -13,6 +13,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from authz import facts as F
+from authz import mandates
 from authz.engine import PolicyEngine, PolicyError
 from authz.models import (
     Enterprise,
@@ -240,7 +241,7 @@ def check_decision(engine: PolicyEngine, table: TruthTable, case: DecisionCase) 
 
 def check_role_change(engine: PolicyEngine, table: TruthTable, case: RoleChangeCase) -> str | None:
     nrn, bce = table.persons[case.who], table.enterprises[case.enterprise]["bce"]
-    pair = F.load_pair(nrn, bce, table.on)
+    pair = mandates.load_pair(nrn, bce, table.on)
     got = pair is not None and engine.allow_role_change(pair[0], case.action, case.role, pair[1])
     if got != case.expected:
         return f"{case.name}: got {'allow' if got else 'deny'}"
@@ -249,7 +250,7 @@ def check_role_change(engine: PolicyEngine, table: TruthTable, case: RoleChangeC
 
 def check_giving(engine: PolicyEngine, table: TruthTable, case: GivingCase) -> str | None:
     nrn, bce = table.persons[case.who], table.enterprises[case.enterprise]["bce"]
-    pair = F.load_pair(nrn, bce, table.on)
+    pair = mandates.load_pair(nrn, bce, table.on)
     recipient = table.persons[case.to] if case.to else None
     terms = F.GrantTerms(
         case.role, list(case.scope), case.valid_until, recipient, changes_own=case.own_change

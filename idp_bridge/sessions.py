@@ -15,16 +15,20 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from peewee import IntegrityError
-
-from authz import audit, db
+from authz import db
 from authz.engine import get_engine
-from authz.models import Person, utcnow
+from authz.persons import LANGUAGES, PersonData, record_person
+from authz.tables import utcnow
 from idp_bridge.models import LoginSession
 from idp_bridge.shared.identity import VerifiedIdentity
 
-LANGUAGES = ("fr", "nl", "de", "en")
+if TYPE_CHECKING:
+    from authz.models import Person
+
+_PERSON = LoginSession.person.rel_model
+
 # last_seen_at is written at most this often per session: the idle timeout may then strike
 # up to this much early, which spares a write on nearly every request.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -54,45 +58,18 @@ class SessionPolicy:
 def upsert_person(identity: VerifiedIdentity) -> tuple[Person, bool]:
     """The person with ``identity``'s NRN, created at their first login or brought up to date
     with what the upstream says now; each change is audited. Returns (person, created)."""
-    wanted = {"given_name": identity.given_name, "family_name": identity.family_name}
-    if identity.email:
-        wanted["email"] = identity.email
     language = (identity.language or "").lower()
-    if language in LANGUAGES:
-        wanted["language"] = language
-
-    with db.connection(), db.transaction():
-        person = Person.get_or_none(Person.nrn == identity.nrn)
-        if person is None:
-            try:
-                # A savepoint: the first login of the same person on another node may win.
-                with db.transaction():
-                    person = Person.create(nrn=identity.nrn, **wanted)
-            except IntegrityError:
-                person = Person.get(Person.nrn == identity.nrn)
-            else:
-                _record(identity.nrn, "person.create")
-                return person, True
-
-        changed = sorted(name for name, value in wanted.items() if getattr(person, name) != value)
-        if changed:
-            for name in changed:
-                setattr(person, name, wanted[name])
-            person.updated_at = utcnow()
-            person.save(only=[*(getattr(Person, name) for name in changed), Person.updated_at])
-            _record(identity.nrn, "person.update", fields=changed)
-        return person, False
-
-
-def _record(nrn: str, action: str, **details: object) -> None:
-    audit.record(
-        actor=f"person:{nrn}",
-        action=action,
-        target_type="person",
-        target_id=nrn,
-        details=details,
-        policy_version=get_engine().version,
+    said = PersonData(
+        identity.nrn,
+        given_name=identity.given_name,
+        family_name=identity.family_name,
+        email=identity.email or None,
+        language=language if language in LANGUAGES else None,
     )
+    with db.connection():
+        return record_person(
+            said, actor=f"person:{identity.nrn}", policy_version=get_engine().version
+        )
 
 
 def open_session(
@@ -146,8 +123,9 @@ def current_session(raw_id: str | None, policy: SessionPolicy) -> LoginSession |
     now = utcnow()
     with db.connection():
         session = (
-            LoginSession.select(LoginSession, Person)
-            .join(Person)
+            # The session's person comes with it, through the foreign key of its table.
+            LoginSession.select(LoginSession, _PERSON)
+            .join(_PERSON)
             .where(
                 (LoginSession.id_hash == _hash(raw_id))
                 & LoginSession.ended_at.is_null()

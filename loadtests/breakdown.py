@@ -3,7 +3,7 @@
 Profiles (cProfile) on a small generated database:
 
 - an uncached decision's two parts: reading the pair's facts (database driver, peewee, the rest
-  of ``authz.facts``) and the policy query (oso's Rust VM, oso's Python host: FFI messages as
+  of ``authz.mandates``) and the policy query (oso's Rust VM, oso's Python host: FFI messages as
   JSON, attribute lookups on the facts), with the VM events and host calls per decision;
 - ``POST /access/v1/evaluation`` answered from the cache, through Flask's test client (no
   sockets, no gunicorn), split by the layers and steps it runs, next to the bare Flask app.
@@ -68,20 +68,20 @@ def _line(label: str, seconds: float, per: int, total: float) -> str:
 
 
 def uncached(rounds: int = 3) -> list[str]:
-    from authz import facts as F
+    from authz import mandates
     from authz.engine import get_engine
 
     engine = get_engine()
     day = date.today()
     asked = dataset.questions(1_000, 400)
-    pairs = [(F.load_pair(q[0], q[2], day, q[3]), q[1]) for q in asked]
+    pairs = [(mandates.load_pair(q[0], q[2], day, q[3]), q[1]) for q in asked]
     pairs = [(pair, action) for pair, action in pairs if pair is not None]
     count = len(asked) * rounds
 
     def read() -> None:
         for _ in range(rounds):
             for q in asked:
-                F.load_pair(q[0], q[2], day, q[3])
+                mandates.load_pair(q[0], q[2], day, q[3])
 
     def decide() -> None:
         for _ in range(rounds):
@@ -107,7 +107,7 @@ def uncached(rounds: int = 3) -> list[str]:
         _line("facts: database driver (execute, fetch)", driver, count, sql_total + oso_total),
         _line("facts: peewee (connection, cursor)", peewee, count, sql_total + oso_total),
         _line(
-            "facts: the rest (authz.facts, dataclasses)",
+            "facts: the rest (authz.mandates, dataclasses)",
             sql_total - driver - peewee,
             count,
             sql_total + oso_total,
@@ -174,7 +174,7 @@ def http(url: str, requests: int = 3_000) -> list[str]:
         (
             (ct, key)
             for key, _n, _tt, ct in _entries(stats)
-            if "/authz/" in key[0] and not key[0].endswith("/authz/models.py")
+            if "/authz/" in key[0] and not key[0].endswith(("/authz/models.py", "/authz/tables.py"))
         ),
         reverse=True,
     )

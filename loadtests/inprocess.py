@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from authz import facts as F
+from authz import mandates
 from authz.decisions import DecisionPoint
 from authz.engine import get_engine
 from authz.epochs import PostgresEpochTracker, tracker_for
@@ -119,8 +119,10 @@ def _measure_size(data, tracker, engine, asked, budgets, seconds) -> SizeResult:
     uncached = time_calls(lambda q: uncached_point.evaluate(*q), asked, budgets["uncached"])
 
     day = date.today()
-    facts_sql = time_calls(lambda q: F.load_pair(q[0], q[2], day, q[3]), asked, budgets["uncached"])
-    loaded = [(F.load_pair(q[0], q[2], day, q[3]), q[1]) for q in asked]
+    facts_sql = time_calls(
+        lambda q: mandates.load_pair(q[0], q[2], day, q[3]), asked, budgets["uncached"]
+    )
+    loaded = [(mandates.load_pair(q[0], q[2], day, q[3]), q[1]) for q in asked]
     loaded = [(pair, action) for pair, action in loaded if pair is not None]
     policy = time_calls(
         lambda item: engine.allowed(item[0][0], item[1], item[0][1]), loaded, budgets["uncached"]

@@ -18,9 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from authz import bce_import, db
+from authz import bce_import, db, queries
 from authz.clients import ClientMetadata, add_client, hash_secret
-from authz.models import Client, Enterprise, Person
+from authz.engine import get_engine
+from authz.models import Client
+from authz.persons import PersonData, record_person
 from authz.services import Caller, designate_gap, grant_role, request_role
 from monespace.config import DEMO_OPERATOR_NRN
 
@@ -90,7 +92,7 @@ PERSONS = (
 
 
 def is_seeded() -> bool:
-    return Enterprise.select().where(Enterprise.bce == MARKER_BCE).exists()
+    return queries.enterprise(MARKER_BCE) is not None
 
 
 def seed(report=lambda _message: None) -> bool:
@@ -105,11 +107,8 @@ def seed(report=lambda _message: None) -> bool:
     with db.transaction():
         people = {}
         for p in PERSONS:
-            person, _ = Person.get_or_create(nrn=p.nrn)
-            person.given_name, person.family_name = p.given_name, p.family_name
-            person.email = f"{p.key}@demo.monespace.invalid"
-            person.save()
-            people[p.key] = person
+            said = PersonData(p.nrn, p.given_name, p.family_name, f"{p.key}@demo.monespace.invalid")
+            people[p.key], _ = record_person(said, actor=actor, policy_version=get_engine().version)
     boulangerie, atelier = "0123456749", "0888888895"
     designate_gap(Caller.for_person(people["claire"]), boulangerie, people["marc"].nrn)
     marc = Caller.for_person(people["marc"])

@@ -11,7 +11,7 @@ finds a grant, request or invitation *of this enterprise* (404 for another's).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Blueprint,
@@ -23,9 +23,9 @@ from flask import (
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
-from admin_ui.manage.queries import pending_count
 from admin_ui.pages import enterprise_or_404, logged_in, refused
 from authz import facts as F
+from authz import queries
 from authz.engine import get_engine
 from authz.errors import (
     AlreadyDecided,
@@ -39,15 +39,6 @@ from authz.errors import (
     OwnAccess,
 )
 from authz.identifiers import format_bce
-from authz.models import (
-    GRANTABLE_ROLES,
-    MAX_ROW_ID,
-    ROLE_RANK,
-    Enterprise,
-    Person,
-    RoleRequest,
-    today,
-)
 from authz.permissions import (
     DECIDE_REQUEST,
     GRANT_ROLE,
@@ -56,9 +47,15 @@ from authz.permissions import (
     VIEW_HISTORY,
     VIEW_MEMBERS,
 )
+from authz.queries import pending_count
+from authz.roles import GRANTABLE_ROLES, ROLE_RANK
 from authz.services import Caller
 from authz.services.base import facts_for, parse_end_date, parse_id, parse_scope
+from authz.tables import MAX_ROW_ID, today
 from idp_bridge.browser_session import csrf_token
+
+if TYPE_CHECKING:
+    from authz.models import Enterprise, Person, RoleRequest
 
 # The templates live with the other admin pages, in admin_ui/templates/manage/.
 bp = Blueprint(
@@ -151,11 +148,11 @@ def forbidden(enterprise: Enterprise, reason: str | None = None):
     return refused(403, _("Accès refusé"), reason)
 
 
-def row(model, row_id: int, manager: Manager):
-    """The grant, request or invitation with this id *of this enterprise*, or 404: another
-    enterprise's row is never reached through this one's URL."""
+def row(kind: str, row_id: int, manager: Manager):
+    """The grant, request or invitation (``kind``) with this id *of this enterprise*, or 404:
+    another enterprise's row is never reached through this one's URL."""
     try:
-        found = model.get_or_none(model.id == parse_id(row_id, model.__name__))
+        found = queries.row(kind, parse_id(row_id, kind))
     except AuthzError:  # an id beyond any row
         found = None
     if found is None or found.enterprise_id != manager.enterprise.id:

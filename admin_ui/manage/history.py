@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import request
 from flask_babel import format_date, format_datetime
@@ -18,12 +18,14 @@ from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.context import bp, manager, nrn_error, page
-from admin_ui.manage.queries import history, history_actions, names_by_nrn
 from admin_ui.pages import person_name
 from authz.errors import InvalidInput
 from authz.identifiers import format_nrn, normalize_nrn
-from authz.models import AuditEvent
 from authz.permissions import VIEW_HISTORY
+from authz.queries import history, history_actions, names_by_nrn
+
+if TYPE_CHECKING:
+    from authz.models import AuditEvent
 
 PERSON_PREFIX = "person:"
 # Details naming a person by NRN, a role, a date.

@@ -8,7 +8,7 @@ to when known, French otherwise) commit together: the service's transaction writ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import redirect, request, url_for
 from flask_babel import format_date
@@ -30,11 +30,14 @@ from admin_ui.manage.context import (
     refusal,
 )
 from admin_ui.pages import check_form, too_many
+from authz import queries
 from authz.errors import AuthzError, InvalidInput
 from authz.identifiers import normalize_nrn, parse_email
-from authz.models import Invitation
 from authz.permissions import INVITE_MEMBER
 from authz.services import invite
+
+if TYPE_CHECKING:
+    pass
 
 FIELDS = ("email", *GRANT_FIELDS, "nrn", "message")
 MAX_MESSAGE = 1000
@@ -104,7 +107,7 @@ def _page(caller: Manager, form, *, errors=None, error=None, notice=None) -> str
 
 def _notice(caller: Manager) -> str | None:
     sent = query_id("envoyee")
-    invitation = Invitation.get_or_none(Invitation.id == sent) if sent else None
+    invitation = queries.row("invitation", sent) if sent else None
     if (
         invitation is None
         or invitation.enterprise_id != caller.enterprise.id

@@ -3,7 +3,7 @@ invitation not yet used."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import redirect, url_for
 from flask_babel import format_date
@@ -11,13 +11,16 @@ from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.context import Manager, bp, manager, page, query_id, refusal, row
-from admin_ui.manage.queries import gap_of, grants_in_force, open_invitations
 from admin_ui.pages import check_form, person_name
+from authz import queries
 from authz.errors import AuthzError
 from authz.identifiers import format_nrn
-from authz.models import Invitation, RoleGrant
 from authz.permissions import INVITE_MEMBER, VIEW_MEMBERS
+from authz.queries import gap_of, grants_in_force, open_invitations
 from authz.services import GAP_ROLE, cancel_invitation
+
+if TYPE_CHECKING:
+    from authz.models import RoleGrant
 
 
 @bp.get("")
@@ -107,11 +110,11 @@ def _notice(caller: Manager) -> str | None:
     changed = query_id("modifie")
     cancelled = query_id("annulee")
     if revoked:
-        grant = RoleGrant.get_or_none(RoleGrant.id == revoked)
+        grant = queries.row("grant", revoked)
         if grant and grant.enterprise_id == caller.enterprise.id and grant.ended_at:
             return _("Le rôle de %(name)s a été révoqué.", name=person_name(grant.person))
     if changed:
-        grant = RoleGrant.get_or_none(RoleGrant.id == changed)
+        grant = queries.row("grant", changed)
         if grant and grant.enterprise_id == caller.enterprise.id:
             return _(
                 "Le rôle de %(name)s a été modifié : %(role)s.",
@@ -119,7 +122,7 @@ def _notice(caller: Manager) -> str | None:
                 role=short_role_labels()[grant.role],
             )
     if cancelled:
-        invitation = Invitation.get_or_none(Invitation.id == cancelled)
+        invitation = queries.row("invitation", cancelled)
         if (
             invitation
             and invitation.enterprise_id == caller.enterprise.id
@@ -133,7 +136,7 @@ def _notice(caller: Manager) -> str | None:
 @bp.post("/invitations/<int:invitation_id>/annuler")
 def cancel(bce: str, invitation_id: int) -> Any:
     caller = manager(bce, INVITE_MEMBER)
-    invitation = row(Invitation, invitation_id, caller)
+    invitation = row("invitation", invitation_id, caller)
     check_form(caller.session)
     try:
         cancel_invitation(caller.caller(), invitation.id)

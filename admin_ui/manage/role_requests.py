@@ -24,12 +24,12 @@ from admin_ui.manage.context import (
     refusal,
     row,
 )
-from admin_ui.manage.queries import active_grants_of, pending_requests
 from admin_ui.pages import check_form, person_name
+from authz import queries
 from authz.errors import AuthzError
 from authz.identifiers import format_nrn
-from authz.models import RoleRequest
 from authz.permissions import DECIDE_REQUEST
+from authz.queries import active_grants_of, pending_requests
 from authz.services import accept_request, refuse_request
 
 MAX_REASON = 2000  # as the service
@@ -97,7 +97,7 @@ def _notice(caller: Manager) -> str | None:
         made_id = query_id(key)
         if not made_id:
             continue
-        made = RoleRequest.get_or_none(RoleRequest.id == made_id)
+        made = queries.row("request", made_id)
         if made is None or made.enterprise_id != caller.enterprise.id or made.status != status:
             return None
         name = person_name(made.person)
@@ -122,7 +122,7 @@ def _notice(caller: Manager) -> str | None:
 @bp.post("/demandes/<int:request_id>/accepter")
 def accept(bce: str, request_id: int) -> Any:
     caller = manager(bce, DECIDE_REQUEST, back=".requests")
-    made = row(RoleRequest, request_id, caller)
+    made = row("request", request_id, caller)
     check_form(caller.session)
     form = form_values(GRANT_FIELDS)
     errors = grant_errors(form, caller.offered(made.role))
@@ -153,7 +153,7 @@ def accept(bce: str, request_id: int) -> Any:
 @bp.post("/demandes/<int:request_id>/refuser")
 def refuse(bce: str, request_id: int) -> Any:
     caller = manager(bce, DECIDE_REQUEST, back=".requests")
-    made = row(RoleRequest, request_id, caller)
+    made = row("request", request_id, caller)
     check_form(caller.session)
     form = form_values(("reason",))
     errors = length_error(form, "reason", MAX_REASON)

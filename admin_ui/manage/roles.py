@@ -8,7 +8,7 @@ carries it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, make_response, redirect, request, url_for
 from flask_babel import gettext as _
@@ -29,19 +29,21 @@ from admin_ui.manage.context import (
 )
 from admin_ui.manage.members import grant_row, members_page
 from admin_ui.pages import check_form, person_name
-from authz import db
+from authz import db, queries
 from authz.errors import AuthzError
-from authz.models import RoleGrant
 from authz.permissions import GRANT_ROLE, REVOKE_ROLE
 from authz.services import change_role, revoke_role
 from idp_bridge.browser_session import csrf_token
+
+if TYPE_CHECKING:
+    from authz.models import RoleGrant
 
 MAX_REASON = 500  # as the service
 
 
 def _grant(caller: Manager, grant_id: int, allowed) -> RoleGrant:
     """The grant in force of this enterprise, or the page saying why it cannot be acted on."""
-    grant = row(RoleGrant, grant_id, caller)
+    grant = row("grant", grant_id, caller)
     if grant.ended_at is not None:
         abort(make_response(members_page(caller, error=_ended(grant)), 409))
     if not allowed(grant.role):
@@ -88,7 +90,7 @@ def change(bce: str, grant_id: int) -> Any:
                 scope=form["scope"],
             )
     except AuthzError as exc:
-        unchanged = RoleGrant.get_by_id(grant.id).ended_at is None
+        unchanged = not queries.grant_ended(grant.id)
         message, status = refusal(
             exc,
             _("Rien à modifier : le rôle, la date de fin et les domaines sont déjà ceux-là.")

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 import peewee
 
-from authz import audit, db, epochs
+from authz import audit, db, epochs, mandates
 from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import (
@@ -31,6 +31,7 @@ from authz.errors import (
 from authz.identifiers import CONTROL_CHARACTERS, format_bce, normalize_bce, normalize_nrn
 from authz.models import GRANTABLE_ROLES, MAX_ROW_ID, Enterprise, Person, today
 from authz.permissions import DESIGNATE_GAP, GRANT_ROLE
+from authz.persons import PersonData, record_person
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,16 @@ def ensure_person(
     nrn: object,
     given_name: str | None = None,
     family_name: str | None = None,
+    *,
+    actor: str = "system",
 ) -> Person:
-    """The person with this NRN, created (names may be empty) if never seen before."""
-    number = normalize_nrn(nrn)
-    person, _ = Person.get_or_create(
-        nrn=number,
-        defaults={"given_name": given_name or "", "family_name": family_name or ""},
+    """The person with this NRN, created (names may be empty, the creation audited with
+    ``actor``) if never seen before; a known person is left as they are."""
+    person, _ = record_person(
+        PersonData(normalize_nrn(nrn), given_name or None, family_name or None),
+        actor=actor,
+        policy_version=get_engine().version,
+        update=False,
     )
     return person
 
@@ -117,7 +122,7 @@ def facts_for(
     person: Person, enterprise: Enterprise, service_domain: str | None = None
 ) -> tuple[F.PersonFacts, F.EnterpriseFacts]:
     # The same loading as every decision: one statement, read in this transaction.
-    return F.load_pair(person.nrn, enterprise.bce, today(), service_domain)
+    return mandates.load_pair(person.nrn, enterprise.bce, today(), service_domain)
 
 
 def authorize(

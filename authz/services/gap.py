@@ -163,5 +163,5 @@ def designate_gap(
     enterprise = find_enterprise(bce)
     require_active(enterprise)
     representative = authorize(caller, DESIGNATE_GAP, enterprise)
-    gap: Person = ensure_person(gap_nrn)
+    gap: Person = ensure_person(gap_nrn, actor=caller.actor)
     return install_gap(caller, enterprise, gap, representative, replacing=replacing)

@@ -129,7 +129,7 @@ def grant_role(
     granter = require_person(caller)
     recipient = normalize_nrn(nrn)
     authorize_giving(granter, F.GrantTerms.of(role, domains, end, recipient), enterprise)
-    person = ensure_person(recipient)
+    person = ensure_person(recipient, actor=caller.actor)
     grant, _ = create_grant(
         granter=granter,
         person=person,

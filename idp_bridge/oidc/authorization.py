@@ -24,7 +24,7 @@ import re
 import secrets
 import time
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -33,7 +33,7 @@ from jwkest import JWKESTException
 from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
-from authz import constant_time
+from authz import constant_time, espaces
 from authz.clients import RegisteredClient, enabled_client
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
@@ -43,6 +43,9 @@ from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_e
 from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
 from idp_bridge.sessions import LANGUAGES
+
+if TYPE_CHECKING:
+    pass
 
 bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
 
@@ -142,7 +145,7 @@ def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: floa
     if "enterprise" in scopes:
         if "none" in prompts:
             # No page may be shown: answer only when there is nothing to choose.
-            if claims.espace_choices(session.person.nrn, client.service_domain, limit=1):
+            if espaces.espace_choices(session.person.nrn, client.service_domain, limit=1):
                 return _redirect_error(
                     params, "interaction_required", "the person must choose an espace"
                 )
@@ -345,7 +348,7 @@ def espace() -> Any:
     token = csrf_token(session, f"espace:{pending_id}")
     if request.method == "GET":
         query = request.args.get("q") or None
-        choices = claims.espace_choices(session.person.nrn, client.service_domain, query=query)
+        choices = espaces.espace_choices(session.person.nrn, client.service_domain, query=query)
         return render_template(
             "oidc/espace.html",
             client=client,

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import peewee
 from flask import Blueprint, Response, current_app, jsonify
@@ -28,6 +28,9 @@ from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
 from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.shared.transport import urllib_transport
+
+if TYPE_CHECKING:
+    pass
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from joserfc.jwk import RSAKey
 from authz import audit, db
 from authz.engine import get_engine
 from authz.errors import AuthzError, Conflict
-from authz.models import utcnow
+from authz.tables import utcnow
 from idp_bridge.oidc.models import SigningKey
 from idp_bridge.shared.nested_jwt import SIG_ALG, generate_rsa_key
 

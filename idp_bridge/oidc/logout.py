@@ -27,7 +27,7 @@ import hmac
 import logging
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
@@ -41,6 +41,9 @@ from idp_bridge.oidc import id_token_hint
 from idp_bridge.oidc.edge import Edge, current_edge
 from idp_bridge.sessions import end_session
 from idp_bridge.shared.transport import Transport
+
+if TYPE_CHECKING:
+    pass
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jwkest.jwk import RSAKey as JwkestRSAKey
 from jwkest.jwk import import_rsa_key
@@ -37,9 +37,12 @@ from pyop.userinfo import Userinfo
 
 from authz import db
 from authz.clients import enabled_client, enabled_client_ids
-from authz.models import Person
+from authz.persons import find_person
 from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.models import ProviderState
+
+if TYPE_CHECKING:
+    pass
 
 ID_TOKEN_LIFETIME = 300  # seconds
 # Scopes beyond openid and profile, and the claims each one releases (Core 5.4).
@@ -152,7 +155,7 @@ class PersonClaims(Mapping):
 
     def __getitem__(self, nrn: str) -> dict[str, Any]:
         with db.connection():
-            person = Person.get_or_none(Person.nrn == nrn)
+            person = find_person(nrn) if isinstance(nrn, str) else None
         if person is None:
             raise KeyError(nrn)
         return {
@@ -165,7 +168,7 @@ class PersonClaims(Mapping):
 
     def __contains__(self, nrn: object) -> bool:
         with db.connection():
-            return isinstance(nrn, str) and Person.select().where(Person.nrn == nrn).exists()
+            return isinstance(nrn, str) and find_person(nrn) is not None
 
     def __iter__(self) -> Iterator[str]:
         raise TypeError("persons are looked up by NRN, never listed")

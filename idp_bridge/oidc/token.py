@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
 from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
@@ -29,6 +30,9 @@ from idp_bridge.oidc.edge import (
     oauth_json,
 )
 from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
+
+if TYPE_CHECKING:
+    pass
 
 logger = logging.getLogger(__name__)
 

@@ -10,12 +10,17 @@ advises against it and OpenID Connect Core 5.3.1 asks for the header.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Response, jsonify, request
 from pyop.exceptions import BearerTokenError, InvalidAccessToken
 
 from authz.clients import find_client
 from idp_bridge.oidc.edge import answer_errors_as_oauth, current_edge, grant_claims, oauth_json
 from idp_bridge.oidc.errors import OAuthError, single_params
+
+if TYPE_CHECKING:
+    pass
 
 bp = Blueprint("oidc_userinfo", __name__)
 answer_errors_as_oauth(bp)

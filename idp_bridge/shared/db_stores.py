@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from peewee import DatabaseError
 
 from authz import db
-from authz.models import utcnow
+from authz.tables import utcnow
 from idp_bridge.models import LoginSession, PendingLogin, SeenAssertion
 from idp_bridge.shared.stores import RequestStore, SeenStore
 

@@ -1,20 +1,59 @@
-"""Fixtures for the decision API tests: the app on the demo data and a calling helper."""
+"""Fixtures for the core's tests: the demo story (persons, enterprises, mandates), a person GAP
+of twelve enterprises, and for the decision API tests the app on the demo data and a calling
+helper."""
 
 from __future__ import annotations
 
 import base64
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 
 from authz import db
+from authz.models import Enterprise, GapDesignation, LegalRepresentation, Person
+from authz.services import Caller as ServiceCaller
+from authz.services import designate_gap
 from monespace import demo
 from monespace.app import create_app
+from tests.authz.services import make_bce
 
 BASE_URL = "https://pdp.example.test"
 BOULANGERIE, ATELIER = "0123456749", "0888888895"
 MARC, SOPHIE, LUC, EMMA = "85020200387", "70030300538", "90010100123", "90010100222"
 JEAN, ALICE = "75070700353", "99090900920"
+
+
+@pytest.fixture
+def story(database):
+    """The demo story (README, "The demo story"): Marc is the GAP of the Boulangerie, Sophie its
+    owner, Luc its agent for ``fiscalite`` only, Emma its reader; Nora only asked; Claire is its
+    legal representative; Jean is the sole trader of the Atelier, his own legal representative
+    and GAP; Paul represents an ASBL with no GAP; Hugo a stopped company; Alice is a
+    citizen."""
+    demo.seed()
+
+
+@pytest.fixture
+def alice_gap_of_twelve(story):
+    """Alice is GAP of twelve enterprises (Paul represents them), designated on shuffled dates;
+    returns their BCE numbers, most recent designation first."""
+    paul = Person.get(Person.nrn == next(p.nrn for p in demo.PERSONS if p.key == "paul"))
+    alice = Person.get(Person.nrn == ALICE)
+    numbers = [make_bce(5_000_000 + i) for i in range(12)]
+    for i, bce in enumerate(numbers):
+        enterprise = Enterprise.create(bce=bce, name=f"Société {i:02d} Démo SRL")
+        LegalRepresentation.create(
+            person=paul, enterprise=enterprise, imported_at=datetime(2000, 1, 1)
+        )
+        designate_gap(ServiceCaller.for_person(paul), bce, alice.nrn)
+    days = [40, 300, 12, 150, 220, 5, 360, 90, 181, 61, 270, 33]  # days into 2020, shuffled
+    for bce, day in zip(numbers, days, strict=True):
+        GapDesignation.update(started_at=datetime(2020, 1, 1) + timedelta(days=day)).where(
+            (GapDesignation.person == alice)
+            & (GapDesignation.enterprise == Enterprise.get(Enterprise.bce == bce))
+        ).execute()
+    return [bce for _, bce in sorted(zip(days, numbers, strict=True), reverse=True)]
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from authz import facts as F
+from authz import mandates
 from authz.engine import PolicyEngine, PolicyError, get_engine
 from authz.models import Enterprise, GapDesignation, Person, RoleGrant
 from authz.permissions import ALL_PERMISSIONS
@@ -78,7 +79,7 @@ def test_decide_by_identifiers(acme):
 
 def test_roles_and_permissions_for_claims(acme):
     engine = get_engine()
-    person, enterprise = F.load_pair(OWNER, ACME, date.today())
+    person, enterprise = mandates.load_pair(OWNER, ACME, date.today())
     assert engine.roles(person, enterprise) == ["owner", "agent", "reader"]
     assert engine.permissions(person, enterprise) == [
         "act_for",
@@ -138,13 +139,13 @@ def test_facts_are_loaded_for_the_pair_only(acme, monkeypatch):
         return real(self, sql, params, *args, **kwargs)
 
     monkeypatch.setattr(type(acme._meta.database.obj), "execute_sql", spy)
-    person, _ = F.load_pair(OWNER, ACME, date.today())
+    person, _ = mandates.load_pair(OWNER, ACME, date.today())
     assert [g.role for g in person.grants] == ["owner"]
     # One statement: the enterprise (with its epoch) and the person's facts, selected by the
     # pair's ids; no scan of other people's grants. (PostgreSQL runs it prepared: the first
     # use on a connection prepares it.)
     executed = [sql for sql in statements if not sql.startswith("PREPARE")]
     assert len(executed) == 1
-    sql = next((text for text in statements if "FROM enterprise" in text), F._PAIR_SQL_PG)
+    sql = next((text for text in statements if "FROM enterprise" in text), mandates._PAIR_SQL_PG)
     assert sql.count("FROM enterprise WHERE bce =") == 4
     assert sql.count("FROM person WHERE nrn =") == 3

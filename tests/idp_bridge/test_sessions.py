@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from authz import audit, db
+from authz import audit, db, persons
 from authz.engine import get_engine
 from authz.models import AuditEvent, Person, utcnow
 from idp_bridge import sessions
@@ -54,6 +54,7 @@ class Clock:
 def clock(monkeypatch):
     clock = Clock()
     monkeypatch.setattr(sessions, "utcnow", clock)
+    monkeypatch.setattr(persons, "utcnow", clock)  # the writer of persons keeps its own time
     return clock
 
 

@@ -44,7 +44,19 @@ def test_a_representative_designates_someone_never_seen(world, journal):
     assert designation.ended_at is None
     assert designations(world.asbl) == [designation]
     assert current_gap(world.asbl) == designation
-    assert j.event() == (
+    # The newcomer is recorded first, by the one writer of persons, audited with the caller.
+    created, designated = j.events()
+    assert (created.action, created.actor, created.target_id) == (
+        "person.create",
+        actor(world.asbl_rep),
+        NEWCOMER,
+    )
+    assert (
+        designated.action,
+        designated.actor,
+        designated.enterprise_bce,
+        json.loads(designated.details),
+    ) == (
         "gap.designate",
         actor(world.asbl_rep),
         world.asbl.bce,

@@ -1,27 +1,33 @@
-"""The read side of the access pages: members, pending requests and invitations,
-and the enterprise's history.
+"""The read side of the admin pages: rows to show, read through the core's own functions.
 
-What a GAP or an access manager sees of one enterprise, as rows to show: the GAP (from the
-designation in force), every role grant in force with who gave it, the role requests still
-waiting for an answer, the invitations not yet used, and the enterprise's audit events,
-filtered and one page at a time. Nothing here decides access (the pages ask the policy
-first) and nothing writes. No Flask here.
+What a GAP or an access manager sees of one enterprise: the GAP (from the designation in
+force), every role grant in force with who gave it, the role requests still waiting for an
+answer, the invitations not yet used, and the enterprise's audit events, filtered and one page
+at a time. What a person sees of their own: their role requests and legal representations.
+What the operator sees of the registry: its counts and its last imports. And the lookups the
+pages make by number or id. Mandates "in force" are those of :mod:`authz.mandates`.
+
+Nothing here decides access (the pages ask the policy first) and nothing writes. The rows are
+the tables' own, read only. No Flask here.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
+from authz.mandates import BASIS_GRANT, BASIS_REPRESENTATION, in_force_condition
 from authz.models import (
     ROLE_RANK,
     AuditEvent,
     Enterprise,
     GapDesignation,
     Invitation,
+    LegalRepresentation,
     Person,
     RoleGrant,
     RoleRequest,
@@ -42,11 +48,7 @@ def grants_in_force(enterprise: Enterprise, day: date | None = None) -> list[Rol
         RoleGrant.select(RoleGrant, Person, granter)
         .join(Person, on=(RoleGrant.person == Person.id))
         .join_from(RoleGrant, granter, JOIN.LEFT_OUTER, on=(RoleGrant.granted_by == granter.id))
-        .where(
-            (RoleGrant.enterprise == enterprise)
-            & RoleGrant.ended_at.is_null()
-            & (RoleGrant.valid_until.is_null() | (RoleGrant.valid_until >= day))
-        )
+        .where((RoleGrant.enterprise == enterprise) & in_force_condition(BASIS_GRANT, day))
     )
     return sorted(
         rows,
@@ -67,8 +69,7 @@ def active_grants_of(enterprise: Enterprise, person_ids: Iterable[int]) -> dict[
     rows = RoleGrant.select(RoleGrant.person, RoleGrant.role).where(
         (RoleGrant.enterprise == enterprise)
         & RoleGrant.person.in_(ids)
-        & RoleGrant.ended_at.is_null()
-        & (RoleGrant.valid_until.is_null() | (RoleGrant.valid_until >= today()))
+        & in_force_condition(BASIS_GRANT, today())
     )
     return {r.person_id: r.role for r in rows}
 
@@ -182,3 +183,117 @@ def names_by_nrn(nrns: Iterable[str]) -> dict[str, Person]:
     if not wanted:
         return {}
     return {p.nrn: p for p in Person.select().where(Person.nrn.in_(wanted))}
+
+
+# -- a person's own ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MyRequest:
+    """A role request of the person, with the status a reader should see."""
+
+    request: RoleRequest
+    status: str  # pending | accepted | refused | withdrawn | expired
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+
+def requests_of(person: Person, now: datetime | None = None) -> list[MyRequest]:
+    """The person's role requests, newest first. A pending request past its expiry reads as
+    expired even before the nightly job marks it so: it can no longer be accepted."""
+    now = now or utcnow()
+    rows = (
+        RoleRequest.select(RoleRequest, Enterprise)
+        .join(Enterprise)
+        .where(RoleRequest.person == person)
+        .order_by(RoleRequest.created_at.desc(), RoleRequest.id.desc())
+    )
+    return [
+        MyRequest(r, "expired" if r.status == "pending" and r.expires_at <= now else r.status)
+        for r in rows
+    ]
+
+
+def representations_of(person: Person) -> list[LegalRepresentation]:
+    """The person's legal representations in force today, by enterprise name, with their
+    enterprise."""
+    return list(
+        LegalRepresentation.select(LegalRepresentation, Enterprise)
+        .join(Enterprise)
+        .where(
+            (LegalRepresentation.person == person)
+            & in_force_condition(BASIS_REPRESENTATION, today())
+        )
+        .order_by(Enterprise.name, Enterprise.bce)
+    )
+
+
+# -- lookups -----------------------------------------------------------------------------------
+
+_ROWS = {"grant": RoleGrant, "request": RoleRequest, "invitation": Invitation}
+
+
+def enterprise(bce: str) -> Enterprise | None:
+    """The enterprise with this BCE number (10 digits), if registered."""
+    return Enterprise.get_or_none(Enterprise.bce == bce)
+
+
+def enterprise_again(found: Enterprise) -> Enterprise:
+    """The enterprise as it is now (its status may have changed since it was read)."""
+    return Enterprise.get_by_id(found.id)
+
+
+def row(kind: str, row_id: int) -> RoleGrant | RoleRequest | Invitation | None:
+    """The grant, request or invitation with this id (``kind`` one of grant, request,
+    invitation), if any."""
+    model = _ROWS[kind]
+    return model.get_or_none(model.id == row_id)
+
+
+def grant_ended(grant_id: int) -> bool:
+    """Whether the grant has ended (read afresh, not from a row held since)."""
+    return RoleGrant.get_by_id(grant_id).ended_at is not None
+
+
+# -- the registry, for the operator ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryCounts:
+    active: int  # enterprises
+    stopped: int
+    representations: int  # legal representations in force
+
+
+def registry_counts() -> RegistryCounts:
+    statuses = dict(
+        Enterprise.select(Enterprise.status, fn.COUNT(Enterprise.id))
+        .group_by(Enterprise.status)
+        .tuples()
+    )
+    representations = (
+        LegalRepresentation.select()
+        .where(in_force_condition(BASIS_REPRESENTATION, today()))
+        .count()
+    )
+    return RegistryCounts(statuses.get("active", 0), statuses.get("stopped", 0), representations)
+
+
+def events_of(action: str, limit: int) -> list[AuditEvent]:
+    """The latest ``limit`` audit events of one kind, newest first."""
+    return list(
+        AuditEvent.select()
+        .where(AuditEvent.action == action)
+        .order_by(AuditEvent.seq.desc())
+        .limit(limit)
+    )
+
+
+def events_between(after: int, before: int, actions: Iterable[str]) -> list[tuple[str, dict]]:
+    """(action, details) of the events of these kinds strictly between two sequence numbers."""
+    rows = AuditEvent.select(AuditEvent.action, AuditEvent.details).where(
+        (AuditEvent.seq > after) & (AuditEvent.seq < before) & AuditEvent.action.in_(list(actions))
+    )
+    return [(r.action, json.loads(r.details)) for r in rows]
