@@ -29,7 +29,11 @@ def worker(ctx: click.Context, once: bool) -> None:
         config = stack.enter_context(command_database())
         if not db.is_postgresql():
             # Refused before any job runs: one worker per SQLite database.
-            stack.enter_context(worker_module.sqlite_lock(db.database.obj.database))
+            try:
+                stack.enter_context(worker_module.sqlite_lock(db.database.obj.database))
+            except worker_module.AnotherWorker as exc:
+                click.echo(f"error: {exc}", err=True)
+                ctx.exit(1)
         runner = worker_module.Worker(config)
         log = worker_module.logger
         if once:
