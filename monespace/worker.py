@@ -231,8 +231,8 @@ def job_lock(job: Job) -> Iterator[bool]:
 class Worker:
     """Runs ``jobs`` each on its interval until :attr:`stop` is set."""
 
-    def __init__(self, config: Config, jobs: Sequence[Job] = JOBS):
-        self.config, self.jobs = config, tuple(jobs)
+    def __init__(self, config: Config, jobs: Sequence[Job] | None = None):
+        self.config, self.jobs = config, tuple(JOBS if jobs is None else jobs)
         self.heartbeat = Heartbeat(config.worker_heartbeat_file)
         self.stop = threading.Event()
 
