@@ -27,7 +27,6 @@ import logging
 import os
 import socket
 import tempfile
-import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +46,7 @@ from monespace.config import Config
 
 logger = logging.getLogger("monespace.worker")
 
+STOP_CHECK = 0.5  # seconds: a stop request is seen this soon while the worker waits
 MAIL_BATCH = 100  # messages per run of the mail job; a full batch runs the job again at once
 PURGE_BATCHES = 100  # batches of provider state (idp_bridge.oidc.storage) deleted per run
 # A job is overdue when its last success is older than twice its interval plus this.
@@ -105,7 +105,8 @@ def send_mail(config: Config) -> Outcome:
     summary = f"sent {sent}, failed {failed}"
     if not config.smtp_host:
         summary += " (MONESPACE_SMTP_HOST is not set: the messages stay in the outbox)"
-    return Outcome(summary, more=sent + failed >= MAIL_BATCH)
+    # A full batch sent: more may be due. Failures wait for their retry time instead.
+    return Outcome(summary, more=failed == 0 and sent >= MAIL_BATCH)
 
 
 # In this order at start-up: the expiry emails are sent by the same pass.
@@ -229,12 +230,18 @@ def job_lock(job: Job) -> Iterator[bool]:
 
 
 class Worker:
-    """Runs ``jobs`` each on its interval until :attr:`stop` is set."""
+    """Runs ``jobs`` each on its interval until :meth:`stop` is called."""
 
     def __init__(self, config: Config, jobs: Sequence[Job] | None = None):
         self.config, self.jobs = config, tuple(JOBS if jobs is None else jobs)
         self.heartbeat = Heartbeat(config.worker_heartbeat_file)
-        self.stop = threading.Event()
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Finish the job in hand, then return from :meth:`run_forever`. Safe in a signal
+        handler: it only sets a flag (a threading.Event would take a lock the interrupted
+        code may hold)."""
+        self.stopping = True
 
     def run_job(self, job: Job) -> Outcome | None:
         """Run ``job`` once, log one line and record it; None when it failed."""
@@ -260,13 +267,15 @@ class Worker:
 
     def run_forever(self) -> None:
         """Every job at start, then each when its interval has passed since its last run;
-        returns once :attr:`stop` is set, after the job in hand."""
+        returns once :meth:`stop` is called, after the job in hand."""
         due = dict.fromkeys((job.name for job in self.jobs), 0.0)
-        while not self.stop.is_set():
+        while not self.stopping:
             for job in sorted(self.jobs, key=lambda job: due[job.name]):
-                if self.stop.is_set() or due[job.name] > time.monotonic():
+                if self.stopping or due[job.name] > time.monotonic():
                     continue
                 outcome = self.run_job(job)
                 again = outcome is not None and outcome.more
                 due[job.name] = time.monotonic() + (0 if again else job.interval(self.config))
-            self.stop.wait(max(0.0, min(due.values()) - time.monotonic()))
+            # In short naps: a signal interrupts a sleep, which then resumes (PEP 475).
+            while not self.stopping and (left := min(due.values()) - time.monotonic()) > 0:
+                time.sleep(min(left, STOP_CHECK))

@@ -43,7 +43,7 @@ def worker(ctx: click.Context, once: bool) -> None:
 
         def stop(signum: int, _frame: object) -> None:
             stopped_by.append(signal.Signals(signum).name)
-            runner.stop.set()
+            runner.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
