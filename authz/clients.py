@@ -80,7 +80,7 @@ def add_client(
             raise InvalidInput(f"a {metadata.auth_method} client has no secret to give")
         shortest = 1 if metadata.allow_http else MIN_GIVEN_SECRET  # demo mode: published
         if not isinstance(secret, str) or len(secret) < shortest:
-            raise InvalidInput(f"a given secret needs at least {MIN_GIVEN_SECRET} characters")
+            raise InvalidInput(f"a given secret needs at least {shortest} characters")
     elif metadata.auth_method == "client_secret_basic":
         secret = secrets.token_urlsafe(32)
     details = {

@@ -31,6 +31,7 @@ MARKER_BCE = "0123456749"  # Boulangerie Démo SA: present once the demo is seed
 DEMO_CLIENT_ID = "demo-rp"
 # Known on purpose so the README can show calls; demo mode only, production never seeds.
 DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105
+DEMO_ACTOR = "operator:demo-seed"  # the audit log's actor of the demo's own writes
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def seed(report=lambda _message: None) -> bool:
     """Load the demo data unless already there; return whether it was loaded."""
     if is_seeded():
         return False
-    actor = "operator:demo-seed"
+    actor = DEMO_ACTOR
     for name in ("enterprises.csv", "representatives.csv"):
         result = bce_import.import_file(DATA_DIR / name, actor=actor)
         if result.errors:

@@ -29,7 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from authz import clients, constant_time, db
-from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from monespace.demo import DEMO_ACTOR, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 PATH = "/demo-rp"
 COOKIE = "monespace_demo_rp"
@@ -47,7 +47,7 @@ def init_app(app: Flask) -> None:
     with db.connection():
         client = clients.find_client(DEMO_CLIENT_ID)
         if client is not None and client.is_enabled and callback not in client.redirect_uris:
-            clients.add_redirect_uri(DEMO_CLIENT_ID, callback, allow_http=True, actor="demo")
+            clients.add_redirect_uri(DEMO_CLIENT_ID, callback, allow_http=True, actor=DEMO_ACTOR)
     app.register_blueprint(bp)
 
 
