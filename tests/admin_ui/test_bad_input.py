@@ -7,7 +7,7 @@ import re
 import pytest
 
 from authz.models import Invitation, RoleRequest
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     make_app_fixture,

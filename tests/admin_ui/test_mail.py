@@ -12,7 +12,7 @@ from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
 from authz.models import utcnow
-from tests.admin_ui.mail_world import (  # noqa: F401 (fixtures)
+from tests.smtp_server import (  # noqa: F401 (fixtures)
     MailSettings,
     closed_port_settings_fixture,
     smtp_server_fixture,

@@ -21,9 +21,9 @@ from authz.services import (
     request_role,
     withdraw_request,
 )
-from tests.admin_ui.mail_world import smtp_server_fixture  # noqa: F401 (fixture)
 from tests.authz.services import make_bce, make_nrn
 from tests.monespace.conftest import run_cli
+from tests.smtp_server import smtp_server_fixture  # noqa: F401 (fixture)
 
 BASE_URL = "https://id.example.test"
 

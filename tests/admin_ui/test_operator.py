@@ -21,7 +21,7 @@ from monespace.app import create_app
 from monespace.config import DEMO_OPERATOR_NRN
 from policies import POLICY_DIR
 from tests.bce_data import REPRESENTATIVE_HEADER, write_csv
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     app_settings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from admin_ui import mail
 from authz import db
 from monespace.app import create_app
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     make_app_fixture,

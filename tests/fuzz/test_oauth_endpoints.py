@@ -30,7 +30,7 @@ from tests.idp_bridge.oidc.test_endpoints import (
     callback_params,
     pkce_pair,
 )
-from tests.idp_bridge.web_world import BASE_URL, Browser
+from tests.idp_bridge.web_client import BASE_URL, Browser
 
 ENDPOINTS = ("/token", "/introspect", "/revoke")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -29,7 +29,7 @@ from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.web import BINDING_COOKIE, EXTENSION
 from monespace.app import create_app
 from monespace.config import ConfigError
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     METHODS,
     Browser,
     app_fixture,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 OAUTH = [
     ("GET", "/token", "POST"),

@@ -31,7 +31,7 @@ from tests.idp_bridge.oidc.test_endpoints import (
     id_token_claims,
     redeem,
 )
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     make_app_fixture,

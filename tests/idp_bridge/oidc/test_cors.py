@@ -14,7 +14,7 @@ from tests.idp_bridge.oidc.test_endpoints import (
     callback_params,
     pkce_pair,
 )
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     make_app_fixture,

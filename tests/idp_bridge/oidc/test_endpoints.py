@@ -19,7 +19,7 @@ from joserfc.jwk import KeySet
 from authz.clients import ClientMetadata, add_client
 from authz.models import Person, RoleGrant
 from authz.services import Caller, revoke_role
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
     Browser,
     app_fixture,
     make_app_fixture,

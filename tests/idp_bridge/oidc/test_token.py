@@ -23,7 +23,7 @@ from tests.idp_bridge.oidc.test_endpoints import (  # noqa: F401 (fixtures)
     redeem,
     refresh,
 )
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 
 def post(browser, path: str, pairs: list[tuple[str, str]], headers):

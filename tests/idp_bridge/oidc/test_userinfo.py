@@ -15,7 +15,7 @@ from tests.idp_bridge.oidc.test_endpoints import (  # noqa: F401 (fixtures)
     confidential,
     redeem,
 )
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

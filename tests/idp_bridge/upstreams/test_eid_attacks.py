@@ -12,7 +12,7 @@ import re
 import pytest
 
 from idp_bridge.upstreams.base import UpstreamError
-from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.saml_messages import (  # noqa: F401 (fixtures)
     ACS_URL,
     ASSERTION_XML,
     SIGNATURE_XML,

@@ -132,7 +132,7 @@ def make_keys(directory: Path) -> Keys:
     )
 
 
-def make_world(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> World:
+def make_eid(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> World:
     """The SP configured with ``config``, the simulator with ``idp`` (SamlIdpConfig fields)."""
     eid_config = EidConfig(
         entity_id=SP_ENTITY_ID,
@@ -169,7 +169,7 @@ def saml_keys_fixture(tmp_path_factory) -> Keys:
 
 @pytest.fixture(name="world")
 def world_fixture(saml_keys) -> World:
-    return make_world(saml_keys)
+    return make_eid(saml_keys)
 
 
 # Editing a Response's XML text, as the simulator serializes it (ns1: saml, ns2: xmldsig).

@@ -26,7 +26,7 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.idp_bridge.web_world import make_app_fixture  # noqa: F401 (fixture)
+from tests.idp_bridge.web_client import make_app_fixture  # noqa: F401 (fixture)
 
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_STEPS = 12  # redirects and pages in one login; a loop fails instead of hanging

@@ -25,7 +25,7 @@ from idp_bridge.browser_session import SESSION_COOKIE
 from idp_bridge.models import LoginSession
 from idp_bridge.web import BINDING_COOKIE, MESSAGES
 from monespace.app import create_app
-from tests.idp_bridge.saml_world import hidden_fields
+from tests.idp_bridge.saml_messages import hidden_fields
 
 BASE_URL = "http://localhost"
 SECRET_KEY = "t" * 40

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from authz import api, openapi
 from tests.fuzz.strategies import TEXT, from_schema
-from tests.idp_bridge.web_world import BASE_URL
+from tests.idp_bridge.web_client import BASE_URL
 
 # The document the test app publishes (tests/authz/test_openapi.py checks it is this one).
 DOCUMENT = openapi.document(

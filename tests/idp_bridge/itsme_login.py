@@ -151,7 +151,7 @@ def rp_config(keys: Keys, **overrides) -> ItsmeConfig:
     return ItsmeConfig(**{**settings, **overrides})
 
 
-def make_world(keys: Keys, simulator: dict | None = None, **rp_overrides) -> World:
+def make_itsme(keys: Keys, simulator: dict | None = None, **rp_overrides) -> World:
     clock = Clock()
     app = Flask(__name__)
     app.register_blueprint(make_blueprint(simulator_config(keys, **(simulator or {})), clock=clock))
@@ -164,4 +164,4 @@ def make_world(keys: Keys, simulator: dict | None = None, **rp_overrides) -> Wor
 
 @pytest.fixture(name="itsme")
 def itsme_fixture(itsme_keys) -> World:
-    return make_world(itsme_keys)
+    return make_itsme(itsme_keys)
