@@ -23,7 +23,6 @@ from authz.services import (
 )
 from tests.authz.services import make_bce, make_nrn
 from tests.monespace.conftest import run_cli
-from tests.smtp_server import smtp_server_fixture  # noqa: F401 (fixture)
 
 BASE_URL = "https://id.example.test"
 

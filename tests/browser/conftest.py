@@ -33,8 +33,6 @@ from tests.browser.playwright_pages import (
     login,
 )
 from tests.conftest import BACKENDS
-from tests.idp_bridge.web_client import make_app_fixture  # noqa: F401 (fixture)
-from tests.smtp_server import smtp_server_fixture  # noqa: F401 (fixture)
 
 BACKEND = "postgresql" if "postgresql" in BACKENDS else BACKENDS[0]
 

@@ -32,10 +32,8 @@ from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet, RSAKey
 
 from authz.clients import ClientMetadata, add_client
-from tests.flows.person_browser import (  # noqa: F401 (fixtures)
+from tests.flows.person_browser import (
     PersonBrowser,
-    live_app_fixture,
-    make_app_fixture,
 )
 
 pytestmark = pytest.mark.slow

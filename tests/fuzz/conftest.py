@@ -9,8 +9,6 @@ import warnings
 
 from hypothesis import HealthCheck, Phase, settings
 
-from tests.idp_bridge.web_client import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
-
 # One app serves every example of a test (building one per example would cost seconds each):
 # the examples share its database, as a live service's requests do. No shrinking: each
 # example is several requests, and shrinking them can take minutes; the failing example is

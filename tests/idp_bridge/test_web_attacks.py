@@ -32,12 +32,10 @@ from tests.idp_bridge.saml_messages import (
     set_attribute,
     stamp,
 )
-from tests.idp_bridge.web_client import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
     assert_refused,
     login_sessions,
-    make_app_fixture,
 )
 
 

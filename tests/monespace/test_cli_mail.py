@@ -6,7 +6,6 @@ from admin_ui import mail
 from admin_ui.models import OutboxMessage
 from authz import db
 from tests.monespace.conftest import run_cli
-from tests.smtp_server import smtp_server_fixture  # noqa: F401 (fixture)
 
 GAP = {"enterprise": "Boulangerie Dupont", "bce": "0123.456.749", "link": "https://x.test/g"}
 

@@ -13,14 +13,12 @@ from idp_bridge.shared import client_assertion, nested_jwt
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, CLAIM_NRN
 from monespace import demo_logins
 from monespace.demo import PERSONS
-from tests.idp_bridge.itsme_login import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.itsme_login import (
     CLIENT_ID,
     ISSUER,
     REDIRECT_URI,
     TOKEN_ENDPOINT,
     hidden_fields,
-    itsme_fixture,
-    itsme_keys_fixture,
     make_itsme,
 )
 

@@ -12,7 +12,7 @@ from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata
-from tests.idp_bridge.saml_messages import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.saml_messages import (
     ACS_URL,
     SP_ENTITY_ID,
     decode,
@@ -20,8 +20,6 @@ from tests.idp_bridge.saml_messages import (  # noqa: F401 (fixtures)
     make_eid,
     posted_response,
     resign,
-    saml_keys_fixture,
-    world_fixture,
 )
 
 

@@ -13,14 +13,12 @@ from idp_bridge.shared.identity import LOA_HIGH, LOA_SUBSTANTIAL
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.itsme import ItsmeConfigError
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, ACR_BASIC, CLAIM_NRN
-from tests.idp_bridge.itsme_login import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.itsme_login import (
     CLIENT_ID,
     ISSUER,
     JWKS_URI,
     SERVICE_CODE,
     forged,
-    itsme_fixture,
-    itsme_keys_fixture,
     make_itsme,
     rp_config,
 )
