@@ -5,6 +5,7 @@ every run (``derandomize``), so CI is stable and a failure reproduces."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import warnings
 
 from hypothesis import HealthCheck, Phase, settings
@@ -33,4 +34,4 @@ FUZZ = settings(
 # that hides the failure. Imported here once, quietly, it is not imported again then.
 with warnings.catch_warnings(), contextlib.suppress(ImportError):
     warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
+    importlib.import_module("hypothesis.extra._patching")
