@@ -187,7 +187,7 @@ def _check_names(table: TruthTable) -> None:
             raise PolicyError(f"truth table: unknown person in {case.name!r}")
 
 
-def build_world(table: TruthTable) -> None:
+def populate(table: TruthTable) -> None:
     """Write the table's world into an empty database at the current schema."""
     people = {key: Person.create(nrn=nrn, given_name=key) for key, nrn in table.persons.items()}
     firms = {

@@ -1,4 +1,6 @@
-"""Shared fixtures: a fresh database per test, on SQLite and on PostgreSQL.
+"""Fixtures shared across the test directories: a fresh database per test, on SQLite and on
+PostgreSQL; the demo app built on it (``make_app``, ``app``); a real SMTP server
+(``smtp_server``). Fixtures used by one directory live in that directory's conftest.py.
 
 Every test that takes ``database`` (directly or through another fixture) runs twice: once on a
 SQLite file and once on the machine's PostgreSQL. ``MONESPACE_TEST_DATABASES`` narrows the set
@@ -14,9 +16,19 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
 
+from admin_ui import limits
 from authz import audit, db, events
 from monespace import bootstrap
+from monespace.app import create_app
+from tests.demo_app import app_settings, stop
+from tests.smtp_server import (
+    Collector,
+    MailSettings,
+    free_port,
+)
 
 BACKENDS = [
     name.strip()
@@ -159,3 +171,45 @@ def database(connected):
         _drop_all(connected)
         bootstrap.upgrade_schemas()
     return connected
+
+
+# -- the demo app -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_app(database, database_url, tmp_path):
+    """Build the demo app (the demo data seeded, the simulators mounted) on the test's
+    database; keywords override :func:`tests.demo_app.app_settings`."""
+    apps: list[Flask] = []
+
+    def make(**settings) -> Flask:
+        limits.reset()  # the memory:// counters outlive the database between tests
+        app = create_app(app_settings(database_url, tmp_path, **settings))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        stop(app)
+    if not db.database.is_closed():
+        db.database.close()
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    """The demo app with the default settings."""
+    return make_app()
+
+
+# -- mail ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on localhost (aiosmtpd): (collector, settings pointing at it);
+    STARTTLS off for this plain server."""
+    collector = Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield collector, MailSettings(smtp_port=controller.port)
+    controller.stop()

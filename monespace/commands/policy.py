@@ -65,7 +65,7 @@ def test_(policy_dir: Path, table: Path, verbose: bool) -> None:
         database = db.connect(f"sqlite:///{tmp}/truth-table.sqlite3")
         with db.connection():
             schema.upgrade()
-            policytest.build_world(cases)
+            policytest.populate(cases)
             results = policytest.run(engine, cases)
         database.close()
     failures = [failure for _name, failure in results if failure]

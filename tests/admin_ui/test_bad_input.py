@@ -7,10 +7,8 @@ import re
 import pytest
 
 from authz.models import Invitation, RoleRequest
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
 )
 
 BASE = "/entreprises/0123456749/acces"

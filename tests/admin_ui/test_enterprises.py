@@ -9,10 +9,8 @@ import pytest
 
 from authz.audit import verify
 from authz.models import AuditEvent, Person, RoleGrant, RoleRequest
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
 

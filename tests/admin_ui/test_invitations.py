@@ -25,10 +25,8 @@ from authz.models import (
 )
 from authz.permissions import GRANT_ROLE, READ_DOSSIER
 from authz.services import Caller, cancel_invitation, current_gap, invite, invite_gap
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
 

@@ -15,7 +15,9 @@ import pytest
 from admin_ui import limits
 from authz.models import RoleRequest
 from monespace.config import ConfigError
-from tests.idp_bridge.web_world import Browser, make_app_fixture  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
+    Browser,
+)
 
 REDIS = "redis://127.0.0.1:6379/0"
 ENTERPRISES = ("0123456749", "0403170701", "0202239951")

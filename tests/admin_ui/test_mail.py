@@ -12,10 +12,8 @@ from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
 from authz.models import utcnow
-from tests.admin_ui.mail_world import (  # noqa: F401 (fixtures)
+from tests.smtp_server import (
     MailSettings,
-    closed_port_settings_fixture,
-    smtp_server_fixture,
 )
 
 REQUEST = {

@@ -21,10 +21,8 @@ from authz.models import (
     today,
 )
 from authz.services import Caller, change_role, find_invitation, invite
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
 

@@ -21,7 +21,6 @@ from authz.services import (
     request_role,
     withdraw_request,
 )
-from tests.admin_ui.mail_world import smtp_server_fixture  # noqa: F401 (fixture)
 from tests.authz.services import make_bce, make_nrn
 from tests.monespace.conftest import run_cli
 

@@ -21,13 +21,13 @@ from monespace.app import create_app
 from monespace.config import DEMO_OPERATOR_NRN
 from policies import POLICY_DIR
 from tests.bce_data import REPRESENTATIVE_HEADER, write_csv
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
-    Browser,
-    app_fixture,
+from tests.demo_app import (
     app_settings,
-    make_app_fixture,
-    page_text,
     stop,
+)
+from tests.idp_bridge.web_client import (
+    Browser,
+    page_text,
 )
 
 OLIVIER = f"person:{DEMO_OPERATOR_NRN}"

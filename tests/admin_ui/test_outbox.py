@@ -5,12 +5,12 @@ from __future__ import annotations
 from admin_ui import mail
 from authz import db
 from monespace.app import create_app
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
-    Browser,
-    app_fixture,
-    make_app_fixture,
-    page_text,
+from tests.demo_app import (
     stop,
+)
+from tests.idp_bridge.web_client import (
+    Browser,
+    page_text,
 )
 
 INVITATION = {

@@ -15,9 +15,7 @@ import pytest
 from authz.models import Invitation, RoleGrant, RoleRequest, today
 from authz.services import Caller, change_role, invite, request_role
 from tests.admin_ui.test_manage import BASE, BOULANGERIE, grant_of, logged_in, person, post
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
-    app_fixture,
-    make_app_fixture,
+from tests.idp_bridge.web_client import (
     page_text,
 )
 

@@ -22,10 +22,8 @@ from authz.models import (
 )
 from authz.permissions import GRANT_ROLE
 from authz.services import Caller, current_gap, designate_gap
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
 

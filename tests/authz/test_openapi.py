@@ -8,7 +8,7 @@ from openapi_spec_validator import validate
 
 from authz import api, openapi
 from tests.authz.conftest import BASE_URL, BOULANGERIE, EMMA, LUC, question
-from tests.fuzz.openapi_world import check_answer
+from tests.fuzz.openapi_document import check_answer
 
 
 def served(api_app):

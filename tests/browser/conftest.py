@@ -1,4 +1,4 @@
-"""Fixtures of the browser tests (described in ``browser_world``'s docstring).
+"""Fixtures of the browser tests (described in ``playwright_pages``'s docstring).
 
 The browser tests run on one database, PostgreSQL (SQLite when only SQLite is configured,
 ``MONESPACE_TEST_DATABASES=sqlite``): they test what a person sees and does in the pages,
@@ -18,8 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
-from tests.admin_ui.mail_world import smtp_server_fixture  # noqa: F401 (fixture)
-from tests.browser.browser_world import (
+from tests.browser.playwright_pages import (
     CHROMIUM,
     CHROMIUM_ARGS,
     HERE,
@@ -34,7 +33,6 @@ from tests.browser.browser_world import (
     login,
 )
 from tests.conftest import BACKENDS
-from tests.idp_bridge.web_world import make_app_fixture  # noqa: F401 (fixture)
 
 BACKEND = "postgresql" if "postgresql" in BACKENDS else BACKENDS[0]
 

@@ -11,7 +11,7 @@ from datetime import date
 from playwright.sync_api import Page, expect
 
 from authz.models import Enterprise, GapDesignation, Person, RoleGrant
-from tests.browser.browser_world import links_in, login_from_here, only_message_to
+from tests.browser.playwright_pages import links_in, login_from_here, only_message_to
 
 BOULANGERIE = "Boulangerie Démo SA"
 PARC = "Les Amis du Parc Démo ASBL"

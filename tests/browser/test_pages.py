@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.browser_world import (
+from tests.browser.playwright_pages import (
     METHOD_LINKS,
     NAMES,
     focus_contrast,

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Route
 
 from authz.clients import ClientMetadata, add_client
-from tests.browser.browser_world import METHOD_LINKS, NAMES
+from tests.browser.playwright_pages import METHOD_LINKS, NAMES
 
 RP = "https://rp.example.test"
 CALLBACK = RP + "/cb"

@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from authz.models import Person, RoleRequest
-from tests.browser.browser_world import (
+from tests.browser.playwright_pages import (
     NAMES,
     links_in,
     login_from_here,

@@ -35,7 +35,10 @@ from tests.conformance.relying_party import (
     RelyingParty,
 )
 from tests.conftest import ADMIN_URL, BACKENDS
-from tests.idp_bridge.web_world import app_settings, stop
+from tests.demo_app import (
+    app_settings,
+    stop,
+)
 
 CONFORMANCE_DB = f"monespace_conformance_{os.getpid()}"
 # Tests marked one_database run on this backend only (they wait; the database changes nothing).

@@ -43,7 +43,10 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.flows.live_world import PersonBrowser, hidden_fields
+from tests.flows.person_browser import (
+    PersonBrowser,
+    hidden_fields,
+)
 
 CALLBACK = "https://rp.example.test/conformance/callback"
 AFTER_LOGOUT = "https://rp.example.test/conformance/post_logout_redirect"

@@ -36,7 +36,9 @@ from tests.conformance.relying_party import (
     error_page,
     query_of,
 )
-from tests.flows.live_world import only_form
+from tests.flows.person_browser import (
+    only_form,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """The OpenID provider against a client library that is not pyop: authlib's requests client.
 
-The app runs over real HTTP on 127.0.0.1 (``live_world``); authlib reads the discovery
+The app runs over real HTTP on 127.0.0.1 (``person_browser``); authlib reads the discovery
 document, builds the authorization URL with PKCE (S256), redeems the code at the token endpoint
 authenticating the way each client registered (``none``, ``client_secret_basic``,
 ``private_key_jwt``) and calls userinfo with the access token. The ID token is checked with
@@ -32,10 +32,8 @@ from joserfc.errors import InvalidClaimError
 from joserfc.jwk import KeySet, RSAKey
 
 from authz.clients import ClientMetadata, add_client
-from tests.flows.live_world import (  # noqa: F401 (fixtures)
+from tests.flows.person_browser import (
     PersonBrowser,
-    live_app_fixture,
-    make_app_fixture,
 )
 
 pytestmark = pytest.mark.slow

@@ -5,11 +5,10 @@ every run (``derandomize``), so CI is stable and a failure reproduces."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import warnings
 
 from hypothesis import HealthCheck, Phase, settings
-
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 # One app serves every example of a test (building one per example would cost seconds each):
 # the examples share its database, as a live service's requests do. No shrinking: each
@@ -35,4 +34,4 @@ FUZZ = settings(
 # that hides the failure. Imported here once, quietly, it is not imported again then.
 with warnings.catch_warnings(), contextlib.suppress(ImportError):
     warnings.simplefilter("ignore", DeprecationWarning)
-    import hypothesis.extra._patching  # noqa: F401
+    importlib.import_module("hypothesis.extra._patching")

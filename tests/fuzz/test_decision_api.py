@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 
 from authz import api
 from monespace import demo
+from tests.demo_app import (
+    BASE_URL,
+)
 from tests.fuzz.conftest import FUZZ
-from tests.fuzz.openapi_world import check_answer, requests
+from tests.fuzz.openapi_document import check_answer, requests
 from tests.fuzz.strategies import JSON_VALUES, TEXT, encoded
-from tests.idp_bridge.web_world import BASE_URL
 
 POST_PATHS = tuple(api.PATHS.values())
 # Characters no header value may hold (RFC 9110 section 5.5): every request with one is

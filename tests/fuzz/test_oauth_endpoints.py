@@ -21,16 +21,21 @@ from hypothesis import strategies as st
 
 from authz.clients import ClientMetadata, add_client
 from monespace import demo
+from tests.demo_app import (
+    BASE_URL,
+)
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.strategies import TEXT
-from tests.idp_bridge.oidc.test_endpoints import (
+from tests.idp_bridge.oidc.client_requests import (
     CALLBACK,
     SCOPES,
     authorize_query,
     callback_params,
     pkce_pair,
 )
-from tests.idp_bridge.web_world import BASE_URL, Browser
+from tests.idp_bridge.web_client import (
+    Browser,
+)
 
 ENDPOINTS = ("/token", "/introspect", "/revoke")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

@@ -1,11 +1,10 @@
-"""Keys and a clock for the itsme tests: RSA keys generated once per run, time moved by hand."""
+"""Keys and a clock for the itsme tests: RSA keys generated once per run (:func:`generate`, the
+``itsme_keys`` fixture of tests/idp_bridge/conftest.py), time moved by hand."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
-import pytest
 
 from idp_bridge.shared import nested_jwt
 from idp_bridge.shared.nested_jwt import RSAKey
@@ -32,8 +31,7 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture(name="itsme_keys", scope="session")
-def itsme_keys_fixture() -> Keys:
+def generate() -> Keys:
     return Keys(
         rp_sig=nested_jwt.generate_rsa_key("sig"),
         rp_enc=nested_jwt.generate_rsa_key("enc"),

@@ -29,19 +29,18 @@ from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.web import BINDING_COOKIE, EXTENSION
 from monespace.app import create_app
 from monespace.config import ConfigError
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.demo_app import (
+    app_settings,
+    stop,
+)
+from tests.idp_bridge.web_client import (
     METHODS,
     Browser,
-    app_fixture,
-    app_settings,
     assert_refused,
     html_lang,
     login_sessions,
-    make_app_fixture,
-    message,
     page_text,
     set_cookies,
-    stop,
 )
 
 MARC_NRN, MARC_NAME, MARC_NRN_SHOWN = "85020200387", "Marc Dupont-Démo", "85.02.02-003.87"

@@ -23,7 +23,7 @@ from idp_bridge.shared import nested_jwt
 from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.shared.transport import HttpResponse
 from idp_bridge.web import EXTENSION
-from tests.idp_bridge.saml_world import (
+from tests.idp_bridge.saml_messages import (
     ASSERTION_XML,
     SIGNATURE_XML,
     decode,
@@ -32,12 +32,10 @@ from tests.idp_bridge.saml_world import (
     set_attribute,
     stamp,
 )
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
     assert_refused,
     login_sessions,
-    make_app_fixture,
 )
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
-
 
 def test_no_production_module_loads_the_simulators():
     # A fresh interpreter: this test process has loaded the simulators for other tests.

@@ -8,10 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
-
 OAUTH = [
     ("GET", "/token", "POST"),
     ("PUT", "/token", "POST"),

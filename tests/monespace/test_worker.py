@@ -25,9 +25,9 @@ from authz.services import Caller, designate_gap, request_role
 from authz.tables import utcnow
 from idp_bridge.models import PendingLogin
 from monespace import worker
-from tests.admin_ui.mail_world import Collector, free_port
 from tests.authz.services import make_bce, make_nrn
 from tests.monespace.conftest import run_cli
+from tests.smtp_server import Collector, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GAP = {"enterprise": "Boulangerie Dupont", "bce": "0123.456.749", "link": "https://x.test/g"}

@@ -16,10 +16,8 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from authz import db
 from monespace import demo
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
 )
 
 OAUTH_PATHS = ("/token", "/introspect", "/revoke", "/userinfo")

@@ -11,7 +11,7 @@ TABLE = policytest.load_table()
 
 @pytest.fixture
 def world(database):
-    policytest.build_world(TABLE)
+    policytest.populate(TABLE)
     return TABLE
 
 

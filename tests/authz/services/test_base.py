@@ -236,7 +236,7 @@ def test_a_database_error_that_is_no_conflict_is_not_disguised(world):
 
 
 @pytest.fixture
-def busy_world(world):
+def busy_day(world):
     """The world, then a day of work through every service."""
     gap, manager, stranger = as_(world.acme_gap), as_(world.acme_manager), as_(world.stranger)
     request = request_role(stranger, world.acme.bce, "owner", "Bonjour")
@@ -258,7 +258,7 @@ def busy_world(world):
     return world
 
 
-def test_the_chain_of_a_day_of_work_verifies(busy_world):
+def test_the_chain_of_a_day_of_work_verifies(busy_day):
     result = audit.verify()
     assert result.ok, result.problem
     events = list(AuditEvent.select().order_by(AuditEvent.seq))
@@ -280,20 +280,20 @@ def test_the_chain_of_a_day_of_work_verifies(busy_world):
     }
 
 
-def test_editing_the_details_of_a_row_is_reported(busy_world):
+def test_editing_the_details_of_a_row_is_reported(busy_day):
     AuditEvent.update(details='{"person":"someone else"}').where(AuditEvent.seq == 12).execute()
     result = audit.verify()
     assert not result.ok
     assert (result.problem, result.first_bad_seq, result.rows) == ("row 12 was altered", 12, 11)
 
 
-def test_editing_the_actor_of_a_row_is_reported(busy_world):
+def test_editing_the_actor_of_a_row_is_reported(busy_day):
     AuditEvent.update(actor="system").where(AuditEvent.seq == 3).execute()
     result = audit.verify()
     assert (result.ok, result.first_bad_seq) == (False, 3)
 
 
-def test_deleting_a_row_in_the_middle_is_reported(busy_world):
+def test_deleting_a_row_in_the_middle_is_reported(busy_day):
     AuditEvent.delete().where(AuditEvent.seq == 9).execute()
     result = audit.verify()
     assert not result.ok

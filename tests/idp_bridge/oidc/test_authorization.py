@@ -20,7 +20,7 @@ from authz.clients import ClientMetadata, add_client
 from idp_bridge.models import LoginSession
 from idp_bridge.oidc.edge import EXTENSION
 from idp_bridge.shared.nested_jwt import generate_rsa_key
-from tests.idp_bridge.oidc.test_endpoints import (
+from tests.idp_bridge.oidc.client_requests import (
     BOULANGERIE,
     CALLBACK,
     SCOPES,
@@ -31,10 +31,8 @@ from tests.idp_bridge.oidc.test_endpoints import (
     id_token_claims,
     redeem,
 )
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
 

@@ -26,7 +26,9 @@ from idp_bridge.shared import nested_jwt
 from idp_bridge.shared.client_assertion import ASSERTION_TYPE
 from idp_bridge.shared.db_stores import DatabaseSeenStore
 from idp_bridge.shared.transport import HttpResponse
-from tests.idp_bridge.itsme_keys import Clock
+from tests.idp_bridge.itsme_keys import (
+    Clock,
+)
 
 ISSUER = "https://monespace.example.test"
 TOKEN = f"{ISSUER}/oidc/token"

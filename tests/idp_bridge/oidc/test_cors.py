@@ -8,16 +8,14 @@ import pytest
 
 from authz.clients import ClientMetadata, add_client, disable_client
 from idp_bridge.oidc.cors import web_origin
-from tests.idp_bridge.oidc.test_endpoints import (
+from tests.idp_bridge.oidc.client_requests import (
     CALLBACK,
     authorize_query,
     callback_params,
     pkce_pair,
 )
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
 )
 
 SPA = "https://spa.example.test"

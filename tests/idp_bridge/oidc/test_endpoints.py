@@ -4,47 +4,33 @@ party redeeming the code; and what each endpoint refuses."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import secrets
 import time
-from html import unescape
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from authz.clients import ClientMetadata, add_client
 from authz.models import Person, RoleGrant
 from authz.services import Caller, revoke_role
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.oidc.client_requests import (
+    BOULANGERIE,
+    CALLBACK,
+    SCOPES,
+    authorize_query,
+    basic,
+    callback_params,
+    choose,
+    id_token_claims,
+    pkce_pair,
+    redeem,
+    refresh,
+    userinfo_status,
+)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
     page_text,
 )
-
-CALLBACK = "https://rp.example.test/cb"
-BOULANGERIE = "0123456749"
-SCOPES = ["openid", "profile", "enterprise", "nrn"]
-
-
-@pytest.fixture
-def browser(app) -> Browser:
-    return Browser(app)
-
-
-@pytest.fixture
-def confidential(app) -> str:
-    _client, secret = add_client(
-        ClientMetadata(
-            "Fiscalité en ligne", "fiscalite", [CALLBACK], scopes=SCOPES, client_id="fisc"
-        ),
-        actor="operator:test",
-    )
-    return secret
 
 
 @pytest.fixture
@@ -60,58 +46,6 @@ def public(app) -> None:
         ),
         actor="operator:test",
     )
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def authorize_query(client_id: str = "fisc", challenge: str | None = None, **extra) -> dict:
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "scope": "openid profile",
-        "state": "st-1",
-        "nonce": "n-1",
-    }
-    if challenge:
-        query |= {"code_challenge": challenge, "code_challenge_method": "S256"}
-    return {**query, **extra}
-
-
-def callback_params(response) -> dict[str, str]:
-    assert response.status_code == 303, page_text(response)
-    location = response.headers["Location"]
-    assert location.startswith(CALLBACK + "?"), location
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
-def basic(client_id: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
-def redeem(browser: Browser, code: str, verifier: str | None, headers=None, **form):
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, **form}
-    if verifier:
-        data["code_verifier"] = verifier
-    return browser.client.post(
-        "/token", data=data, headers=headers or {}, base_url=browser.base_url
-    )
-
-
-def id_token_claims(browser: Browser, token: str) -> dict:
-    keys = KeySet.import_key_set(browser.get("/jwks").get_json())
-    return jwt.decode(token, keys).claims
-
-
-def choose(browser: Browser, page, espace: str):
-    text = page.get_data(as_text=True)
-    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', text))
-    form = {k: unescape(v) for k, v in hidden.items()} | {"espace": espace}
-    return browser.post("/authorize/espace", data=form)
 
 
 # -- discovery ------------------------------------------------------------------------------
@@ -291,16 +225,6 @@ def test_the_nrn_is_released_only_to_clients_allowed_it(browser, confidential):
 # -- what /token refuses ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def code_and_verifier(browser, confidential) -> tuple[str, str]:
-    browser.login("eid", "person:claire")
-    verifier, challenge = pkce_pair()
-    params = callback_params(
-        browser.get("/authorize?" + urlencode(authorize_query("fisc", challenge)))
-    )
-    return params["code"], verifier
-
-
 def test_a_code_is_redeemed_once(browser, confidential, code_and_verifier):
     code, verifier = code_and_verifier
     assert redeem(browser, code, verifier, basic("fisc", confidential)).status_code == 200
@@ -342,19 +266,6 @@ def test_scopes_the_client_was_not_registered_for_are_not_granted(browser):
 
 
 # -- refresh tokens -----------------------------------------------------------------------------
-
-
-def refresh(browser: Browser, token: str, headers):
-    return browser.client.post(
-        "/token",
-        data={"grant_type": "refresh_token", "refresh_token": token},
-        headers=headers,
-        base_url=browser.base_url,
-    )
-
-
-def userinfo_status(browser: Browser, access_token: str) -> int:
-    return browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
 
 
 def test_a_reused_code_revokes_the_tokens_issued_from_it(browser, confidential, code_and_verifier):

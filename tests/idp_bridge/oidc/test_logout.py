@@ -19,7 +19,7 @@ from idp_bridge.oidc.edge import EXTENSION
 from idp_bridge.oidc.logout import LOGOUT_EVENT
 from idp_bridge.shared.nested_jwt import generate_rsa_key
 from idp_bridge.shared.transport import HttpResponse
-from tests.idp_bridge.oidc.test_endpoints import (
+from tests.idp_bridge.oidc.client_requests import (
     CALLBACK,
     authorize_query,
     basic,
@@ -28,11 +28,8 @@ from tests.idp_bridge.oidc.test_endpoints import (
     refresh,
     userinfo_status,
 )
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
-    app_fixture,
-    make_app_fixture,
-    page_text,
 )
 
 AFTER = "https://rp.example.test/logged-out"

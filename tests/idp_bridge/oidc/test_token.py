@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (fixtures imported from test_endpoints are redefined as arguments)
 """idp_bridge/oidc/token.py, introspection.py, revocation.py: what their answers always carry
 (the granted scope) and the requests they refuse as malformed (RFC 6749 sections 3.1, 3.2
 and 5.2: a missing grant_type, a parameter given twice)."""
@@ -11,19 +10,15 @@ import peewee
 import pytest
 
 from authz.clients import ClientMetadata, add_client
-from tests.idp_bridge.oidc.test_endpoints import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.oidc.client_requests import (
     CALLBACK,
     authorize_query,
     basic,
-    browser,
     callback_params,
-    code_and_verifier,
-    confidential,
     pkce_pair,
     redeem,
     refresh,
 )
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 
 def post(browser, path: str, pairs: list[tuple[str, str]], headers):

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (fixtures imported from test_endpoints are redefined as arguments)
 """idp_bridge/oidc/userinfo.py: the access token comes from one place only (RFC 6750 section
 2), never from the URL (section 2.3, refused), each parameter once."""
 
@@ -8,14 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.idp_bridge.oidc.test_endpoints import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.oidc.client_requests import (
     basic,
-    browser,
-    code_and_verifier,
-    confidential,
     redeem,
 )
-from tests.idp_bridge.web_world import app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import pytest
 
 from idp_bridge.shared import client_assertion, nested_jwt
 from idp_bridge.shared.client_assertion import ASSERTION_TYPE, AssertionRefused
-from tests.idp_bridge.itsme_keys import Clock, itsme_keys_fixture  # noqa: F401 (fixture)
+from tests.idp_bridge.itsme_keys import (
+    Clock,
+)
 
 AUDIENCE = "https://op.example/token"
 

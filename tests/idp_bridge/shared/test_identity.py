@@ -15,7 +15,6 @@ import pytest
 from idp_bridge.shared.identity import LOA_HIGH, UnusableIdentity, VerifiedIdentity
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
-from tests.idp_bridge.itsme_world import itsme_fixture, itsme_keys_fixture  # noqa: F401
 
 GOOD = VerifiedIdentity(
     nrn="60040400794",

@@ -9,7 +9,6 @@ import pytest
 
 from idp_bridge.shared import nested_jwt
 from idp_bridge.shared.nested_jwt import JoseFailure
-from tests.idp_bridge.itsme_keys import itsme_keys_fixture  # noqa: F401 (fixture)
 
 
 def b64(data: dict) -> str:

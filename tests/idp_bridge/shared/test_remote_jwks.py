@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from idp_bridge.shared import nested_jwt
 from idp_bridge.shared.remote_jwks import RemoteKeySet
-from tests.idp_bridge.itsme_keys import Clock, itsme_keys_fixture  # noqa: F401 (fixture)
+from tests.idp_bridge.itsme_keys import (
+    Clock,
+)
 
 
 def make(document: dict, clock: Clock) -> tuple[RemoteKeySet, list]:

@@ -13,15 +13,13 @@ from idp_bridge.shared import client_assertion, nested_jwt
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, CLAIM_NRN
 from monespace import demo_logins
 from monespace.demo import PERSONS
-from tests.idp_bridge.itsme_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.itsme_login import (
     CLIENT_ID,
     ISSUER,
     REDIRECT_URI,
     TOKEN_ENDPOINT,
     hidden_fields,
-    itsme_fixture,
-    itsme_keys_fixture,
-    make_world,
+    make_itsme,
 )
 
 PATH = urlsplit(ISSUER).path
@@ -100,7 +98,7 @@ def test_the_page_is_plain_french_html_with_labelled_fields(itsme):
 
 
 def test_the_demo_offers_its_persons_on_the_simulator_page(itsme_keys):
-    world = make_world(itsme_keys, simulator={"persons": demo_logins.simulated_persons()})
+    world = make_itsme(itsme_keys, simulator={"persons": demo_logins.simulated_persons()})
     _, page = world.authorize()
     html = page.get_data(as_text=True)
     for person in PERSONS:

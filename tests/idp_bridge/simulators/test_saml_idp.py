@@ -11,12 +11,10 @@ import pytest
 from idp_bridge.simulators.saml_idp import SamlIdpConfig, metadata_xml
 from idp_bridge.upstreams.eid import EidUpstream
 from monespace.demo import PERSONS
-from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.saml_messages import (
     ACS_URL,
     SIMULATOR_URL,
     hidden_fields,
-    saml_keys_fixture,
-    world_fixture,
 )
 
 

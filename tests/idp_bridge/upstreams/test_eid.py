@@ -12,16 +12,14 @@ from idp_bridge.shared.identity import LOA_HIGH
 from idp_bridge.upstreams import fas
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.eid import EidConfig, EidConfigError, EidUpstream, sp_metadata
-from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.saml_messages import (
     ACS_URL,
     SP_ENTITY_ID,
     decode,
     encode,
-    make_world,
+    make_eid,
     posted_response,
     resign,
-    saml_keys_fixture,
-    world_fixture,
 )
 
 
@@ -64,7 +62,7 @@ def test_a_demo_person_logs_in_with_the_high_level_of_assurance(world):
     ids=["mace", "oid"],
 )
 def test_an_idp_releasing_the_standard_attribute_names_logs_the_person_in(saml_keys, names):
-    world = make_world(saml_keys, idp={"attribute_names": names})
+    world = make_eid(saml_keys, idp={"attribute_names": names})
     xml = decode(world.login_response("marc"))
     assert f'Name="{names["givenName"]}"' in xml and ' Name="givenName"' not in xml
     identity = world.upstream.complete({"SAMLResponse": encode(xml)})

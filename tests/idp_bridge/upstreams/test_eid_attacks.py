@@ -12,8 +12,7 @@ import re
 import pytest
 
 from idp_bridge.upstreams.base import UpstreamError
-from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
-    ACS_URL,
+from tests.idp_bridge.saml_messages import (
     ASSERTION_XML,
     SIGNATURE_XML,
     SP_ENTITY_ID,
@@ -21,10 +20,8 @@ from tests.idp_bridge.saml_world import (  # noqa: F401 (fixtures)
     encode,
     posted_response,
     resign,
-    saml_keys_fixture,
     set_attribute,
     stamp,
-    world_fixture,
 )
 
 

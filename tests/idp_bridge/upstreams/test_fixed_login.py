@@ -17,10 +17,9 @@ from authz.clients import ClientMetadata, add_client
 from idp_bridge.shared.identity import LOA_SUBSTANTIAL
 from monespace import config
 from monespace.config import ConfigError
-from tests.idp_bridge.web_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
     Browser,
     login_sessions,
-    make_app_fixture,
     page_text,
 )
 

@@ -13,15 +13,13 @@ from idp_bridge.shared.identity import LOA_HIGH, LOA_SUBSTANTIAL
 from idp_bridge.upstreams.base import UpstreamError
 from idp_bridge.upstreams.itsme import ItsmeConfigError
 from idp_bridge.upstreams.itsme_claims import ACR_ADVANCED, ACR_BASIC, CLAIM_NRN
-from tests.idp_bridge.itsme_world import (  # noqa: F401 (fixtures)
+from tests.idp_bridge.itsme_login import (
     CLIENT_ID,
     ISSUER,
     JWKS_URI,
     SERVICE_CODE,
     forged,
-    itsme_fixture,
-    itsme_keys_fixture,
-    make_world,
+    make_itsme,
     rp_config,
 )
 
@@ -62,7 +60,7 @@ def test_login_through_the_simulator_gives_the_person(itsme):
 
 
 def test_basic_level_is_eidas_substantial(itsme_keys):
-    world = make_world(itsme_keys, acr="basic")
+    world = make_itsme(itsme_keys, acr="basic")
     identity = world.login("person:marc")
     assert identity.nrn == "85020200387"
     assert identity.acr == LOA_SUBSTANTIAL

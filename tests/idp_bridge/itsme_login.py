@@ -1,8 +1,9 @@
 """Our itsme relying party and the itsme simulator wired together, through the real protocol.
 
-Fixtures (imported by the itsme test modules): ``itsme_keys`` (from ``itsme_keys``) and
-``itsme`` (a fresh world: a Flask app serving the simulator, an ``ItsmeUpstream`` whose
-transport goes to that app's test client, one fake clock for both). The helpers log in through
+:func:`make_itsme` wires a fresh :class:`World`: a Flask app serving the simulator, an
+``ItsmeUpstream`` whose transport goes to that app's test client, one fake clock for both; the
+``itsme_keys`` and ``itsme`` fixtures (tests/idp_bridge/conftest.py) give the keys, generated
+once per run, and one such world with the defaults. The helpers log in through
 the simulator's pages, and can replace the ID token of a real token response with one forged
 from its claims, so each check of the relying party is tested with one thing wrong.
 """
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 from flask import Flask
 
 from idp_bridge.shared import nested_jwt
@@ -30,7 +30,10 @@ from idp_bridge.simulators.itsme_op import (
     make_blueprint,
 )
 from idp_bridge.upstreams.itsme import ItsmeConfig, ItsmeUpstream
-from tests.idp_bridge.itsme_keys import Clock, Keys, itsme_keys_fixture  # noqa: F401 (fixture)
+from tests.idp_bridge.itsme_keys import (
+    Clock,
+    Keys,
+)
 
 ISSUER = "http://localhost/simulators/itsme"
 CLIENT_ID = "monespace-test"
@@ -151,7 +154,7 @@ def rp_config(keys: Keys, **overrides) -> ItsmeConfig:
     return ItsmeConfig(**{**settings, **overrides})
 
 
-def make_world(keys: Keys, simulator: dict | None = None, **rp_overrides) -> World:
+def make_itsme(keys: Keys, simulator: dict | None = None, **rp_overrides) -> World:
     clock = Clock()
     app = Flask(__name__)
     app.register_blueprint(make_blueprint(simulator_config(keys, **(simulator or {})), clock=clock))
@@ -160,8 +163,3 @@ def make_world(keys: Keys, simulator: dict | None = None, **rp_overrides) -> Wor
     world = World(keys, clock, app.test_client(), simulator, states, rp=None)  # type: ignore[arg-type]
     world.rp = ItsmeUpstream(rp_config(keys, **rp_overrides), states, world.transport, clock=clock)
     return world
-
-
-@pytest.fixture(name="itsme")
-def itsme_fixture(itsme_keys) -> World:
-    return make_world(itsme_keys)

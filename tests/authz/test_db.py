@@ -16,7 +16,9 @@ import pytest
 
 from authz import db
 from monespace import demo
-from tests.idp_bridge.web_world import Browser, make_app_fixture  # noqa: F401 (fixtures)
+from tests.idp_bridge.web_client import (
+    Browser,
+)
 
 AUTH = {
     "Authorization": "Basic "

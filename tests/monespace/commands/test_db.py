@@ -15,7 +15,7 @@ from authz import db, schema
 from authz.models import ALL_MODELS, Enterprise, SchemaInfo
 from monespace.cli import cli
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

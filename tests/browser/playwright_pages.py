@@ -70,7 +70,9 @@ from playwright.sync_api import BrowserContext, Page
 from admin_ui import mail
 from authz import db
 from monespace.demo import PERSONS
-from tests.admin_ui.mail_world import Collector
+from tests.smtp_server import (
+    Collector,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

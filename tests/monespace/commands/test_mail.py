@@ -5,7 +5,6 @@ from __future__ import annotations
 from admin_ui import mail
 from admin_ui.models import OutboxMessage
 from authz import db
-from tests.admin_ui.mail_world import smtp_server_fixture  # noqa: F401 (fixture)
 from tests.monespace.conftest import run_cli
 
 GAP = {"enterprise": "Boulangerie Dupont", "bce": "0123.456.749", "link": "https://x.test/g"}

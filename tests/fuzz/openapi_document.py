@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from authz import api, openapi
+from tests.demo_app import (
+    BASE_URL,
+)
 from tests.fuzz.strategies import TEXT, from_schema
-from tests.idp_bridge.web_world import BASE_URL
 
 # The document the test app publishes (tests/authz/test_openapi.py checks it is this one).
 DOCUMENT = openapi.document(

@@ -1,9 +1,5 @@
-"""The whole app served over real HTTP on 127.0.0.1, and a person's browser driven by requests.
-
-Fixture ``live_app`` (imported as ``live_app_fixture``): the demo app (demo data seeded, the
-simulators mounted) on the test's database, served by werkzeug in a thread on a free port, its
-``base_url`` the address clients use (``http://127.0.0.1:PORT``). The socket is bound before
-the app is built, so the port is known without the race of probing for a free one.
+"""A person's browser driven by requests, on the app served over real HTTP (the ``live_app``
+fixture of tests/flows/conftest.py).
 
 :class:`PersonBrowser` is a ``requests.Session`` (its own cookie jar) that does what a person
 does in a browser: it follows redirects one by one, clicks the eID link on the login page,
@@ -15,56 +11,13 @@ leaves the app and hands that URL back: the relying party's redirect URI with th
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
-import pytest
 import requests
-from flask import Flask
-from werkzeug.serving import make_server
-
-from tests.idp_bridge.web_world import make_app_fixture  # noqa: F401 (fixture)
 
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_STEPS = 12  # redirects and pages in one login; a loop fails instead of hanging
-
-
-@dataclass
-class LiveApp:
-    app: Flask
-    url: str  # the base_url, e.g. http://127.0.0.1:54321
-
-
-class _Deferred:
-    """A WSGI app set after the server is bound: the app's base_url needs the server's port."""
-
-    app: Flask | None = None
-
-    def __call__(self, environ, start_response):
-        assert self.app is not None, "the server was called before the app was built"
-        return self.app(environ, start_response)
-
-
-@pytest.fixture(name="live_app")
-def live_app_fixture(make_app) -> Iterator[LiveApp]:
-    deferred = _Deferred()
-    server = make_server("127.0.0.1", 0, deferred, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    deferred.app = make_app(base_url=url)
-    # A short poll: shutdown() waits for the loop to notice, half a second by default.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app", daemon=True
-    )
-    thread.start()
-    try:
-        yield LiveApp(deferred.app, url)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 # -- reading pages ------------------------------------------------------------------------------

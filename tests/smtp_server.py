@@ -1,4 +1,6 @@
-"""A real SMTP server on localhost (aiosmtpd), collecting what it receives."""
+"""What a real SMTP server on localhost (aiosmtpd) needs: a handler collecting what it receives,
+mail settings pointing at it, a free port. The ``smtp_server`` fixture (tests/conftest.py)
+starts one per test."""
 
 from __future__ import annotations
 
@@ -6,9 +8,6 @@ import socket
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-
-import pytest
-from aiosmtpd.controller import Controller
 
 
 class Collector:
@@ -38,19 +37,3 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(name="smtp_server")
-def smtp_server_fixture():
-    """(collector, settings pointing at it); STARTTLS off for this plain server."""
-    collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield collector, MailSettings(smtp_port=controller.port)
-    controller.stop()
-
-
-@pytest.fixture(name="closed_port_settings")
-def closed_port_settings_fixture() -> MailSettings:
-    """Settings naming a port where nothing listens."""
-    return MailSettings(smtp_port=free_port())

@@ -1,4 +1,5 @@
-"""The decision API's ``explain``: a relying party sees only what its service domain may know.
+"""authz/explanation.py as the decision API's ``explain`` gives it: a relying party sees only
+what its service domain may know (``Explanation.seen_from``).
 
 Luc's agent grant on the Boulangerie is scoped to ``fiscalite`` (the demo client's domain);
 Sophie's owner grant is unscoped. A client of ``environnement`` asking about Luc must learn

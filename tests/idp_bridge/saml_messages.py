@@ -1,9 +1,11 @@
-"""An eID service provider and the SAML IdP simulator wired together, through the real protocol.
+"""SAML messages for the tests: an eID service provider and the SAML IdP simulator wired
+together through the real protocol, and real Responses tampered with.
 
-Fixtures, imported as ``*_fixture`` by the modules that use them: ``saml_keys`` (generated
-once per run) and ``world`` (fresh stores, an ``EidUpstream``, the simulator in a Flask test
-app). The helpers log in through the simulator's pages and tamper with real Responses,
-re-signing them with xmlsec1 the way pysaml2 does.
+:func:`make_eid` wires them (fresh stores, an ``EidUpstream``, the simulator in a Flask test
+app); the ``saml_keys`` and ``world`` fixtures (tests/idp_bridge/conftest.py) give the keys,
+generated once per run, and one such :class:`World`. The helpers log in through the
+simulator's pages and tamper with real Responses, re-signing them with xmlsec1 the way pysaml2
+does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from flask import Flask
 from saml2 import class_name, samlp
 from saml2.saml import Assertion
@@ -132,7 +133,7 @@ def make_keys(directory: Path) -> Keys:
     )
 
 
-def make_world(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> World:
+def make_eid(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> World:
     """The SP configured with ``config``, the simulator with ``idp`` (SamlIdpConfig fields)."""
     eid_config = EidConfig(
         entity_id=SP_ENTITY_ID,
@@ -160,16 +161,6 @@ def make_world(keys: Keys, idp: Mapping[str, Any] | None = None, **config) -> Wo
         seen=seen,
         client=app.test_client(),
     )
-
-
-@pytest.fixture(scope="session", name="saml_keys")
-def saml_keys_fixture(tmp_path_factory) -> Keys:
-    return make_keys(tmp_path_factory.mktemp("saml-keys"))
-
-
-@pytest.fixture(name="world")
-def world_fixture(saml_keys) -> World:
-    return make_world(saml_keys)
 
 
 # Editing a Response's XML text, as the simulator serializes it (ns1: saml, ns2: xmldsig).

@@ -1,75 +1,30 @@
-"""The whole app in demo mode, and a browser that logs in through its simulators.
+"""Flask's test client as a person's browser on the demo app, and what tests read in its answers.
 
-Fixtures, imported as ``*_fixture`` by the modules that use them: ``make_app`` (builds the app
-on the test's database with the demo data and both simulators; extra settings as keywords)
-and ``app`` (one such app with the defaults). :class:`Browser` is Flask's test client with its
-cookie jar, following the absolute URLs the app and the simulators send it to, and reading
-the simulators' pages the way a person would (hidden fields, a button's ``action``).
+:class:`Browser` is Flask's test client with its cookie jar, following the absolute URLs the
+app and the simulators send it to, and reading the simulators' pages the way a person would
+(hidden fields, a button's ``action``). The app itself comes from the ``make_app`` and ``app``
+fixtures (tests/conftest.py), built with :func:`tests.demo_app.app_settings`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import pytest
 from flask import Flask
 
-from admin_ui import limits
-from authz import db
 from idp_bridge.browser_session import SESSION_COOKIE
 from idp_bridge.models import LoginSession
 from idp_bridge.web import BINDING_COOKIE, MESSAGES
-from monespace.app import create_app
-from tests.idp_bridge.saml_world import hidden_fields
+from tests.demo_app import BASE_URL
+from tests.idp_bridge.saml_messages import (
+    hidden_fields,
+)
 
-BASE_URL = "http://localhost"
-SECRET_KEY = "t" * 40
 METHODS = ("eid", "itsme")
-
-
-def app_settings(database_url: str, tmp_path, **settings) -> dict:
-    return {
-        "database_url": database_url,
-        "mode": "demo",
-        "secret_key": SECRET_KEY,
-        "data_dir": str(tmp_path),
-        "base_url": BASE_URL,
-        "decision_log": "off",
-        **settings,
-    }
-
-
-def stop(app: Flask) -> None:
-    # As in tests/authz/conftest.py: the epoch tracker's thread stops in the background.
-    threading.Thread(target=app.extensions["monespace.decisions"].tracker.stop).start()
-
-
-@pytest.fixture(name="make_app")
-def make_app_fixture(database, database_url, tmp_path):
-    """Build the demo app (the demo data seeded, the simulators mounted); keywords override."""
-    apps: list[Flask] = []
-
-    def make(**settings) -> Flask:
-        limits.reset()  # the memory:// counters outlive the database between tests
-        app = create_app(app_settings(database_url, tmp_path, **settings))
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        stop(app)
-    if not db.database.is_closed():
-        db.database.close()
-
-
-@pytest.fixture(name="app")
-def app_fixture(make_app) -> Flask:
-    return make_app()
 
 
 # -- reading responses ----------------------------------------------------------------------
