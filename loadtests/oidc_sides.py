@@ -76,7 +76,7 @@ class Side:
 
 def _paths(port: int) -> Paths:
     url = f"http://{HOST}:{port}/.well-known/openid-configuration"
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (127.0.0.1)
+    with urllib.request.urlopen(url, timeout=10) as response:
         metadata = json.load(response)
     return Paths(
         *(
@@ -224,7 +224,7 @@ def _node_minter(mint_port: int) -> Callable[[str, int], list[str]]:
         body = json.dumps(
             {"kind": kind, "count": count, "code_challenge": CHALLENGE.decode()}
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 (127.0.0.1)
+        request = urllib.request.Request(
             f"http://{HOST}:{mint_port}/mint", data=body, method="POST"
         )
         try:
