@@ -195,9 +195,9 @@ def measure(
         side = next(s for s in sides if s.name == name)
         for request in requests:
             check(side, endpoint, request)
-    # A third of the rate of client credentials (a token endpoint that does less than a
-    # redemption) sizes the first round of single-use requests; the last measured rate the
-    # next ones.
+    # How many codes or refresh tokens to mint for a round: the last rate measured for the
+    # same requests; before any, that of code redemptions (for refreshes), else a third of
+    # that of client credentials (a token endpoint that does less than a redemption).
     rate: dict[tuple[str, str], float] = {}
     measured: list[Measured] = []
     for endpoint in ENDPOINTS:
@@ -210,8 +210,10 @@ def measure(
             )
             for side in order:
                 if endpoint in SINGLE_USE:
-                    guess = rate.get((side.name, endpoint)) or (
-                        rate[(side.name, "client_credentials")] / 3
+                    guess = (
+                        rate.get((side.name, endpoint))
+                        or rate.get((side.name, "authorization_code"))
+                        or rate[(side.name, "client_credentials")] / 3
                     )
                     result = _run_single_use(load, side, endpoint, guess, budget, report)
                 else:

@@ -21,6 +21,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -162,7 +163,7 @@ def project(
 
     env = app_environment(url, work_dir)
     report(f"Mon Espace: {settings}")
-    app = create_app(config_module.load(environ=env))
+    app = create_app(config_module.load(environ={**os.environ, **env}))  # as gunicorn's
     with app.app_context(), db.connection():
         # The signing keys and the subject salt, made once before the workers race for them.
         app.extensions[EXTENSION].provider.provider()
