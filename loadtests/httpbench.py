@@ -56,6 +56,18 @@ def evaluation_body(question: dataset.Question) -> dict:
     }
 
 
+def app_environment(url: str, work_dir: Path) -> dict[str, str]:
+    """The settings the benchmarks' servers run with: demo mode on ``url``, files in
+    ``work_dir``, the audit log keyed as :func:`dataset.prepare` keyed it."""
+    return {
+        "MONESPACE_MODE": "demo",
+        "MONESPACE_DATABASE_URL": url,
+        "MONESPACE_DATA_DIR": str(work_dir / "instance"),
+        "MONESPACE_DECISION_LOG_FILE": str(work_dir / "decisions.log"),
+        "MONESPACE_AUDIT_KEY": dataset.AUDIT_KEY,
+    }
+
+
 def measure(
     url: str,
     data: dataset.Dataset,
@@ -66,13 +78,7 @@ def measure(
     report: Callable[[str], None] = lambda _msg: None,
 ) -> HttpResult:
     basic = (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-    env = {
-        "MONESPACE_MODE": "demo",
-        "MONESPACE_DATABASE_URL": url,
-        "MONESPACE_DATA_DIR": str(work_dir / "instance"),
-        "MONESPACE_DECISION_LOG_FILE": str(work_dir / "decisions.log"),
-        "MONESPACE_AUDIT_KEY": dataset.AUDIT_KEY,
-    }
+    env = app_environment(url, work_dir)
     hot = dataset.questions(data.grants, 200, seed=2, today=data.today)
     batches = [
         {

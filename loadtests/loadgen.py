@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import quote_plus, urlencode
 
 HOST = "127.0.0.1"
 
@@ -37,6 +38,46 @@ def post(path: str, payload: object, port: int, basic: tuple[str, str] | None = 
         token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
         headers.append(f"Authorization: Basic {token}")
     return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+def form(
+    path: str, fields: dict[str, str], port: int, basic: tuple[str, str] | None = None
+) -> bytes:
+    """A complete ``POST`` request carrying ``fields`` as a form (what OAuth endpoints take)."""
+    body = urlencode(fields).encode()
+    headers = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {HOST}:{port}",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Accept: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    if basic is not None:
+        headers.append(f"Authorization: {basic_authorization(*basic)}")
+    return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+
+def get(path: str, port: int, bearer: str | None = None) -> bytes:
+    """A complete ``GET`` request, with a bearer token (RFC 6750 section 2.1) if given."""
+    headers = [f"GET {path} HTTP/1.1", f"Host: {HOST}:{port}", "Accept: application/json"]
+    if bearer is not None:
+        headers.append(f"Authorization: Bearer {bearer}")
+    return ("\r\n".join(headers) + "\r\n\r\n").encode()
+
+
+def basic_authorization(client_id: str, secret: str) -> str:
+    """HTTP Basic credentials as RFC 6749 section 2.3.1 spells them (form-encoded first)."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+def exchange(port: int, request: bytes) -> tuple[int, bytes]:
+    """Send one request on a new connection; return (status, body)."""
+    conn = _Connection(port)
+    try:
+        return conn.exchange(request)
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -136,9 +177,12 @@ def _process(
 ) -> LoadResult:
     """Load process number ``index``: ``connections`` threads, measuring from
     ``start_at + warmup``. Each thread starts at its own place in ``requests``, so that a list
-    sent once (questions that must miss the cache) is shared out without repeats."""
+    sent once (questions that must miss the cache, single-use codes) is shared out without
+    repeats. The seconds measured end when the last thread stops: earlier than ``duration``
+    when every thread has sent its ``max_requests``."""
     lock = threading.Lock()
     total = LoadResult(0, 0, 0.0, [])
+    finished: list[float] = []
     measure_from = start_at + warmup
     stop_at = measure_from + duration
 
@@ -173,6 +217,7 @@ def _process(
         finally:
             conn.close()
         with lock:
+            finished.append(time.time())
             total.requests += done
             total.errors += errors
             total.latencies_ns.extend(latencies)
@@ -187,7 +232,8 @@ def _process(
         thread.start()
     for thread in threads:
         thread.join(timeout=warmup + duration + 60)
-    total.seconds = duration
+    last = max(finished, default=stop_at)
+    total.seconds = max(0.001, min(duration, last - measure_from))
     return total
 
 
