@@ -105,7 +105,9 @@ def gap_of(enterprise: int) -> int:
 
 @contextmanager
 def throwaway_database(kind: str, admin_url: str | None = None) -> Iterator[str]:
-    """Yield the URL of a new, empty database of ``kind`` (sqlite | postgresql); drop it after."""
+    """Yield the URL of a new, empty database of ``kind`` (sqlite | postgresql); drop it after.
+    A PostgreSQL one is named ``<prefix>_<pid>``, the prefix ``monespace_bench`` unless
+    ``MONESPACE_BENCH_DATABASE_PREFIX`` says otherwise."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="monespace-bench-") as tmp:
             try:
@@ -119,7 +121,10 @@ def throwaway_database(kind: str, admin_url: str | None = None) -> Iterator[str]
     admin_url = (
         admin_url or os.environ.get("MONESPACE_BENCH_POSTGRES_URL") or (DEFAULT_POSTGRES_ADMIN_URL)
     )
-    name = f"monespace_bench_{os.getpid()}"
+    prefix = os.environ.get("MONESPACE_BENCH_DATABASE_PREFIX") or "monespace_bench"
+    if not prefix.replace("_", "").isalnum():
+        raise ValueError(f"MONESPACE_BENCH_DATABASE_PREFIX must be letters, digits, _: {prefix!r}")
+    name = f"{prefix}_{os.getpid()}"
     admin = psycopg2.connect(admin_url)
     admin.autocommit = True
     try:
