@@ -28,10 +28,12 @@ from authz import mandates
 from authz.decisionlog import DecisionLog
 from authz.engine import Explanation, PolicyEngine, get_engine
 from authz.epochs import EpochTracker
+from authz.espaces import ActingFor, acting_for_pair
 from authz.permissions import ALL_PERMISSIONS
 from authz.tables import today
 
 _ALL_ACTIONS = "*"  # cache key of the list of permissions of a pair
+_ACTING_FOR = "acting_for"  # cache key of what a person may do for an enterprise (claims)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,23 @@ class DecisionPoint:
         permissions = self.engine.permissions(*pair)
         self._store(question, pair[1].epoch, (bool(permissions), tuple(permissions)))
         return permissions
+
+    def acting_for(self, nrn: str, bce: str, service_domain: str | None) -> ActingFor | None:
+        """:func:`authz.espaces.acting_for` (the ``represents`` claim of tokens), cached like
+        single decisions: under the enterprise's epoch and the day, so an answer is never
+        used after a change of the enterprise's mandates, on any node (as soon as its
+        tracker hears of it), and no cached allow is used while the tracker is unhealthy."""
+        day = today()
+        question = (nrn, _ACTING_FOR, bce, service_domain, day)
+        cached = self._cached(question)
+        if cached is not None:
+            return cached[2]
+        pair = mandates.load_pair(nrn, bce, day, service_domain)
+        if pair is None:
+            return None
+        acting = acting_for_pair(*pair, engine=self.engine)
+        self._store(question, pair[1].epoch, (acting is not None, acting))
+        return acting
 
     def enterprises_of(
         self,

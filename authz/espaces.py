@@ -53,15 +53,19 @@ def acting_for(nrn: str, bce: str, service_domain: str) -> ActingFor | None:
     the policy does not let them act for it. Asked afresh each time, so an answer given after
     a revocation never carries the revoked rights."""
     pair = mandates.load_pair(nrn, bce, today(), service_domain)
-    if pair is None:
-        return None
-    person, enterprise = pair
-    engine = get_engine()
+    return None if pair is None else acting_for_pair(*pair)
+
+
+def acting_for_pair(
+    person: F.PersonFacts, enterprise: F.EnterpriseFacts, engine: PolicyEngine | None = None
+) -> ActingFor | None:
+    """:func:`acting_for` over facts already read (:func:`authz.mandates.load_pair`)."""
+    engine = engine or get_engine()
     if not engine.allowed(person, ACT_FOR, enterprise):
         return None
     fact = _basis(engine, person, enterprise)
     return ActingFor(
-        bce,
+        enterprise.bce,
         enterprise.name,
         engine.roles(person, enterprise),
         engine.permissions(person, enterprise),

@@ -105,10 +105,11 @@ def gap_of(enterprise: int) -> int:
 
 @contextmanager
 def throwaway_database(
-    kind: str, admin_url: str | None = None, prefix: str = "monespace_bench"
+    kind: str, admin_url: str | None = None, prefix: str | None = None
 ) -> Iterator[str]:
     """Yield the URL of a new, empty database of ``kind`` (sqlite | postgresql); drop it after.
-    A PostgreSQL database is named ``<prefix>_<pid>``."""
+    A PostgreSQL one is named ``<prefix>_<pid>``: the prefix given, else
+    ``MONESPACE_BENCH_DATABASE_PREFIX``, else ``monespace_bench``."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="monespace-bench-") as tmp:
             try:
@@ -122,6 +123,9 @@ def throwaway_database(
     admin_url = (
         admin_url or os.environ.get("MONESPACE_BENCH_POSTGRES_URL") or (DEFAULT_POSTGRES_ADMIN_URL)
     )
+    prefix = prefix or os.environ.get("MONESPACE_BENCH_DATABASE_PREFIX") or "monespace_bench"
+    if not prefix.replace("_", "").isalnum():
+        raise ValueError(f"a database prefix must be letters, digits, _: {prefix!r}")
     name = f"{prefix}_{os.getpid()}"
     admin = psycopg2.connect(admin_url)
     admin.autocommit = True

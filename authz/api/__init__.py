@@ -43,6 +43,7 @@ from authz.epochs import tracker_for
 
 __all__ = [
     "CLIENT_CACHE_SECONDS",
+    "EDGE",
     "EXTENSION",
     "MAX_BODY_BYTES",
     "METADATA_PATH",

@@ -26,9 +26,11 @@ call time; nothing here decides. The espace chooser lists the enterprises of
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from authz.engine import get_engine
 from authz.errors import InvalidInput
-from authz.espaces import acting_for
+from authz.espaces import ActingFor, acting_for
 from authz.identifiers import normalize_bce
 from authz.permissions import ACT_FOR
 from authz.tables import today
@@ -59,14 +61,22 @@ def may_represent(nrn: str, bce: object, service_domain: str) -> bool:
     )
 
 
-def represents_claim(nrn: str, bce: object, service_domain: str, issuer: str) -> dict | None:
+def represents_claim(
+    nrn: str,
+    bce: object,
+    service_domain: str,
+    issuer: str,
+    ask: Callable[[str, str, str], ActingFor | None] = acting_for,
+) -> dict | None:
     """The ``represents`` claim, or None when the person may not act for the enterprise.
 
-    Roles and permissions are the engine's answer at this moment, so a token issued after a
-    revocation never carries the revoked rights.
+    Roles and permissions are the engine's answer at this moment (``ask``: by default
+    :func:`authz.espaces.acting_for`; the token endpoints pass the decision point's, cached
+    under the enterprise's epoch), so a token issued after a revocation never carries the
+    revoked rights.
     """
     number = _bce_or_none(bce)
-    acting = acting_for(nrn, number, service_domain) if number else None
+    acting = ask(nrn, number, service_domain) if number else None
     if acting is None:
         return None
     claim = {
@@ -74,8 +84,8 @@ def represents_claim(nrn: str, bce: object, service_domain: str, issuer: str) ->
         "sub_id_type": CBE_SUB_ID_TYPE,
         "iss": issuer,
         "name": acting.name,
-        "roles": acting.roles,
-        "permissions": acting.permissions,
+        "roles": list(acting.roles),
+        "permissions": list(acting.permissions),
         "basis": acting.basis,
     }
     if acting.valid_until is not None:

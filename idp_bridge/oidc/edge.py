@@ -9,6 +9,7 @@ wires them into the app.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authz.clients import RegisteredClient
+from authz.espaces import ActingFor, acting_for
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.client_auth import ClientAuthenticator
 from idp_bridge.oidc.errors import OAuthError
@@ -76,6 +78,19 @@ class Edge:
         self.backchannel_transport = urllib_transport(
             timeout=BACKCHANNEL_TIMEOUT, allow_http=config.is_demo
         )
+        # The decision API's edge (authz.api), when the app has one: its decision point
+        # caches the answers behind ``represents`` under the enterprises' epochs.
+        self.decisions: Any = None
+
+    def acting_for(self, nrn: str, bce: str, service_domain: str) -> ActingFor | None:
+        """What the person may do for the enterprise now: the decision point's cached
+        answer (invalidated on every node by the enterprise's epoch), else the policy's."""
+        decisions = self.decisions
+        if decisions is None:
+            return acting_for(nrn, bce, service_domain)
+        if decisions.started_pid != os.getpid():  # a forked worker: its own epoch listener
+            decisions.start_tracker()
+        return decisions.point.acting_for(nrn, bce, service_domain)
 
     def client_of_token(self, token_value: str) -> str | None:
         """The client a live client-credentials access token was issued to, else None."""
@@ -132,7 +147,9 @@ def grant_claims(auth_req, client: RegisteredClient) -> dict[str, Any]:
             extra.update(claims.citizen_claims())
         else:
             nrn = nrn_of(auth_req)
-            represents = claims.represents_claim(nrn, bce, client.service_domain, edge.issuer)
+            represents = claims.represents_claim(
+                nrn, bce, client.service_domain, edge.issuer, edge.acting_for
+            )
             if represents is None:
                 raise OAuthError(
                     "invalid_grant", "the person may no longer act for this enterprise"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from authz.api import register_bearer_tokens
+from authz.api import EDGE, register_bearer_tokens
 from idp_bridge.oidc import (
     authorization,
     cors,
@@ -25,6 +25,7 @@ answer_errors_as_oauth(metadata.bp)
 
 def init_app(app: Flask) -> None:
     edge = Edge(app.config["MONESPACE"])
+    edge.decisions = app.extensions.get(EDGE)  # authz.api is initialised first
     app.extensions[EXTENSION] = edge
     for module in MODULES:
         app.register_blueprint(module.bp)

@@ -177,3 +177,28 @@ def test_decision_log_sampling_and_off():
     assert all(always.wanted() for _ in range(100))
     with pytest.raises(ValueError):
         DecisionLog("sometimes")
+
+
+def test_acting_for_is_cached_and_follows_a_revocation(point, tracker, monkeypatch):
+    """The answer behind the ``represents`` claim: the policy is asked once, then the cache
+    answers, until the enterprise's mandates change; an unhealthy tracker serves no cached
+    allow."""
+    asked = []
+    real = decisions_module.acting_for_pair
+    monkeypatch.setattr(
+        decisions_module, "acting_for_pair", lambda *a, **k: asked.append(a) or real(*a, **k)
+    )
+    first = point.acting_for(LUC, BOULANGERIE, "fiscalite")
+    assert first is not None and first.permissions == ["act_for", "read_dossier", "edit_dossier"]
+    assert point.acting_for(LUC, BOULANGERIE, "fiscalite") == first
+    assert len(asked) == 1
+    assert point.acting_for(LUC, BOULANGERIE, "social") is None  # another domain: its own key
+    assert len(asked) == 2
+    tracker.is_healthy = False
+    assert point.acting_for(LUC, BOULANGERIE, "fiscalite") == first
+    assert len(asked) == 3  # recomputed while changes may go unheard
+    tracker.is_healthy = True
+    revoke_role(gap(), RoleGrant.get(RoleGrant.person == Person.get(Person.nrn == LUC)).id)
+    assert point.acting_for(LUC, BOULANGERIE, "fiscalite") is None  # the epoch moved
+    assert point.acting_for(LUC, BOULANGERIE, "fiscalite") is None
+    assert len(asked) == 4  # asked again after the revocation, then the deny is cached

@@ -4,8 +4,9 @@ Run as ``python tests/flows/app_process.py DATABASE_URL PORT``. It serves the ap
 ``create_app`` (its own decision cache and epoch tracker, as any node) on 127.0.0.1:PORT, and
 adds routes that only this harness has: ``POST /_test/revoke/<grant_id>`` revokes a grant
 through the mandate services *in this process*, ``GET /_test/cache/...`` says whether this
-process's cache holds an answer, and ``GET /_test/ready`` answers once the epoch tracker is
-healthy.
+process's cache holds an answer, ``POST /_test/tokens`` issues an access and a refresh token of
+the demo client to Luc acting for Boulangerie Démo SA (as a login would), and
+``GET /_test/ready`` answers once the epoch tracker is healthy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from werkzeug.serving import make_server
 def main(database_url: str, port: int) -> None:
     from authz.models import Person, RoleGrant
     from authz.services import Caller, revoke_role
+    from loadtests import oidc_tokens
     from monespace.app import create_app
 
     app = create_app({"database_url": database_url, "mode": "demo", "decision_log": "off"})
@@ -37,6 +39,11 @@ def main(database_url: str, port: int) -> None:
     def cache_state(nrn: str, action: str, bce: str, domain: str):
         """Whether this process answers the question from its cache (hit) or not (miss)."""
         return jsonify(cache=point.evaluate(nrn, action, bce, domain).cache)
+
+    @app.post("/_test/tokens")
+    def tokens():
+        issued = next(oidc_tokens.tokens(app, 1))
+        return jsonify(access_token=issued.access_token, refresh_token=issued.refresh_token)
 
     @app.get("/_test/ready")
     def ready():

@@ -1,0 +1,131 @@
+# ruff: noqa: F811 (the two_processes fixture is imported, then named as an argument)
+"""Proof that what the provider caches never outlives a change made through another process.
+
+Two app processes share one database (PostgreSQL, then SQLite), as two nodes do. A token
+revoked through one, or the mandate behind its ``represents`` claim revoked through one, is
+refused by the other's introspection and userinfo within a second; a client disabled, or its
+secret rotated, is refused by the other's token endpoint within a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from authz.clients import ClientMetadata, add_client, disable_client, rotate_secret
+from authz.models import Person, RoleGrant
+from tests.flows.test_multiprocess_revocation import LUC, two_processes  # noqa: F401
+
+BOUND_SECONDS = 1.0
+DEMO = ("demo-rp", "demo-secret")
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def send(port: int, method: str, path: str, form: dict | None, authorization: str):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=urlencode(form).encode() if form is not None else None,
+        method=method,
+        headers={"Authorization": authorization},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def mint(port: int) -> dict:
+    status, tokens = send(port, "POST", "/_test/tokens", {}, "")
+    assert status == 200, tokens
+    return tokens
+
+
+def introspect(port: int, token: str) -> dict:
+    status, answer = send(port, "POST", "/introspect", {"token": token}, basic(*DEMO))
+    assert status == 200, answer
+    return answer
+
+
+def userinfo(port: int, token: str) -> int:
+    return send(port, "GET", "/userinfo", None, f"Bearer {token}")[0]
+
+
+def client_credentials(port: int, client_id: str, secret: str) -> int:
+    form = {"grant_type": "client_credentials"}
+    return send(port, "POST", "/token", form, basic(client_id, secret))[0]
+
+
+def seen_within(seconds: float, check: Callable[[], bool]) -> float:
+    """Seconds until ``check()`` holds; fails past ``seconds``."""
+    started = time.monotonic()
+    while not check():
+        elapsed = time.monotonic() - started
+        assert elapsed <= seconds, f"still not seen after {elapsed:.2f} s"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def test_a_token_revoked_through_one_process_is_inactive_at_the_other(two_processes):
+    first, second = two_processes
+    tokens = mint(first)
+    other = mint(first)
+    for port in (first, second):
+        answer = introspect(port, tokens["access_token"])
+        assert answer["active"] is True and answer["represents"]["sub"] == "0123456749"
+        assert userinfo(port, tokens["access_token"]) == 200
+    status, _ = send(first, "POST", "/revoke", {"token": tokens["access_token"]}, basic(*DEMO))
+    assert status == 200
+    seen_within(
+        BOUND_SECONDS, lambda: introspect(second, tokens["access_token"]) == {"active": False}
+    )
+    assert userinfo(second, tokens["access_token"]) == 401
+    # Another grant's token is untouched.
+    assert introspect(second, other["access_token"])["active"] is True
+    assert userinfo(second, other["access_token"]) == 200
+
+
+def test_a_mandate_revoked_through_one_process_ends_the_tokens_at_the_other(two_processes):
+    first, second = two_processes
+    tokens = mint(first)
+    # The other process answers, and caches what Luc may do for the enterprise.
+    for _ in range(3):
+        assert introspect(second, tokens["access_token"])["active"] is True
+        assert introspect(second, tokens["refresh_token"])["active"] is True
+        assert userinfo(second, tokens["access_token"]) == 200
+    grant = RoleGrant.get(RoleGrant.person == Person.get(Person.nrn == LUC))
+    status, _ = send(first, "POST", f"/_test/revoke/{grant.id}", {}, "")
+    assert status == 200
+    seen_within(BOUND_SECONDS, lambda: not introspect(second, tokens["access_token"])["active"])
+    assert introspect(second, tokens["refresh_token"]) == {"active": False}
+    assert userinfo(second, tokens["access_token"]) == 401
+    refreshed = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    status, answer = send(second, "POST", "/token", refreshed, basic(*DEMO))
+    assert (status, answer["error"]) == (400, "invalid_grant")
+
+
+def test_a_client_disabled_or_its_secret_rotated_is_refused_at_the_other(two_processes):
+    first, second = two_processes
+    _client, secret = add_client(
+        ClientMetadata("Batch", "fiscalite", ["https://batch.example/cb"], client_id="batch"),
+        actor="operator:test",
+    )
+    for port in (first, second):
+        assert client_credentials(port, "batch", secret) == 200
+    new_secret = rotate_secret("batch", actor="operator:test")
+    seen_within(BOUND_SECONDS, lambda: client_credentials(second, "batch", secret) == 401)
+    assert client_credentials(first, "batch", secret) == 401
+    assert client_credentials(second, "batch", new_secret) == 200
+    disable_client("batch", actor="operator:test")
+    seen_within(BOUND_SECONDS, lambda: client_credentials(second, "batch", new_secret) == 401)
+    assert client_credentials(first, "batch", new_secret) == 401
+    # The demo client is untouched.
+    assert client_credentials(second, *DEMO) == 200
