@@ -104,7 +104,9 @@ def gap_of(enterprise: int) -> int:
 
 
 @contextmanager
-def throwaway_database(kind: str, admin_url: str | None = None) -> Iterator[str]:
+def throwaway_database(
+    kind: str, admin_url: str | None = None, prefix: str = "monespace_bench"
+) -> Iterator[str]:
     """Yield the URL of a new, empty database of ``kind`` (sqlite | postgresql); drop it after."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="monespace-bench-") as tmp:
@@ -119,7 +121,7 @@ def throwaway_database(kind: str, admin_url: str | None = None) -> Iterator[str]
     admin_url = (
         admin_url or os.environ.get("MONESPACE_BENCH_POSTGRES_URL") or (DEFAULT_POSTGRES_ADMIN_URL)
     )
-    name = f"monespace_bench_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     admin = psycopg2.connect(admin_url)
     admin.autocommit = True
     try:
