@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from peewee import Database
 from saml2.sigver import CryptoBackendXmlSec1
 from werkzeug.serving import make_server
 
@@ -63,6 +64,51 @@ class XmlsecCalls:
     def reset(self) -> None:
         self.count.clear()
         self.seconds.clear()
+
+
+class SqlStatements:
+    """Counts and times the SQL statements peewee sends, by their first words."""
+
+    def __init__(self):
+        self.count: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    @contextmanager
+    def watching(self) -> Iterator[SqlStatements]:
+        original = Database.execute_sql
+        statements = self
+
+        def execute_sql(database, sql, params=None, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(database, sql, params, *args, **kwargs)
+            finally:
+                kind = _sql_kind(sql)
+                statements.count[kind] += 1
+                statements.seconds[kind] += time.perf_counter() - started
+
+        Database.execute_sql = execute_sql
+        try:
+            yield self
+        finally:
+            Database.execute_sql = original
+
+    def reset(self) -> None:
+        self.count.clear()
+        self.seconds.clear()
+
+
+def _sql_kind(sql: str) -> str:
+    """``SELECT … FROM "session"``, ``UPDATE "oidc_record"``: the verb and the first table."""
+    words = sql.split()
+    verb = words[0].upper() if words else "?"
+    table = next(
+        (words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")),
+        "",
+    )
+    if verb == "UPDATE" and len(words) > 1:
+        table = words[1]
+    return f"{verb} {table}".strip()
 
 
 class ProfiledApp:
@@ -106,21 +152,22 @@ def profile(url: str, work_dir: Path, logins: int, warm: int, top: int) -> str:
     )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    xmlsec = XmlsecCalls()
+    xmlsec, sql = XmlsecCalls(), SqlStatements()
     try:
-        with xmlsec.watching():
+        with xmlsec.watching(), sql.watching():
             for method in ("eid", "itsme"):
                 client = LoginClient(base_url)
                 for n in range(warm):
                     client.login(method, *plan(n))
                 holder.reset()
                 xmlsec.reset()
+                sql.reset()
                 holder.on = True
                 started = time.perf_counter()
                 results = [client.login(method, *plan(n)) for n in range(logins)]
                 elapsed = time.perf_counter() - started
                 holder.on = False
-                _report(out, method, results, elapsed, holder, xmlsec, logins, top)
+                _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top)
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -128,8 +175,10 @@ def profile(url: str, work_dir: Path, logins: int, warm: int, top: int) -> str:
     return out.getvalue()
 
 
-def _report(out, method, results, elapsed, holder, xmlsec, logins, top) -> None:
-    print(f"\n== {method}: {logins} logins, one at a time, {elapsed / logins * 1e3:.1f} ms", file=out)
+def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top) -> None:
+    print(
+        f"\n== {method}: {logins} logins, one at a time, {elapsed / logins * 1e3:.1f} ms", file=out
+    )
     print(f"   the app's own time: {holder.seconds / logins * 1e3:.1f} ms per login", file=out)
     for name, (count, seconds) in sorted(step_totals(results).items(), key=lambda kv: -kv[1][1]):
         per = f" x{count / logins:.0f}" if count > logins else ""
@@ -145,6 +194,18 @@ def _report(out, method, results, elapsed, holder, xmlsec, logins, top) -> None:
         print(
             f"     {operation:<10} {count / logins:.1f} per login, "
             f"{seconds / count * 1e3:.1f} ms each",
+            file=out,
+        )
+    total = sum(sql.seconds.values())
+    print(
+        f"   SQL statements: {sum(sql.count.values()) / logins:.0f} per login, "
+        f"{total / logins * 1e3:.1f} ms, {total / holder.seconds:.0%} of the app's time",
+        file=out,
+    )
+    for kind, seconds in sql.seconds.most_common(12):
+        count = sql.count[kind]
+        print(
+            f"     {kind:<40} {count / logins:5.1f} per login, {seconds / count * 1e3:.2f} ms each",
             file=out,
         )
     stats = io.StringIO()
