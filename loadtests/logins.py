@@ -65,6 +65,7 @@ class LoginResult:
     sub: str
     seconds: float
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds)
+    tokens: dict = field(default_factory=dict)  # the token endpoint's answer
 
 
 def hidden_fields(html: str) -> dict[str, str]:
@@ -195,9 +196,10 @@ class LoginClient:
         if not isinstance(step, str):
             raise LoginFailed(f"stopped at {step.url}: HTTP {step.status_code}")
         code = self._code(step, state)
-        sub = self._redeem(code, verifier, nonce)
+        tokens = self._redeem(code, verifier)
+        sub = self.check_id_token(tokens, nonce)
         seconds = time.perf_counter() - started
-        return LoginResult(method, person, espace or "", sub, seconds, self._steps)
+        return LoginResult(method, person, espace or "", sub, seconds, self._steps, tokens)
 
     def _upstream(self, login_page: requests.Response, method: str, person: str):
         link = re.search(rf'<a class="method" href="([^"]*/login/{method}[^"]*)"', login_page.text)
@@ -234,7 +236,7 @@ class LoginClient:
             raise LoginFailed("no code at the redirect URI")
         return params["code"]
 
-    def _redeem(self, code: str, verifier: str, nonce: str) -> str:
+    def _redeem(self, code: str, verifier: str) -> dict:
         response = self._send(
             "POST",
             "/token",
@@ -248,17 +250,24 @@ class LoginClient:
         )
         if response.status_code != 200:
             raise LoginFailed(f"token endpoint: HTTP {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    def check_id_token(self, tokens: dict, nonce: str | None) -> str:
+        """Verify the ID token of a token response (signature, iss, aud, exp, and ``nonce``
+        unless None: a refreshed ID token carries none); return its ``sub``."""
         if self.keys is None:
             self.keys = KeySet.import_key_set(self._send("GET", "/jwks").json())
         try:
-            claims = jwt.decode(response.json()["id_token"], self.keys).claims
+            claims = jwt.decode(tokens["id_token"], self.keys).claims
         except (JoseError, ValueError, KeyError) as exc:
             raise LoginFailed(f"the ID token does not verify: {exc}") from exc
         audience = claims.get("aud")
         audience = audience if isinstance(audience, list) else [audience]
         if claims.get("iss") != self.base_url or self.client_id not in audience:
             raise LoginFailed("the ID token's iss or aud is not what was expected")
-        if claims.get("nonce") != nonce or claims.get("exp", 0) < time.time():
+        if (nonce is not None and claims.get("nonce") != nonce) or claims.get(
+            "exp", 0
+        ) < time.time():
             raise LoginFailed("the ID token's nonce or exp is not what was expected")
         if not claims.get("sub"):
             raise LoginFailed("the ID token has no sub")
