@@ -43,6 +43,7 @@ __all__ = [
     "ClientMetadata",
     "RegisteredClient",
     "add_client",
+    "add_redirect_uri",
     "disable_client",
     "enabled_client",
     "enabled_client_ids",
@@ -57,19 +58,31 @@ __all__ = [
     "verify_secret",
 ]
 MAX_CLIENT_ID = 255  # the column's length: a longer id names no client
+MIN_GIVEN_SECRET = 32  # characters of a secret given at registration instead of generated
 
 
 def add_client(
-    metadata: ClientMetadata, *, actor: str, ip: str | None = None
+    metadata: ClientMetadata, *, actor: str, ip: str | None = None, secret: str | None = None
 ) -> tuple[RegisteredClient, str | None]:
     """Register a client; return it and its secret in clear, or None for ``private_key_jwt``
     and public (``none``) clients.
 
-    The secret is not stored: the caller shows it once. The metadata was checked when it was
-    built; only the uniqueness of the client_id is left to check, here, in the transaction.
+    The secret is generated unless ``secret`` gives one (a client moved from another system
+    keeps its secret): at least :data:`MIN_GIVEN_SECRET` characters, and only for
+    ``client_secret_basic``; a demo-mode client (``allow_http``) may have a short published
+    one. It is not
+    stored: the caller shows it once. The metadata was checked when it was built; only the
+    uniqueness of the client_id is left to check, here, in the transaction.
     """
     client_id = metadata.client_id or secrets.token_hex(16)
-    secret = secrets.token_urlsafe(32) if metadata.auth_method == "client_secret_basic" else None
+    if secret is not None:
+        if metadata.auth_method != "client_secret_basic":
+            raise InvalidInput(f"a {metadata.auth_method} client has no secret to give")
+        shortest = 1 if metadata.allow_http else MIN_GIVEN_SECRET  # demo mode: published
+        if not isinstance(secret, str) or len(secret) < shortest:
+            raise InvalidInput(f"a given secret needs at least {MIN_GIVEN_SECRET} characters")
+    elif metadata.auth_method == "client_secret_basic":
+        secret = secrets.token_urlsafe(32)
     details = {
         "name": metadata.name,
         "service_domain": metadata.service_domain,
@@ -203,6 +216,25 @@ def disable_client(client_id: str, *, actor: str, ip: str | None = None) -> Regi
         Client.update(disabled_at=disabled_at).where(Client.client_id == client_id).execute()
         _audit("client.disable", client_id, {"name": client.name}, actor=actor, ip=ip)
     return replace(client, disabled_at=disabled_at)
+
+
+def add_redirect_uri(
+    client_id: str, uri: str, *, allow_http: bool = False, actor: str, ip: str | None = None
+) -> RegisteredClient:
+    """Register one more redirect URI for an enabled client (audited ``client.update``); a URI
+    it has already is left as it is. The URI is checked as at registration (``http`` only
+    with ``allow_http``: demo mode)."""
+    with db.transaction():
+        client = get_client(client_id)
+        if not client.is_enabled:
+            raise Conflict(f"client {client_id!r} is disabled")
+        if uri in client.redirect_uris:
+            return client
+        (checked,) = validate_redirect_uris([uri], allow_http=allow_http)
+        uris = [*client.redirect_uris, checked]
+        Client.update(redirect_uris=json.dumps(uris)).where(Client.client_id == client_id).execute()
+        _audit("client.update", client_id, {"redirect_uris": uris}, actor=actor, ip=ip)
+    return replace(client, redirect_uris=tuple(uris))
 
 
 def rotate_secret(client_id: str, *, actor: str, ip: str | None = None) -> str:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, fields
 from peewee import IntegrityError
 
 from authz import audit, db
+from authz.languages import LANGUAGES
 from authz.models import Person
 from authz.tables import utcnow
 
-LANGUAGES = ("fr", "nl", "de", "en")
 _FIELDS = ("given_name", "family_name", "email", "language")
 
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from authz import db
 from authz.engine import get_engine
-from authz.persons import LANGUAGES, PersonData, record_person
+from authz.languages import LANGUAGES
+from authz.persons import PersonData, record_person
 from authz.tables import utcnow
 from idp_bridge.models import LoginSession
 from idp_bridge.shared.identity import VerifiedIdentity

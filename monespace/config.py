@@ -116,6 +116,12 @@ class Settings(BaseModel):
     # one when all are in use before it is answered 503 with Retry-After (authz.db).
     database_pool_size: int = Field(32, ge=1, le=1000)
     database_pool_wait: int = Field(5, ge=1, le=60)
+    # The periodic jobs of `monespace worker` (monespace.worker): seconds between two runs of
+    # each, and the file where it records the last run of each (<data_dir>/worker-heartbeat.json).
+    worker_mail_interval: int = Field(60, ge=1, le=86_400)
+    worker_expire_interval: int = Field(3600, ge=1, le=86_400)
+    worker_purge_interval: int = Field(3600, ge=1, le=86_400)
+    worker_heartbeat_file: str | None = None
 
     @field_validator("mode", "decision_log", mode="before")
     @classmethod
@@ -163,6 +169,10 @@ class Config:
     max_request_body: int
     database_pool_size: int
     database_pool_wait: int
+    worker_mail_interval: int
+    worker_expire_interval: int
+    worker_purge_interval: int
+    worker_heartbeat_file: Path
 
     @property
     def is_demo(self) -> bool:
@@ -389,6 +399,14 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         max_request_body=values.max_request_body,
         database_pool_size=values.database_pool_size,
         database_pool_wait=values.database_pool_wait,
+        worker_mail_interval=values.worker_mail_interval,
+        worker_expire_interval=values.worker_expire_interval,
+        worker_purge_interval=values.worker_purge_interval,
+        worker_heartbeat_file=(
+            Path(values.worker_heartbeat_file).expanduser()
+            if values.worker_heartbeat_file
+            else data_dir / "worker-heartbeat.json"
+        ),
     )
 
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authz import bce_import, db, queries
-from authz.clients import ClientMetadata, add_client, hash_secret
+from authz.clients import ClientMetadata, add_client
 from authz.engine import get_engine
-from authz.models import Client
 from authz.persons import PersonData, record_person
 from authz.services import Caller, designate_gap, grant_role, request_role
 from monespace.config import DEMO_OPERATOR_NRN
@@ -122,7 +121,7 @@ def seed(report=lambda _message: None) -> bool:
         "Bonjour Marc, je reprends la comptabilité : pouvez-vous me donner accès ?",
     )
     designate_gap(Caller.for_person(people["jean"]), atelier, people["jean"].nrn)
-    client, _secret = add_client(
+    add_client(
         ClientMetadata(
             "Demo relying party",
             "fiscalite",
@@ -132,9 +131,7 @@ def seed(report=lambda _message: None) -> bool:
             allow_http=True,
         ),
         actor=actor,
+        secret=DEMO_CLIENT_SECRET,
     )
-    Client.update(secret_hash=hash_secret(DEMO_CLIENT_SECRET)).where(
-        Client.client_id == client.client_id
-    ).execute()
     report("demo data loaded")
     return True

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -29,8 +28,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from authz import constant_time, db
-from authz.models import Client
+from authz import clients, constant_time, db
 from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 PATH = "/demo-rp"
@@ -47,10 +45,9 @@ def init_app(app: Flask) -> None:
     # The demo client's redirect URI follows the demo's address (serve --port changes it).
     callback = config.base_url + PATH + "/callback"
     with db.connection():
-        client = Client.get_or_none(Client.client_id == DEMO_CLIENT_ID)
-        if client is not None and callback not in client.redirect_uri_list:
-            uris = [*client.redirect_uri_list, callback]
-            Client.update(redirect_uris=json.dumps(uris)).where(Client.id == client.id).execute()
+        client = clients.find_client(DEMO_CLIENT_ID)
+        if client is not None and client.is_enabled and callback not in client.redirect_uris:
+            clients.add_redirect_uri(DEMO_CLIENT_ID, callback, allow_http=True, actor="demo")
     app.register_blueprint(bp)
 
 

@@ -455,3 +455,70 @@ def test_a_concurrent_change_makes_rotation_fail(database, monkeypatch, their_ch
 
     assert verify_secret(Client.get(Client.client_id == "guichet-fictif"), old)
     assert AuditEvent.select().where(AuditEvent.action == "client.rotate_secret").count() == 0
+
+
+# -- a given secret, one more redirect URI --------------------------------------------------
+
+
+def test_given_secret_is_stored_hashed_and_verifies(database):
+    given = "s" * clients_module.MIN_GIVEN_SECRET
+    _client, secret = add_client(
+        ClientMetadata("Guichet Fictif", "fiscalite", redirect_uris=[RP], client_id="moved"),
+        actor=ACTOR,
+        secret=given,
+    )
+
+    assert secret == given
+    stored = Client.get(Client.client_id == "moved")
+    assert given not in stored.secret_hash and verify_secret(stored, given)
+    assert not verify_secret(stored, given + "x")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "secret", "message"),
+    [
+        ({}, "s" * (clients_module.MIN_GIVEN_SECRET - 1), "at least 32 characters"),
+        ({}, "", "at least 32 characters"),
+        ({"auth_method": "private_key_jwt", "jwks": JWKS}, "s" * 40, "no secret to give"),
+    ],
+)
+def test_a_weak_or_needless_given_secret_is_refused(database, overrides, secret, message):
+    arguments = {"name": "Guichet Fictif", "service_domain": "fiscalite", "redirect_uris": [RP]}
+    with pytest.raises(InvalidInput, match=message):
+        add_client(ClientMetadata(**arguments, **overrides), actor=ACTOR, secret=secret)
+    assert Client.select().count() == 0
+
+
+def test_a_demo_mode_client_may_have_a_short_published_secret(database):
+    metadata = ClientMetadata(
+        "Demo", "fiscalite", redirect_uris=["http://127.0.0.1:8000/cb"], allow_http=True
+    )
+    _client, secret = add_client(metadata, actor=ACTOR, secret="demo-secret")
+
+    assert secret == "demo-secret"
+
+
+def test_add_redirect_uri_is_checked_audited_and_idempotent(database):
+    add(client_id="guichet-fictif")
+    other = "https://rp.example.test/other"
+
+    client = clients_module.add_redirect_uri("guichet-fictif", other, actor=ACTOR)
+    again = clients_module.add_redirect_uri("guichet-fictif", other, actor=ACTOR)
+
+    assert client.redirect_uris == again.redirect_uris == (RP, other)
+    [event] = AuditEvent.select().where(AuditEvent.action == "client.update")
+    assert json.loads(event.details) == {"redirect_uris": [RP, other]}
+    with pytest.raises(InvalidInput, match="scheme must be https"):
+        clients_module.add_redirect_uri("guichet-fictif", "http://rp.example.test/x", actor=ACTOR)
+    assert (
+        clients_module.add_redirect_uri(
+            "guichet-fictif", "http://rp.example.test/x", allow_http=True, actor=ACTOR
+        ).redirect_uris[-1]
+        == "http://rp.example.test/x"
+    )
+    disable_client("guichet-fictif", actor=ACTOR)
+    with pytest.raises(Conflict, match="disabled"):
+        clients_module.add_redirect_uri("guichet-fictif", "https://rp.example.test/y", actor=ACTOR)
+    with pytest.raises(NotFound):
+        clients_module.add_redirect_uri("nobody", other, actor=ACTOR)
+    assert audit.verify().ok
