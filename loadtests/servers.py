@@ -105,9 +105,11 @@ def gunicorn(
     log_dir: Path,
     ready_path: str = "/healthz",
     timeout: float = 90.0,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Serve ``app`` (``module:callable``) on a free 127.0.0.1 port until the block ends."""
-    port = free_port()
+    """Serve ``app`` (``module:callable``) on ``port`` (a free one by default) of 127.0.0.1
+    until the block ends."""
+    port = port or free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     command = [
         sys.executable,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import peewee
-from flask import Flask, Request, Response, current_app, jsonify, render_template, request
+from flask import Flask, Request, Response, current_app, g, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.exceptions import (
@@ -140,6 +140,17 @@ class _NoSessionForApis(SecureCookieSessionInterface):
 def _init_database_per_request(app: Flask) -> None:
     # Connections are taken from the pool on a request's first query (peewee connects on
     # demand) and given back at its end: a request answered from a cache touches no database.
+    # A block that asks for a connection (db.connection()) keeps it for the rest of the request.
+    @app.before_request
+    def hold_connection() -> None:
+        db.hold_connections()
+        g.monespace_db_held = True
+
+    @app.teardown_request
+    def release_connection(_exc: BaseException | None) -> None:
+        if g.pop("monespace_db_held", False):
+            db.release_connections()
+
     @app.teardown_appcontext
     def close_connection(_exc: BaseException | None) -> None:
         if not db.database.is_closed():

@@ -34,7 +34,7 @@ from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
 from authz import constant_time, espaces
-from authz.clients import RegisteredClient, enabled_client
+from authz.clients import RegisteredClient
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
 from idp_bridge.browser_session import csrf_token, current_login
@@ -42,6 +42,7 @@ from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
+from idp_bridge.oidc.provider import request_client
 from idp_bridge.sessions import LANGUAGES
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def resume() -> Any:
 
 
 def _client_and_redirect(params: dict[str, str]) -> RegisteredClient:
-    client = enabled_client(params.get("client_id"))
+    client = request_client(params.get("client_id"))
     redirect_uri = params.get("redirect_uri")
     if client is None:
         raise _PageError(_("Le service qui vous envoie ici n'est pas connu."))

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from flask import g, has_request_context
 from jwkest.jwk import RSAKey as JwkestRSAKey
 from jwkest.jwk import import_rsa_key
 from peewee import IntegrityError
@@ -36,7 +37,7 @@ from pyop.subject_identifier import SubjectIdentifierFactory
 from pyop.userinfo import Userinfo
 
 from authz import db
-from authz.clients import enabled_client, enabled_client_ids
+from authz.clients import RegisteredClient, enabled_client, enabled_client_ids
 from authz.persons import find_person
 from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.models import ProviderState
@@ -114,11 +115,24 @@ def discovery(issuer: str) -> dict[str, Any]:
     }
 
 
+def request_client(client_id: str | None) -> RegisteredClient | None:
+    """The enabled client, read once per request: pyop looks a client up several times while
+    answering one request (17 reads of the client table in a login), and a registration
+    changed meanwhile is seen by the next request, as if the request had come a moment sooner.
+    """
+    if not client_id or not has_request_context():
+        return enabled_client(client_id)
+    seen = g.setdefault("monespace_clients", {})
+    if client_id not in seen:
+        seen[client_id] = enabled_client(client_id)
+    return seen[client_id]
+
+
 class ClientDirectory(Mapping):
     """The enabled clients, as pyop reads client metadata (Registration 1.0, section 2)."""
 
     def __getitem__(self, client_id: str) -> dict[str, Any]:
-        client = enabled_client(client_id)
+        client = request_client(client_id) if isinstance(client_id, str) else None
         if client is None:
             raise KeyError(client_id)
         metadata: dict[str, Any] = {
@@ -141,7 +155,7 @@ class ClientDirectory(Mapping):
         return metadata
 
     def __contains__(self, client_id: object) -> bool:
-        return isinstance(client_id, str) and enabled_client(client_id) is not None
+        return isinstance(client_id, str) and request_client(client_id) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(enabled_client_ids())
