@@ -2,8 +2,9 @@
 
 :func:`enqueue` only inserts a row, inside the caller's transaction: the action (a role
 request, an invitation...) and its email are committed together or not at all, and an SMTP
-server that is down never undoes an action. :func:`deliver_due` (``monespace mail send``, run
-by cron or a timer) sends the rows that are due and retries failures with exponential backoff.
+server that is down never undoes an action. :func:`deliver_due` (``monespace worker``, or
+``monespace mail send`` once) sends the rows that are due and retries failures with
+exponential backoff.
 
 Each row is claimed by an atomic UPDATE before it is sent, so two senders running at once never
 send it twice. A sender that dies between the SMTP server's acceptance and marking the row sent

@@ -28,6 +28,7 @@ COMMANDS = (
     ("logins", "eid"),
     ("keys", "keys"),
     ("mail", "mail"),
+    ("worker", "worker"),
 )
 
 

@@ -124,6 +124,12 @@ class Settings(BaseModel):
     database_statement_timeout: int = Field(5, ge=1, le=600)
     database_command_timeout: int = Field(3600, ge=0, le=86_400)
     database_idle_in_transaction_timeout: int = Field(30, ge=1, le=3600)
+    # The periodic jobs of `monespace worker` (monespace.worker): seconds between two runs of
+    # each, and the file where it records the last run of each (<data_dir>/worker-heartbeat.json).
+    worker_mail_interval: int = Field(60, ge=1, le=86_400)
+    worker_expire_interval: int = Field(3600, ge=1, le=86_400)
+    worker_purge_interval: int = Field(3600, ge=1, le=86_400)
+    worker_heartbeat_file: str | None = None
 
     @field_validator("mode", "decision_log", mode="before")
     @classmethod
@@ -175,6 +181,10 @@ class Config:
     database_statement_timeout: int
     database_command_timeout: int
     database_idle_in_transaction_timeout: int
+    worker_mail_interval: int
+    worker_expire_interval: int
+    worker_purge_interval: int
+    worker_heartbeat_file: Path
 
     @property
     def is_demo(self) -> bool:
@@ -405,6 +415,14 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         database_statement_timeout=values.database_statement_timeout,
         database_command_timeout=values.database_command_timeout,
         database_idle_in_transaction_timeout=values.database_idle_in_transaction_timeout,
+        worker_mail_interval=values.worker_mail_interval,
+        worker_expire_interval=values.worker_expire_interval,
+        worker_purge_interval=values.worker_purge_interval,
+        worker_heartbeat_file=(
+            Path(values.worker_heartbeat_file).expanduser()
+            if values.worker_heartbeat_file
+            else data_dir / "worker-heartbeat.json"
+        ),
     )
 
 

@@ -6,7 +6,8 @@
   insert whose unique index on (upstream, assertion id) is the replay check.
 
 Expired rows are removed by :func:`purge_expired`, which the stores run themselves now and
-then (at most once a minute per process), so no scheduled job is needed.
+then (at most once a minute per process) when logins happen, and ``monespace worker`` on its
+interval, so that an idle installation is cleaned too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``monespace mail``: send the emails of the outbox (run by cron or a timer) and list them."""
+"""``monespace mail``: send the emails of the outbox once (``monespace worker`` does it on its
+interval) and list them."""
 
 from __future__ import annotations
 
