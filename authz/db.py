@@ -5,14 +5,21 @@ The same models run on both. ``database`` is a proxy bound once at start-up by :
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
 
+import psycopg2
 from peewee import Database, DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from authz import pgbounds
 
 database = DatabaseProxy()
 
@@ -31,6 +38,41 @@ POOL_SIZE = 32
 POOL_WAIT_SECONDS = 5
 POOL_STALE_SECONDS = 300
 CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL server that does not answer
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How long a PostgreSQL connection may wait on the server, and the name it shows in
+    ``pg_stat_activity``. Times in seconds; 0 means no limit (statement and idle timeouts).
+
+    The server cancels a statement past ``statement_timeout`` (an OperationalError, 503 at
+    the edges) and ends a session left idle in a transaction past ``idle_in_transaction``;
+    a server that does not answer at all is given up by :mod:`authz.pgbounds`.
+    """
+
+    application_name: str = "monespace-pool"
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS
+    statement_timeout: float = 5
+    idle_in_transaction: float = 30
+
+    def connect_params(self) -> dict[str, Any]:
+        options = [
+            f"-c statement_timeout={round(self.statement_timeout * 1000)}",
+            f"-c idle_in_transaction_session_timeout={round(self.idle_in_transaction * 1000)}",
+        ]
+        return {
+            "application_name": self.application_name,
+            # libpq takes whole seconds (it uses at least 2); pgbounds applies the exact bound.
+            "connect_timeout": max(1, round(self.connect_timeout)),
+            "options": " ".join(options),
+            # A peer that vanished (no reset, no answer) is noticed within about 25 s even on
+            # a connection left idle in the pool.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "connection_factory": pgbounds.BoundedConnection,
+        }
 
 
 class PoolExhausted(OperationalError):
@@ -57,14 +99,21 @@ class _SqlitePool(_WaitingPool, PooledSqliteDatabase):
 
 
 class _PostgresqlPool(_WaitingPool, PooledPostgresqlDatabase):
-    pass
+    def __init__(self, *args: Any, bounds: Bounds, **kwargs: Any):
+        pgbounds.install()
+        super().__init__(*args, **kwargs, **bounds.connect_params())
+        self.bounds = bounds
 
 
 def make_database(
-    url: str, pool_size: int = POOL_SIZE, pool_wait: int = POOL_WAIT_SECONDS
+    url: str,
+    pool_size: int = POOL_SIZE,
+    pool_wait: int = POOL_WAIT_SECONDS,
+    bounds: Bounds | None = None,
 ) -> Database:
     """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``;
-    at most ``pool_size`` connections, a request waiting at most ``pool_wait`` seconds for one.
+    at most ``pool_size`` connections, a request waiting at most ``pool_wait`` seconds for one;
+    PostgreSQL connections bounded by ``bounds``.
     """
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -90,7 +139,7 @@ def make_database(
             max_connections=pool_size,
             timeout=pool_wait,
             stale_timeout=POOL_STALE_SECONDS,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            bounds=bounds or Bounds(),
             user=parsed.username,
             password=parsed.password,
             host=parsed.hostname,
@@ -99,9 +148,14 @@ def make_database(
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
-def connect(url: str, pool_size: int = POOL_SIZE, pool_wait: int = POOL_WAIT_SECONDS) -> Database:
+def connect(
+    url: str,
+    pool_size: int = POOL_SIZE,
+    pool_wait: int = POOL_WAIT_SECONDS,
+    bounds: Bounds | None = None,
+) -> Database:
     """Bind the proxy to the database at ``url`` and return it."""
-    db = make_database(url, pool_size, pool_wait)
+    db = make_database(url, pool_size, pool_wait, bounds)
     database.initialize(db)
     return db
 
@@ -169,3 +223,71 @@ def connection():
     finally:
         if opened and not getattr(_scope, "depth", 0):
             database.close()
+
+
+READINESS_NAME = "monespace-readiness"
+
+
+def probe(queries: Sequence[str], timeout: float = 1.0) -> list[tuple | None]:
+    """Run ``queries`` on a connection of their own, all within ``timeout`` seconds, and
+    return the first row of each (None for a query that failed on its own account: a table
+    that does not exist). The first query is the one that says the database answers.
+
+    Never from the pool: a pool whose connections are all in use must not delay a readiness
+    check, nor a frozen one hold it. Raises OperationalError when the database cannot be
+    reached or does not answer in time.
+    """
+    bound = database.obj
+    if isinstance(bound, PostgresqlDatabase):
+        return _probe_postgresql(bound, queries, timeout)
+    try:
+        conn = sqlite3.connect(bound.database, timeout=timeout, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise OperationalError(str(exc)) from exc
+    try:
+        rows: list[tuple | None] = []
+        for number, sql in enumerate(queries):
+            try:
+                rows.append(conn.execute(sql).fetchone())
+            except sqlite3.Error as exc:
+                if number == 0:
+                    raise OperationalError(str(exc)) from exc
+                rows.append(None)
+        return rows
+    finally:
+        conn.close()
+
+
+def _probe_postgresql(
+    bound: PostgresqlDatabase, queries: Sequence[str], timeout: float
+) -> list[tuple | None]:
+    started = time.monotonic()
+    bounds = replace(
+        getattr(bound, "bounds", Bounds()),
+        application_name=READINESS_NAME,
+        connect_timeout=timeout,
+        statement_timeout=timeout,
+    )
+    try:
+        conn = psycopg2.connect(
+            database=bound.database, **{**bound.connect_params, **bounds.connect_params()}
+        )
+    except psycopg2.Error as exc:
+        raise OperationalError(str(exc)) from exc
+    try:
+        conn.autocommit = True
+        rows: list[tuple | None] = []
+        for number, sql in enumerate(queries):
+            conn.query_bound = max(0.01, timeout - (time.monotonic() - started))
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute(sql)
+                    rows.append(cursor.fetchone())
+            except psycopg2.Error as exc:
+                if number == 0 or isinstance(exc, psycopg2.OperationalError):
+                    raise OperationalError(str(exc)) from exc
+                rows.append(None)
+        return rows
+    finally:
+        with contextlib.suppress(psycopg2.Error):
+            conn.close()

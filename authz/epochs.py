@@ -37,12 +37,13 @@ import psycopg2
 import psycopg2.extensions
 from cachetools import LRUCache
 
-from authz import db
+from authz import db, pgbounds
 from authz.models import Enterprise
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "monespace_authz_epoch"
+LISTENER_NAME = "monespace-listener"  # its application_name in pg_stat_activity
 # Enterprises whose epoch a process remembers; beyond that the oldest are re-read when needed.
 VIEW_SIZE = 200_000
 # PostgreSQL NOTIFY payloads are limited to 8000 bytes: send BCE numbers in chunks.
@@ -193,9 +194,11 @@ class PostgresEpochTracker(EpochTracker):
         view_size: int = VIEW_SIZE,
         heartbeat: float = HEARTBEAT,
         retry_delay: float = 0.5,
+        connect_timeout: float = db.CONNECT_TIMEOUT_SECONDS,
     ):
         super().__init__(view_size)
         self.url = url
+        self.connect_timeout = connect_timeout
         self.heartbeat = heartbeat
         self.retry_delay = retry_delay
         self.max_delay = 2 * heartbeat
@@ -239,17 +242,27 @@ class PostgresEpochTracker(EpochTracker):
 
     def _connect(self):
         parsed = urlparse(self.url)
+        pgbounds.install()
+        # Its heartbeat must come back within max_delay: the server cancels it before.
+        bounds = db.Bounds(
+            application_name=LISTENER_NAME,
+            connect_timeout=self.connect_timeout,
+            statement_timeout=self.max_delay,
+            idle_in_transaction=self.max_delay,
+        )
+        params = {
+            **bounds.connect_params(),
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+        }
         conn = psycopg2.connect(
             dbname=parsed.path.lstrip("/"),
             user=parsed.username,
             password=parsed.password,
             host=parsed.hostname,
             port=parsed.port or 5432,
-            connect_timeout=5,
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=2,
+            **params,
         )
         conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
         with conn.cursor() as cur:
@@ -300,10 +313,10 @@ class PostgresEpochTracker(EpochTracker):
             self.forget(conn.notifies.pop(0).payload.split())
 
 
-def tracker_for(url: str) -> EpochTracker:
+def tracker_for(url: str, connect_timeout: float = db.CONNECT_TIMEOUT_SECONDS) -> EpochTracker:
     """The tracker suited to the database at ``url``."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         return SqliteEpochTracker(path)
-    return PostgresEpochTracker(url)
+    return PostgresEpochTracker(url, connect_timeout=connect_timeout)

@@ -29,6 +29,7 @@ from werkzeug.exceptions import (
 
 from admin_ui import limits as rate_limits
 from authz import db, schema
+from authz.api.edge import EXTENSION as DECISIONS
 from idp_bridge.wiring import LoginConfigError
 from monespace import bootstrap, i18n, wsgi
 from monespace.config import Config, ConfigError, redact_url
@@ -81,8 +82,18 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     bootstrap.connect_database(config)
     bootstrap.register_subscribers(config)
-    with db.connection():
-        bootstrap.prepare_schema(config)
+    try:
+        with db.connection():
+            bootstrap.prepare_schema(config)
+    except peewee.OperationalError as exc:
+        # Bounded (database_connect_timeout, database_statement_timeout): a node started
+        # against a database that does not answer stops, saying so, rather than waiting.
+        app.logger.error(
+            "cannot start: the database %s does not answer: %s",
+            redact_url(config.database_url),
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+        )
+        raise
     problem = rate_limits.check_storage(config.rate_limit_storage)
     if problem is not None:
         raise ConfigError(f"rate_limit_storage: {redact_url(config.rate_limit_storage)}: {problem}")
@@ -92,6 +103,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     _init_database_per_request(app)
     _init_error_handlers(app)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+    app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
     app.add_url_rule("/", "home", home, methods=["GET"])
 
     if config.simulators:
@@ -129,7 +141,7 @@ def _init_request_gate(app: Flask) -> None:
 class _NoSessionForApis(SecureCookieSessionInterface):
     """Machine-to-machine paths carry no browser session: skip decoding a cookie for them."""
 
-    API_PATHS = ("/access/v1/", "/.well-known/", "/healthz")
+    API_PATHS = ("/access/v1/", "/.well-known/", "/healthz", "/readyz")
 
     def open_session(self, app: Flask, request: Request):
         if request.environ.get("PATH_INFO", "").startswith(self.API_PATHS):
@@ -163,30 +175,47 @@ def home() -> str:
 
 
 def healthz() -> tuple[Response, int]:
-    """Liveness and readiness for load balancers: the database answers, the schema fits."""
+    """Liveness: the process answers requests. It asks nothing of the database, so a database
+    that does not answer never gets a node restarted (readiness, /readyz, says so instead)."""
+    return jsonify(status="ok"), 200
+
+
+# A readiness check answers within about this many seconds, whatever the database does.
+READINESS_TIMEOUT = 1.0
+
+
+def readyz() -> tuple[Response, int]:
+    """Readiness for load balancers: the database answers within :data:`READINESS_TIMEOUT`
+    (on a connection of its own, never the pool's), its schema is this software's, the policy
+    loaded."""
+    sets = bootstrap.schema_sets()
+    # Each set's version row, as its model reads it (no parameters).
+    queries = ["SELECT 1", *(s.info.select(s.info.version).sql()[0] for s in sets)]
+    point = current_app.extensions.get(DECISIONS)
+    policy = point.engine.version if point is not None else None
     try:
-        db.database.connect(reuse_if_open=True)
-        sets = bootstrap.schema_sets()
-        versions = {schema_set.name: schema_set.version() for schema_set in sets}
-    except Exception as exc:
+        rows = db.probe(queries, READINESS_TIMEOUT)
+    except peewee.DatabaseError as exc:
         # Logged for the operator; the caller gets no detail of the failure.
-        current_app.logger.warning("health check: database unavailable: %s", exc)
-        return jsonify(status="error", database="unavailable"), 503
+        current_app.logger.warning("readiness: database unavailable: %s", exc)
+        return jsonify(status="error", database="unavailable", policy=policy), 503
+    versions = {s.name: (row[0] if row else None) for s, row in zip(sets, rows[1:], strict=True)}
     outdated = sorted(s.name for s in sets if versions[s.name] != s.current)
-    if outdated:
+    if outdated or policy is None:
         return jsonify(
             status="error",
             database="ok",
             schema_version=versions["authz"],
             expected_schema_version=schema.CURRENT_VERSION,
             outdated=outdated,
+            policy=policy,
         ), 503
-    return jsonify(status="ok", database="ok", schema_version=versions["authz"]), 200
+    return jsonify(status="ok", database="ok", schema_version=versions["authz"], policy=policy), 200
 
 
 def _wants_json() -> bool:
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" or request.path == "/healthz"
+    return best == "application/json" or request.path in ("/healthz", "/readyz")
 
 
 def _error_code(exc: HTTPException) -> str:

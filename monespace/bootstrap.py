@@ -38,12 +38,41 @@ def resolve_config(config: Config | Mapping[str, Any] | None = None) -> Config:
     return config_module.load(config)
 
 
-def connect_database(config: Config) -> Database:
+# The names PostgreSQL connections show in pg_stat_activity (application_name): the web app's
+# pool, the command line, the scheduled jobs (mail send, requests expire). The epoch listener
+# is "monespace-listener" (authz.epochs), a readiness check "monespace-readiness" (authz.db).
+POOL = "monespace-pool"
+CLI = "monespace-cli"
+WORKER = "monespace-worker"
+
+
+def database_bounds(config: Config, application_name: str = POOL) -> db.Bounds:
+    """The bounds of the connections of a web app (the statement timeout) or of a command
+    (the command timeout, long enough for the BCE import and the schema upgrade)."""
+    if application_name == POOL:
+        statement = config.database_statement_timeout
+        idle = config.database_idle_in_transaction_timeout
+    else:
+        statement = idle = config.database_command_timeout
+    return db.Bounds(
+        application_name=application_name,
+        connect_timeout=config.database_connect_timeout,
+        statement_timeout=statement,
+        idle_in_transaction=idle,
+    )
+
+
+def connect_database(config: Config, application_name: str = POOL) -> Database:
     """Bind the shared database proxy to the configured database (no connection opened), and
     key the audit log with the configured keys."""
     if config.audit_keys:
         audit.use_keys(config.audit_keys[0], config.audit_keys[1:])
-    return db.connect(config.database_url, config.database_pool_size, config.database_pool_wait)
+    return db.connect(
+        config.database_url,
+        config.database_pool_size,
+        config.database_pool_wait,
+        database_bounds(config, application_name),
+    )
 
 
 # The schema sets of the packages, authz first (the others refer to its tables). A package
@@ -104,16 +133,20 @@ def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: 
 
 @contextmanager
 def command_database(
-    config: Config | Mapping[str, Any] | None = None, *, check: SchemaCheck = "prepare"
+    config: Config | Mapping[str, Any] | None = None,
+    *,
+    check: SchemaCheck = "prepare",
+    application_name: str = CLI,
 ) -> Iterator[Config]:
     """For a CLI command: load the config, connect, check the schema, close at the end.
 
     ``check`` is ``"prepare"`` (what the app does at start-up), ``"current"`` (refuse a schema
     that is not current, even in demo mode: for read-only commands) or ``"none"`` (for
-    ``db upgrade`` itself).
+    ``db upgrade`` itself). Connections are named ``application_name`` and bounded by the
+    command timeout.
     """
     config = resolve_config(config)
-    connect_database(config)
+    connect_database(config, application_name)
     register_subscribers(config)
     with db.connection():
         if check == "prepare":

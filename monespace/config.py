@@ -116,6 +116,14 @@ class Settings(BaseModel):
     # one when all are in use before it is answered 503 with Retry-After (authz.db).
     database_pool_size: int = Field(32, ge=1, le=1000)
     database_pool_wait: int = Field(5, ge=1, le=60)
+    # Bounds on every PostgreSQL connection (authz.db.Bounds, authz.pgbounds), in seconds:
+    # opening one; a statement of the app (the server cancels it, and a server that does not
+    # answer at all is given up a second later); a statement of the command line's jobs (the
+    # BCE import, db upgrade: long on purpose; 0, none); a transaction left idle.
+    database_connect_timeout: int = Field(5, ge=1, le=60)
+    database_statement_timeout: int = Field(5, ge=1, le=600)
+    database_command_timeout: int = Field(3600, ge=0, le=86_400)
+    database_idle_in_transaction_timeout: int = Field(30, ge=1, le=3600)
     # The periodic jobs of `monespace worker` (monespace.worker): seconds between two runs of
     # each, and the file where it records the last run of each (<data_dir>/worker-heartbeat.json).
     worker_mail_interval: int = Field(60, ge=1, le=86_400)
@@ -169,6 +177,10 @@ class Config:
     max_request_body: int
     database_pool_size: int
     database_pool_wait: int
+    database_connect_timeout: int
+    database_statement_timeout: int
+    database_command_timeout: int
+    database_idle_in_transaction_timeout: int
     worker_mail_interval: int
     worker_expire_interval: int
     worker_purge_interval: int
@@ -399,6 +411,10 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         max_request_body=values.max_request_body,
         database_pool_size=values.database_pool_size,
         database_pool_wait=values.database_pool_wait,
+        database_connect_timeout=values.database_connect_timeout,
+        database_statement_timeout=values.database_statement_timeout,
+        database_command_timeout=values.database_command_timeout,
+        database_idle_in_transaction_timeout=values.database_idle_in_transaction_timeout,
         worker_mail_interval=values.worker_mail_interval,
         worker_expire_interval=values.worker_expire_interval,
         worker_purge_interval=values.worker_purge_interval,

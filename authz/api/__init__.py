@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
     """Build the app's one decision point from its configuration; register the routes."""
     config = app.config["MONESPACE"]
     point = DecisionPoint(
-        tracker_for(config.database_url),
+        tracker_for(config.database_url, config.database_connect_timeout),
         cache_size=config.decision_cache_size,
         ttl=config.decision_cache_ttl,
         log=DecisionLog(

@@ -7,7 +7,7 @@ import click
 
 from admin_ui.mail import deliver_due
 from admin_ui.models import OutboxMessage
-from monespace.bootstrap import command_database
+from monespace.bootstrap import WORKER, command_database
 
 
 @click.group()
@@ -19,7 +19,7 @@ def mail() -> None:
 @click.option("--limit", default=100, show_default=True, help="Messages sent at most this run.")
 def send(limit: int) -> None:
     """Send the messages that are due, once; failures are retried by later runs."""
-    with command_database(check="current") as config:
+    with command_database(check="current", application_name=WORKER) as config:
         if not config.smtp_host:
             click.echo(
                 "warning: MONESPACE_SMTP_HOST is not set; the messages stay in the outbox",

@@ -17,6 +17,6 @@ def requests() -> None:
 def expire() -> None:
     """Mark requests left undecided for 30 days as expired and email each requester, once
     (``monespace worker`` does it hourly; ``monespace mail send`` delivers the emails)."""
-    with bootstrap.command_database():
+    with bootstrap.command_database(application_name=bootstrap.WORKER):
         count = expire_requests()
     click.echo(f"{count} role request(s) expired")

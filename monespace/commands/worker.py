@@ -13,7 +13,7 @@ import click
 
 from authz import db
 from monespace import worker as worker_module
-from monespace.bootstrap import command_database, resolve_config
+from monespace.bootstrap import WORKER, command_database, resolve_config
 
 
 @click.group(invoke_without_command=True)
@@ -26,7 +26,7 @@ def worker(ctx: click.Context, once: bool) -> None:
         return
     _log_to_stderr()
     with ExitStack() as stack:
-        config = stack.enter_context(command_database())
+        config = stack.enter_context(command_database(application_name=WORKER))
         if not db.is_postgresql():
             # Refused before any job runs: one worker per SQLite database.
             try:

@@ -1,4 +1,4 @@
-"""monespace/app.py: start-up, /healthz, cookie flags and error responses."""
+"""monespace/app.py: start-up, /healthz and /readyz, cookie flags and error responses."""
 
 from __future__ import annotations
 
@@ -19,14 +19,20 @@ def app(empty_database, database_url):
     return create_app({"database_url": database_url})
 
 
-def test_demo_start_creates_the_schema_and_healthz_is_ok(app):
-    response = app.test_client().get("/healthz")
+def test_demo_start_creates_the_schema_and_the_node_is_live_and_ready(app):
+    from authz.engine import get_engine
 
-    assert response.status_code == 200
-    assert response.get_json() == {
+    live = app.test_client().get("/healthz")
+    ready = app.test_client().get("/readyz")
+
+    assert live.status_code == 200
+    assert live.get_json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.get_json() == {
         "status": "ok",
         "database": "ok",
         "schema_version": schema.CURRENT_VERSION,
+        "policy": get_engine().version,
     }
 
 
@@ -74,7 +80,7 @@ def test_production_start_needs_a_current_schema(empty_database, database_url):
     db.connect(database_url)
     with db.connection():
         bootstrap.upgrade_schemas()
-    response = create_app(settings).test_client().get("/healthz")
+    response = create_app(settings).test_client().get("/readyz")
 
     assert response.status_code == 200
     assert response.get_json()["schema_version"] == schema.CURRENT_VERSION
@@ -86,17 +92,20 @@ def test_create_app_accepts_a_config_object(empty_database, database_url):
     assert create_app(settings).config["MONESPACE"] is settings
 
 
-def test_healthz_is_503_without_a_traceback_when_the_database_is_unusable(tmp_path):
+def test_readyz_is_503_without_a_traceback_when_the_database_is_unusable(tmp_path):
     path = tmp_path / "gone.sqlite3"
     app = create_app({"database_url": f"sqlite:///{path}"})
     path.unlink()
     path.mkdir()  # a directory where the database file was: SQLite cannot open it
     db.database.close_all()  # pooled connections would still hold the old file open
 
-    response = app.test_client().get("/healthz")
+    ready = app.test_client().get("/readyz")
+    live = app.test_client().get("/healthz")
 
-    assert response.status_code == 503
-    assert response.get_json() == {"status": "error", "database": "unavailable"}
+    assert ready.status_code == 503
+    assert ready.get_json()["status"] == "error"
+    assert ready.get_json()["database"] == "unavailable"
+    assert live.status_code == 200  # the process itself is fine: no restart
 
 
 def test_other_pages_are_503_json_when_the_database_is_unusable(tmp_path):
@@ -113,11 +122,11 @@ def test_other_pages_are_503_json_when_the_database_is_unusable(tmp_path):
     assert response.get_json()["error"] == "service_unavailable"
 
 
-def test_healthz_reports_a_schema_that_is_not_current(app):
+def test_readyz_reports_a_schema_that_is_not_current(app):
     with db.connection():
         schema.SchemaInfo.update(version=schema.CURRENT_VERSION + 1).execute()
 
-    response = app.test_client().get("/healthz")
+    response = app.test_client().get("/readyz")
 
     assert response.status_code == 503
     assert response.get_json()["status"] == "error"
@@ -236,12 +245,12 @@ def test_pages_carry_the_policy_and_production_adds_hsts(database, database_url,
     assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
-def test_healthz_names_a_package_whose_tables_are_behind(app):
+def test_readyz_names_a_package_whose_tables_are_behind(app):
     from idp_bridge.models import IdpBridgeSchemaInfo
 
     with db.connection():
         IdpBridgeSchemaInfo.update(version=0).execute()
-    response = app.test_client().get("/healthz")
+    response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["outdated"] == ["idp_bridge"]
 

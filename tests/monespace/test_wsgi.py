@@ -22,7 +22,7 @@ from tests.idp_bridge.web_client import (
 
 OAUTH_PATHS = ("/token", "/introspect", "/revoke", "/userinfo")
 DECISION_PATHS = ("/access/v1/evaluation", "/access/v1/evaluations")
-JSON_PATHS = ("/healthz", "/jwks")
+JSON_PATHS = ("/healthz", "/readyz", "/jwks")
 NUL = "a\x00b"
 FORM = {
     name: NUL
@@ -264,7 +264,7 @@ def test_every_503_says_when_to_come_back(app):
     db.database.close()
     db.connect("postgresql://nobody@127.0.0.1:9/nothing")  # nothing listens there
     for response in (
-        browser.get("/healthz"),
+        browser.get("/readyz"),
         browser.post(
             "/token",
             data={"grant_type": "client_credentials"},
