@@ -1,6 +1,7 @@
 """Fixtures shared across the test directories: a fresh database per test, on SQLite and on
-PostgreSQL; the demo app built on it (``make_app``, ``app``); a real SMTP server
-(``smtp_server``). Fixtures used by one directory live in that directory's conftest.py.
+PostgreSQL; the demo app built on it (``make_app``, ``app``) and served over real HTTP on
+127.0.0.1 (``live_app``); a real SMTP server (``smtp_server``). Fixtures used by one directory
+live in that directory's conftest.py.
 
 Every test that takes ``database`` (directly or through another fixture) runs twice: once on a
 SQLite file and once on the machine's PostgreSQL. ``MONESPACE_TEST_DATABASES`` narrows the set
@@ -12,12 +13,16 @@ created there).
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
+from werkzeug.serving import make_server
 
 from admin_ui import limits
 from authz import audit, db, events
@@ -199,6 +204,47 @@ def make_app(database, database_url, tmp_path):
 def app(make_app) -> Flask:
     """The demo app with the default settings."""
     return make_app()
+
+
+# -- the app over HTTP --------------------------------------------------------------------------
+# ``live_app``: the demo app on the test's database, served by werkzeug in a thread on a free
+# port, its ``base_url`` the address clients use (``http://127.0.0.1:PORT``). The socket is bound
+# before the app is built, so the port is known without the race of probing for a free one.
+
+
+@dataclass
+class LiveApp:
+    app: Flask
+    url: str  # the base_url, e.g. http://127.0.0.1:54321
+
+
+class _Deferred:
+    """A WSGI app set after the server is bound: the app's base_url needs the server's port."""
+
+    app: Flask | None = None
+
+    def __call__(self, environ, start_response):
+        assert self.app is not None, "the server was called before the app was built"
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def live_app(make_app) -> Iterator[LiveApp]:
+    deferred = _Deferred()
+    server = make_server("127.0.0.1", 0, deferred, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    deferred.app = make_app(base_url=url)
+    # A short poll: shutdown() waits for the loop to notice, half a second by default.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app", daemon=True
+    )
+    thread.start()
+    try:
+        yield LiveApp(deferred.app, url)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
 
 
 # -- mail ---------------------------------------------------------------------------------------

@@ -1,52 +1,52 @@
-"""Fixtures of the flows: the whole app served over real HTTP on 127.0.0.1.
+"""Fixtures of the flows.
 
-``live_app``: the demo app (demo data seeded, the simulators mounted) on the test's database,
-served by werkzeug in a thread on a free port, its ``base_url`` the address clients use
-(``http://127.0.0.1:PORT``). The socket is bound before the app is built, so the port is known
-without the race of probing for a free one.
+``two_processes``: two app processes (``app_process.py``) on the test's database, as two
+nodes; yields their ports once each one's epoch tracker is healthy.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+import os
+import subprocess
+import sys
+import time
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
-
-@dataclass
-class LiveApp:
-    app: Flask
-    url: str  # the base_url, e.g. http://127.0.0.1:54321
-
-
-class _Deferred:
-    """A WSGI app set after the server is bound: the app's base_url needs the server's port."""
-
-    app: Flask | None = None
-
-    def __call__(self, environ, start_response):
-        assert self.app is not None, "the server was called before the app was built"
-        return self.app(environ, start_response)
+from monespace import demo
+from tests.flows.app_processes import HARNESS, call, free_port
 
 
 @pytest.fixture
-def live_app(make_app) -> Iterator[LiveApp]:
-    deferred = _Deferred()
-    server = make_server("127.0.0.1", 0, deferred, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    deferred.app = make_app(base_url=url)
-    # A short poll: shutdown() waits for the loop to notice, half a second by default.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app", daemon=True
-    )
-    thread.start()
+def two_processes(database, database_url):
+    demo.seed()  # before the processes start, so neither seeds
+    database.close()
+    processes, ports = [], []
     try:
-        yield LiveApp(deferred.app, url)
+        for _ in range(2):
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, str(HARNESS), database_url, str(port)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                # The harness imports loadtests/, which is not installed: the checkout is.
+                env={**os.environ, "PYTHONPATH": str(HARNESS.parents[2])},
+            )
+            processes.append(process)
+            ports.append(port)
+        for process in processes:
+            assert process.stdout.readline().strip() == "ready", process.stderr.read()
+        for port in ports:
+            deadline = time.monotonic() + 10
+            while call(port, "GET", "/_test/ready")[0] != 200:
+                assert time.monotonic() < deadline, "epoch tracker never became healthy"
+                time.sleep(0.05)
+        yield ports
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+            process.stdout.close()
+            process.stderr.close()
+        database.connect(reuse_if_open=True)

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the two_processes fixture is imported, then named as an argument)
 """Proof that what the provider caches never outlives a change made through another process.
 
 Two app processes share one database (PostgreSQL, then SQLite), as two nodes do. A token
@@ -19,7 +18,7 @@ from urllib.parse import urlencode
 
 from authz.clients import ClientMetadata, add_client, disable_client, rotate_secret
 from authz.models import Person, RoleGrant
-from tests.flows.test_multiprocess_revocation import LUC, two_processes  # noqa: F401
+from tests.flows.app_processes import LUC
 
 BOUND_SECONDS = 1.0
 DEMO = ("demo-rp", "demo-secret")

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from loadtests.logins import LoginClient, LoginFailed
-from tests.flows.live_world import live_app_fixture, make_app_fixture  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("TokenUser", "RelyingPartyUser", "EidLoginUser", "ItsmeLoginUser")

@@ -17,7 +17,8 @@ import pytest
 from authz import db
 from monespace import demo
 from monespace.app import create_app
-from tests.idp_bridge.web_world import Browser, app_settings, stop
+from tests.demo_app import app_settings, stop
+from tests.idp_bridge.web_client import Browser
 from tests.tcp_proxy import FreezableProxy
 
 AUTH = {
@@ -38,8 +39,8 @@ WITHIN = 3.5
 def proxied(database, database_url, tmp_path):
     if not database_url.startswith("postgresql"):
         pytest.skip("a PostgreSQL server behind a proxy")
-    proxy = FreezableProxy(("127.0.0.1", 5432))
     url = urlparse(database_url)
+    proxy = FreezableProxy((url.hostname or "127.0.0.1", url.port or 5432))
     proxy_url = urlunparse(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
     apps = []
 
