@@ -146,7 +146,10 @@ def instrument(name: str, source: str, rules: list[Rule]) -> str:
     numbered by its index there."""
     out: list[str] = []
     appended: list[str] = []
-    actors = [m.group("type") for m in map(_BLOCK_START.match, _block_heads(source)) if m]
+    # oso expands a shorthand rule for every declared actor type: name the one declared
+    # here, else oso's union of them all.
+    blocks = [m for m in map(_BLOCK_START.match, _block_heads(source)) if m]
+    actors = [m.group("type") for m in blocks if m.group("kind") == "actor"]
     actor_type = actors[0] if len(actors) == 1 else "Actor"
     cursor = 0
     for statement in statements(source):

@@ -333,9 +333,13 @@ def coverage(policy_dir: Path, table: Path, strict: bool) -> None:
 
     Each rule is reported, per file, with its line: covered (held for some case), reached
     but never held, or never reached. Exit status 1 when a rule is never reached (with
-    --strict, also when one never held), 0 otherwise.
+    --strict, also when one never held), 0 otherwise, 2 when the policy does not load.
     """
-    rules, results = policycoverage.measure(policy_dir, policytest.load_table(table))
+    try:
+        rules, results = policycoverage.measure(policy_dir, policytest.load_table(table))
+    except (AuthzError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(DIFF_ERROR) from None  # 1 means "a rule is never reached"
     by_file: dict[str, list[policycoverage.Rule]] = {}
     for rule in rules:
         by_file.setdefault(rule.file, []).append(rule)

@@ -328,3 +328,13 @@ def test_coverage_strict_fails_on_a_rule_that_never_held(capsys):
     assert code == 1
     assert "reached, never held" in out
     assert "covers_no_more(terms: Terms, grant: Grant)" in out
+
+
+def test_coverage_of_a_policy_that_does_not_load_exits_2(policy_copy, capsys):
+    change_rule(policy_copy, '"agent" if "owner";', '"agent" if "owner"')
+
+    code, out, err = run_cli(capsys, "policy", "coverage", "--policy-dir", str(policy_copy))
+
+    assert code == 2
+    assert err.startswith("error: policy does not load:") and err.count("\n") == 1
+    assert "Traceback" not in out + err
