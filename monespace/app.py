@@ -26,6 +26,7 @@ from werkzeug.exceptions import (
     NotFound,
     ServiceUnavailable,
 )
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin_ui import limits as rate_limits
 from authz import db, schema
@@ -123,7 +124,13 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = RequestGate(
         app.wsgi_app, config.max_request_body, retry_after=config.database_pool_wait
     )
-    _init_security_headers(app)  # outermost: it covers what the packages' layers answer
+    _init_security_headers(app)  # it covers what the packages' layers answer
+    if config.trusted_proxies:
+        # Outermost: every layer sees the client's address (audit log, the demo outbox's
+        # loopback check) and scheme, as the trusted proxies forwarded them. Each proxy
+        # appends the address it saw, so only the last trusted_proxies entries are believed.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     return app
 
 

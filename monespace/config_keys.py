@@ -1,5 +1,6 @@
 """The secrets of the configuration: the secret key and the audit keys, given, read from their
-files, or generated once for the demo (``monespace.config``)."""
+files, or generated once for the demo; and the secrets directory, one file per setting
+(``monespace.config``)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,30 @@ def _generated_secret(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def read_secrets_dir(directory: str) -> dict[str, str]:
+    """The settings held in ``directory``, one file per setting named after it (``database_url``,
+    ``secret_key``...), as Docker mounts secrets under /run/secrets and Kubernetes a Secret's
+    keys. The value is the file's text without surrounding whitespace; an empty file sets
+    nothing. Hidden entries and subdirectories are skipped (Kubernetes keeps its ``..data``
+    links there); every other name must be a setting, checked by the caller."""
+    path = Path(directory).expanduser()
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read MONESPACE_SECRETS_DIR {path}: {exc.strerror or exc}"
+        ) from None
+    values = {}
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        try:
+            value = entry.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"cannot read the secret {entry}: {reason}") from None
+        if value:
+            values[entry.name] = value
+    return values
