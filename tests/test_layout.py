@@ -23,6 +23,7 @@ FIXTURES_MODULE = "_" + "world.py"  # the former modules of fixtures imported by
 CROSS_CUTTING = (
     "tests/browser",
     "tests/conformance",
+    "tests/test_deploy.py",
     "tests/flows",
     "tests/fuzz",
     "tests/test_docs.py",
