@@ -205,7 +205,7 @@ def test_what_the_secrets_directory_holds_is_checked_like_any_setting(tmp_path, 
 
 
 def test_a_secrets_directory_that_cannot_be_read_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read MONESPACE_SECRETS_DIR .*/missing"):
+    with pytest.raises(ConfigError, match=r"cannot read MONESPACE_SECRETS_DIR .*/missing"):
         config.load(environ={**PRODUCTION, "MONESPACE_SECRETS_DIR": str(tmp_path / "missing")})
 
 
@@ -213,7 +213,7 @@ def test_a_secret_that_is_not_text_is_refused(tmp_path):
     secrets = _secrets(tmp_path / "secrets")
     (tmp_path / "secrets" / "smtp_password").write_bytes(b"\xff\xfe")
 
-    with pytest.raises(ConfigError, match="cannot read the secret .*smtp_password: not UTF-8"):
+    with pytest.raises(ConfigError, match=r"cannot read the secret .*smtp_password: not UTF-8"):
         config.load(environ={**PRODUCTION, **secrets})
 
 
