@@ -15,13 +15,12 @@ import json
 import re
 from pathlib import Path
 
-import gunicorn.config
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
-from monespace import config
+from monespace import config, gunicorn_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -181,9 +180,9 @@ def test_the_nodes_are_probed_and_protected_from_disruption():
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert web["spec"]["replicas"] >= 2
     assert web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    # Requests in flight get gunicorn's graceful_timeout, after the preStop pause.
+    # Requests in flight get the graceful_timeout of monespace serve, after the preStop pause.
     pause = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
-    graceful = gunicorn.config.GracefulTimeout.default
+    graceful = gunicorn_config.graceful_timeout
     assert pod_spec(web)["terminationGracePeriodSeconds"] > pause + graceful
     budget = [doc for doc in manifests().values() if doc["kind"] == "PodDisruptionBudget"]
     assert [doc["spec"]["selector"]["matchLabels"] for doc in budget] == [labels]

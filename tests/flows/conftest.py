@@ -78,8 +78,9 @@ def installation(database, database_url, tmp_path, smtp_server):
     environ = installation_env(
         secrets,
         tmp_path,
-        # A database number of its own on the machine's Redis: counters of this test only.
-        MONESPACE_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/13",
+        # The machine's Redis, under keys of this test only.
+        MONESPACE_RATE_LIMIT_STORAGE="redis://127.0.0.1:6379/0",
+        MONESPACE_RATE_LIMIT_KEY_PREFIX="monespace-deploy-test-two-nodes",
         MONESPACE_TRUSTED_PROXIES="1",
         MONESPACE_SMTP_HOST=mail.smtp_host,
         MONESPACE_SMTP_PORT=str(mail.smtp_port),
