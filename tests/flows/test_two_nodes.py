@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
+
 from monespace import demo
 
 AUTH = (
@@ -30,6 +32,8 @@ AUTH = (
 )
 LUC, NORA, BOULANGERIE = "90010100123", "95050500928", "0123456749"
 WORKER_JOBS = ("expire-requests", "purge", "mail")
+
+pytestmark = pytest.mark.slow
 
 
 def post(node, path: str, body: dict, *, form: bool = False) -> tuple[int, dict]:
