@@ -25,6 +25,7 @@ CROSS_CUTTING = (
     "tests/conformance",
     "tests/flows",
     "tests/fuzz",
+    "tests/test_dashboard.py",
     "tests/test_docs.py",
     "tests/test_layout.py",
     "tests/test_packaging.py",
