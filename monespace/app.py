@@ -33,7 +33,7 @@ from authz.api.edge import EXTENSION as DECISIONS
 from authz.metrics import start_flushing
 from idp_bridge.wiring import LoginConfigError
 from monespace import bootstrap, i18n, metrics, wsgi
-from monespace.config import Config, ConfigError, redact_url
+from monespace.config import Config, ConfigError, counts_per_process, redact_url
 from monespace.wsgi import DefaultHeaders, Observed, RequestGate
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
@@ -96,9 +96,16 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
         )
         raise
-    problem = rate_limits.check_storage(config.rate_limit_storage)
+    problem = rate_limits.check_storage(config.rate_limit_storage, config.rate_limit_key_prefix)
     if problem is not None:
         raise ConfigError(f"rate_limit_storage: {redact_url(config.rate_limit_storage)}: {problem}")
+    if not config.is_demo and counts_per_process(config):
+        # More than one worker is refused before the workers start (check_workers); several
+        # nodes cannot be seen from here.
+        app.logger.warning(
+            "rate limits are counted in this process (rate_limit_storage memory://): with "
+            "more than one node, each counts apart; set rate_limit_storage to a shared Redis"
+        )
 
     _init_request_gate(app)  # first of the hooks: nothing reads a refused request
     app.before_request(metrics.note_rule)
