@@ -40,6 +40,7 @@ from monespace.config_keys import (
     demo_secret_key,
     make_dir,
     read_secrets_dir,
+    read_secret,
     secret_key,
 )
 from monespace.config_upstreams import (
@@ -60,6 +61,7 @@ SECRETS_DIR_VARIABLE = "MONESPACE_SECRETS_DIR"
 DECISION_LOG_MODES = ("off", "sample", "full")
 DEMO_BASE_URL = "http://127.0.0.1:8000"
 DEMO_OPERATOR_NRN = "82031512306"  # Olivier, the demo's operator (monespace.demo)
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class Settings(BaseModel):
@@ -138,8 +140,18 @@ class Settings(BaseModel):
     worker_expire_interval: int = Field(3600, ge=1, le=86_400)
     worker_purge_interval: int = Field(3600, ge=1, le=86_400)
     worker_heartbeat_file: str | None = None
+    # Logs (monespace.logs): JSON lines, or text for people; None: json in production, text
+    # in the demo.
+    log_format: Literal["json", "text"] | None = None
+    # Metrics (monespace.metrics): /metrics answers only requests bearing this token
+    # (Authorization: Bearer); without one it is not served. The worker serves its own on
+    # worker_metrics_host:worker_metrics_port (0: not served; the token is then required).
+    metrics_token: str | None = None
+    metrics_token_file: str | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(0, ge=0, le=65_535)
 
-    @field_validator("mode", "decision_log", mode="before")
+    @field_validator("mode", "decision_log", "log_format", mode="before")
     @classmethod
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -195,6 +207,10 @@ class Config:
     worker_expire_interval: int
     worker_purge_interval: int
     worker_heartbeat_file: Path
+    log_format: str
+    metrics_token: str | None
+    worker_metrics_host: str
+    worker_metrics_port: int
 
     @property
     def is_demo(self) -> bool:
@@ -211,7 +227,8 @@ class Config:
             f"Config(mode={self.mode!r}, database_url={redact_url(self.database_url)!r}, "
             f"base_url={self.base_url!r}, data_dir={str(self.data_dir)!r}, "
             f"simulators={self.simulators!r}, smtp_host={self.smtp_host!r}, "
-            f"smtp_password={'***' if self.smtp_password else None!r})"
+            f"smtp_password={'***' if self.smtp_password else None!r}, "
+            f"metrics_token={'***' if self.metrics_token else None!r})"
         )
 
 
@@ -440,7 +457,29 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
             if values.worker_heartbeat_file
             else data_dir / "worker-heartbeat.json"
         ),
+        log_format=values.log_format or ("text" if demo else "json"),
+        **_metrics_settings(values),
     )
+
+
+def _metrics_settings(values: Settings) -> dict[str, Any]:
+    token = read_secret("METRICS_TOKEN", values.metrics_token, values.metrics_token_file)
+    if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(
+            f"MONESPACE_METRICS_TOKEN is {len(token)} characters long; it needs at least "
+            f"{MIN_METRICS_TOKEN_LENGTH} (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+    if values.worker_metrics_port and token is None:
+        raise ConfigError(
+            "MONESPACE_WORKER_METRICS_PORT is set but MONESPACE_METRICS_TOKEN is not: "
+            "the worker serves its metrics to the bearer of that token only"
+        )
+    return {
+        "metrics_token": token,
+        "worker_metrics_host": values.worker_metrics_host,
+        "worker_metrics_port": values.worker_metrics_port,
+    }
 
 
 PER_PROCESS_STORAGE = "memory://"

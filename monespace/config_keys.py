@@ -17,17 +17,21 @@ DEMO_AUDIT_KEY_FILENAME = "audit_key"  # in keys_dir
 
 def secret_key(key: str | None, key_file: str | None) -> str | None:
     """The secret key, given or read from its file; None when neither is set."""
-    if key is not None and key_file is not None:
-        raise ConfigError("set MONESPACE_SECRET_KEY or MONESPACE_SECRET_KEY_FILE, not both")
-    if key_file is not None:
-        path = Path(key_file).expanduser()
+    return read_secret("SECRET_KEY", key, key_file)
+
+
+def read_secret(name: str, value: str | None, value_file: str | None) -> str | None:
+    """A secret setting (``MONESPACE_<name>``), given or read from the file named by
+    ``MONESPACE_<name>_FILE``; None when neither is set."""
+    if value is not None and value_file is not None:
+        raise ConfigError(f"set MONESPACE_{name} or MONESPACE_{name}_FILE, not both")
+    if value_file is not None:
+        path = Path(value_file).expanduser()
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read MONESPACE_SECRET_KEY_FILE {path}: {exc.strerror}"
-            ) from None
-    return key
+            raise ConfigError(f"cannot read MONESPACE_{name}_FILE {path}: {exc.strerror}") from None
+    return value
 
 
 def audit_keys(

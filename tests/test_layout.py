@@ -26,6 +26,7 @@ CROSS_CUTTING = (
     "tests/test_deploy.py",
     "tests/flows",
     "tests/fuzz",
+    "tests/test_dashboard.py",
     "tests/test_docs.py",
     "tests/test_layout.py",
     "tests/test_packaging.py",

@@ -399,6 +399,47 @@ def test_bad_upstream_settings_stop_the_start_with_one_line(environ, message):
         config.load(environ=environ)
 
 
+def test_json_is_the_default_in_production_and_text_in_the_demo(tmp_path):
+    demo = config.load({"data_dir": str(tmp_path)}, environ={})
+    assert demo.log_format == "text"
+    production = config.load(
+        {
+            "mode": "production",
+            "database_url": "postgresql://u@db/x",
+            "secret_key": "s" * 40,
+            "audit_key": "a" * 40,
+            "base_url": "https://example.be",
+        },
+        environ={},
+    )
+    assert production.log_format == "json"
+    assert config.load({"data_dir": str(tmp_path), "log_format": "JSON"}, environ={}).log_format
+    with pytest.raises(config.ConfigError, match="MONESPACE_LOG_FORMAT"):
+        config.load({"data_dir": str(tmp_path), "log_format": "xml"}, environ={})
+
+
+def test_metrics_token_settings(tmp_path):
+    base = {"data_dir": str(tmp_path)}
+    assert config.load(base, environ={}).metrics_token is None
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text("t" * 32 + "\n")
+    loaded = config.load({**base, "metrics_token_file": str(token_file)}, environ={})
+    assert loaded.metrics_token == "t" * 32
+    assert "t" * 32 not in repr(loaded)
+    with pytest.raises(config.ConfigError, match="at least 16"):
+        config.load({**base, "metrics_token": "short"}, environ={})
+    with pytest.raises(config.ConfigError, match="not both"):
+        config.load(
+            {**base, "metrics_token": "t" * 32, "metrics_token_file": str(token_file)}, environ={}
+        )
+    with pytest.raises(config.ConfigError, match="MONESPACE_METRICS_TOKEN is not"):
+        config.load({**base, "worker_metrics_port": 9100}, environ={})
+    worker = config.load(
+        {**base, "worker_metrics_port": 9100, "metrics_token": "t" * 32}, environ={}
+    )
+    assert (worker.worker_metrics_host, worker.worker_metrics_port) == ("127.0.0.1", 9100)
+
+
 def test_production_refuses_per_process_counters_in_several_workers():
     counted_apart = config.load(environ=PRODUCTION)
     assert config.counts_per_process(counted_apart)
