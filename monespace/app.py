@@ -136,9 +136,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     )
     _init_security_headers(app)  # it covers what the packages' layers answer
     if config.trusted_proxies:
-        # Outside the app's layers: every layer sees the client's address (audit log, the demo outbox's
-        # loopback check) and scheme, as the trusted proxies forwarded them. Each proxy
-        # appends the address it saw, so only the last trusted_proxies entries are believed.
+        # Outside the app's layers: every layer sees the client's address (audit log, the
+        # demo outbox's loopback check) and scheme, as the trusted proxies forwarded them. Each
+        # proxy appends the address it saw, so only the last trusted_proxies entries count.
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     # Outermost of all: every request counted and timed, whichever layer answers it.

@@ -39,8 +39,8 @@ from monespace.config_keys import (
     audit_keys_checked,
     demo_secret_key,
     make_dir,
-    read_secrets_dir,
     read_secret,
+    read_secrets_dir,
     secret_key,
 )
 from monespace.config_upstreams import (
