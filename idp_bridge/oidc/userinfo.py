@@ -10,13 +10,14 @@ advises against it and OpenID Connect Core 5.3.1 asks for the header.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 from oic.oic import scope2claims
 from oic.oic.message import OpenIDSchema
-from pyop.exceptions import BearerTokenError, InvalidAccessToken
+from pyop.exceptions import BearerTokenError, InvalidAccessToken, InvalidSubjectIdentifier
 from pyop.message import AuthorizationRequest
 
 from authz.clients import find_client
@@ -28,6 +29,7 @@ from idp_bridge.oidc.edge import (
     oauth_json,
 )
 from idp_bridge.oidc.errors import OAuthError, single_params
+from idp_bridge.oidc.token_reads import read_record
 
 if TYPE_CHECKING:
     pass
@@ -96,10 +98,15 @@ def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
     try:
         if access_token is None:
             raise BearerTokenError("no bearer token")
-        record = state.active_access_token(access_token)
-        if record is None:
+        # ProviderAuthorizationState.active_access_token, then get_user_id_for_subject_
+        # identifier (the subject's index), each one read with its statement built once.
+        record = read_record(access_token, state.access_tokens)
+        if record is None or record["exp"] < int(time.time()):
             raise InvalidAccessToken("unknown, expired or revoked access token")
-        user_id = state.get_user_id_for_subject_identifier(record["sub"])
+        subject = read_record(record["sub"], state.subject_identifiers.index)
+        if subject is None:
+            raise InvalidSubjectIdentifier("unknown subject identifier")
+        user_id = subject["user_id"]
         auth_req = AuthorizationRequest().from_dict(record[state.KEY_AUTHORIZATION_REQUEST])
         requested = scope2claims(record["scope"].split(), extra_scope_dict=pyop.extra_scopes)
         requested.update(pyop._get_requested_claims_in(auth_req, "userinfo"))
