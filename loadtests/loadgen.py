@@ -258,12 +258,20 @@ def warm(
     return sent
 
 
+def _ready() -> None:
+    time.sleep(0.2)  # long enough for every process to take one
+
+
 class LoadGenerator:
     """``processes`` processes of ``connections`` keep-alive connections each, kept ready."""
 
     def __init__(self, processes: int = 2, connections: int = 4):
         self.processes, self.connections = processes, connections
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        # Started now, not at the first run: spawning and importing take seconds on a busy
+        # machine, and processes that start late would measure nothing of the first run.
+        for ready in [self._pool.submit(_ready) for _ in range(processes)]:
+            ready.result(timeout=120)
 
     def run(
         self,
