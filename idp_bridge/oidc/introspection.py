@@ -63,8 +63,8 @@ def answer(edge: Edge, client: RegisteredClient, token_value: str) -> dict[str, 
     if own is not None and own["client_id"] == client.client_id and own["exp"] >= time.time():
         return {"active": True, "token_type": "Bearer", "iss": edge.issuer, **own}
     record = found.get(state.access_tokens.collection)
-    # ProviderAuthorizationState.active_access_token's rule, on the record already read.
-    if record is not None and record["exp"] < int(time.time()):
+    # ProviderAuthorizationState.active_access_token's rule (and clock), on the record read.
+    if record is not None and record["exp"] < state._now():
         record = None
     kind = "access_token"
     if record is None:

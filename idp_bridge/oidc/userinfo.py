@@ -10,7 +10,6 @@ advises against it and OpenID Connect Core 5.3.1 asks for the header.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +100,7 @@ def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
         # ProviderAuthorizationState.active_access_token, then get_user_id_for_subject_
         # identifier (the subject's index), each one read with its statement built once.
         record = read_record(access_token, state.access_tokens)
-        if record is None or record["exp"] < int(time.time()):
+        if record is None or record["exp"] < state._now():  # the state's own clock
             raise InvalidAccessToken("unknown, expired or revoked access token")
         subject = read_record(record["sub"], state.subject_identifiers.index)
         if subject is None:

@@ -70,6 +70,9 @@ def test_the_public_documents_are_the_routes_answers(browser, fast_lane, dispatc
     same(browser, fast_lane, "GET", "/jwks?format=json")
     same(browser, fast_lane, "GET", "/jwks", FORM, "a=b")
     assert dispatched == ["/jwks"] * 6
+    # A request the request gate refused (a control character in a header) is the route's.
+    status, _headers, body = same(browser, fast_lane, "GET", "/jwks", {"X-Note": "a\x01b"})
+    assert status == "400 BAD REQUEST" and b"invalid_request" in body
 
 
 @pytest.fixture
@@ -164,18 +167,21 @@ def test_revocations_and_policy_changes_are_seen_at_once_by_both(
     def userinfo_status() -> str:
         return same(browser, fast_lane, "GET", "/userinfo", bearer)[0]
 
+    # An expired access token (its exp passed; the row not yet purged).
+    state = browser.app.extensions["monespace.oidc"].provider.provider().authz_state
+    later = time.time() + 7200
+    monkeypatch.setattr(state, "_clock", lambda: later)
+    assert inactive(access) and not inactive(refresh_token)
+    assert userinfo_status() == "401 UNAUTHORIZED"
+    monkeypatch.undo()
+    assert userinfo_status() == "200 OK"
+
     # The mandate behind represents revoked: the policy's answer changes at once.
     luc = Person.get(Person.given_name == "Luc")
     grant = RoleGrant.get((RoleGrant.person == luc) & RoleGrant.ended_at.is_null())
     revoke_role(Caller.for_person(grant.enterprise.gap_designations[0].person), grant.id)
     assert inactive(access) and inactive(refresh_token)
     assert userinfo_status() == "401 UNAUTHORIZED"
-
-    # An expired access token (its exp passed; the row not yet purged).
-    later = time.time() + 7200
-    monkeypatch.setattr(time, "time", lambda: later)
-    assert inactive(access)
-    monkeypatch.undo()
 
     # The token revoked; then the client disabled: refused at once.
     redeemed = browser.client.post(
