@@ -47,4 +47,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 
 # A command given to `docker run` replaces this one (for example `monespace db upgrade`).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "monespace.app:create_app()"]
+CMD ["gunicorn", "--config", "python:monespace.gunicorn_config", "--bind", "0.0.0.0:8000"]

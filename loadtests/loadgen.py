@@ -259,7 +259,7 @@ def warm(
 
 
 def _ready() -> None:
-    time.sleep(0.2)  # long enough for every process to take one
+    time.sleep(0.05)  # long enough for every process of the pool to take one
 
 
 class LoadGenerator:
@@ -268,9 +268,9 @@ class LoadGenerator:
     def __init__(self, processes: int = 2, connections: int = 4):
         self.processes, self.connections = processes, connections
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
-        # Started now, not at the first run: spawning and importing take seconds on a busy
-        # machine, and processes that start late would measure nothing of the first run.
-        for ready in [self._pool.submit(_ready) for _ in range(processes)]:
+        # Start the processes now: started by the first run, they would take its first
+        # second (an interpreter each), and the first server measured would seem slower.
+        for ready in [self._pool.submit(_ready) for _ in range(processes * 2)]:
             ready.result(timeout=120)
 
     def run(

@@ -34,7 +34,7 @@ from idp_bridge.oidc.edge import EXTENSION as OIDC
 from idp_bridge.oidc.fastlane import FastProvider
 from idp_bridge.wiring import LoginConfigError
 from monespace import bootstrap, i18n, wsgi
-from monespace.config import Config, ConfigError, redact_url
+from monespace.config import Config, ConfigError, counts_per_process, redact_url
 from monespace.wsgi import DefaultHeaders, RequestGate
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
@@ -87,6 +87,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     try:
         with db.connection():
             bootstrap.prepare_schema(config)
+            bootstrap.record_policy_in_force(config)
     except peewee.OperationalError as exc:
         # Bounded (database_connect_timeout, database_statement_timeout): a node started
         # against a database that does not answer stops, saying so, rather than waiting.
@@ -96,9 +97,16 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
         )
         raise
-    problem = rate_limits.check_storage(config.rate_limit_storage)
+    problem = rate_limits.check_storage(config.rate_limit_storage, config.rate_limit_key_prefix)
     if problem is not None:
         raise ConfigError(f"rate_limit_storage: {redact_url(config.rate_limit_storage)}: {problem}")
+    if not config.is_demo and counts_per_process(config):
+        # More than one worker is refused before the workers start (check_workers); several
+        # nodes cannot be seen from here.
+        app.logger.warning(
+            "rate limits are counted in this process (rate_limit_storage memory://): with "
+            "more than one node, each counts apart; set rate_limit_storage to a shared Redis"
+        )
 
     _init_request_gate(app)  # first of the hooks: nothing reads a refused request
     i18n.init_app(app)
@@ -180,8 +188,10 @@ def home() -> str:
 
 def healthz() -> tuple[Response, int]:
     """Liveness: the process answers requests. It asks nothing of the database, so a database
-    that does not answer never gets a node restarted (readiness, /readyz, says so instead)."""
-    return jsonify(status="ok"), 200
+    that does not answer never gets a node restarted (readiness, /readyz, says so instead).
+    ``policy`` is the hash of the policy in force (docs/policies.md)."""
+    point = current_app.extensions.get(DECISIONS)
+    return jsonify(status="ok", policy=point.engine.version if point is not None else None), 200
 
 
 # A readiness check answers within about this many seconds, whatever the database does.

@@ -105,8 +105,10 @@ class Settings(BaseModel):
     operators: tuple[str, ...] | None = None
     # Rate limits on the role request and invitation forms (admin_ui.limits), per person, in
     # the notation of the "limits" library ("10/hour", "3 per minute"). The counters live in
-    # rate_limit_storage: memory:// counts per worker process; redis://HOST:PORT/DB shares them.
+    # rate_limit_storage: memory:// counts per worker process; redis://HOST:PORT/DB shares them
+    # (keys under rate_limit_key_prefix, so that installations may share one Redis).
     rate_limit_storage: str = "memory://"
+    rate_limit_key_prefix: str = Field("monespace-limits", min_length=1, max_length=100)
     role_request_limit: str = "10/hour"
     invitation_limit: str = "30/hour"
     # The largest request body accepted, in bytes (monespace.wsgi.RequestGate), on every
@@ -172,6 +174,7 @@ class Config:
     mail_from: str
     operators: frozenset[str]  # NRNs allowed on the operator pages
     rate_limit_storage: str
+    rate_limit_key_prefix: str
     role_request_limit: str
     invitation_limit: str
     max_request_body: int
@@ -302,6 +305,7 @@ def _admin_settings(values: Settings, demo: bool) -> dict[str, Any]:
             f"not {redact_url(storage)!r}"
         )
     result["rate_limit_storage"] = storage
+    result["rate_limit_key_prefix"] = values.rate_limit_key_prefix
     return result
 
 
@@ -423,6 +427,26 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
             if values.worker_heartbeat_file
             else data_dir / "worker-heartbeat.json"
         ),
+    )
+
+
+PER_PROCESS_STORAGE = "memory://"
+
+
+def counts_per_process(config: Config) -> bool:
+    """Whether the rate-limit counters live in each process (``memory://``), not shared."""
+    return config.rate_limit_storage.startswith(PER_PROCESS_STORAGE)
+
+
+def check_workers(config: Config, workers: int) -> None:
+    """Refuse production with per-process rate-limit counters in more than one worker process:
+    each process would allow the whole rate, so the limit would be ``workers`` times weaker."""
+    if config.is_demo or workers <= 1 or not counts_per_process(config):
+        return
+    raise ConfigError(
+        f"rate_limit_storage: memory:// counts in each process, so {workers} workers would "
+        f"allow {workers} times role_request_limit and invitation_limit; set "
+        "MONESPACE_RATE_LIMIT_STORAGE to a shared redis://HOST:PORT/DB (or run one worker)"
     )
 
 

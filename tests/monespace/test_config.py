@@ -309,3 +309,35 @@ def test_upstream_logins_are_on_when_their_switch_is_set():
 def test_bad_upstream_settings_stop_the_start_with_one_line(environ, message):
     with pytest.raises(ConfigError, match=message):
         config.load(environ=environ)
+
+
+def test_production_refuses_per_process_counters_in_several_workers():
+    counted_apart = config.load(environ=PRODUCTION)
+    assert config.counts_per_process(counted_apart)
+    with pytest.raises(ConfigError) as caught:
+        config.check_workers(counted_apart, 2)
+    message = str(caught.value)
+    assert message.startswith("rate_limit_storage: memory://")
+    assert "2 workers" in message and "MONESPACE_RATE_LIMIT_STORAGE" in message
+    config.check_workers(counted_apart, 1)  # one process: its counters are all there are
+
+
+def test_shared_counters_and_the_demo_run_any_number_of_workers():
+    shared = config.load(
+        environ={
+            **PRODUCTION,
+            "MONESPACE_RATE_LIMIT_STORAGE": "redis://cache.internal:6379/3",
+            "MONESPACE_RATE_LIMIT_KEY_PREFIX": "monespace-eu",
+        }
+    )
+    assert not config.counts_per_process(shared)
+    assert shared.rate_limit_key_prefix == "monespace-eu"
+    config.check_workers(shared, 8)
+    demo = config.load(environ={})
+    assert demo.rate_limit_key_prefix == "monespace-limits"
+    config.check_workers(demo, 8)
+
+
+def test_an_empty_key_prefix_is_refused():
+    with pytest.raises(ConfigError, match="MONESPACE_RATE_LIMIT_KEY_PREFIX"):
+        config.load({"rate_limit_key_prefix": ""}, environ={})
