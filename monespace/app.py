@@ -32,6 +32,8 @@ from admin_ui import limits as rate_limits
 from authz import db, schema
 from authz.api.edge import EXTENSION as DECISIONS
 from authz.metrics import start_flushing
+from idp_bridge.oidc.edge import EXTENSION as OIDC
+from idp_bridge.oidc.fastlane import FastProvider
 from idp_bridge.wiring import LoginConfigError
 from monespace import bootstrap, i18n, metrics, wsgi
 from monespace.config import Config, ConfigError, counts_per_process, redact_url
@@ -129,7 +131,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             importlib.import_module(module_name).init_app(app)
         except LoginConfigError as exc:
             raise ConfigError(f"login: {exc}") from None
-    # Around the packages' layers (the decision API's own fast path included), so that they
+    # The provider's hot endpoints below Flask's dispatch, with the route's steps.
+    app.wsgi_app = FastProvider(app, app.extensions[OIDC], refused=wsgi.REFUSAL)
+    # Around the packages' layers (the fast lanes included), so that they
     # never see a refused request; inside the security headers, which cover its answers.
     app.wsgi_app = RequestGate(
         app.wsgi_app, config.max_request_body, retry_after=config.database_pool_wait
