@@ -6,6 +6,7 @@ The same models run on both. ``database`` is a proxy bound once at start-up by :
 from __future__ import annotations
 
 import contextlib
+import select
 import sqlite3
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import psycopg2
+import psycopg2.extensions
 from peewee import Database, DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -37,6 +39,12 @@ SQLITE_PRAGMAS = {
 POOL_SIZE = 32
 POOL_WAIT_SECONDS = 5
 POOL_STALE_SECONDS = 300
+# peewee's pool asks PostgreSQL whether a connection still works (``SELECT 1``, a round trip)
+# each time it hands one out: a third of an introspection's round trips. A connection given
+# back less than POOL_RECHECK_SECONDS ago is handed out without that question when its socket
+# shows nothing from the server (a backend that was terminated or a server that shut down
+# sends its notice and closes the socket: readable). 0 asks every time.
+POOL_RECHECK_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5  # a PostgreSQL server that does not answer
 
 
@@ -115,10 +123,49 @@ class _SqlitePool(_WaitingPool, PooledSqliteDatabase):
 
 
 class _PostgresqlPool(_WaitingPool, PooledPostgresqlDatabase):
-    def __init__(self, *args: Any, bounds: Bounds, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        bounds: Bounds,
+        recheck_after: float = POOL_RECHECK_SECONDS,
+        **kwargs: Any,
+    ):
         pgbounds.install()
         super().__init__(*args, **kwargs, **bounds.connect_params())
         self.bounds = bounds
+        self.recheck_after = recheck_after
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        # Stamped before the connection is back in the pool, where another thread may take it.
+        conn.given_back_at = time.monotonic()
+        super()._close(conn, close_conn)
+
+    def _is_closed(self, conn: Any) -> bool:
+        """Whether a connection taken from the pool is unusable; asked of PostgreSQL (a round
+        trip) unless it was given back within ``recheck_after`` seconds, idle, and nothing
+        has arrived on its socket since."""
+        if conn.closed:
+            return True
+        given_back = getattr(conn, "given_back_at", None)
+        if (
+            given_back is not None
+            and time.monotonic() - given_back < self.recheck_after
+            and conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+            and not _readable(conn)
+        ):
+            return False
+        return super()._is_closed(conn)  # type: ignore[misc]
+
+
+def _readable(conn: Any) -> bool:
+    """Whether an idle connection's socket has something to read: on a connection waiting for
+    no answer, only the server's notice that it ends the session, or the end of the stream."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg2.Error):
+        return True
 
 
 def make_database(
@@ -126,10 +173,12 @@ def make_database(
     pool_size: int = POOL_SIZE,
     pool_wait: int = POOL_WAIT_SECONDS,
     bounds: Bounds | None = None,
+    pool_recheck: float = POOL_RECHECK_SECONDS,
 ) -> Database:
     """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``;
     at most ``pool_size`` connections, a request waiting at most ``pool_wait`` seconds for one;
-    PostgreSQL connections bounded by ``bounds``.
+    PostgreSQL connections bounded by ``bounds``, asked whether they still work when handed
+    out unless given back within ``pool_recheck`` seconds (:data:`POOL_RECHECK_SECONDS`).
     """
     parsed = urlparse(url)
     metrics.POOL_MAX.set(pool_size)
@@ -157,6 +206,7 @@ def make_database(
             timeout=pool_wait,
             stale_timeout=POOL_STALE_SECONDS,
             bounds=bounds or Bounds(),
+            recheck_after=pool_recheck,
             user=parsed.username,
             password=parsed.password,
             host=parsed.hostname,
@@ -170,9 +220,10 @@ def connect(
     pool_size: int = POOL_SIZE,
     pool_wait: int = POOL_WAIT_SECONDS,
     bounds: Bounds | None = None,
+    pool_recheck: float = POOL_RECHECK_SECONDS,
 ) -> Database:
     """Bind the proxy to the database at ``url`` and return it."""
-    db = make_database(url, pool_size, pool_wait, bounds)
+    db = make_database(url, pool_size, pool_wait, bounds, pool_recheck)
     database.initialize(db)
     return db
 
@@ -221,8 +272,8 @@ def hold_connections() -> None:
     """A request starts in this thread: a connection :func:`connection` takes from the pool
     stays with the thread until :func:`release_connections` (the request's end, where the app
     gives it back) instead of going back at the end of each block. peewee's pool checks a
-    connection with a round trip (``SELECT 1``) each time it hands it out, and one login ran
-    about 60 such blocks."""
+    connection with a round trip (``SELECT 1``) when it hands it out (unless it came back
+    within :data:`POOL_RECHECK_SECONDS`), and one login ran about 60 such blocks."""
     _scope.depth = getattr(_scope, "depth", 0) + 1
 
 

@@ -112,22 +112,33 @@ def endpoints(app, requests: int) -> list[Endpoint]:
 
 
 class StatementCounter:
-    """Counts the SQL statements peewee sends (``execute_sql``)."""
+    """Counts the SQL statements peewee sends (``execute_sql``), and the round trips with
+    which the pool checks a connection it hands out (PostgreSQL: a ``SELECT 1``)."""
 
     def __init__(self, database):
-        self.database, self.count = database, 0
+        self.database, self.count, self.checks = database, 0, 0
         self._original = database.execute_sql
+        self._adapter = getattr(database, "_adapter", None)
+        self._check = getattr(self._adapter, "is_connection_closed", None)
 
     def __enter__(self):
         def counting(*args, **kwargs):
             self.count += 1
             return self._original(*args, **kwargs)
 
+        def checking(conn):
+            self.checks += 1
+            return self._check(conn)
+
         self.database.execute_sql = counting
+        if self._check is not None:
+            self._adapter.is_connection_closed = checking
         return self
 
     def __exit__(self, *_exc):
         self.database.execute_sql = self._original
+        if self._check is not None:
+            del self._adapter.is_connection_closed
 
 
 def _where(key: tuple[str, int, str]) -> str:
@@ -168,7 +179,8 @@ def profile(endpoint: Endpoint, requests: int) -> list[str]:
     lines = [
         f"{endpoint.name}: median {statistics.median(times) * 1e3:.2f} ms, "
         f"p99 {times[int(len(times) * 0.99)] * 1e3:.2f} ms, "
-        f"{statements.count / requests:.1f} SQL statements per request "
+        f"{statements.count / requests:.1f} SQL statements and "
+        f"{statements.checks / requests:.1f} pool checks per request "
         f"({requests} requests; below, cProfile, per request)"
     ]
     ranked = sorted(

@@ -78,6 +78,7 @@ def connect_database(config: Config, application_name: str = POOL) -> Database:
         config.database_pool_size,
         config.database_pool_wait,
         database_bounds(config, application_name),
+        config.database_pool_recheck,
     )
 
 

@@ -126,6 +126,9 @@ class Settings(BaseModel):
     # one when all are in use before it is answered 503 with Retry-After (authz.db).
     database_pool_size: int = Field(32, ge=1, le=1000)
     database_pool_wait: int = Field(5, ge=1, le=60)
+    # A PostgreSQL connection given back to the pool less than this many seconds ago is handed
+    # out again without a round trip to check it (authz.db.POOL_RECHECK_SECONDS); 0: always.
+    database_pool_recheck: float = Field(2.0, ge=0, le=30)
     # Bounds on every PostgreSQL connection (authz.db.Bounds, authz.pgbounds), in seconds:
     # opening one; a statement of the app (the server cancels it, and a server that does not
     # answer at all is given up a second later); a statement of the command line's jobs (the
@@ -199,6 +202,7 @@ class Config:
     trusted_proxies: int
     database_pool_size: int
     database_pool_wait: int
+    database_pool_recheck: float
     database_connect_timeout: int
     database_statement_timeout: int
     database_command_timeout: int
@@ -445,6 +449,7 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         trusted_proxies=values.trusted_proxies,
         database_pool_size=values.database_pool_size,
         database_pool_wait=values.database_pool_wait,
+        database_pool_recheck=values.database_pool_recheck,
         database_connect_timeout=values.database_connect_timeout,
         database_statement_timeout=values.database_statement_timeout,
         database_command_timeout=values.database_command_timeout,

@@ -1,8 +1,14 @@
-"""authz/db.py: a request waits for a pooled connection, then is told to come back (503).
+"""authz/db.py: a request waits for a pooled connection, then is told to come back (503);
+a connection handed out again is checked with a round trip only when it was not given back
+a moment ago.
 
 A pool of two connections, both taken by other threads: every endpoint answers 503 with
 Retry-After in its own format once the wait is over; a connection given back in time serves
-the waiting request; many concurrent requests on a small pool wait their turn.
+the waiting request; many concurrent requests on a small pool wait their turn. On PostgreSQL,
+a connection given back within ``database_pool_recheck`` seconds is handed out without the
+``SELECT 1`` (the server's record of the session's last statement shows it), one given back
+longer ago is asked first, and a pooled connection whose server session was ended
+(``pg_terminate_backend``) is replaced without the request seeing it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2
 import pytest
 
 from authz import db
@@ -109,3 +116,111 @@ def test_sixty_concurrent_batches_on_a_pool_of_two_all_get_an_answer(make_app):
         responses = list(pool.map(ask, range(60)))
 
     assert [r.status_code for r in responses] == [200] * 60
+
+
+# -- the pool's check of a connection it hands out (PostgreSQL) --------------------------------
+
+
+def _admin(url: str):
+    conn = psycopg2.connect(url, application_name="monespace-test-admin")
+    conn.autocommit = True
+    return conn
+
+
+def _last_statement(admin, pid: int) -> str:
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,))
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def postgres_pool(database, database_url):
+    """Build PostgreSQL pools on the test database (SQLite's pool asks its file nothing)."""
+    if not db.is_postgresql():
+        pytest.skip("the round trip checked here is PostgreSQL's")
+    pools: list = []
+
+    def make(recheck: float):
+        pool = db.make_database(database_url, pool_size=2, pool_recheck=recheck)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.close_all()
+
+
+def _use_and_give_back(pool, marker: str) -> int:
+    pool.connect()
+    pool.execute_sql(f"SELECT '{marker}'")
+    pid = pool.connection().info.backend_pid
+    pool.close()
+    return pid
+
+
+def test_a_connection_given_back_a_moment_ago_is_handed_out_without_a_round_trip(
+    postgres_pool, database_url
+):
+    pool = postgres_pool(recheck=30)
+    pid = _use_and_give_back(pool, "marker")
+    admin = _admin(database_url)
+    try:
+        pool.connect()
+        assert pool.connection().info.backend_pid == pid  # the same connection, again
+        assert _last_statement(admin, pid) == "SELECT 'marker'"  # no SELECT 1 since
+        pool.close()
+    finally:
+        admin.close()
+
+
+def test_a_connection_given_back_longer_ago_is_checked_first(postgres_pool, database_url):
+    pool = postgres_pool(recheck=0.2)
+    pid = _use_and_give_back(pool, "marker")
+    time.sleep(0.3)
+    admin = _admin(database_url)
+    try:
+        pool.connect()
+        assert pool.connection().info.backend_pid == pid
+        assert _last_statement(admin, pid) == "SELECT 1"
+        pool.close()
+    finally:
+        admin.close()
+
+
+def _terminate_pooled_sessions(admin) -> list[int]:
+    """End the server sessions of the app's idle pooled connections; wait until they are gone."""
+    pids = [conn.info.backend_pid for _ts, _n, conn in db.database.obj._connections]
+    assert pids, "the request gave its connection back to the pool"
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", (pids,))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,))
+            if cursor.fetchone()[0] == 0:
+                return pids
+            time.sleep(0.02)
+    raise AssertionError("the terminated sessions did not end")
+
+
+@pytest.mark.parametrize("recheck", [30, 0])
+def test_a_pooled_connection_whose_session_was_ended_is_replaced_unseen(
+    postgres_pool, make_app, database_url, recheck
+):
+    app = make_app(database_pool_recheck=recheck)
+    client = app.test_client()
+    grant = {"grant_type": "client_credentials"}
+    token = client.post("/token", data=grant, headers=AUTH).get_json()["access_token"]
+    admin = _admin(database_url)
+    try:
+        for _round in range(2):
+            ended = _terminate_pooled_sessions(admin)
+            # The fast lane (introspection) and a Flask route (the token endpoint).
+            introspection = client.post("/introspect", data={"token": token}, headers=AUTH)
+            assert introspection.status_code == 200
+            assert introspection.get_json()["active"] is True
+            _terminate_pooled_sessions(admin)
+            assert client.post("/token", data=grant, headers=AUTH).status_code == 200
+            in_pool = [conn.info.backend_pid for _ts, _n, conn in db.database.obj._connections]
+            assert in_pool and not set(in_pool) & set(ended)
+    finally:
+        admin.close()
