@@ -112,9 +112,11 @@ class SubjectIdentifierStorage(DatabaseStorage):
 
     def add_pairwise(self, user_id: str, sub: str) -> None:
         """Record ``sub`` as one of the user's pairwise subjects (nothing to do when this
-        node has recorded or seen it already: a recorded one stays)."""
+        node has recorded it and still knows its index entry: a recorded one stays)."""
         with self._lock:
-            if self._pairwise.get((user_id, sub)):
+            # Both caches: the index entry is what a code's grant checks next; one evicted
+            # (or never seen, on a node that recorded the subject long ago) is read again.
+            if self._pairwise.get((user_id, sub)) and self._users.get(sub) == user_id:
                 return
         self._index(sub, user_id)
 
@@ -134,6 +136,8 @@ class SubjectIdentifierStorage(DatabaseStorage):
             if owner is not None:
                 raise SubjectCollisionError("subject identifier already names another user")
             if self.index.add(sub, {"user_id": user_id}):
+                with self._lock:
+                    self._users[sub] = user_id
                 return
         raise StaleRecordError(f"{SUBJECT_USERS}: could not index a subject identifier")
 

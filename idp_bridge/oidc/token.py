@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
-from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
+from pyop.exceptions import InvalidAuthorizationCode, InvalidSubjectIdentifier, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
 from authz.clients import RegisteredClient
@@ -80,7 +80,12 @@ def _token() -> Response:
             answer["scope"] = _granted_scope(edge, answer["access_token"])
     except OAuthError as exc:
         return oauth_json(exc)
-    except (InvalidAuthorizationCode, InvalidTokenRequest, PyopOAuthError) as exc:
+    except (
+        InvalidAuthorizationCode,
+        InvalidTokenRequest,
+        InvalidSubjectIdentifier,  # the code's subject no longer indexed
+        PyopOAuthError,
+    ) as exc:
         logger.warning("token request refused: %s", exc)
         error = getattr(exc, "oauth_error", None) or "invalid_grant"
         return oauth_json(OAuthError(error, "the grant cannot be used"))

@@ -116,7 +116,9 @@ def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
         if client is None:  # removed since the token was issued
             raise InvalidAccessToken("no such client")
         answer.update(grant_claims(auth_req, client, edge))
-    except (BearerTokenError, InvalidAccessToken, KeyError):
+    # A subject no longer indexed, a person or an authorization request no longer found: the
+    # token no longer stands for anyone, which is the client's invalid_token, never a 500.
+    except (BearerTokenError, InvalidAccessToken, InvalidSubjectIdentifier, KeyError):
         raise OAuthError(
             "invalid_token",
             "the access token is unknown, expired or revoked",

@@ -113,3 +113,18 @@ def dispatched(app) -> Iterator[list[str]]:
     flask.request_started.connect(record, app)
     yield paths
     flask.request_started.disconnect(record, app)
+
+
+@pytest.fixture
+def unindex(app):
+    """Remove a subject identifier's index entry (``sub`` -> user), as a restore of part of
+    the database or a row deleted by hand would, and forget what this node remembers of it
+    (another node never saw it)."""
+
+    def remove(sub: str) -> None:
+        subjects = app.extensions["monespace.oidc"].provider.provider().authz_state
+        subjects = subjects.subject_identifiers
+        del subjects.index[sub]
+        subjects._users.pop(sub, None)
+
+    return remove

@@ -20,6 +20,7 @@ from tests.idp_bridge.oidc.client_requests import (
     basic,
     callback_params,
     choose,
+    id_token_claims,
     redeem,
 )
 from tests.idp_bridge.web_client import Browser
@@ -151,6 +152,21 @@ def test_refused_requests_get_the_routes_answers(
     # Browsers at userinfo: CORS is the route's (the registered origins).
     origin = {"Authorization": "Bearer " + token, "Origin": "https://fisc.example"}
     assert same(browser, fast_lane, "GET", "/userinfo", origin)[0] == "200 OK"
+
+
+def test_a_token_whose_subject_is_no_longer_indexed_is_invalid_token_in_both(
+    dispatched, browser, professional, fast_lane, unindex
+):
+    bearer = {"Authorization": "Bearer " + professional["access_token"]}
+    assert same(browser, fast_lane, "GET", "/userinfo", bearer)[0] == "200 OK"
+    unindex(id_token_claims(browser, professional["id_token"])["sub"])
+    dispatched.clear()
+    for method in ("GET", "POST"):
+        status, headers, body = same(browser, fast_lane, method, "/userinfo", bearer)
+        assert status == "401 UNAUTHORIZED" and b'"error":"invalid_token"' in body
+        assert ("WWW-Authenticate", 'Bearer error="invalid_token"') in headers
+    # The fast lane found the refusal and left its rendering to the route, as for any error.
+    assert dispatched == ["/userinfo"] * 4
 
 
 def test_revocations_and_policy_changes_are_seen_at_once_by_both(

@@ -74,6 +74,19 @@ def test_the_user_of_a_subject_is_read_once_per_node(database, sql_log):
     assert subjects.user_for(42) is None
 
 
+def test_a_pairwise_subject_whose_index_entry_went_is_indexed_again(database, sql_log):
+    """The node recorded the subject, but no longer knows its index entry (evicted, or the
+    row gone): the next time it is handed out, it is looked up and indexed again, so that
+    the grant it is handed out for finds its user."""
+    subjects = SubjectIdentifierStorage()
+    subjects.add_pairwise("user-1", "sub-1")
+    del subjects.index["sub-1"]
+    subjects._users.pop("sub-1")
+    subjects.add_pairwise("user-1", "sub-1")
+    assert SubjectIdentifierStorage().user_for("sub-1") == "user-1"
+    assert SubjectIdentifierStorage()["user-1"] == {"pairwise": ["sub-1"]}
+
+
 def test_a_pairwise_subject_is_recorded_once_per_node(database, sql_log):
     subjects = SubjectIdentifierStorage()
     subjects.add_pairwise("user-1", "sub-1")

@@ -216,6 +216,25 @@ def test_a_refused_refresh_writes_nothing_but_the_revocation(
     assert userinfo(browser, second["access_token"]) == 401
 
 
+def test_a_code_whose_subject_is_no_longer_indexed_is_invalid_grant(
+    app, browser, confidential, code_and_verifier, unindex
+):
+    code, verifier = code_and_verifier
+    auth = basic("fisc", confidential)
+    state = app.extensions["monespace.oidc"].provider.provider().authz_state
+    unindex(state.get_subject_identifier_for_code(code))
+    answer = redeem(browser, code, verifier, auth)
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "invalid_grant"
+    # The person's next authorization indexes the subject again; its code is redeemed.
+    verifier, challenge = pkce_pair()
+    query = urlencode(authorize_query("fisc", challenge))
+    params = callback_params(browser.get("/authorize?" + query))
+    answer = redeem(browser, params["code"], verifier, auth)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert userinfo(browser, answer.get_json()["access_token"]) == 200
+
+
 def userinfo(browser, access_token: str) -> int:
     return browser.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"}).status_code
 

@@ -1,5 +1,6 @@
 """idp_bridge/oidc/userinfo.py: the access token comes from one place only (RFC 6750 section
-2), never from the URL (section 2.3, refused), each parameter once."""
+2), never from the URL (section 2.3, refused), each parameter once; a token that no longer
+stands for anyone (its subject no longer indexed) is ``invalid_token``, never a 500."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.idp_bridge.oidc.client_requests import (
     basic,
+    id_token_claims,
     redeem,
 )
 
@@ -71,3 +73,26 @@ def test_no_token_or_another_scheme_is_invalid_token(browser, access_token):
         refused = browser.get("/userinfo", headers=headers)
         assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token"
         assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_token_whose_subject_is_no_longer_indexed_is_invalid_token_at_the_route(
+    browser, confidential, code_and_verifier, fast_lane, unindex
+):
+    code, verifier = code_and_verifier
+    tokens = redeem(browser, code, verifier, basic("fisc", confidential)).get_json()
+    bearer = {"Authorization": "Bearer " + tokens["access_token"]}
+    fast_lane.answering = False  # the Flask route answers every request here
+    try:
+        before = browser.client.get("/userinfo", headers=bearer, base_url=browser.base_url)
+        assert before.status_code == 200
+        unindex(id_token_claims(browser, tokens["id_token"])["sub"])
+        for method in ("GET", "POST"):
+            response = browser.client.open(
+                "/userinfo", method=method, headers=bearer, base_url=browser.base_url
+            )
+            assert response.status_code == 401
+            assert response.get_json()["error"] == "invalid_token"
+            assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+            assert response.headers["Cache-Control"] == "no-store"
+    finally:
+        fast_lane.answering = True
