@@ -77,6 +77,9 @@ def init_app(app: Flask) -> None:
 def role_labels() -> dict[str, str]:
     return {
         "agent": _("Collaborateur : agir et déposer des dossiers pour l'entreprise"),
+        "client_agent": _(
+            "Collaborateur clients : agir pour l'entreprise et pour ses clients (mandats reçus)"
+        ),
         "reader": _("Lecteur : consulter les dossiers de l'entreprise"),
         "owner": _("Propriétaire : tous les droits sur les dossiers de l'entreprise"),
         "access_manager": _("Gestionnaire d'accès : gérer les accès des autres personnes"),
@@ -86,6 +89,7 @@ def role_labels() -> dict[str, str]:
 def short_role_labels() -> dict[str, str]:
     return {
         "agent": _("Collaborateur"),
+        "client_agent": _("Collaborateur clients"),
         "reader": _("Lecteur"),
         "owner": _("Propriétaire"),
         "access_manager": _("Gestionnaire d'accès"),

@@ -36,6 +36,7 @@ def _roles(_: Gettext) -> dict[str, str]:
     # Inside a sentence ("le rôle de lecteur"), hence lower case.
     return {
         "agent": _("collaborateur"),
+        "client_agent": _("collaborateur clients"),
         "reader": _("lecteur"),
         "owner": _("propriétaire"),
         "access_manager": _("gestionnaire d'accès"),

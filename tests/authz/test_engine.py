@@ -31,14 +31,18 @@ def test_permission_names_match_the_code():
 
 def test_a_permission_missing_from_the_code_is_refused(policy_copy):
     path = policy_copy / "enterprise.polar"
-    path.write_text(path.read_text().replace('"submit_dossier"\n', '"submit_dossier",\n"sign_x"\n'))
+    path.write_text(
+        path.read_text().replace('"act_for_clients"\n', '"act_for_clients",\n"sign_x"\n')
+    )
     with pytest.raises(PolicyError, match="sign_x"):
         PolicyEngine(policy_copy)
 
 
 def test_a_syntax_error_is_one_line(policy_copy):
     path = policy_copy / "enterprise.polar"
-    path.write_text(path.read_text().replace('"agent" if "owner";', '"agent" if "owner"'))
+    path.write_text(
+        path.read_text().replace('"agent" if "client_agent";', '"agent" if "client_agent"')
+    )
     with pytest.raises(PolicyError) as error:
         PolicyEngine(policy_copy)
     assert "\n" not in str(error.value)
@@ -80,12 +84,13 @@ def test_decide_by_identifiers(acme):
 def test_roles_and_permissions_for_claims(acme):
     engine = get_engine()
     person, enterprise = mandates.load_pair(OWNER, ACME, date.today())
-    assert engine.roles(person, enterprise) == ["owner", "agent", "reader"]
+    assert engine.roles(person, enterprise) == ["owner", "client_agent", "agent", "reader"]
     assert engine.permissions(person, enterprise) == [
         "act_for",
         "read_dossier",
         "edit_dossier",
         "submit_dossier",
+        "act_for_clients",
     ]
     stopped = F.EnterpriseFacts(ACME, "Acme", False, date.today())
     assert engine.roles(person, stopped) == []
@@ -100,7 +105,8 @@ def test_explain_allow_names_fact_and_rule_chain(acme):
     assert rules == [
         '"access_manager" if "gap";',
         '"owner" if "access_manager";',
-        '"agent" if "owner";',
+        '"client_agent" if "owner";',
+        '"agent" if "client_agent";',
         '"act_for" if "agent";',
     ]
     as_dict = explanation.to_dict()
@@ -147,5 +153,7 @@ def test_facts_are_loaded_for_the_pair_only(acme, monkeypatch):
     executed = [sql for sql in statements if not sql.startswith("PREPARE")]
     assert len(executed) == 1
     sql = next((text for text in statements if "FROM enterprise" in text), mandates._PAIR_SQL_PG)
-    assert sql.count("FROM enterprise WHERE bce =") == 4
-    assert sql.count("FROM person WHERE nrn =") == 3
+    # The enterprise, its three kinds of facts, and its mandates to intermediaries with the
+    # person's facts in those firms (four branches); each by the pair's ids.
+    assert sql.count("FROM enterprise WHERE bce =") == 8
+    assert sql.count("FROM person WHERE nrn =") == 5
