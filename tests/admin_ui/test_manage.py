@@ -381,6 +381,7 @@ def test_marc_invites_someone_by_email(marc):
     assert re.findall(r'<option value="(\w+)"', html) == [
         "access_manager",
         "owner",
+        "client_agent",
         "agent",
         "reader",
     ]
