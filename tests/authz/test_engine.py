@@ -157,3 +157,71 @@ def test_facts_are_loaded_for_the_pair_only(acme, monkeypatch):
     # person's facts in those firms (four branches); each by the pair's ids.
     assert sql.count("FROM enterprise WHERE bce =") == 8
     assert sql.count("FROM person WHERE nrn =") == 5
+
+
+# -- explanations through an intermediary ------------------------------------------------------
+
+
+@pytest.fixture
+def truth_world(database):
+    from authz import policytest
+
+    table = policytest.load_table()
+    policytest.populate(table)
+    return table
+
+
+def test_explain_through_a_firm_shows_the_chain(truth_world):
+    people, firms = truth_world.persons, truth_world.enterprises
+    explanation = get_engine().explain(
+        people["accountant"], "act_for", firms["acme"]["bce"], "fiscalite", on=truth_world.on
+    )
+    assert explanation.allowed and explanation.path == "mandate:client_agent"
+    chain = explanation.paths[0].chain
+    assert chain[0] == f"person {people['accountant']}"
+    assert chain[1].startswith(f"client_agent in {firms['fidu']['bce']} Fidu Comptable SRL")
+    assert chain[2].startswith("mandate#") and f"from {firms['acme']['bce']}" in chain[2]
+    assert chain[3] == "fiscalite"
+    rendered = explanation.render()
+    assert "chain: person " in rendered and "mandate_source(" in rendered
+    assert explanation.to_dict()["paths"][0]["chain"] == list(chain)
+    # A relying party of another domain sees neither the path nor the mandate.
+    assert explanation.seen_from("environnement").paths == []
+
+
+@pytest.mark.parametrize(
+    ("who", "client", "domain", "reason"),
+    [
+        ("accountant", "globex", "fiscalite", "ended on 2026-06-14"),
+        ("accountant", "solo", "fiscalite", "begins on 2026-07-01"),
+        ("accountant", "acme", "environnement", "the question was asked for environnement"),
+        ("fidu_agent", "acme", "fiscalite", "does not give act_for_clients"),
+        ("shut_agent", "acme", "fiscalite", "has stopped: it acts for no client"),
+        ("accountant", "acme", "fiscalite", "a mandate gives only"),
+    ],
+)
+def test_explain_names_the_broken_link(truth_world, who, client, domain, reason):
+    action = "view_members" if reason == "a mandate gives only" else "act_for"
+    explanation = get_engine().explain(
+        truth_world.persons[who],
+        action,
+        truth_world.enterprises[client]["bce"],
+        domain,
+        on=truth_world.on,
+    )
+    assert not explanation.allowed
+    assert any(reason in line for line in explanation.reasons), explanation.reasons
+
+
+@pytest.mark.parametrize(("client", "status"), [("delta", "ended"), ("epsilon", "proposed")])
+def test_explain_lists_mandates_not_in_force(truth_world, client, status):
+    explanation = get_engine().explain(
+        truth_world.persons["accountant"],
+        "act_for",
+        truth_world.enterprises[client]["bce"],
+        "fiscalite",
+        on=truth_world.on,
+    )
+    assert not explanation.allowed
+    assert any(status in fact and "gives nothing" in fact for fact in explanation.facts)
+    assert any("no mandate that is accepted" in reason for reason in explanation.reasons)
