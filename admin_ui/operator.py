@@ -39,7 +39,7 @@ from flask_babel import gettext as _
 
 from admin_ui.pages import check_form, logged_in, person_name
 from authz import clients as registry
-from authz import queries
+from authz import policyaudit, queries
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
 from authz.persons import find_person
@@ -335,9 +335,11 @@ def policy() -> str:
         on_disk = policy_version(policy_files(engine.policy_dir))
     except (AuthzError, OSError):
         on_disk = None
+    since = policyaudit.in_force_since(engine.version)
     return render_template(
         "operator/policy.html",
         version=engine.version,
+        since=since[:16].replace("T", " ") + " UTC" if since else None,
         changed_on_disk=on_disk != engine.version,
         files=files,
         truth_table=_policy_file(truth_table) if truth_table.is_file() else None,

@@ -155,10 +155,7 @@ def record_many(entries: list[dict]) -> list[AuditEvent]:
         return []
     key = keyring().current  # before any write: no key, no unkeyed row either
     with db.transaction():
-        # Appends are serialized: two writers reading the same head would fork the chain.
-        # SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL needs a lock.
-        if db.is_postgresql():
-            db.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+        serialize_appends()
         head = (
             AuditEvent.select(AuditEvent.seq, AuditEvent.hash)
             .order_by(AuditEvent.seq.desc())
@@ -188,6 +185,19 @@ def record_many(entries: list[dict]) -> list[AuditEvent]:
         for start in range(0, len(events), 500):
             AuditEvent.insert_many([e.__data__ for e in events[start : start + 500]]).execute()
     return events
+
+
+def serialize_appends() -> None:
+    """Wait for the other writers of the log, until the transaction under way ends.
+
+    Appends are serialized: two writers reading the same head would fork the chain. SQLite's
+    BEGIN IMMEDIATE (every :func:`authz.db.transaction`) already holds the write lock;
+    PostgreSQL takes a transaction-level advisory lock. A caller that reads the log to decide
+    whether to append (one event per change, whichever node sees it first) calls it first,
+    in the same transaction.
+    """
+    if db.is_postgresql():
+        db.database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
 
 
 @dataclass(frozen=True)

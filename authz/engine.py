@@ -54,16 +54,34 @@ def policy_files(policy_dir: Path = POLICY_DIR) -> list[Path]:
     return files
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of one policy file, its line endings read as LF (a checkout with CRLF line
+    endings is the same policy)."""
+    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def policy_manifest(files: list[Path]) -> str:
+    """One line ``<sha256 of the file>  <file name>`` per file, sorted by file name (bytes of
+    its UTF-8), the format of ``sha256sum``: what :func:`policy_version` hashes."""
+    ordered = sorted(files, key=lambda path: path.name.encode())
+    return "".join(f"{file_digest(path)}  {path.name}\n" for path in ordered)
+
+
 def policy_version(files: list[Path]) -> str:
-    """SHA-256 over the files' names and contents, shortened for display."""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    """The policy's identity: SHA-256 of :func:`policy_manifest`, in full (64 hex digits).
+
+    On a Linux checkout, ``cd policies && sha256sum *.polar | sha256sum`` prints the same
+    value (with ``LC_ALL=C`` so that the shell sorts the names as bytes). It covers every
+    ``*.polar`` file of the policy directory (names and contents) and nothing else: see
+    docs/policies.md for what it does not cover.
+    """
+    return hashlib.sha256(policy_manifest(files).encode()).hexdigest()
 
 
 class PolicyEngine:
-    def __init__(self, policy_dir: Path = POLICY_DIR):
+    def __init__(self, policy_dir: Path = POLICY_DIR, constants: dict[str, object] | None = None):
+        """Load ``policy_dir/*.polar``; ``constants`` are objects the policy may name (the
+        coverage tracer of ``authz.policycoverage``), their classes registered too."""
         self.policy_dir = policy_dir
         self.files = policy_files(policy_dir)
         self.version = policy_version(self.files)
@@ -79,6 +97,9 @@ class PolicyEngine:
             (F.ClientMandate, "ClientMandate"),
         ):
             self.oso.register_class(cls, name=name)
+        for name, value in (constants or {}).items():
+            self.oso.register_class(type(value))
+            self.oso.register_constant(value, name)
         try:
             self.oso.load_files([str(f) for f in self.files])
         except OsoError as exc:

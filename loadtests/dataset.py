@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
+import psycopg2.extensions
 
 from authz import audit, db, events, schema
 from monespace import demo
@@ -316,6 +317,19 @@ class _SqliteWriter:
         db.database.execute_sql("ANALYZE")
 
 
+@contextmanager
+def _blocking_libpq() -> Iterator[None]:
+    """psycopg2 refuses COPY while a wait callback is set (the app's database bounds install
+    one per process, ``authz.pgbounds``): the dataset's load runs without it, then puts it back.
+    The callback is process-wide; the load runs before any request is served."""
+    callback = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(callback)
+
+
 class _PostgresWriter:
     """``COPY ... FROM STDIN`` of text batches, then sequences moved past the explicit ids."""
 
@@ -325,13 +339,14 @@ class _PostgresWriter:
     def write(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
         self.tables.append(table)
         cursor = db.database.cursor()
-        for batch in _batches(rows):
-            buffer = io.StringIO()
-            for row in batch:
-                buffer.write("\t".join(_copy_text(v) for v in row))
-                buffer.write("\n")
-            buffer.seek(0)
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+        with _blocking_libpq():
+            for batch in _batches(rows):
+                buffer = io.StringIO()
+                for row in batch:
+                    buffer.write("\t".join(_copy_text(v) for v in row))
+                    buffer.write("\n")
+                buffer.seek(0)
+                cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
     def finish(self) -> None:
         for table in self.tables:

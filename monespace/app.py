@@ -85,6 +85,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     try:
         with db.connection():
             bootstrap.prepare_schema(config)
+            bootstrap.record_policy_in_force(config)
     except peewee.OperationalError as exc:
         # Bounded (database_connect_timeout, database_statement_timeout): a node started
         # against a database that does not answer stops, saying so, rather than waiting.
@@ -176,8 +177,10 @@ def home() -> str:
 
 def healthz() -> tuple[Response, int]:
     """Liveness: the process answers requests. It asks nothing of the database, so a database
-    that does not answer never gets a node restarted (readiness, /readyz, says so instead)."""
-    return jsonify(status="ok"), 200
+    that does not answer never gets a node restarted (readiness, /readyz, says so instead).
+    ``policy`` is the hash of the policy in force (docs/policies.md)."""
+    point = current_app.extensions.get(DECISIONS)
+    return jsonify(status="ok", policy=point.engine.version if point is not None else None), 200
 
 
 # A readiness check answers within about this many seconds, whatever the database does.

@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
+import os
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal
 
 from peewee import Database
 
-from authz import audit, db, events, schema
+from authz import audit, db, events, policyaudit, schema
+from authz.engine import get_engine
 from monespace import config as config_module
 from monespace.config import Config
 
 DEMO_MODULE = "monespace.demo"
+
+log = logging.getLogger(__name__)
 
 SchemaCheck = Literal["prepare", "current", "none"]
 
@@ -129,6 +135,16 @@ def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: 
                     importlib.import_module(DEMO_MODULE).seed()
     else:
         require_current_schemas()
+
+
+def record_policy_in_force(config: Config) -> None:
+    """Write ``policy.in_force`` to the audit log if the policy changed since the last start
+    (once, whichever node starts first: ``authz.policyaudit``). Without an audit key nothing
+    can be written: the event waits for a start with one."""
+    if not config.audit_keys:
+        log.warning("no audit key: the policy in force is not recorded in the audit log")
+        return
+    policyaudit.record_in_force(get_engine(), node=f"{socket.gethostname()}:{os.getpid()}")
 
 
 @contextmanager

@@ -177,9 +177,13 @@ def search_action() -> Response:
 
 @bp.get(METADATA_PATH)
 def metadata() -> Response:
-    base = current_edge().base_url
+    edge = current_edge()
+    base = edge.base_url
     response = messages.json_response(
-        {"policy_decision_point": base} | {k: base + p for k, p in PATHS.items()}
+        {"policy_decision_point": base}
+        | {k: base + p for k, p in PATHS.items()}
+        # An extension of the metadata: the hash of the policy deciding (docs/policies.md).
+        | {"policy_version": edge.point.engine.version}
     )
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -440,6 +440,9 @@ def test_the_policy_page_shows_the_loaded_version_and_files(olivier):
     assert response.status_code == 200
     raw = response.get_data(as_text=True)
     assert f'<code id="policy-version">{get_engine().version}</code>' in raw
+    # The start of the app recorded it in the audit log; anyone can recompute it.
+    assert re.search(r'<dd id="policy-since">\d{4}-\d\d-\d\d \d\d:\d\d UTC</dd>', raw)
+    assert "<code>LC_ALL=C sha256sum *.polar | sha256sum</code>" in raw
     assert "ne correspondent plus" not in raw
     polar = POLICY_DIR / "enterprise.polar"
     content = polar.read_text(encoding="utf-8")

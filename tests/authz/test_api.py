@@ -278,6 +278,7 @@ def test_metadata_names_every_endpoint(api_app):
         "search_subject_endpoint": f"{BASE_URL}/access/v1/search/subject",
         "search_resource_endpoint": f"{BASE_URL}/access/v1/search/resource",
         "search_action_endpoint": f"{BASE_URL}/access/v1/search/action",
+        "policy_version": get_engine().version,
     }
 
 

@@ -45,14 +45,14 @@ class Holder:
             db.database.connect()
             db.database.execute_sql("SELECT 1")
             taken.wait()
-            self.release.wait(30)
+            self.release.wait(60)
             db.database.close()
 
         for _ in range(count):
             thread = threading.Thread(target=hold, daemon=True)
             thread.start()
             self.threads.append(thread)
-        taken.wait(10)
+        taken.wait(30)  # generous: a loaded machine takes seconds to connect
 
     def give_back(self) -> None:
         self.release.set()

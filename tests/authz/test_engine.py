@@ -57,6 +57,38 @@ def test_version_changes_with_the_files(policy_copy):
     assert PolicyEngine(policy_copy).version != before
 
 
+def test_version_is_the_sha256sum_of_the_files_listing(policy_copy):
+    import hashlib
+
+    from authz.engine import policy_files, policy_version
+
+    (policy_copy / "another.polar").write_text("# a second file\n")
+    listing = "".join(
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+        for path in sorted(policy_copy.glob("*.polar"))
+    )
+    # What `sha256sum *.polar | sha256sum` prints, in full.
+    expected = hashlib.sha256(listing.encode()).hexdigest()
+    assert PolicyEngine(policy_copy).version == expected
+    # Whatever order the files are listed in, and whatever the line endings of a checkout.
+    files = policy_files(policy_copy)
+    assert policy_version(list(reversed(files))) == expected
+    for path in files:
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert policy_version(files) == expected
+    assert len(expected) == 64
+
+
+def test_version_changes_when_a_rule_or_a_file_name_changes(policy_copy):
+    before = PolicyEngine(policy_copy).version
+    path = policy_copy / "enterprise.polar"
+    path.write_text(path.read_text().replace('"act_for" if "agent";', '"act_for" if "owner";'))
+    after_rule = PolicyEngine(policy_copy).version
+    path.rename(policy_copy / "rules.polar")
+
+    assert len({before, after_rule, PolicyEngine(policy_copy).version}) == 3
+
+
 def test_no_policy_files(tmp_path):
     with pytest.raises(PolicyError, match=r"no policy files"):
         PolicyEngine(tmp_path)

@@ -4,6 +4,7 @@ whichever way they are read."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -249,3 +250,32 @@ def test_enterprises_held(story, alice_gap_of_twelve):
     assert sorted(flat(enterprises_held(NRN["alice"], today()))) == sorted(alice_gap_of_twelve)
     assert flat(enterprises_held(NRN["nora"], today())) == []
     assert flat(enterprises_held(STRANGER, today())) == []
+
+
+# -- every pair at once ------------------------------------------------------------------------
+
+
+def test_all_pairs_are_those_of_every_decision_in_a_few_queries(
+    story, alice_gap_of_twelve, statements
+):
+    """``all_pairs`` gives each holding pair exactly as ``load_pair`` does, with three queries
+    and one for the enterprises per chunk."""
+    revoke_role(as_("marc"), grant_of("emma").id)
+    day = today()
+    statements.clear()
+    batches = list(mandates.all_pairs(day, chunk=5))
+    queries = len(statements)
+
+    enterprises = Enterprise.select().count()
+    assert sum(len({e.bce for _p, e in batch}) for batch in batches) == enterprises
+    assert queries == len(batches) * 4 + 1  # the last, empty, chunk of enterprises
+    pairs = {(p.nrn, e.bce): (p, e) for batch in batches for p, e in batch if p is not None}
+    assert (NRN["emma"], BOULANGERIE) not in pairs  # revoked: no standing fact left
+    for (nrn, bce), (person, enterprise) in pairs.items():
+        loaded_person, loaded = load_pair(nrn, bce, day)
+        assert person == loaded_person
+        assert enterprise == replace(loaded, epoch=enterprise.epoch)
+        assert enterprise.epoch == loaded.epoch
+    on_boulangerie = {nrn for nrn, bce in pairs if bce == BOULANGERIE}
+    assert on_boulangerie >= {NRN["marc"], NRN["sophie"], NRN["luc"], NRN["claire"]}
+    assert mandates.scoped_service_domains(day) == {"fiscalite"}

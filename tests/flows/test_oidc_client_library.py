@@ -326,9 +326,9 @@ def test_authlibs_stock_hour_long_assertion_is_accepted(register, person, metada
 def test_a_replayed_assertion_is_invalid_client(register, person, metadata, replay):
     rp = register("private_key_jwt")
     endpoint = metadata["token_endpoint"]
-    jti = generate_token(36)
+    jti, issued_at = generate_token(36), int(time.time())
     assertion = private_key_jwt_sign(
-        rp_key(), rp.client_id, endpoint, claims={"jti": jti}, expires_in=60
+        rp_key(), rp.client_id, endpoint, claims={"jti": jti}, issued_at=issued_at, expires_in=60
     )
     rp.session.register_client_auth_method(FixedAssertion(assertion))
     assert rp.redeem(signed_in(person, rp))["access_token"]
@@ -339,7 +339,7 @@ def test_a_replayed_assertion_is_invalid_client(register, person, metadata, repl
             rp.client_id,
             endpoint,
             claims={"jti": jti},
-            issued_at=int(time.time()) - 5,
+            issued_at=issued_at - 5,
             expires_in=60,
         )
         assert again != assertion

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("TokenUser", "RelyingPartyUser", "EidLoginUser", "ItsmeLoginUser")
 
 
-def run_locust(url: str, out: Path, classes: tuple[str, ...], seconds: int = 8) -> dict:
+def run_locust(url: str, out: Path, classes: tuple[str, ...], seconds: int = 20) -> dict:
     """Run locust headless; return its stats by (type, name) from the CSV it writes."""
     done = subprocess.run(
         [

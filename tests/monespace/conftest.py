@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
 from authz import db
 from monespace.cli import main
+from policies import POLICY_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +47,11 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
         main(list(args))
     captured = capsys.readouterr()
     return exit_info.value.code or 0, captured.out, captured.err
+
+
+@pytest.fixture
+def policy_copy(tmp_path):
+    """A copy of the policy files (and the truth table) to change."""
+    target = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return target

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask import session
 
@@ -26,7 +28,7 @@ def test_demo_start_creates_the_schema_and_the_node_is_live_and_ready(app):
     ready = app.test_client().get("/readyz")
 
     assert live.status_code == 200
-    assert live.get_json() == {"status": "ok"}
+    assert live.get_json() == {"status": "ok", "policy": get_engine().version}
     assert ready.status_code == 200
     assert ready.get_json() == {
         "status": "ok",
@@ -293,3 +295,51 @@ def test_a_message_written_for_the_person_is_shown(app):
         response = _error_page(BadRequest("Le formulaire a expiré. Rechargez la page."))
     assert response.status_code == 400
     assert "Le formulaire a expiré. Rechargez la page." in response.get_data(as_text=True)
+
+
+# -- the policy in force ------------------------------------------------------------------------
+
+
+def _policy_events():
+    from authz import policyaudit
+    from authz.models import AuditEvent
+
+    return list(
+        AuditEvent.select().where(AuditEvent.action == policyaudit.ACTION).order_by(AuditEvent.seq)
+    )
+
+
+def test_a_start_records_the_policy_in_force_once(make_app):
+    from authz.engine import get_engine
+
+    make_app()
+    make_app()  # a restart, or a second node, with the same policy
+    with db.connection():
+        events = _policy_events()
+
+    assert [(e.target_id, e.actor) for e in events] == [(get_engine().version, "system:start-up")]
+    assert events[0].policy_version == get_engine().version
+
+
+def test_a_start_with_a_changed_policy_records_it(make_app, policy_copy):
+    from authz import audit
+    from authz.engine import PolicyEngine, get_engine, set_engine
+
+    make_app()
+    path = policy_copy / "enterprise.polar"
+    path.write_text(path.read_text().replace('"act_for" if "agent";', '"act_for" if "owner";'))
+    installed = get_engine()
+    set_engine(PolicyEngine(policy_copy))
+    try:
+        make_app()
+        make_app()
+        changed = get_engine().version
+    finally:
+        set_engine(installed)
+    with db.connection():
+        events = _policy_events()
+        verified = audit.verify()
+
+    assert [e.target_id for e in events] == [installed.version, changed]
+    assert json.loads(events[1].details)["previous"] == installed.version
+    assert verified.ok
