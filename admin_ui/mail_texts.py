@@ -18,7 +18,7 @@ from monespace.i18n import translations
 
 Gettext = Callable[[str], str]
 
-MANDATE_VALUES = ("by", "enterprise", "bce", "firm", "firm_bce", "domains", "since", "link")
+MANDATE_VALUES = ("by", "enterprise", "bce", "firm", "firm_bce", "domains", "link")
 
 # kind -> (required values, optional values)
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -33,8 +33,8 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gap_invitation": (("inviter", "enterprise", "bce", "link", "expires"), ()),
     # Mandates between enterprises: ``enterprise`` is the client, ``firm`` the intermediary;
     # each step is told to the GAPs of both.
-    "mandate_proposed": (MANDATE_VALUES, ("message",)),
-    "mandate_accepted": (MANDATE_VALUES, ()),
+    "mandate_proposed": ((*MANDATE_VALUES, "since"), ("message",)),
+    "mandate_accepted": ((*MANDATE_VALUES, "since"), ()),
     "mandate_refused": (MANDATE_VALUES, ("reason",)),
     "mandate_ended": (MANDATE_VALUES, ("reason",)),
 }

@@ -164,6 +164,8 @@ class Notifier:
         extra = {
             name: getattr(event, name) for name in ("message", "reason") if getattr(event, name, "")
         }
+        if kind in ("mandate_proposed", "mandate_accepted"):
+            extra["since"] = event.valid_from.isoformat()
         told: set[str] = set()
         for reader in (event.client_gap, event.firm_gap):
             if reader is None or not reader.email or reader.email in told:
@@ -177,7 +179,6 @@ class Notifier:
                 firm=event.firm.name,
                 firm_bce=format_bce(event.firm.bce),
                 domains=", ".join(event.domains),
-                since=event.valid_from.isoformat(),
                 link=self.link(ENTERPRISES_PATH),
                 **extra,
             )
