@@ -33,15 +33,26 @@ def cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_lines(rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """Each row as one line of CSV (RFC 4180: quoted where needed, CRLF), escaped."""
+def csv_lines(rows: Iterable[Iterable[object]], flush_at: int = 64 * 1024) -> Iterator[str]:
+    """The rows as CSV (RFC 4180: quoted where needed, CRLF), escaped, in pieces of about
+    ``flush_at`` characters: each piece is sent as it is ready."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:
         writer.writerow([cell(value) for value in row])
+        if buffer.tell() >= flush_at:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
         yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+
+
+def _iso(value: object) -> str:
+    """A date or moment as ISO text, as the database hands it (SQLite: text already)."""
+    if value is None:
+        return ""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @bp.get("/membres.csv")
@@ -76,18 +87,18 @@ def export_members(bce: str) -> Any:
 
     def rows() -> Iterator[tuple]:
         yield header
-        for grant in listings.each_member(enterprise, asked.search):
-            by = grant.granted_by
+        for found in listings.each_member(enterprise, asked.search):
+            family, given, nrn, role, scope, until, source, by_given, by_family, at = found
             yield (
-                grant.person.family_name,
-                grant.person.given_name,
-                grant.person.nrn,
-                roles.get(grant.role, grant.role),
-                " ".join(grant.scopes),
-                grant.valid_until.isoformat() if grant.valid_until else "",
-                sources.get(grant.source, grant.source),
-                f"{by.given_name} {by.family_name}".strip() if by else "",
-                grant.granted_at.date().isoformat(),
+                family,
+                given,
+                nrn,
+                roles.get(role, role),
+                scope,
+                _iso(until),
+                sources.get(source, source),
+                f"{by_given or ''} {by_family or ''}".strip(),
+                _iso(at)[:10],
             )
 
     name = f"membres-{enterprise.bce}.csv"
