@@ -59,6 +59,14 @@ def add_members(
     open invitations, in bulk (COPY on PostgreSQL). Person ``k`` is ``Member k`` (``k``
     zero-padded to 5 digits) with the NRN :func:`member_nrn`."""
     today = today or date.today()
+    # Above the rows there are (a database used before may have moved its sequences there).
+    base = max(
+        [MEMBER_BASE]
+        + [
+            db.database.execute_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("person", "role_grant", "role_request", "invitation")
+        ]
+    )
     writer = dataset._PostgresWriter() if db.is_postgresql() else dataset._SqliteWriter()
     later = (today + timedelta(days=30)).isoformat() + " 00:00:00"
     with db.database.atomic():
@@ -76,7 +84,7 @@ def add_members(
             ),
             (
                 (
-                    MEMBER_BASE + k,
+                    base + k,
                     member_nrn(k),
                     f"Given{k % 97}",
                     f"Member {k:05d}",
@@ -103,8 +111,8 @@ def add_members(
             ),
             (
                 (
-                    MEMBER_BASE + k,
-                    MEMBER_BASE + k,
+                    base + k,
+                    base + k,
                     enterprise_id,
                     ROLES[k % len(ROLES)],
                     "",
@@ -131,8 +139,8 @@ def add_members(
             ),
             (
                 (
-                    MEMBER_BASE + k,
-                    MEMBER_BASE + k,
+                    base + k,
+                    base + k,
                     enterprise_id,
                     "owner",
                     "",
@@ -159,7 +167,7 @@ def add_members(
             ),
             (
                 (
-                    MEMBER_BASE + k,
+                    base + k,
                     enterprise_id,
                     f"invite{k}@example.be",
                     "agent",

@@ -43,7 +43,9 @@ def test_the_gap_exports_every_member_streamed_with_the_pages_filters(app, add_m
     assert len(nrns) == len(set(nrns)) >= 1200 and member_nrn(1199) in nrns
     # The members page's search and filters apply.
     rows = table(marc.get(f"{EXPORT}?q=Member+00042"))
-    assert [row[:4] for row in rows[1:]] == [["Member 00042", "Given42", member_nrn(42), "Lecteur"]]
+    assert [row[:4] for row in rows[1:]] == [
+        ["Member 00042", "Given42", member_nrn(42), "Propriétaire"]
+    ]
     owners = table(marc.get(f"{EXPORT}?role=owner&source=invitation"))[1:]
     assert owners and {(r[3], r[6]) for r in owners} == {("Propriétaire", "Sur invitation")}
     # The members page links to the export with its search.
