@@ -19,6 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MONESPACE_MODE=production \
     MONESPACE_DATA_DIR=/var/lib/monespace
+# The metrics of gunicorn's workers, added up by whichever answers /metrics (made at start).
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/monespace-metrics
 
 # xmlsec1 signs and checks the SAML messages of the eID login (pysaml2 calls it).
 # psycopg2-binary ships its own libpq.
@@ -47,4 +49,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 
 # A command given to `docker run` replaces this one (for example `monespace db upgrade`).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "monespace.app:create_app()"]
+CMD ["gunicorn", "--config", "python:monespace.gunicorn_config", "--bind", "0.0.0.0:8000"]

@@ -5,13 +5,16 @@ flood a GAP or any address with them. ``hit(kind, person)`` counts one submissio
 :class:`TooMany` past the configured rate (``role_request_limit``, ``invitation_limit``),
 counted per person in a moving window by the ``limits`` library. The counters live in
 ``rate_limit_storage``: ``memory://`` counts per worker process (the demo; the limit is then
-per worker), ``redis://`` shares them between workers and hosts (the ``redis`` client comes
-with the ``limits[redis]`` dependency). A failed submission counts too: guessing BCE numbers
-or addresses is what the limit is for. No Flask here except for the configuration read from
-the current app.
+per worker, and production refuses it with more than one worker:
+:func:`monespace.config.check_workers`), ``redis://`` shares them between workers and hosts,
+under ``rate_limit_key_prefix`` (the ``redis`` client comes with the ``limits[redis]``
+dependency). A failed submission counts too: guessing BCE numbers or addresses is what the
+limit is for. No Flask here except for the configuration read from the current app.
 
-The storage is checked when the app starts (:func:`check_storage`); a Redis that stops
-answering later makes the limited forms answer 503 (``ServiceUnavailable``), never 500.
+The storage is checked when the app starts (:func:`check_storage`). A Redis that stops
+answering later fails closed: the limited forms answer 503 (``ServiceUnavailable``, never
+500) until it answers again, since an uncounted form is an unlimited flood of email to other
+people; nothing else in the service needs Redis, so every other page and endpoint goes on.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ REDIS_TIMEOUT = 2.0
 KEY_PREFIX = "monespace-limits"
 
 _lock = threading.Lock()
-_limiters: dict[str, limits.strategies.RateLimiter] = {}
+_limiters: dict[tuple[str, str], limits.strategies.RateLimiter] = {}
 
 
 class TooMany(Exception):
@@ -47,20 +50,21 @@ class TooMany(Exception):
         self.retry_after = retry_after
 
 
-def _limiter(storage_uri: str) -> limits.strategies.RateLimiter:
+def _limiter(storage_uri: str, key_prefix: str = KEY_PREFIX) -> limits.strategies.RateLimiter:
     with _lock:
-        limiter = _limiters.get(storage_uri)
+        limiter = _limiters.get((storage_uri, key_prefix))
         if limiter is None:
             options = {}
             if not storage_uri.startswith("memory://"):
                 options = {
-                    "key_prefix": KEY_PREFIX,
+                    "key_prefix": key_prefix,
                     "wrap_exceptions": True,  # limits.errors.StorageError, whatever the client
                     "socket_connect_timeout": REDIS_TIMEOUT,
                     "socket_timeout": REDIS_TIMEOUT,
                 }
             storage = limits.storage.storage_from_string(storage_uri, **options)
-            limiter = _limiters[storage_uri] = limits.strategies.MovingWindowRateLimiter(storage)
+            limiter = limits.strategies.MovingWindowRateLimiter(storage)
+            _limiters[(storage_uri, key_prefix)] = limiter
         return limiter
 
 
@@ -68,7 +72,7 @@ def hit(kind: str, person_id: int) -> None:
     """Count one submission of ``kind`` by the person; raise TooMany past the limit."""
     config = current_app.config["MONESPACE"]
     rate = limits.parse(getattr(config, _SETTING[kind]))
-    limiter = _limiter(config.rate_limit_storage)
+    limiter = _limiter(config.rate_limit_storage, config.rate_limit_key_prefix)
     key = ("monespace", kind, str(person_id))
     try:
         if not limiter.hit(rate, *key):
@@ -79,11 +83,11 @@ def hit(kind: str, person_id: int) -> None:
         raise ServiceUnavailable() from exc
 
 
-def check_storage(storage_uri: str) -> str | None:
+def check_storage(storage_uri: str, key_prefix: str = KEY_PREFIX) -> str | None:
     """Why the counters cannot be kept at ``storage_uri`` (its client library missing, its
     server not answering), or None when they can."""
     try:
-        limiter = _limiter(storage_uri)
+        limiter = _limiter(storage_uri, key_prefix)
     except ConfigurationError as exc:
         return str(exc)
     if not limiter.storage.check():

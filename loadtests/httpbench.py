@@ -1,7 +1,9 @@
-"""The decision API over HTTP, compared with a bare Flask app under the same load.
+"""The decision API over HTTP, compared with a raw WSGI app under the same load.
 
 Two gunicorn servers with the same settings run side by side: the real app
-(``monespace.app:create_app()``, demo client ``demo-rp``) and :mod:`loadtests.bare_app`. Rounds
+(``monespace.app:create_app()``, demo client ``demo-rp``) and :mod:`loadtests.raw_app`, a WSGI
+callable answering a constant (the cached evaluation's fast lane skips Flask, so Flask is not
+the floor to compare it with). Rounds
 alternate between them, so a burst of noise on the machine hits both alike. Then the batch
 endpoint (100 evaluations per request) and, for information, single evaluations that all miss
 the cache. Every request carries the demo client's HTTP Basic credentials.
@@ -26,7 +28,7 @@ BATCH_SIZE = 100
 
 @dataclass(frozen=True)
 class HttpBudget:
-    rounds: int  # alternating rounds of bare and evaluation
+    rounds: int  # alternating rounds of the raw WSGI app and the evaluation
     seconds: float  # per round
     warmup: float  # per round, before measuring
 
@@ -39,7 +41,7 @@ HTTP_QUICK = HttpBudget(rounds=2, seconds=2.0, warmup=0.5)
 class HttpResult:
     settings: str
     load: str
-    bare: LoadResult
+    raw: LoadResult
     evaluation: LoadResult
     batch: LoadResult
     misses: LoadResult
@@ -96,19 +98,19 @@ def measure(
     ]
     with (
         gunicorn("monespace.app:create_app()", settings, env, work_dir) as app,
-        gunicorn("loadtests.bare_app:app", settings, {}, work_dir) as bare,
+        gunicorn("loadtests.raw_app:app", settings, {}, work_dir) as raw,
     ):
         hot_app = [post(EVALUATION, evaluation_body(q), app.port, basic) for q in hot]
-        hot_bare = [post(EVALUATION, evaluation_body(q), bare.port, basic) for q in hot]
+        hot_raw = [post(EVALUATION, evaluation_body(q), raw.port, basic) for q in hot]
         report("  warming up both servers (every worker caches the hot questions)...")
         warm(app.port, hot_app)
-        warm(bare.port, hot_bare)
-        bare_total = app_total = None
+        warm(raw.port, hot_raw)
+        raw_total = app_total = None
         for round_ in range(budget.rounds):
-            report(f"  round {round_ + 1}/{budget.rounds}: bare Flask, then evaluation...")
-            b = _checked(load.run(bare.port, hot_bare, budget.seconds, budget.warmup), bare)
+            report(f"  round {round_ + 1}/{budget.rounds}: raw WSGI, then evaluation...")
+            b = _checked(load.run(raw.port, hot_raw, budget.seconds, budget.warmup), raw)
             a = _checked(load.run(app.port, hot_app, budget.seconds, budget.warmup), app)
-            bare_total = b if bare_total is None else bare_total + b
+            raw_total = b if raw_total is None else raw_total + b
             app_total = a if app_total is None else app_total + a
         report(f"  batch: {BATCH_SIZE} evaluations per request...")
         batch_requests = [post(EVALUATIONS, body, app.port, basic) for body in batches]
@@ -132,7 +134,7 @@ def measure(
         return HttpResult(
             str(settings),
             f"{load.processes} processes x {load.connections} keep-alive connections",
-            bare_total,
+            raw_total,
             app_total,
             batch,
             misses,

@@ -258,12 +258,20 @@ def warm(
     return sent
 
 
+def _ready() -> None:
+    time.sleep(0.05)  # long enough for every process of the pool to take one
+
+
 class LoadGenerator:
     """``processes`` processes of ``connections`` keep-alive connections each, kept ready."""
 
     def __init__(self, processes: int = 2, connections: int = 4):
         self.processes, self.connections = processes, connections
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        # Start the processes now: started by the first run, they would take its first
+        # second (an interpreter each), and the first server measured would seem slower.
+        for ready in [self._pool.submit(_ready) for _ in range(processes * 2)]:
+            ready.result(timeout=120)
 
     def run(
         self,

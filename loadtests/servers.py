@@ -1,8 +1,10 @@
 """Servers under test: gunicorn started on 127.0.0.1 by the benchmark and stopped by it.
 
-The same settings serve the real app and the bare Flask app, so what differs between them is
-the application's work alone. A sampler thread records the resident memory (RSS) of each
-worker while the load runs.
+Every server starts from the production settings (:mod:`monespace.gunicorn_config`, as
+``monespace serve`` runs them), with the number of workers and the worker class the benchmark
+names. The same settings serve the real app and the app it is compared with, so what differs
+between them is the application's work alone. A sampler thread records the resident memory
+(RSS) of each worker while the load runs.
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ from pathlib import Path
 
 import psutil
 
+from monespace import gunicorn_config
+from monespace.commands.serve import GUNICORN_CONFIG
+
 HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class GunicornSettings:
-    workers: int = 2
-    worker_class: str = "gthread"
+    workers: int = gunicorn_config.workers
+    worker_class: str = gunicorn_config.worker_class
     threads: int = 4
 
     def args(self) -> list[str]:
-        args = ["--workers", str(self.workers), "--worker-class", self.worker_class]
+        args = ["--config", GUNICORN_CONFIG, "--workers", str(self.workers)]
+        args += ["--worker-class", self.worker_class]
         if self.worker_class == "gthread":
             args += ["--threads", str(self.threads)]
         return args
@@ -124,6 +130,10 @@ def gunicorn(
         "60",
         app,
     ]
+    # As `monespace serve` runs it: the metrics in multiprocess mode.
+    metrics_dir = log_dir / f"metrics-{port}"
+    metrics_dir.mkdir(exist_ok=True)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # noqa: S603
             command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT

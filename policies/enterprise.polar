@@ -209,13 +209,15 @@ may_give(giver: Person, terms: Terms, enterprise: Enterprise) if
   within_own_grant(giver, terms, enterprise) and
   not_to_oneself(giver, terms, enterprise);
 
-# A grant given is bounded by the giver's own: it ends no later and covers no
-# more service domains than the access manager grant that lets them give it
-# (that it gives no stronger role is allow_role_change).
+# A grant given is bounded by the giver's own: it ends no later than the
+# access manager grant that lets them give it (that it gives no stronger role
+# is allow_role_change). That grant covers every service domain: giving is
+# asked without a service domain, and a scoped grant gives nothing for such
+# questions (role_source), so an access manager scoped to some domains gives
+# no grant at all.
 within_own_grant(giver: Person, terms: Terms, enterprise: Enterprise) if
   role_source(giver, "access_manager", enterprise, grant) and
-  ends_no_later(terms, grant) and
-  covers_no_more(terms, grant);
+  ends_no_later(terms, grant);
 
 # The GAP is bounded by nothing: a designation has no end date and covers
 # every service domain; it lasts until a legal representative designates
@@ -231,15 +233,6 @@ ends_no_later(terms: Terms, grant: Grant) if
   grant.valid_until = nil or
   (grant.valid_until != nil and terms.valid_until != nil and
     terms.valid_until <= grant.valid_until);
-
-# An unscoped grant covers every service domain; a scoped one covers only its
-# domains, so what it bounds must be scoped too (name at least one domain),
-# to some of them.
-covers_no_more(_terms: Terms, grant: Grant) if
-  grant.scope = [];
-covers_no_more(terms: Terms, grant: Grant) if
-  _named in terms.scope and
-  forall(domain in terms.scope, domain in grant.scope);
 
 # Nobody gives themselves a grant: not directly, not by accepting their own
 # invitation or role request. An access manager may still change their own

@@ -128,6 +128,13 @@ def request_client(client_id: str | None) -> RegisteredClient | None:
     return seen[client_id]
 
 
+def remember_client(client: RegisteredClient) -> None:
+    """``client``, just read and authenticated in this request, is what :func:`request_client`
+    answers for its id until the request ends."""
+    if has_request_context():
+        g.setdefault("monespace_clients", {})[client.client_id] = client
+
+
 class ClientDirectory(Mapping):
     """The enabled clients, as pyop reads client metadata (Registration 1.0, section 2)."""
 

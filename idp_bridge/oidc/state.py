@@ -40,7 +40,7 @@ from pyop.message import AuthorizationRequest
 from pyop.subject_identifier import SubjectIdentifierFactory
 from pyop.util import requested_scope_is_allowed
 
-from idp_bridge.oidc.storage import DatabaseStorage
+from idp_bridge.oidc.storage import DatabaseStorage, StoredRecord, store_all, written_together
 from idp_bridge.oidc.subjects import SubjectIdentifierStorage
 from idp_bridge.oidc.token_families import FamilyClosedError, TokenFamilies, new_secret
 
@@ -54,6 +54,11 @@ REFRESH_TOKENS = "refresh_tokens"
 # Provider asks for it (create_refresh_token, right after exchange_code_for_token).
 ISSUED_REFRESH_TOKENS_KEPT = 4096
 ISSUED_REFRESH_TOKENS_SECONDS = 60
+
+
+class _LostRace(Exception):
+    """The code or refresh token a grant was for was used (or changed) by another request
+    between its reading and its use: nothing of the grant was written."""
 
 
 class ProviderAuthorizationState(AuthorizationState):
@@ -140,16 +145,17 @@ class ProviderAuthorizationState(AuthorizationState):
     ) -> str:
         grant = self._grant(authorization_request, subject_identifier, scope)
         now, code = self._now(), new_secret()
-        family_id = self.families.open(grant, until=now + self._code_ttl, code=code)
-        self.authorization_codes[code] = {
-            "used": False,
-            "exp": now + self.authorization_code_lifetime,
-            "sub": subject_identifier,
-            "client_id": grant["client_id"],
-            "granted_scope": grant["granted_scope"],
-            self.KEY_AUTHORIZATION_REQUEST: grant[self.KEY_AUTHORIZATION_REQUEST],
-            "family": family_id,
-        }
+        with written_together():  # the family, its subject's index and the code: one commit
+            family_id = self.families.open(grant, until=now + self._code_ttl, code=code)
+            self.authorization_codes[code] = {
+                "used": False,
+                "exp": now + self.authorization_code_lifetime,
+                "sub": subject_identifier,
+                "client_id": grant["client_id"],
+                "granted_scope": grant["granted_scope"],
+                self.KEY_AUTHORIZATION_REQUEST: grant[self.KEY_AUTHORIZATION_REQUEST],
+                "family": family_id,
+            }
         return code
 
     def exchange_code_for_token(self, authorization_code: str) -> AccessToken:
@@ -158,20 +164,23 @@ class ProviderAuthorizationState(AuthorizationState):
         grant = self.families.live(family_id)
         if grant is None:
             raise InvalidAuthorizationCode("the grant of this authorization code was revoked")
-        # Listed in the family before the code is consumed: a concurrent redemption that
-        # loses, and so revokes the family, revokes these too.
+        # One transaction: the tokens stored, listed in the family, the code marked used. Of
+        # concurrent redemptions one commits; the others' swap of the code fails, which undoes
+        # their writes, and they are replays (below).
         try:
             access_token, refresh_token = self._issue(
-                family_id, grant, refresh=bool(self.refresh_token_lifetime)
+                family_id,
+                grant,
+                refresh=bool(self.refresh_token_lifetime),
+                consume=(self.authorization_codes, authorization_code, record),
             )
         except FamilyClosedError:
             raise InvalidAuthorizationCode(
                 "the grant of this authorization code was revoked"
             ) from None
-        if self.authorization_codes.consume_code(authorization_code) is None:
-            self._discard([access_token.value], [refresh_token] if refresh_token else [])
+        except _LostRace:
             self._unused_code(authorization_code)  # used (and now revoked), unknown, expired
-            raise InvalidAuthorizationCode("authorization code could not be redeemed")
+            raise InvalidAuthorizationCode("authorization code could not be redeemed") from None
         if refresh_token:
             with self._issued_lock:
                 self._issued_refresh_tokens[access_token.value] = refresh_token
@@ -299,19 +308,23 @@ class ProviderAuthorizationState(AuthorizationState):
             scope = " ".join(scope)
         try:
             access_token, new_refresh_token = self._issue(
-                record["family"], grant, scope=scope or None, refresh=True, retire=[refresh_token]
+                record["family"],
+                grant,
+                scope=scope or None,
+                refresh=True,
+                retire=[refresh_token],
+                consume=(self.refresh_tokens, refresh_token, record),
             )
         except FamilyClosedError:
             raise InvalidRefreshToken("the grant of this refresh token was revoked") from None
-        if self.refresh_tokens.consume_code(refresh_token) is None:
-            self._discard([access_token.value], [new_refresh_token])
+        except _LostRace:
             again = self.refresh_tokens.get(refresh_token)
             if again is not None and again["used"]:  # another use won: this one is a replay
                 self._replayed("refresh token", again)
                 raise InvalidRefreshToken(
                     "refresh token has already been used: every token of its grant is revoked"
-                )
-            raise InvalidRefreshToken("refresh token could not be used")
+                ) from None
+            raise InvalidRefreshToken("refresh token could not be used") from None
         return access_token, new_refresh_token
 
     # Logout, revocation, introspection
@@ -403,10 +416,13 @@ class ProviderAuthorizationState(AuthorizationState):
         refresh: bool = False,
         retire: Iterable[str] = (),
         with_access: str | None = None,
+        consume: tuple[DatabaseStorage, str, StoredRecord] | None = None,
     ) -> tuple[AccessToken | None, str | None]:
-        """Store new tokens of the family, then list them in it (``retire``: refresh tokens
-        it rotates away); :class:`FamilyClosedError`, and nothing left stored, when the family
-        is revoked meanwhile."""
+        """Store new tokens of the family and list them in it (``retire``: refresh tokens it
+        rotates away), and mark ``consume`` (storage, key, record: the code or refresh token
+        they are issued for) used, in one transaction. Nothing is written when the family is
+        revoked meanwhile (:class:`FamilyClosedError`) or ``consume`` was used or changed
+        meanwhile (:class:`_LostRace`)."""
         now = self._now()
         deadline = grant.get("deadline")
         if deadline is not None and deadline <= now:
@@ -418,40 +434,53 @@ class ProviderAuthorizationState(AuthorizationState):
         access_token = refresh_token = None
         access_listed: dict[str, int] = {}
         refresh_listed: dict[str, int] = {}
-        try:
-            if access:
-                access_exp = expiry(self.access_token_lifetime)
-                access_token = AccessToken(new_secret(), access_exp - now)
-                access_listed[access_token.value] = access_exp
-                self.access_tokens[access_token.value] = {
-                    "iat": now,
-                    "exp": access_exp,
-                    "sub": grant["sub"],
-                    "client_id": grant["client_id"],
-                    "aud": [grant["client_id"]],
-                    "scope": scope or grant["granted_scope"],
-                    "granted_scope": grant["granted_scope"],
-                    "token_type": AccessToken.BEARER_TOKEN_TYPE,
-                    self.KEY_AUTHORIZATION_REQUEST: grant[self.KEY_AUTHORIZATION_REQUEST],
-                    "family": family_id,
-                }
-            if refresh:
-                refresh_token = new_secret()
-                refresh_listed[refresh_token] = expiry(self.refresh_token_lifetime)
-                self.refresh_tokens[refresh_token] = {
-                    "used": False,
-                    "exp": refresh_listed[refresh_token],
-                    "sub": grant["sub"],
-                    "client_id": grant["client_id"],
-                    "access_token": access_token.value if access_token else with_access,
-                    "family": family_id,
-                }
+        rows: list[tuple[DatabaseStorage, str, dict]] = []
+        if access:
+            access_exp = expiry(self.access_token_lifetime)
+            access_token = AccessToken(new_secret(), access_exp - now)
+            access_listed[access_token.value] = access_exp
+            rows.append(
+                (
+                    self.access_tokens,
+                    access_token.value,
+                    {
+                        "iat": now,
+                        "exp": access_exp,
+                        "sub": grant["sub"],
+                        "client_id": grant["client_id"],
+                        "aud": [grant["client_id"]],
+                        "scope": scope or grant["granted_scope"],
+                        "granted_scope": grant["granted_scope"],
+                        "token_type": AccessToken.BEARER_TOKEN_TYPE,
+                        self.KEY_AUTHORIZATION_REQUEST: grant[self.KEY_AUTHORIZATION_REQUEST],
+                        "family": family_id,
+                    },
+                )
+            )
+        if refresh:
+            refresh_token = new_secret()
+            refresh_listed[refresh_token] = expiry(self.refresh_token_lifetime)
+            rows.append(
+                (
+                    self.refresh_tokens,
+                    refresh_token,
+                    {
+                        "used": False,
+                        "exp": refresh_listed[refresh_token],
+                        "sub": grant["sub"],
+                        "client_id": grant["client_id"],
+                        "access_token": access_token.value if access_token else with_access,
+                        "family": family_id,
+                    },
+                )
+            )
+        with written_together():
+            store_all(rows)
             self.families.add(
                 family_id, access=access_listed, refresh=refresh_listed, retire=retire
             )
-        except BaseException:
-            self._discard(access_listed, refresh_listed)
-            raise
+            if consume is not None and not consume[0].consume(consume[1], consume[2]):
+                raise _LostRace(consume[1])
         return access_token, refresh_token
 
     def _discard(self, access_tokens: Iterable[str], refresh_tokens: Iterable[str]) -> None:

@@ -5,9 +5,18 @@
 collection per mapping, values as JSON text, rows forgotten after ``ttl`` seconds. Records
 write themselves back (:class:`StoredRecord`), every write-back is a compare-and-swap, and
 :meth:`DatabaseStorage.add`, :meth:`DatabaseStorage.compare_and_set`,
-:meth:`DatabaseStorage.modify` and :meth:`DatabaseStorage.consume_code` are single statements
+:meth:`DatabaseStorage.modify`, :meth:`DatabaseStorage.consume` and
+:meth:`DatabaseStorage.consume_code` are single statements
 that only one of concurrent callers can win. Which habits of pyop each guards against:
 docs/security.md, "pyop's storage".
+
+A request that reads the same records several times (pyop's ``Provider`` reads an
+authorization code four times to redeem it) can read each once: inside
+:func:`reads_remembered`, a record read or written is remembered for the rest of the block.
+That is safe where every decision taken on such a read is confirmed by a compare-and-swap on
+the text read (a record changed meanwhile fails the swap and is read again), which is what
+the token endpoint's grants do. :func:`written_together` makes several writes one transaction:
+one commit instead of one per statement, and none of them if any fails.
 
 Only top-level item changes are written back: a change inside a nested dict or list (which
 pyop never makes) is not seen. Keys longer than the column are stored as their SHA-256, so
@@ -21,11 +30,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from peewee import DatabaseError
+from peewee import EXCLUDED, DatabaseError
 from pyop.storage import StorageBase
 
 from authz import db
@@ -57,6 +68,84 @@ def _as_datetime(unix_time: float) -> datetime:
 
 def _visible(now: datetime):
     return ProviderState.expires_at.is_null() | (ProviderState.expires_at > now)
+
+
+# (collection, stored key) -> the row's value as last read or written in this block, or None
+# when it has no live value; unset outside reads_remembered().
+_remembered: ContextVar[dict[tuple[str, str], str | None] | None] = ContextVar(
+    "monespace_oidc_remembered_reads", default=None
+)
+
+
+@contextmanager
+def reads_remembered() -> Iterator[None]:
+    """Within the block, each record is read from the database at most once: a read after a
+    read or a write of the same key answers what was read or written. A compare-and-swap that
+    fails forgets the record, so the next read fetches it again. Only for blocks whose every
+    decision on a read is confirmed by a compare-and-swap of the same text."""
+    token = _remembered.set({})
+    try:
+        yield
+    finally:
+        _remembered.reset(token)
+
+
+def _remember(collection: str, stored_key: str, text: str | None) -> None:
+    memo = _remembered.get()
+    if memo is not None:
+        memo[collection, stored_key] = text
+
+
+def _forget(collection: str, stored_key: str) -> None:
+    memo = _remembered.get()
+    if memo is not None:
+        memo.pop((collection, stored_key), None)
+
+
+@contextmanager
+def written_together() -> Iterator[None]:
+    """The writes of the block are one transaction (a savepoint inside another one): they
+    are committed together, once, or not at all when the block raises. What the block
+    remembered (:func:`reads_remembered`) is forgotten when it fails: its writes were undone,
+    and what it read may have changed since."""
+    try:
+        with db.connection(), db.transaction():
+            yield
+    except BaseException:
+        memo = _remembered.get()
+        if memo is not None:
+            memo.clear()
+        raise
+
+
+def store_all(values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]]) -> None:
+    """Set each ``(storage, key, value)`` as ``storage[key] = value`` does, in one statement."""
+    rows, now = [], None
+    for storage, key, value in values:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"values must be mappings, got {type(value).__name__}")
+        now = storage._clock()
+        rows.append(
+            {
+                ProviderState.collection: storage.collection,
+                ProviderState.key: storage._key(key),
+                ProviderState.value: _dumps(value),
+                ProviderState.expires_at: storage._expiry(now),
+            }
+        )
+    if now is None:
+        return
+    with db.connection():
+        _purge_if_due(_as_datetime(now))
+        ProviderState.insert_many(rows).on_conflict(
+            conflict_target=[ProviderState.collection, ProviderState.key],
+            update={
+                ProviderState.value: EXCLUDED.value,
+                ProviderState.expires_at: EXCLUDED.expires_at,
+            },
+        ).execute()
+    for row in rows:
+        _remember(row[ProviderState.collection], row[ProviderState.key], row[ProviderState.value])
 
 
 _schedule = PurgeSchedule()  # this table's own schedule, same rule as the login stores'
@@ -207,18 +296,13 @@ class DatabaseStorage(StorageBase):
                 conflict_target=[ProviderState.collection, ProviderState.key],
                 update={ProviderState.value: text, ProviderState.expires_at: expires_at},
             ).execute()
+        _remember(self.collection, stored_key, text)
 
     def pack(self, value):
         raise NotImplementedError  # pyop's stateless mode only
 
     def __getitem__(self, key: str) -> StoredRecord:
-        stored_key = self._key(key)
-        with db.connection():
-            text = (
-                ProviderState.select(ProviderState.value)
-                .where(self._row(stored_key) & _visible(self._now()))
-                .scalar()
-            )
+        text = self._text_of(stored_key := self._key(key))
         if text is None:
             raise KeyError(key)
         return StoredRecord(self, stored_key, text)
@@ -230,12 +314,22 @@ class DatabaseStorage(StorageBase):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
+        return self._text_of(self._key(key)) is not None
+
+    def _text_of(self, stored_key: str) -> str | None:
+        """The row's value if it is live, else ``None``: read once per
+        :func:`reads_remembered` block."""
+        memo = _remembered.get()
+        if memo is not None and (self.collection, stored_key) in memo:
+            return memo[self.collection, stored_key]
         with db.connection():
-            return (
-                ProviderState.select()
-                .where(self._row(self._key(key)) & _visible(self._now()))
-                .exists()
+            text = (
+                ProviderState.select(ProviderState.value)
+                .where(self._row(stored_key) & _visible(self._now()))
+                .scalar()
             )
+        _remember(self.collection, stored_key, text)
+        return text
 
     def items(self) -> Iterator[tuple[str, StoredRecord]]:
         """Every live (key, record) of the collection, in key order, read a page at a time."""
@@ -257,14 +351,16 @@ class DatabaseStorage(StorageBase):
     def pop(self, key: str, default: Any = None) -> Any:
         """Remove ``key`` and return its value (a plain dict), or ``default``: one statement,
         so of two callers only one gets the value."""
+        stored_key = self._key(key)
         with db.connection():
             rows = list(
                 ProviderState.delete()
-                .where(self._row(self._key(key)))
+                .where(self._row(stored_key))
                 .returning(ProviderState.value, ProviderState.expires_at)
                 .tuples()
                 .execute()
             )
+        _remember(self.collection, stored_key, None)
         if not rows:
             return default
         text, expires_at = rows[0]
@@ -308,6 +404,25 @@ class DatabaseStorage(StorageBase):
             return record
         return None
 
+    def consume(self, key: str, record: StoredRecord) -> bool:
+        """Mark ``record`` (an unused code or refresh token read from this storage under
+        ``key``) used, if its row still holds it; return whether this call did. One
+        statement: of concurrent callers holding the same record, at most one succeeds. The
+        caller has checked the record (its ``used`` flag, its ``exp``)."""
+        stored_key = self._key(key)
+        if not (
+            isinstance(record, StoredRecord)
+            and record._storage.collection == self.collection
+            and record._key == stored_key
+            and record.get("used") is False
+        ):
+            raise ValueError(f"record must be the unused record of {key!r} read from {self!r}")
+        try:
+            self._swap(stored_key, record._text, _dumps({**record, "used": True}))
+        except StaleRecordError:
+            return False
+        return True
+
     def add(self, key: str, value: Mapping[str, Any]) -> bool:
         """Set ``key`` to ``value`` only if it has no live value (none, or an expired one);
         return whether this call set it. One ``INSERT ... ON CONFLICT``: of concurrent callers
@@ -339,6 +454,10 @@ class DatabaseStorage(StorageBase):
                 .tuples()
                 .execute()
             )
+        if rows:
+            _remember(self.collection, stored_key, text)
+        else:
+            _forget(self.collection, stored_key)
         return bool(rows)
 
     def compare_and_set(
@@ -421,7 +540,9 @@ class DatabaseStorage(StorageBase):
                 .execute()
             )
         if changed != 1:
+            _forget(self.collection, stored_key)
             raise StaleRecordError(
                 f"{self.collection} record changed since it was read: not written"
             )
+        _remember(self.collection, stored_key, new_text)
         return new_text

@@ -17,18 +17,27 @@ pyop keeps one mapping, user id -> ``{'public': sub, 'pairwise': [sub, ...]}``, 
 Each ``sub`` is indexed before it is handed out, so a lookup of any ``sub`` a relying party
 holds finds its user on every node. A ``sub`` already indexed for another user is refused,
 never re-pointed: one person's tokens must never resolve to another.
+
+That makes a ``sub``'s user, and a pairwise ``sub`` once recorded for its user, facts that
+never change: each node keeps the ones it has seen in bounded caches (``SUBJECTS_KEPT``), so
+the token endpoint does not read the index again for every grant. Nothing that may change
+(a user's public subject, which pyop may set) is cached.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from cachetools import LRUCache
 
 from idp_bridge.oidc.storage import MODIFY_ATTEMPTS, DatabaseStorage, StaleRecordError
 
 SUBJECT_IDENTIFIERS = "subject_identifiers"  # user id -> {"public": sub, "pairwise": [sub]}
 SUBJECT_USERS = "subject_users"  # sub -> {"user_id": user id}
+SUBJECTS_KEPT = 50_000  # per cache: a few MB at most
 
 
 class SubjectCollisionError(ValueError):
@@ -46,6 +55,9 @@ class SubjectIdentifierStorage(DatabaseStorage):
     def __init__(self, clock: Callable[[], float] = time.time):
         super().__init__(SUBJECT_IDENTIFIERS, clock=clock)
         self.index = DatabaseStorage(SUBJECT_USERS, clock=clock)
+        self._users: LRUCache[str, str] = LRUCache(SUBJECTS_KEPT)  # sub -> user id, indexed
+        self._pairwise: LRUCache[tuple[str, str], bool] = LRUCache(SUBJECTS_KEPT)  # recorded
+        self._lock = threading.Lock()
 
     def __setitem__(self, user_id: str, value: Mapping[str, Any]) -> None:
         if not isinstance(value, Mapping):
@@ -65,9 +77,20 @@ class SubjectIdentifierStorage(DatabaseStorage):
         self.modify(user_id, merge, create={})
 
     def user_for(self, sub: str) -> str | None:
-        """The user whose subject ``sub`` is, or ``None``: one read of the index."""
-        record = self.index.get(sub) if isinstance(sub, str) else None
-        return None if record is None else record["user_id"]
+        """The user whose subject ``sub`` is, or ``None``: one read of the index, once per
+        ``sub`` on each node (an indexed ``sub`` never changes user)."""
+        if not isinstance(sub, str):
+            return None
+        with self._lock:
+            user_id = self._users.get(sub)
+        if user_id is not None:
+            return user_id
+        record = self.index.get(sub)
+        if record is None:
+            return None
+        with self._lock:
+            self._users[sub] = record["user_id"]
+        return record["user_id"]
 
     def public(self, user_id: str, create: Callable[[], str]) -> str:
         """The user's public subject: the one stored, else ``create()``'s. Of two nodes
@@ -88,7 +111,11 @@ class SubjectIdentifierStorage(DatabaseStorage):
         return sub
 
     def add_pairwise(self, user_id: str, sub: str) -> None:
-        """Record ``sub`` as one of the user's pairwise subjects."""
+        """Record ``sub`` as one of the user's pairwise subjects (nothing to do when this
+        node has recorded or seen it already: a recorded one stays)."""
+        with self._lock:
+            if self._pairwise.get((user_id, sub)):
+                return
         self._index(sub, user_id)
 
         def add(record):
@@ -96,6 +123,8 @@ class SubjectIdentifierStorage(DatabaseStorage):
             return None if sub in known else {**record, "pairwise": [*known, sub]}
 
         self.modify(user_id, add, create={})
+        with self._lock:
+            self._pairwise[user_id, sub] = True
 
     def _index(self, sub: str, user_id: str) -> None:
         for _ in range(MODIFY_ATTEMPTS):

@@ -19,6 +19,7 @@ from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
 from authz.clients import RegisteredClient
+from idp_bridge import metrics
 from idp_bridge.oidc import pkce
 from idp_bridge.oidc.edge import (
     ACCESS_TOKEN_TTL,
@@ -30,6 +31,8 @@ from idp_bridge.oidc.edge import (
     oauth_json,
 )
 from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
+from idp_bridge.oidc.provider import remember_client
+from idp_bridge.oidc.storage import reads_remembered
 
 if TYPE_CHECKING:
     pass
@@ -42,33 +45,45 @@ answer_errors_as_oauth(bp)
 
 @bp.post("/token")
 def token() -> Response:
+    response = _token()
+    metrics.count_token(request.form.get("grant_type"), response.status_code == 200)
+    return response
+
+
+def _token() -> Response:
     edge = current_edge()
     try:
         form = single_params(request.form)
         client = edge.authenticator.authenticate(request.form, request.headers.get("Authorization"))
+        remember_client(client)  # pyop looks the client up again: this request read it
         form["client_id"] = client.client_id  # pyop checks the code was issued to it
         grant_type = form.get("grant_type")
         if not grant_type:
             raise invalid_request("grant_type is required")
-        if grant_type == "authorization_code":
-            response = _redeem_code(edge, client, form)
-        elif grant_type == "refresh_token":
-            response = _refresh(edge, client, form)
-        elif grant_type == "client_credentials":
+        if grant_type == "client_credentials":
             return _client_credentials(edge, client)
-        else:
+        if grant_type not in ("authorization_code", "refresh_token"):
             raise OAuthError(
                 "unsupported_grant_type",
                 "grant types: authorization_code, refresh_token, client_credentials",
             )
+        # pyop reads the code (or refresh token) and its family several times, and the access
+        # token back: each is read once. Every decision taken on those reads is confirmed by
+        # the compare-and-swap of the code or refresh token and of the family that issues the
+        # tokens (state.ProviderAuthorizationState._issue), so none rests on a stale read.
+        with reads_remembered():
+            if grant_type == "authorization_code":
+                response = _redeem_code(edge, client, form)
+            else:
+                response = _refresh(edge, client, form)
+            answer = response.to_dict()
+            answer["scope"] = _granted_scope(edge, answer["access_token"])
     except OAuthError as exc:
         return oauth_json(exc)
     except (InvalidAuthorizationCode, InvalidTokenRequest, PyopOAuthError) as exc:
         logger.warning("token request refused: %s", exc)
         error = getattr(exc, "oauth_error", None) or "invalid_grant"
         return oauth_json(OAuthError(error, "the grant cannot be used"))
-    answer = response.to_dict()
-    answer["scope"] = _granted_scope(edge, answer["access_token"])
     return no_store(jsonify(answer))
 
 

@@ -18,12 +18,13 @@ and its refresh tokens not yet rotated away, each with its expiry. The index ``s
 lists the families of each subject, for logout.
 
 Every change of a family is a compare-and-swap. A token is handed out only once it is listed
-in a family that is not revoked (:meth:`TokenFamilies.add`); revoking marks the family revoked
-and empties its lists in one swap (:meth:`TokenFamilies.revoke`). So a token is either listed
-when its family is revoked, and deleted, or refused a place and deleted by its issuer: none
-escapes a revocation. The family's record outlives every row that names it (its time to live
-starts again with each change and is at least that of any code or token), so a replay is
-recognised for as long as the replayed code or token is stored.
+in a family that is not revoked (:meth:`TokenFamilies.add`, in the transaction that stores the
+token); revoking marks the family revoked and empties its lists in one swap
+(:meth:`TokenFamilies.revoke`). So a token is either listed when its family is revoked, and
+deleted, or refused a place and never stored: none escapes a revocation. The family's record
+outlives every row that names it (its time to live starts again with each change and is at
+least that of any code or token), so a replay is recognised for as long as the replayed code
+or token is stored.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Demo mode runs the app in Flask's development server, in this process (one command to try it).
 Production mode checks the configuration and the schema, then replaces this process with
-gunicorn (``--workers`` processes), the same server the Docker image runs.
+gunicorn (``--workers`` processes) under the settings of :mod:`monespace.gunicorn_config`, the
+same server and settings the Docker image runs.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import sys
 
 import click
 
-from monespace import bootstrap, config
+from monespace import bootstrap, config, gunicorn_config, logs, metrics
 from monespace.app import create_app
 from monespace.config import redact_url
 
-WSGI_TARGET = "monespace.app:create_app()"
+GUNICORN_CONFIG = "python:monespace.gunicorn_config"
 
 
 def _browsable_host(host: str) -> str:
@@ -30,11 +31,12 @@ def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
         sys.executable,
         "-m",
         "gunicorn",
+        "--config",
+        GUNICORN_CONFIG,
         "--bind",
         f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "--workers",
         str(workers),
-        WSGI_TARGET,
     ]
 
 
@@ -43,7 +45,7 @@ def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--workers",
-    default=2,
+    default=gunicorn_config.workers,
     show_default=True,
     type=click.IntRange(min=1),
     help="gunicorn worker processes (production mode only).",
@@ -60,6 +62,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _serve_demo(settings: config.Config, host: str, port: int) -> None:
+    logs.configure(settings.log_format)
     app = create_app(settings)
     if settings.database_url.startswith("sqlite:///"):
         database = f"SQLite file {settings.database_url[len('sqlite:///') :]}"
@@ -78,13 +81,24 @@ def _serve_demo(settings: config.Config, host: str, port: int) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
+def observed(settings: config.Config) -> None:
+    """The metrics' and logs' part of the production server: the metrics' multiprocess
+    directory and the log format, named for gunicorn's workers (whose hooks,
+    ``monespace.gunicorn_hooks``, the shipped settings name)."""
+    metrics_dir = metrics.prepare_multiprocess_dir()
+    os.environ["MONESPACE_LOG_FORMAT"] = settings.log_format
+    click.echo(f"  metrics of the workers in {metrics_dir} ({metrics.MULTIPROC_VARIABLE})")
+
+
 def _serve_production(settings: config.Config, host: str, port: int, workers: int) -> None:
     # Fail here, with one line, rather than in every gunicorn worker: the schema, and the
     # upstream logins (IdP metadata, keys) built as a worker would build them.
+    config.check_workers(settings, workers)
     with bootstrap.command_database(settings, check="current"):
         pass
     create_app(settings)
     argv = gunicorn_argv(host, port, workers)
+    observed(settings)
     click.echo(f"Mon Espace (production) at {settings.base_url}, under gunicorn:")
     click.echo(f"  {shlex.join(argv)}")
     sys.stdout.flush()

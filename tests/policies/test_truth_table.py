@@ -2,7 +2,6 @@
 
 import pytest
 
-from authz import facts as F
 from authz import policytest
 from authz.engine import get_engine
 
@@ -40,26 +39,6 @@ def test_table_covers_allowed_and_denied_giving_and_deciding():
         verdicts = {c.expected for c in TABLE.gives if c.own_change == kind}
         assert verdicts == {True, False}
     assert {c.expected for c in TABLE.decides} == {True, False}
-
-
-@pytest.mark.parametrize(
-    ("terms_scope", "grant_scope", "expected"),
-    [
-        ([], [], True),
-        (["fiscalite"], [], True),
-        (["fiscalite"], ["fiscalite", "environnement"], True),
-        (["fiscalite", "environnement"], ["fiscalite", "environnement"], True),
-        ([], ["fiscalite"], False),
-        (["environnement"], ["fiscalite"], False),
-        (["fiscalite", "environnement"], ["fiscalite"], False),
-    ],
-)
-def test_a_grant_given_covers_no_more_domains_than_the_givers(terms_scope, grant_scope, expected):
-    # A scoped grant gives no management permission today (it counts only for questions asked
-    # in its domains), so the rule is asked here directly.
-    terms = F.GrantTerms("reader", terms_scope, None, None)
-    grant = F.Grant(1, "0123456749", "access_manager", grant_scope, None)
-    assert get_engine().oso.query_rule_once("covers_no_more", terms, grant) is expected
 
 
 def test_table_covers_allowed_and_denied_for_every_permission():

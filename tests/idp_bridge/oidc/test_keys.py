@@ -277,8 +277,9 @@ def test_key_material_cannot_move_between_rows(store):
 
 
 def test_a_rotation_elsewhere_is_seen_after_the_cache_time(database):
-    node_a = KeyStore(SECRET, cache_seconds=1.0)
-    node_b = KeyStore(SECRET, cache_seconds=1.0)
+    # 3 s: long enough that a loaded machine still reads node A's cache before it expires.
+    node_a = KeyStore(SECRET, cache_seconds=3.0)
+    node_b = KeyStore(SECRET, cache_seconds=3.0)
     node_a.ensure()
     old = node_a.signing_key().kid
     new = node_b.rotate(force=True)["current"]
@@ -286,7 +287,7 @@ def test_a_rotation_elsewhere_is_seen_after_the_cache_time(database):
     assert node_a.signing_key().kid == old
     # ...and already publishes the new current key, which it published as next.
     assert new in {k["kid"] for k in node_a.jwks()["keys"]}
-    time.sleep(1.1)
+    time.sleep(3.1)
     assert node_a.signing_key().kid == new
     assert node_b.signing_key().kid == new  # the rotating node cleared its own cache
 

@@ -36,9 +36,9 @@ from pyop.userinfo import Userinfo
 
 from idp_bridge.oidc import storage as storage_module
 from idp_bridge.oidc.models import ProviderState
-from idp_bridge.oidc.state import ProviderAuthorizationState
+from idp_bridge.oidc.state import CODES, REFRESH_TOKENS, ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
-from idp_bridge.oidc.token_families import TokenFamilies
+from idp_bridge.oidc.token_families import FAMILIES, TokenFamilies
 from tests.idp_bridge.oidc.test_storage import Clock, run_together
 
 SALT = "test-salt"
@@ -219,21 +219,55 @@ def test_two_redemptions_that_both_read_the_code_unused_give_tokens_once(
 def test_tokens_are_not_left_behind_when_the_grant_is_revoked_while_they_are_issued(
     database, monkeypatch
 ):
-    """Another node revokes the family between this node storing the tokens and listing them
-    in it: the listing is refused, the tokens deleted, the redemption refused."""
+    """Another node revokes the family between this node reading it and listing the new
+    tokens in it: the listing is refused, the tokens are not stored, the redemption refused."""
     code = new_code(our_node)
     family_id = our_node().authorization_codes[code]["family"]
-    add = TokenFamilies.add
+    live = TokenFamilies.live
 
     def revoked_meanwhile(self, *args, **kwargs):
-        our_node().revoke_family(family_id)
-        return add(self, *args, **kwargs)
+        record = live(self, *args, **kwargs)
+        our_node().revoke_family(family_id)  # another node: another instance
+        return record
 
-    monkeypatch.setattr(TokenFamilies, "add", revoked_meanwhile)
+    monkeypatch.setattr(TokenFamilies, "live", revoked_meanwhile)
     with pytest.raises(InvalidAuthorizationCode, match="revoked"):
         our_node().exchange_code_for_token(code)
     for collection in ("access_tokens", "refresh_tokens", "authorization_codes"):
         assert not ProviderState.select().where(ProviderState.collection == collection).exists()
+
+
+@pytest.mark.parametrize("grant", ["code", "refresh"])
+def test_a_failure_in_the_middle_of_a_grant_leaves_nothing_written(database, monkeypatch, grant):
+    """The tokens are stored and listed in the family, then marking the code (or refresh
+    token) used fails: nothing of the grant stays, and the code (or token) still works."""
+    if grant == "code":
+        presented = new_code(our_node)
+        collection = CODES
+    else:
+        _code, _access, presented = redeemed(our_node)
+        collection = REFRESH_TOKENS
+    family_id = DatabaseStorage(collection)[presented]["family"]
+    before = dict(DatabaseStorage(FAMILIES)[family_id])
+    rows_before = ProviderState.select().count()
+
+    def broken(self, key, record):
+        raise RuntimeError("the connection dropped")
+
+    with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+        patched.setattr(DatabaseStorage, "consume", broken)
+        if grant == "code":
+            our_node().exchange_code_for_token(presented)
+        else:
+            our_node().use_refresh_token(presented)
+    assert ProviderState.select().count() == rows_before
+    assert dict(DatabaseStorage(FAMILIES)[family_id]) == before
+    assert DatabaseStorage(collection)[presented]["used"] is False
+    if grant == "code":
+        assert access_works(our_node(), our_node().exchange_code_for_token(presented).value)
+    else:
+        access_token, _refresh = our_node().use_refresh_token(presented)
+        assert access_works(our_node(), access_token.value)
 
 
 def test_the_refresh_token_of_a_redemption_may_be_asked_for_on_another_node(database):

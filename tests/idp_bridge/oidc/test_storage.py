@@ -636,3 +636,107 @@ def test_pyop_needs_an_access_token_row_as_long_as_its_refresh_token(database):
     clock.now += 3660
     with pytest.raises(KeyError):
         state.use_refresh_token(refresh_token)
+
+
+# Reads remembered, writes together
+
+
+def test_within_reads_remembered_a_record_is_read_once(database, sql_log):
+    codes = DatabaseStorage("codes")
+    codes["c1"] = {"n": 1}
+    sql_log.clear()
+    with storage_module.reads_remembered():
+        assert codes["c1"] == {"n": 1}
+        assert "c1" in codes
+        assert DatabaseStorage("codes").get("c1") == {"n": 1}
+        assert codes.get("unknown") is None and "unknown" not in codes
+    assert len(sql_log.statements) == 2  # c1, unknown
+    sql_log.clear()
+    assert codes["c1"] == {"n": 1}  # outside the block: read each time
+    assert codes["c1"] == {"n": 1}
+    assert len(sql_log.statements) == 2
+
+
+def test_within_reads_remembered_a_write_is_what_the_next_read_answers(database, sql_log):
+    codes = DatabaseStorage("codes")
+    with storage_module.reads_remembered():
+        codes["c1"] = {"n": 1}
+        record = codes["c1"]
+        record["n"] = 2  # written back (a swap)
+        assert codes["c1"] == {"n": 2}
+        assert codes.add("c2", {"n": 3}) and codes["c2"] == {"n": 3}
+        assert codes.pop("c2") == {"n": 3} and "c2" not in codes
+        reads = [sql for sql, _ in sql_log.statements if sql.lstrip().startswith("SELECT")]
+        assert reads == []
+    assert DatabaseStorage("codes")["c1"] == {"n": 2}
+
+
+def test_a_swap_that_fails_forgets_the_remembered_record(database):
+    """Another node changed the record: the failed swap makes the next read fetch it."""
+    codes = DatabaseStorage("codes")
+    codes["c1"] = {"used": False}
+    with storage_module.reads_remembered():
+        record = codes["c1"]
+        _results, errors = run_together(  # another node: another thread, its own memory
+            lambda: DatabaseStorage("codes").__setitem__("c1", {"used": True})
+        )
+        assert errors == [None]
+        assert codes["c1"] == {"used": False}  # remembered
+        assert codes.consume("c1", record) is False
+        assert codes["c1"] == {"used": True}
+
+
+def test_what_a_failed_block_wrote_is_neither_stored_nor_remembered(database):
+    codes = DatabaseStorage("codes")
+    codes["c1"] = {"used": False}
+    with storage_module.reads_remembered():
+        assert codes["c1"] == {"used": False}
+        with pytest.raises(RuntimeError), storage_module.written_together():
+            storage_module.store_all([(codes, "c2", {"n": 2})])
+            assert codes.consume("c1", codes["c1"]) is True
+            raise RuntimeError("the grant failed")
+        assert "c2" not in codes
+        assert codes["c1"] == {"used": False}
+    assert "c2" not in DatabaseStorage("codes")
+    assert DatabaseStorage("codes")["c1"] == {"used": False}
+
+
+def test_writes_together_are_one_commit(database, sql_log):
+    codes, tokens = DatabaseStorage("codes"), DatabaseStorage("tokens", ttl=60)
+    codes["c1"] = {"used": False}
+    record = codes["c1"]
+    sql_log.clear()
+    with storage_module.written_together():
+        storage_module.store_all([(tokens, "t1", {"n": 1}), (tokens, "t2", {"n": 2})])
+        assert codes.consume("c1", record) is True
+    assert sql_log.commits == 1
+    assert len(sql_log.statements) == 2  # one insert of both rows, one update
+    assert sql_log.writes(in_transaction=False) == []
+    assert tokens["t1"] == {"n": 1} and tokens["t2"] == {"n": 2}
+    assert codes["c1"] == {"used": True}
+
+
+def test_store_all_sets_each_value_with_its_storage_time_to_live(database):
+    clock = Clock()
+    short, lasting = DatabaseStorage("a", ttl=10, clock=clock), DatabaseStorage("b", clock=clock)
+    lasting["k"] = {"old": True}
+    storage_module.store_all([(short, "k", {"n": 1}), (lasting, "k", {"n": 2})])
+    assert short["k"] == {"n": 1} and lasting["k"] == {"n": 2}
+    clock.now += 11
+    assert "k" not in short and lasting["k"] == {"n": 2}
+    with pytest.raises(TypeError):
+        storage_module.store_all([(short, "k", ["not", "a", "mapping"])])
+    storage_module.store_all([])
+
+
+def test_consume_marks_the_record_read_used_once(database):
+    codes = DatabaseStorage("codes")
+    codes["c1"] = {"used": False, "sub": "s"}
+    first, second = DatabaseStorage("codes")["c1"], DatabaseStorage("codes")["c1"]
+    assert codes.consume("c1", first) is True
+    assert codes.consume("c1", second) is False  # read before the first use: stale
+    assert codes["c1"] == {"used": True, "sub": "s"}
+    with pytest.raises(ValueError):
+        codes.consume("c1", codes["c1"])  # a used record
+    with pytest.raises(ValueError):
+        codes.consume("c1", {"used": False, "sub": "s"})  # not a record read from it

@@ -59,3 +59,27 @@ def test_the_index_lives_in_its_own_collection(database):
     SubjectIdentifierStorage().add_pairwise("user-1", "pw-a")
     assert DatabaseStorage("subject_users")["pw-a"] == {"user_id": "user-1"}
     assert DatabaseStorage("subject_identifiers")["user-1"] == {"pairwise": ["pw-a"]}
+
+
+def test_the_user_of_a_subject_is_read_once_per_node(database, sql_log):
+    """An indexed subject never changes user: a node reads it once. A subject not yet indexed
+    is read again, so that one indexed meanwhile by another node is found."""
+    subjects, other_node = SubjectIdentifierStorage(), SubjectIdentifierStorage()
+    assert subjects.user_for("sub-1") is None
+    other_node.add_pairwise("user-1", "sub-1")
+    assert subjects.user_for("sub-1") == "user-1"
+    sql_log.clear()
+    assert subjects.user_for("sub-1") == "user-1"
+    assert sql_log.statements == []
+    assert subjects.user_for(42) is None
+
+
+def test_a_pairwise_subject_is_recorded_once_per_node(database, sql_log):
+    subjects = SubjectIdentifierStorage()
+    subjects.add_pairwise("user-1", "sub-1")
+    sql_log.clear()
+    subjects.add_pairwise("user-1", "sub-1")
+    assert sql_log.statements == []
+    assert SubjectIdentifierStorage()["user-1"] == {"pairwise": ["sub-1"]}
+    with pytest.raises(SubjectCollisionError):  # the cache never lets a subject change user
+        subjects.add_pairwise("user-2", "sub-1")
