@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from authz import db
+from authz import db, queries
 from authz.identifiers import format_nrn
-from authz.models import Enterprise, Person
 from loadtests import dataset
 from loadtests.bench import Row, machine, render
 
@@ -294,8 +293,8 @@ def run(kind: str, members: int, rounds: int) -> tuple[list[Timing], float]:
     with demo_app(kind) as app:
         with app.app_context():
             db.database.connect(reuse_if_open=True)
-            enterprise = Enterprise.get(Enterprise.bce == BOULANGERIE)
-            gap = Person.get(Person.nrn == GAP_NRN)
+            enterprise = queries.enterprise(BOULANGERIE)
+            gap = queries.names_by_nrn([GAP_NRN])[GAP_NRN]
             started = time.perf_counter()
             add_members(
                 enterprise.id, gap.id, members, requests=members // 10, invitations=members // 20
