@@ -195,6 +195,39 @@ class PolicyEngine:
             return "bound"
         return None
 
+    # -- many rows at once ---------------------------------------------------------------
+
+    def allowed_each(self, questions: list[F.Question]) -> set[int]:
+        """The positions (``Question.n``) of the questions the policy allows, asked as one
+        query: a page of rows is one question to the policy, not one a row. An error while
+        evaluating it denies them all (fail closed)."""
+        if not questions:
+            return set()
+        try:
+            results = self.oso.query(
+                "q in questions and allow(q.person, q.action, q.enterprise)",
+                bindings={"questions": questions},
+            )
+            return {result["bindings"]["q"].n for result in results}
+        except OsoError:
+            log.exception("policy evaluation failed: %d questions: denied", len(questions))
+            return set()
+
+    def decidable(self, person: F.PersonFacts, offers: list[F.Offer]) -> set[int]:
+        """The ids of the offers ``person`` may decide (rule ``may_decide``), asked as one
+        query; an error denies them all."""
+        if not offers:
+            return set()
+        try:
+            results = self.oso.query(
+                "offer in offers and may_decide(person, offer)",
+                bindings={"offers": offers, "person": person},
+            )
+            return {result["bindings"]["offer"].id for result in results}
+        except OsoError:
+            log.exception("policy evaluation failed: may_decide on %d offers: denied", len(offers))
+            return set()
+
     def _ask(self, rule: str, *args) -> bool:
         try:
             return self.oso.query_rule_once(rule, *args)

@@ -136,3 +136,14 @@ class Offer:
     kind: str  # invitation | request
     id: int
     made_by: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One of many ``allow`` questions asked at once (``PolicyEngine.allowed_each``): its
+    position ``n`` in the batch, and the question itself."""
+
+    n: int
+    person: PersonFacts
+    action: str
+    enterprise: EnterpriseFacts

@@ -17,8 +17,9 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
-from admin_ui.manage.context import bp, manager, nrn_error, page
-from admin_ui.pages import person_name
+from admin_ui.listing import page_number
+from admin_ui.manage.context import bp, manager, page
+from admin_ui.pages import nrn_error, person_name
 from authz.errors import InvalidInput
 from authz.identifiers import format_nrn, normalize_nrn
 from authz.permissions import VIEW_HISTORY
@@ -52,7 +53,7 @@ def history_page(bce: str) -> Any:
         except InvalidInput:
             error = nrn_error()
     found = history(
-        caller.bce, action=action or None, nrn=nrn, page=request.args.get("page", 1, type=int)
+        caller.bce, action=action or None, nrn=nrn, page=page_number(request.args.get("page"))
     )
     # The filters the page links carry along (an invalid person is dropped).
     kept = {"action": action, "personne": typed if nrn else ""}

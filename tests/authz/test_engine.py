@@ -257,3 +257,41 @@ def test_explain_lists_mandates_not_in_force(truth_world, client, status):
     assert not explanation.allowed
     assert any(status in fact and "gives nothing" in fact for fact in explanation.facts)
     assert any("no mandate that is accepted" in reason for reason in explanation.reasons)
+
+
+# -- many rows at once ---------------------------------------------------------------------
+
+
+def test_allowed_each_answers_as_allowed_does_one_question_at_a_time():
+    engine = get_engine()
+    today = date(2026, 1, 1)
+    acme = F.EnterpriseFacts("0123456749", "Acme", True, today)
+    stopped = F.EnterpriseFacts("0888888895", "Stopped", False, today)
+    gap = F.PersonFacts("1", designations=[F.Designation(1, acme.bce)])
+    agent = F.PersonFacts("2", grants=[F.Grant(2, acme.bce, "agent", [], None)])
+    ended = F.PersonFacts("3", grants=[F.Grant(3, acme.bce, "owner", [], today - timedelta(1))])
+    stranger = F.PersonFacts("4")
+    asked = [
+        (person, action, enterprise)
+        for person in (gap, agent, ended, stranger)
+        for action in ("act_for", "view_members", "designate_gap")
+        for enterprise in (acme, stopped)
+    ]
+    questions = [F.Question(n, *q) for n, q in enumerate(asked)]
+    expected = {n for n, q in enumerate(asked) if engine.allowed(*q)}
+    assert engine.allowed_each(questions) == expected
+    assert expected  # some allowed (the GAP's, the agent's act_for), some refused
+    assert len(expected) < len(asked)
+    assert engine.allowed_each([]) == set()
+
+
+def test_decidable_leaves_out_the_persons_own_offers():
+    engine = get_engine()
+    marc = F.PersonFacts("85020200387")
+    offers = [
+        F.Offer("request", 1, "85020200387"),  # his own
+        F.Offer("request", 2, "90010100123"),
+        F.Offer("request", 3, "70030300538"),
+    ]
+    assert engine.decidable(marc, offers) == {2, 3}
+    assert engine.decidable(marc, []) == set()
