@@ -19,6 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MONESPACE_MODE=production \
     MONESPACE_DATA_DIR=/var/lib/monespace
+# The metrics of gunicorn's workers, added up by whichever answers /metrics (made at start).
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/monespace-metrics
 
 # xmlsec1 signs and checks the SAML messages of the eID login (pysaml2 calls it).
 # psycopg2-binary ships its own libpq.

@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
 
-from admin_ui import mail_texts
+from admin_ui import mail_texts, metrics
 from admin_ui.models import OutboxMessage
 from authz import db
 from authz.errors import InvalidInput
@@ -129,14 +129,27 @@ def deliver_due(
                 sender.send(message)
             except Exception as exc:  # any failure of one message must not stop the run
                 _failed(message, now, exc)
+                metrics.OUTBOX_FAILURES.inc()
                 failed += 1
             else:
                 with db.transaction():
                     OutboxMessage.update(
                         sent_at=utcnow(), next_attempt_at=None, last_error=None
                     ).where(OutboxMessage.id == message.id).execute()
+                metrics.OUTBOX_SENT.inc()
                 sent += 1
     return sent, failed
+
+
+def outbox_depth() -> tuple[int, int]:
+    """(pending, abandoned): messages not sent yet that will be tried (again), and those whose
+    every attempt failed; also set as the outbox gauges."""
+    unsent = OutboxMessage.select().where(OutboxMessage.sent_at.is_null())
+    pending = unsent.where(OutboxMessage.attempts < MAX_ATTEMPTS).count()
+    abandoned = unsent.where(OutboxMessage.attempts >= MAX_ATTEMPTS).count()
+    metrics.OUTBOX_PENDING.set(pending)
+    metrics.OUTBOX_ABANDONED.set(abandoned)
+    return pending, abandoned
 
 
 def _claim(message_id: int, now: datetime) -> OutboxMessage | None:

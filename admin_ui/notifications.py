@@ -164,24 +164,20 @@ def _name(person: Contact, reader: Contact | None) -> str:
     return person.name or translations(language).gettext("une personne sans nom connu")
 
 
-_registered: Notifier | None = None
-
-
 def register(base_url: str) -> Notifier:
-    """Subscribe the notifications, replacing those registered before in this process (so
-    that creating a second app, or running a command, never sends an email twice)."""
-    global _registered
+    """Subscribe the notifications, replacing any registered before in this process (so that
+    creating a second app, or running a command, never sends an email twice)."""
     unregister()
     notifier = Notifier(base_url)
     for event_type, handler in notifier.handlers():
         events.subscribe(event_type, handler)
-    _registered = notifier
     return notifier
 
 
 def unregister() -> None:
-    global _registered
-    if _registered is not None:
-        for event_type, handler in _registered.handlers():
-            events.unsubscribe(event_type, handler)
-    _registered = None
+    """Unsubscribe every notifier's handlers: those of the last :func:`register`, and any other
+    still subscribed (subscriptions put back by ``events.restore``)."""
+    for event_type, handlers in events.subscriptions().items():
+        for handler in handlers:
+            if isinstance(getattr(handler, "__self__", None), Notifier):
+                events.unsubscribe(event_type, handler)

@@ -178,9 +178,28 @@ def find_client(client_id: str) -> RegisteredClient | None:
     """The client of that id, enabled or not, or None (an id too long to exist included)."""
     if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
         return None
+    sql, params = _client_query(client_id)
     with db.connection():
-        row = Client.get_or_none(Client.client_id == client_id)
+        row = next(iter(Client.raw(sql, *params)), None)
     return _registered(row) if row is not None else None
+
+
+# Stands for the client_id in the statement kept by _client_query (no client_id has a NUL).
+_CLIENT_ID = "\x00client_id\x00"
+_client_queries: dict[type, tuple[str, list]] = {}
+
+
+def _client_query(client_id: str) -> tuple[str, list]:
+    """``Client.get_or_none(Client.client_id == client_id)`` as SQL and parameters, the SQL
+    built once per database: every endpoint a client calls reads its client, and building
+    the statement cost peewee several times what running it costs."""
+    kind = type(db.database.obj)
+    built = _client_queries.get(kind)
+    if built is None:
+        query = Client.select().where(Client.client_id == _CLIENT_ID).limit(1)
+        built = _client_queries.setdefault(kind, query.sql())
+    sql, params = built
+    return sql, [client_id if value == _CLIENT_ID else value for value in params]
 
 
 def enabled_client(client_id: str | None) -> RegisteredClient | None:

@@ -19,7 +19,7 @@ import psycopg2
 from peewee import Database, DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
-from authz import pgbounds
+from authz import metrics, pgbounds
 
 database = DatabaseProxy()
 
@@ -89,9 +89,25 @@ class _WaitingPool:
         try:
             return super().connect(reuse_if_open)  # type: ignore[misc]
         except MaxConnectionsExceeded as exc:
+            metrics.POOL_EXHAUSTED.inc()
             raise PoolExhausted(
                 f"no database connection free after {self._wait_timeout} s"
             ) from exc
+
+    # The pool's gauges follow each connection taken and given back (the pool's own
+    # bookkeeping, read under its lock: no query).
+    def _connect(self) -> Any:
+        conn = super()._connect()  # type: ignore[misc]
+        self._count()
+        return conn
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        super()._close(conn, close_conn)  # type: ignore[misc]
+        self._count()
+
+    def _count(self) -> None:
+        metrics.POOL_IN_USE.set(len(self._in_use))  # type: ignore[attr-defined]
+        metrics.POOL_IDLE.set(len(self._connections))  # type: ignore[attr-defined]
 
 
 class _SqlitePool(_WaitingPool, PooledSqliteDatabase):
@@ -116,6 +132,7 @@ def make_database(
     PostgreSQL connections bounded by ``bounds``.
     """
     parsed = urlparse(url)
+    metrics.POOL_MAX.set(pool_size)
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         if not path:

@@ -18,13 +18,14 @@ older one, never a newer one.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 
 from cachetools import TTLCache
 
 from authz import facts as F
-from authz import mandates
+from authz import mandates, metrics
 from authz.decisionlog import DecisionLog
 from authz.engine import Explanation, PolicyEngine, get_engine
 from authz.epochs import EpochTracker
@@ -85,6 +86,7 @@ class DecisionPoint:
         """Decide; with ``explain``, bypass the cache and attach the explanation."""
         day = today()
         decision = self._decide(nrn, action, bce, service_domain, day, explain)
+        metrics.DECISION_COUNTS[decision.allowed, decision.cache].inc()
         if self.log.wanted(explained=explain):
             self.log.record(
                 request_id=request_id,
@@ -112,14 +114,19 @@ class DecisionPoint:
             if cached is not None:
                 allowed, epoch, facts = cached
                 return Decision(allowed, "hit", epoch, facts, version)
+        started = time.perf_counter()
         pair = mandates.load_pair(nrn, bce, day, domain)
         if pair is None:
+            if not explain:
+                metrics.UNCACHED_SECONDS.observe(time.perf_counter() - started)
             explanation = self._explain(nrn, action, bce, domain, day) if explain else None
             return Decision(False, "miss", None, (), version, explanation)
         person, enterprise = pair
         allowed = self.engine.allowed(person, action, enterprise)
         facts = _fact_ids(person)
         self._store((nrn, action, bce, domain, day), enterprise.epoch, (allowed, facts))
+        if not explain:
+            metrics.UNCACHED_SECONDS.observe(time.perf_counter() - started)
         explanation = self._explain(nrn, action, bce, domain, day) if explain else None
         return Decision(allowed, "miss", enterprise.epoch, facts, version, explanation)
 

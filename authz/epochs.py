@@ -37,7 +37,7 @@ import psycopg2
 import psycopg2.extensions
 from cachetools import LRUCache
 
-from authz import db, pgbounds
+from authz import db, metrics, pgbounds
 from authz.models import Enterprise
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,8 @@ class SqliteEpochTracker(EpochTracker):
     def start(self) -> None:
         with self._conn_lock:
             if self._conn is None:
+                # Nothing to lose: every change is seen before the next cached answer.
+                metrics.LISTENER_HEALTHY.set(1)
                 # Autocommit, shared across threads under the lock: it only reads one pragma.
                 self._conn = sqlite3.connect(
                     self.path, check_same_thread=False, isolation_level=None
@@ -280,6 +282,8 @@ class PostgresEpochTracker(EpochTracker):
                 self.forget_all()
                 self._last_beat = time.monotonic()
                 self._healthy.set()
+                metrics.LISTENER_HEALTHY.set(1)
+                metrics.LISTENER_LAST_BEAT.set(time.time())
                 self._listen(conn)
             except (psycopg2.Error, OSError) as exc:
                 if self._healthy.is_set():
@@ -288,11 +292,13 @@ class PostgresEpochTracker(EpochTracker):
                     log.warning("epoch listener cannot connect: %s", exc)
             finally:
                 self._healthy.clear()
+                metrics.LISTENER_HEALTHY.set(0)
                 if conn is not None:
                     with contextlib.suppress(psycopg2.Error):
                         conn.close()
             if not self._stopping.is_set():
                 self.reconnections += 1
+                metrics.LISTENER_RECONNECTIONS.inc()
                 self._stopping.wait(self.retry_delay)
 
     def _listen(self, conn) -> None:
@@ -303,14 +309,20 @@ class PostgresEpochTracker(EpochTracker):
                 self._drain(conn)
             if time.monotonic() - self._last_beat >= self.heartbeat / 2:
                 # A query the server must answer: a dead connection shows up here.
+                sent = time.monotonic()
                 with conn.cursor() as cur:
                     cur.execute("SELECT 1")
                 self._drain(conn)
                 self._last_beat = time.monotonic()
+                metrics.LISTENER_BEAT_SECONDS.set(self._last_beat - sent)
+                metrics.LISTENER_LAST_BEAT.set(time.time())
 
     def _drain(self, conn) -> None:
         while conn.notifies:
-            self.forget(conn.notifies.pop(0).payload.split())
+            bces = conn.notifies.pop(0).payload.split()
+            self.forget(bces)
+            metrics.EPOCH_NOTIFICATIONS.inc()
+            metrics.EPOCH_ENTERPRISES.inc(len(bces))
 
 
 def tracker_for(url: str, connect_timeout: float = db.CONNECT_TIMEOUT_SECONDS) -> EpochTracker:

@@ -44,7 +44,7 @@ from flask_babel import gettext as _
 from stdnum.be import nn
 
 from authz import constant_time
-from idp_bridge import browser_session, wiring
+from idp_bridge import browser_session, metrics, wiring
 from idp_bridge.browser_session import (
     SESSION_COOKIE,
     csrf_token,
@@ -77,6 +77,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     for name, upstream in upstreams.items():
         app.register_blueprint(_upstream_blueprint(name, upstream))
+    metrics.expect_logins(list(upstreams))
 
 
 def _upstream_blueprint(name: str, upstream: Upstream) -> Blueprint:
@@ -122,6 +123,7 @@ def start(name: str) -> Response:
     except UpstreamError as exc:  # the upstream's discovery or keys could not be read
         # The upstream module logs refused answers only; a login that cannot start is ours.
         logger.warning("%s login not started (%s): %s", name, exc.reason, exc.message)
+        metrics.count_login(name, "not_started")
         return _refused(exc)
     response = redirect(started.url, 303)
     sessions = browser_session.settings()
@@ -162,8 +164,11 @@ def _answer_view(name: str):
         try:
             identity = _upstream(name).complete(params, binding=_binding(name))
         except UpstreamError as exc:
+            metrics.count_login(name, exc.reason)
             return _refused(exc)
-        return _logged_in(identity)
+        response = _logged_in(identity)
+        metrics.count_login(name, "success")
+        return response
 
     answer.__name__ = f"{name}_answer"
     return answer

@@ -130,6 +130,10 @@ def gunicorn(
         "60",
         app,
     ]
+    # As `monespace serve` runs it: the metrics in multiprocess mode.
+    metrics_dir = log_dir / f"metrics-{port}"
+    metrics_dir.mkdir(exist_ok=True)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), **env}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(  # noqa: S603
             command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT

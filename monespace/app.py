@@ -26,14 +26,18 @@ from werkzeug.exceptions import (
     NotFound,
     ServiceUnavailable,
 )
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin_ui import limits as rate_limits
 from authz import db, schema
 from authz.api.edge import EXTENSION as DECISIONS
+from authz.metrics import start_flushing
+from idp_bridge.oidc.edge import EXTENSION as OIDC
+from idp_bridge.oidc.fastlane import FastProvider
 from idp_bridge.wiring import LoginConfigError
-from monespace import bootstrap, i18n, wsgi
+from monespace import bootstrap, i18n, metrics, wsgi
 from monespace.config import Config, ConfigError, counts_per_process, redact_url
-from monespace.wsgi import DefaultHeaders, RequestGate
+from monespace.wsgi import DefaultHeaders, Observed, RequestGate
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
 # registers its blueprints, error handlers and hooks (admin UI, OpenID Connect provider,
@@ -109,11 +113,13 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         )
 
     _init_request_gate(app)  # first of the hooks: nothing reads a refused request
+    app.before_request(metrics.note_rule)
     i18n.init_app(app)
     _init_database_per_request(app)
     _init_error_handlers(app)
     app.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
     app.add_url_rule("/readyz", "readyz", readyz, methods=["GET"])
+    app.add_url_rule(metrics.PATH, "metrics", metrics_page, methods=["GET"])
     app.add_url_rule("/", "home", home, methods=["GET"])
 
     if config.simulators:
@@ -127,12 +133,23 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             importlib.import_module(module_name).init_app(app)
         except LoginConfigError as exc:
             raise ConfigError(f"login: {exc}") from None
-    # Around the packages' layers (the decision API's own fast path included), so that they
+    # The provider's hot endpoints below Flask's dispatch, with the route's steps.
+    app.wsgi_app = FastProvider(app, app.extensions[OIDC], refused=wsgi.REFUSAL)
+    # Around the packages' layers (the fast lanes included), so that they
     # never see a refused request; inside the security headers, which cover its answers.
     app.wsgi_app = RequestGate(
         app.wsgi_app, config.max_request_body, retry_after=config.database_pool_wait
     )
-    _init_security_headers(app)  # outermost: it covers what the packages' layers answer
+    _init_security_headers(app)  # it covers what the packages' layers answer
+    if config.trusted_proxies:
+        # Outside the app's layers: every layer sees the client's address (audit log, the
+        # demo outbox's loopback check) and scheme, as the trusted proxies forwarded them. Each
+        # proxy appends the address it saw, so only the last trusted_proxies entries count.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
+    # Outermost of all: every request counted and timed, whichever layer answers it.
+    app.wsgi_app = Observed(app.wsgi_app, metrics.Requests(app.url_map))
+    start_flushing()  # the request metrics' pending counts, written every second
     return app
 
 
@@ -151,7 +168,7 @@ def _init_request_gate(app: Flask) -> None:
 class _NoSessionForApis(SecureCookieSessionInterface):
     """Machine-to-machine paths carry no browser session: skip decoding a cookie for them."""
 
-    API_PATHS = ("/access/v1/", "/.well-known/", "/healthz", "/readyz")
+    API_PATHS = ("/access/v1/", "/.well-known/", "/healthz", "/readyz", metrics.PATH)
 
     def open_session(self, app: Flask, request: Request):
         if request.environ.get("PATH_INFO", "").startswith(self.API_PATHS):
@@ -223,6 +240,18 @@ def readyz() -> tuple[Response, int]:
             policy=policy,
         ), 503
     return jsonify(status="ok", database="ok", schema_version=versions["authz"], policy=policy), 200
+
+
+def metrics_page() -> Response:
+    """The Prometheus metrics (``monespace.metrics``), for the bearer of ``metrics_token``
+    only; not served at all without one (404, as an unknown path)."""
+    token = current_app.config["MONESPACE"].metrics_token
+    if token is None:
+        raise NotFound()
+    if not metrics.authorized(token, request.headers.get("Authorization")):
+        return Response(metrics.REFUSED_BODY, 401, metrics.REFUSED_HEADERS)
+    body, content_type = metrics.exposition(request.headers.get("Accept"))
+    return Response(body, 200, {"Content-Type": content_type, "Cache-Control": "no-store"})
 
 
 def _wants_json() -> bool:

@@ -1,7 +1,8 @@
 """Configuration: defaults in code, an optional TOML file, then ``MONESPACE_*`` variables.
 
-Later sources win: code defaults, the TOML file named by ``MONESPACE_CONFIG``, the environment,
-then explicit overrides (tests, ``create_app({...})``). Every setting is checked once, here, so
+Later sources win: code defaults, the TOML file named by ``MONESPACE_CONFIG``, the files of the
+directory named by ``MONESPACE_SECRETS_DIR`` (one per setting), the environment, then explicit
+overrides (tests, ``create_app({...})``). Every setting is checked once, here, so
 the app and the command line stop at start-up with one clear message instead of failing later.
 
 The settings are declared once, in :class:`Settings` (name, type, default); each upstream
@@ -38,6 +39,8 @@ from monespace.config_keys import (
     audit_keys_checked,
     demo_secret_key,
     make_dir,
+    read_secret,
+    read_secrets_dir,
     secret_key,
 )
 from monespace.config_upstreams import (
@@ -54,9 +57,11 @@ __all__ = ["MIN_SECRET_KEY_LENGTH", "Config", "ConfigError", "Settings", "load",
 MODES = ("demo", "production")
 DEMO_DATABASE_FILE = "monespace-demo.sqlite3"
 CONFIG_FILE_VARIABLE = "MONESPACE_CONFIG"
+SECRETS_DIR_VARIABLE = "MONESPACE_SECRETS_DIR"
 DECISION_LOG_MODES = ("off", "sample", "full")
 DEMO_BASE_URL = "http://127.0.0.1:8000"
 DEMO_OPERATOR_NRN = "82031512306"  # Olivier, the demo's operator (monespace.demo)
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class Settings(BaseModel):
@@ -117,6 +122,9 @@ class Settings(BaseModel):
     # The largest request body accepted, in bytes (monespace.wsgi.RequestGate), on every
     # endpoint: a larger one is refused (413) before it is read.
     max_request_body: int = Field(1 << 20, ge=1024, le=100 << 20)
+    # Reverse proxies in front of the nodes whose X-Forwarded-For and X-Forwarded-Proto are
+    # believed (werkzeug's ProxyFix): 0 believes none; 1 for one proxy (nginx, an ingress).
+    trusted_proxies: int = Field(0, ge=0, le=5)
     # Database connections per worker process, and how long (seconds) a request waits for
     # one when all are in use before it is answered 503 with Retry-After (authz.db).
     database_pool_size: int = Field(32, ge=1, le=1000)
@@ -135,8 +143,18 @@ class Settings(BaseModel):
     worker_expire_interval: int = Field(3600, ge=1, le=86_400)
     worker_purge_interval: int = Field(3600, ge=1, le=86_400)
     worker_heartbeat_file: str | None = None
+    # Logs (monespace.logs): JSON lines, or text for people; None: json in production, text
+    # in the demo.
+    log_format: Literal["json", "text"] | None = None
+    # Metrics (monespace.metrics): /metrics answers only requests bearing this token
+    # (Authorization: Bearer); without one it is not served. The worker serves its own on
+    # worker_metrics_host:worker_metrics_port (0: not served; the token is then required).
+    metrics_token: str | None = None
+    metrics_token_file: str | None = None
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(0, ge=0, le=65_535)
 
-    @field_validator("mode", "decision_log", mode="before")
+    @field_validator("mode", "decision_log", "log_format", mode="before")
     @classmethod
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -182,6 +200,7 @@ class Config:
     role_request_limit: str
     invitation_limit: str
     max_request_body: int
+    trusted_proxies: int
     database_pool_size: int
     database_pool_wait: int
     database_connect_timeout: int
@@ -192,6 +211,10 @@ class Config:
     worker_expire_interval: int
     worker_purge_interval: int
     worker_heartbeat_file: Path
+    log_format: str
+    metrics_token: str | None
+    worker_metrics_host: str
+    worker_metrics_port: int
 
     @property
     def is_demo(self) -> bool:
@@ -208,7 +231,8 @@ class Config:
             f"Config(mode={self.mode!r}, database_url={redact_url(self.database_url)!r}, "
             f"base_url={self.base_url!r}, data_dir={str(self.data_dir)!r}, "
             f"simulators={self.simulators!r}, smtp_host={self.smtp_host!r}, "
-            f"smtp_password={'***' if self.smtp_password else None!r})"
+            f"smtp_password={'***' if self.smtp_password else None!r}, "
+            f"metrics_token={'***' if self.metrics_token else None!r})"
         )
 
 
@@ -237,12 +261,17 @@ def load(
     config_file = environ.get(CONFIG_FILE_VARIABLE)
     from_file = _read_file(Path(config_file)) if config_file else {}
     sources = [("default", dict(defaults or {})), (f"in {config_file}", from_file)]
+    # One file per setting, named after it (Docker and Kubernetes secrets): after the file,
+    # before the environment.
+    secrets_dir = environ.get(SECRETS_DIR_VARIABLE)
+    if secrets_dir:
+        sources.append((f"in {SECRETS_DIR_VARIABLE} {secrets_dir}", read_secrets_dir(secrets_dir)))
     sources.append(("environment", _from_environ(environ, set(Settings.model_fields))))
     sources.append(("override", dict(overrides or {})))
     # The plugins first: their settings are known settings too.
     plugins = plugins_of(sources)
     known = known_settings(list(Settings.model_fields), plugins)
-    sources[2] = ("environment", _from_environ(environ, known))
+    sources[-2] = ("environment", _from_environ(environ, known))
     settings: dict[str, Any] = {}
     for source, values in sources:
         settings.update(_checked(source, values, known))
@@ -418,6 +447,7 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         **_mail_settings(values),
         **_admin_settings(values, demo),
         max_request_body=values.max_request_body,
+        trusted_proxies=values.trusted_proxies,
         database_pool_size=values.database_pool_size,
         database_pool_wait=values.database_pool_wait,
         database_connect_timeout=values.database_connect_timeout,
@@ -432,7 +462,29 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
             if values.worker_heartbeat_file
             else data_dir / "worker-heartbeat.json"
         ),
+        log_format=values.log_format or ("text" if demo else "json"),
+        **_metrics_settings(values),
     )
+
+
+def _metrics_settings(values: Settings) -> dict[str, Any]:
+    token = read_secret("METRICS_TOKEN", values.metrics_token, values.metrics_token_file)
+    if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(
+            f"MONESPACE_METRICS_TOKEN is {len(token)} characters long; it needs at least "
+            f"{MIN_METRICS_TOKEN_LENGTH} (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+    if values.worker_metrics_port and token is None:
+        raise ConfigError(
+            "MONESPACE_WORKER_METRICS_PORT is set but MONESPACE_METRICS_TOKEN is not: "
+            "the worker serves its metrics to the bearer of that token only"
+        )
+    return {
+        "metrics_token": token,
+        "worker_metrics_host": values.worker_metrics_host,
+        "worker_metrics_port": values.worker_metrics_port,
+    }
 
 
 PER_PROCESS_STORAGE = "memory://"

@@ -1,5 +1,6 @@
 """The secrets of the configuration: the secret key and the audit keys, given, read from their
-files, or generated once for the demo (``monespace.config``)."""
+files, or generated once for the demo; and the secrets directory, one file per setting
+(``monespace.config``)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,21 @@ DEMO_AUDIT_KEY_FILENAME = "audit_key"  # in keys_dir
 
 def secret_key(key: str | None, key_file: str | None) -> str | None:
     """The secret key, given or read from its file; None when neither is set."""
-    if key is not None and key_file is not None:
-        raise ConfigError("set MONESPACE_SECRET_KEY or MONESPACE_SECRET_KEY_FILE, not both")
-    if key_file is not None:
-        path = Path(key_file).expanduser()
+    return read_secret("SECRET_KEY", key, key_file)
+
+
+def read_secret(name: str, value: str | None, value_file: str | None) -> str | None:
+    """A secret setting (``MONESPACE_<name>``), given or read from the file named by
+    ``MONESPACE_<name>_FILE``; None when neither is set."""
+    if value is not None and value_file is not None:
+        raise ConfigError(f"set MONESPACE_{name} or MONESPACE_{name}_FILE, not both")
+    if value_file is not None:
+        path = Path(value_file).expanduser()
         try:
             return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read MONESPACE_SECRET_KEY_FILE {path}: {exc.strerror}"
-            ) from None
-    return key
+            raise ConfigError(f"cannot read MONESPACE_{name}_FILE {path}: {exc.strerror}") from None
+    return value
 
 
 def audit_keys(
@@ -123,3 +128,30 @@ def _generated_secret(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def read_secrets_dir(directory: str) -> dict[str, str]:
+    """The settings held in ``directory``, one file per setting named after it (``database_url``,
+    ``secret_key``...), as Docker mounts secrets under /run/secrets and Kubernetes a Secret's
+    keys. The value is the file's text without surrounding whitespace; an empty file sets
+    nothing. Hidden entries and subdirectories are skipped (Kubernetes keeps its ``..data``
+    links there); every other name must be a setting, checked by the caller."""
+    path = Path(directory).expanduser()
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read MONESPACE_SECRETS_DIR {path}: {exc.strerror or exc}"
+        ) from None
+    values = {}
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        try:
+            value = entry.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"cannot read the secret {entry}: {reason}") from None
+        if value:
+            values[entry.name] = value
+    return values

@@ -23,6 +23,8 @@ the standard library before it loads the app.
 
 from __future__ import annotations
 
+from monespace import gunicorn_hooks
+
 wsgi_app = "monespace.app:create_app()"
 
 # Two processes per node: one per core of a small machine; more nodes for more.
@@ -40,6 +42,13 @@ graceful_timeout = 30
 # gunicorn's control socket (gunicornc) is one path per user: two nodes on one host would share
 # it, and nothing here uses it.
 control_socket_disable = True
+
+
+# The metrics and the logs (monespace.gunicorn_hooks): the app's log lines and gunicorn's in
+# log_format, a dead worker's gauges dropped from the metrics.
+logger_class = gunicorn_hooks.ServiceLogger
+post_fork = gunicorn_hooks.post_fork
+child_exit = gunicorn_hooks.child_exit
 
 
 def post_worker_init(worker) -> None:

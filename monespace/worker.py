@@ -36,7 +36,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from admin_ui.mail import deliver_due
+from prometheus_client import Counter, Gauge, Histogram
+
+from admin_ui.mail import deliver_due, outbox_depth
 from authz import db
 from authz.services import expire_requests
 from authz.tables import utcnow
@@ -102,7 +104,8 @@ def purge(_config: Config) -> Outcome:
 def send_mail(config: Config) -> Outcome:
     """``monespace mail send``: the due messages, each claimed before it is sent."""
     sent, failed = deliver_due(config, limit=MAIL_BATCH)
-    summary = f"sent {sent}, failed {failed}"
+    pending, abandoned = outbox_depth()
+    summary = f"sent {sent}, failed {failed}, {pending} pending, {abandoned} abandoned"
     if not config.smtp_host:
         summary += " (MONESPACE_SMTP_HOST is not set: the messages stay in the outbox)"
     # A full batch sent: more may be due. Failures wait for their retry time instead.
@@ -115,6 +118,35 @@ JOBS = (
     Job("purge", "worker_purge_interval", purge, exclusive=True),
     Job("mail", "worker_mail_interval", send_mail, exclusive=False),
 )
+
+
+# -- metrics (served by `monespace worker` when worker_metrics_port is set) -------------------
+
+JOB_RUNS = Counter(
+    "monespace_worker_job_runs",
+    "Runs of the worker's jobs, by job and outcome (ok, failed, skipped: another worker "
+    "held the job's lock).",
+    ["job", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "monespace_worker_job_seconds",
+    "Duration of the worker's job runs.",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+)
+JOB_LAST_SUCCESS = Gauge(
+    "monespace_worker_job_last_success_timestamp_seconds",
+    "Unix time of each job's last successful run in this worker.",
+    ["job"],
+    multiprocess_mode="livemax",
+)
+
+
+def _expect(jobs: Sequence[Job]) -> None:
+    for job in jobs:
+        for outcome in ("ok", "failed", "skipped"):
+            JOB_RUNS.labels(job.name, outcome)
+        JOB_SECONDS.labels(job.name)
 
 
 # -- the heartbeat file ---------------------------------------------------------------------
@@ -236,6 +268,7 @@ class Worker:
         self.config, self.jobs = config, tuple(JOBS if jobs is None else jobs)
         self.heartbeat = Heartbeat(config.worker_heartbeat_file)
         self.stopping = False
+        _expect(self.jobs)
 
     def stop(self) -> None:
         """Finish the job in hand, then return from :meth:`run_forever`. Safe in a signal
@@ -254,10 +287,17 @@ class Worker:
             error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             logger.error("%s: failed: %s", job.name, error)
             self.heartbeat.record(job.name, interval, f"failed: {error}", ok=False)
+            JOB_RUNS.labels(job.name, "failed").inc()
             return None
+        elapsed = time.monotonic() - started
         if outcome is None:
             outcome = Outcome("skipped: another worker is running it")
-        logger.info("%s: %s (%.2f s)", job.name, outcome.summary, time.monotonic() - started)
+            JOB_RUNS.labels(job.name, "skipped").inc()
+        else:
+            JOB_RUNS.labels(job.name, "ok").inc()
+            JOB_SECONDS.labels(job.name).observe(elapsed)
+            JOB_LAST_SUCCESS.labels(job.name).set(time.time())
+        logger.info("%s: %s (%.2f s)", job.name, outcome.summary, elapsed)
         self.heartbeat.record(job.name, interval, outcome.summary, ok=True)
         return outcome
 

@@ -6,7 +6,8 @@ characters in the path, the query or a header are refused there, once for every 
 :class:`DefaultHeaders` adds the headers every response carries: a list append per response,
 where Flask's ``after_request`` hooks build and search werkzeug ``Headers``; and they reach
 every response, including those that no Flask hook sees (an error in a hook, a response from
-another WSGI layer).
+another WSGI layer). :class:`Observed`, outside them all, counts and times every request and
+notes it for the log lines written while it is answered.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import binascii
 import io
 import re
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from authz.identifiers import CONTROL_CHARACTERS
+from monespace import logs
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -43,6 +46,33 @@ class DefaultHeaders:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
+
+
+class Observed:
+    """Outermost layer: every request counted and timed (``monespace.metrics``), whichever
+    layer answers it (Flask, or a fast lane below its dispatch: each is counted without having
+    to remember it), and the request noted for the log lines written while it is answered
+    (``monespace.logs``: their request id)."""
+
+    def __init__(self, app: WsgiApp, requests: Any):
+        self.app = app
+        self.requests = requests
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = perf_counter()
+        token = logs.current_environ.set(environ)
+        status = "500"  # unless the app starts a response
+
+        def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = status_line
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            self.requests.observe(environ, status, perf_counter() - started)
+            logs.current_environ.reset(token)
 
 
 # -- the request gate -----------------------------------------------------------------------

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
@@ -229,22 +230,36 @@ class _Deferred:
 
 
 @pytest.fixture
-def live_app(make_app) -> Iterator[LiveApp]:
-    deferred = _Deferred()
-    server = make_server("127.0.0.1", 0, deferred, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    deferred.app = make_app(base_url=url)
-    # A short poll: shutdown() waits for the loop to notice, half a second by default.
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-app", daemon=True
-    )
-    thread.start()
-    try:
-        yield LiveApp(deferred.app, url)
-    finally:
+def make_live_app(make_app) -> Iterator[Callable[..., LiveApp]]:
+    """Serve the demo app over HTTP; keywords override its settings (``make_app``)."""
+    servers: list[tuple[Any, threading.Thread]] = []
+
+    def make(**settings) -> LiveApp:
+        deferred = _Deferred()
+        server = make_server("127.0.0.1", 0, deferred, threaded=True)
+        url = f"http://127.0.0.1:{server.server_port}"
+        deferred.app = make_app(base_url=url, **settings)
+        # A short poll: shutdown() waits for the loop to notice, half a second by default.
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="live-app",
+            daemon=True,
+        )
+        thread.start()
+        servers.append((server, thread))
+        return LiveApp(deferred.app, url)
+
+    yield make
+    for server, thread in servers:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture
+def live_app(make_live_app) -> LiveApp:
+    return make_live_app()
 
 
 # -- mail ---------------------------------------------------------------------------------------

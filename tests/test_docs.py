@@ -137,7 +137,10 @@ def _setting_variables() -> set[str]:
         for plugin in registry.load().values()
         for field in plugin.settings.model_fields
     }
-    return {prefix + name.upper() for name in names} | {config_module.CONFIG_FILE_VARIABLE}
+    return {prefix + name.upper() for name in names} | {
+        config_module.CONFIG_FILE_VARIABLE,
+        config_module.SECRETS_DIR_VARIABLE,
+    }
 
 
 def _variables_read_by_name() -> set[str]:

@@ -23,8 +23,10 @@ FIXTURES_MODULE = "_" + "world.py"  # the former modules of fixtures imported by
 CROSS_CUTTING = (
     "tests/browser",
     "tests/conformance",
+    "tests/test_deploy.py",
     "tests/flows",
     "tests/fuzz",
+    "tests/test_dashboard.py",
     "tests/test_docs.py",
     "tests/test_layout.py",
     "tests/test_packaging.py",

@@ -19,6 +19,7 @@ from pyop.exceptions import InvalidAuthorizationCode, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
 from authz.clients import RegisteredClient
+from idp_bridge import metrics
 from idp_bridge.oidc import pkce
 from idp_bridge.oidc.edge import (
     ACCESS_TOKEN_TTL,
@@ -44,6 +45,12 @@ answer_errors_as_oauth(bp)
 
 @bp.post("/token")
 def token() -> Response:
+    response = _token()
+    metrics.count_token(request.form.get("grant_type"), response.status_code == 200)
+    return response
+
+
+def _token() -> Response:
     edge = current_edge()
     try:
         form = single_params(request.form)

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from monespace import bootstrap, config, gunicorn_config
+from monespace import bootstrap, config, gunicorn_config, logs, metrics
 from monespace.app import create_app
 from monespace.config import redact_url
 
@@ -62,6 +62,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def _serve_demo(settings: config.Config, host: str, port: int) -> None:
+    logs.configure(settings.log_format)
     app = create_app(settings)
     if settings.database_url.startswith("sqlite:///"):
         database = f"SQLite file {settings.database_url[len('sqlite:///') :]}"
@@ -80,6 +81,15 @@ def _serve_demo(settings: config.Config, host: str, port: int) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
+def observed(settings: config.Config) -> None:
+    """The metrics' and logs' part of the production server: the metrics' multiprocess
+    directory and the log format, named for gunicorn's workers (whose hooks,
+    ``monespace.gunicorn_hooks``, the shipped settings name)."""
+    metrics_dir = metrics.prepare_multiprocess_dir()
+    os.environ["MONESPACE_LOG_FORMAT"] = settings.log_format
+    click.echo(f"  metrics of the workers in {metrics_dir} ({metrics.MULTIPROC_VARIABLE})")
+
+
 def _serve_production(settings: config.Config, host: str, port: int, workers: int) -> None:
     # Fail here, with one line, rather than in every gunicorn worker: the schema, and the
     # upstream logins (IdP metadata, keys) built as a worker would build them.
@@ -88,6 +98,7 @@ def _serve_production(settings: config.Config, host: str, port: int, workers: in
         pass
     create_app(settings)
     argv = gunicorn_argv(host, port, workers)
+    observed(settings)
     click.echo(f"Mon Espace (production) at {settings.base_url}, under gunicorn:")
     click.echo(f"  {shlex.join(argv)}")
     sys.stdout.flush()

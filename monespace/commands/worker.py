@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import click
 
 from authz import db
+from monespace import logs, metrics
 from monespace import worker as worker_module
 from monespace.bootstrap import WORKER, command_database, resolve_config
 
@@ -34,6 +35,15 @@ def worker(ctx: click.Context, once: bool) -> None:
             except worker_module.AnotherWorker as exc:
                 click.echo(f"error: {exc}", err=True)
                 ctx.exit(1)
+        if config.log_format == "json":
+            for handler in worker_module.logger.handlers:
+                handler.setFormatter(logs.JsonFormatter())
+        if config.worker_metrics_port:
+            server = metrics.serve_in_thread(
+                config.worker_metrics_host, config.worker_metrics_port, config.metrics_token or ""
+            )
+            stack.callback(server.server_close)
+            stack.callback(server.shutdown)
         runner = worker_module.Worker(config)
         log = worker_module.logger
         if once:

@@ -175,6 +175,20 @@ def test_registering_again_replaces_the_notifications_never_doubles_them(bakery)
     assert len(outbox()) == 1
 
 
+def test_subscriptions_put_back_by_restore_are_replaced_too(bakery):
+    # A wider fixture registered the notifications, a test registered them again, and the
+    # test's end put the wider subscriptions back: registering once more still sends one email.
+    notifications.register("https://old.example.test")
+    saved = events.subscriptions()
+    notifications.register("https://other.example.test")
+    events.restore(saved)
+    notifications.register(BASE_URL)
+    request_role(Caller.for_person(bakery.requester), bakery.enterprise.bce, "agent")
+    (message,) = outbox()
+    assert f"{BASE_URL}/entreprises" in message.body
+    assert "old.example" not in message.body and "other.example" not in message.body
+
+
 @pytest.mark.parametrize(
     ("language", "greeting", "expired"),
     [

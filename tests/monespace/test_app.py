@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from flask import session
+from flask import request, session
 
 from authz import db, schema
 from authz.errors import SchemaError
@@ -343,3 +343,60 @@ def test_a_start_with_a_changed_policy_records_it(make_app, policy_copy):
     assert [e.target_id for e in events] == [installed.version, changed]
     assert json.loads(events[1].details)["previous"] == installed.version
     assert verified.ok
+
+
+def _as_seen(app, forwarded_for: str, proto: str) -> tuple[str, str]:
+    """(remote_addr, scheme) as the app sees a request that the peer 10.0.0.5 passed on."""
+    headers = {"X-Forwarded-For": forwarded_for, "X-Forwarded-Proto": proto}
+    seen = {}
+
+    @app.get("/_seen")
+    def _seen():
+        seen.update(addr=request.remote_addr, scheme=request.scheme)
+        return "", 204
+
+    app.test_client().get("/_seen", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    return seen["addr"], seen["scheme"]
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded_for", "proto", "seen"),
+    [
+        # No trusted proxy: the headers are anybody's words; the peer is the client.
+        (0, "203.0.113.9", "https", ("10.0.0.5", "http")),
+        # One trusted proxy: the last address it appended is the client's.
+        (1, "203.0.113.9", "https", ("203.0.113.9", "https")),
+        # A client that writes its own X-Forwarded-For gains nothing: the proxy appends after it.
+        (1, "127.0.0.1, 203.0.113.9", "https", ("203.0.113.9", "https")),
+        # Two proxies in a row: a load balancer ending TLS, then nginx over plain http.
+        (2, "203.0.113.9, 10.0.0.4", "https, http", ("203.0.113.9", "https")),
+    ],
+)
+def test_forwarded_headers_are_believed_from_trusted_proxies_only(
+    empty_database, database_url, trusted, forwarded_for, proto, seen
+):
+    app = create_app({"database_url": database_url, "trusted_proxies": trusted})
+
+    assert _as_seen(app, forwarded_for, proto) == seen
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded_for", "status"),
+    [
+        (0, "127.0.0.1", 403),  # the header of an untrusted peer is not believed
+        (1, "127.0.0.1", 200),  # the trusted proxy saw a client on this machine
+        (1, "127.0.0.1, 192.0.2.7", 403),  # a spoofed first entry is not the client
+    ],
+)
+def test_the_demo_outbox_sees_the_client_behind_a_trusted_proxy(
+    empty_database, database_url, trusted, forwarded_for, status
+):
+    app = create_app({"database_url": database_url, "trusted_proxies": trusted})
+
+    answer = app.test_client().get(
+        "/demo/outbox",
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": "10.0.0.5"},
+    )
+
+    assert answer.status_code == status

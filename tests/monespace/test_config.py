@@ -138,6 +138,94 @@ def test_secret_key_from_a_file(tmp_path):
     assert settings.secret_key == GOOD_KEY
 
 
+def _secrets(directory, **files: str) -> dict[str, str]:
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return {"MONESPACE_SECRETS_DIR": str(directory)}
+
+
+def test_settings_from_a_secrets_directory_one_file_each(tmp_path):
+    url = "postgresql://monespace:s3cret@db.internal:5432/monespace"
+    environ = {k: v for k, v in PRODUCTION.items() if k not in ("MONESPACE_SECRET_KEY",)}
+    environ.pop("MONESPACE_DATABASE_URL")
+    secrets = _secrets(
+        tmp_path / "secrets",
+        database_url=url + "\n",
+        secret_key=GOOD_KEY + "\n",
+        smtp_password="",  # an empty file sets nothing
+    )
+    # Kubernetes mounts a Secret with hidden links and a hidden directory beside the keys.
+    (tmp_path / "secrets" / "..data").mkdir()
+    (tmp_path / "secrets" / ".hidden").write_text("not a setting")
+
+    settings = config.load(environ={**environ, **secrets})
+
+    assert settings.database_url == url
+    assert settings.secret_key == GOOD_KEY
+    assert settings.smtp_password is None
+
+
+def test_the_environment_wins_over_the_secrets_directory_which_wins_over_the_file(tmp_path):
+    file = tmp_path / "monespace.toml"
+    file.write_text('base_url = "https://file.example.be"\nmail_from = "File <a@file.be>"\n')
+    secrets = _secrets(
+        tmp_path / "secrets",
+        base_url="https://secret.example.be",
+        mail_from="Secret <a@secret.be>",
+    )
+    environ = {
+        **PRODUCTION,
+        **secrets,
+        "MONESPACE_CONFIG": str(file),
+        "MONESPACE_BASE_URL": "https://env.example.be",
+    }
+
+    settings = config.load(environ=environ)
+
+    assert settings.base_url == "https://env.example.be"
+    assert settings.mail_from == "Secret <a@secret.be>"
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"database_pasword": "x"}, "unknown setting 'database_pasword' .in MONESPACE_SECRETS_DIR"),
+        ({"secret_key": "short"}, "the secret key is 5 characters long"),
+        ({"secret_key": GOOD_KEY}, "set MONESPACE_SECRET_KEY or MONESPACE_SECRET_KEY_FILE, not"),
+    ],
+)
+def test_what_the_secrets_directory_holds_is_checked_like_any_setting(tmp_path, files, message):
+    environ = {**_without("MONESPACE_SECRET_KEY"), **_secrets(tmp_path / "secrets", **files)}
+    if "not" in message:
+        environ["MONESPACE_SECRET_KEY_FILE"] = str(tmp_path / "secrets" / "secret_key")
+
+    with pytest.raises(ConfigError, match=message):
+        config.load(environ=environ)
+
+
+def test_a_secrets_directory_that_cannot_be_read_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read MONESPACE_SECRETS_DIR .*/missing"):
+        config.load(environ={**PRODUCTION, "MONESPACE_SECRETS_DIR": str(tmp_path / "missing")})
+
+
+def test_a_secret_that_is_not_text_is_refused(tmp_path):
+    secrets = _secrets(tmp_path / "secrets")
+    (tmp_path / "secrets" / "smtp_password").write_bytes(b"\xff\xfe")
+
+    with pytest.raises(ConfigError, match=r"cannot read the secret .*smtp_password: not UTF-8"):
+        config.load(environ={**PRODUCTION, **secrets})
+
+
+def test_trusted_proxies_default_to_none_and_are_bounded():
+    assert config.load(environ=PRODUCTION).trusted_proxies == 0
+    assert (
+        config.load(environ={**PRODUCTION, "MONESPACE_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    )
+    with pytest.raises(ConfigError, match="MONESPACE_TRUSTED_PROXIES must be at least 0"):
+        config.load(environ={**PRODUCTION, "MONESPACE_TRUSTED_PROXIES": "-1"})
+
+
 def _without(name: str) -> dict[str, str]:
     return {key: value for key, value in PRODUCTION.items() if key != name}
 
@@ -309,6 +397,47 @@ def test_upstream_logins_are_on_when_their_switch_is_set():
 def test_bad_upstream_settings_stop_the_start_with_one_line(environ, message):
     with pytest.raises(ConfigError, match=message):
         config.load(environ=environ)
+
+
+def test_json_is_the_default_in_production_and_text_in_the_demo(tmp_path):
+    demo = config.load({"data_dir": str(tmp_path)}, environ={})
+    assert demo.log_format == "text"
+    production = config.load(
+        {
+            "mode": "production",
+            "database_url": "postgresql://u@db/x",
+            "secret_key": "s" * 40,
+            "audit_key": "a" * 40,
+            "base_url": "https://example.be",
+        },
+        environ={},
+    )
+    assert production.log_format == "json"
+    assert config.load({"data_dir": str(tmp_path), "log_format": "JSON"}, environ={}).log_format
+    with pytest.raises(config.ConfigError, match="MONESPACE_LOG_FORMAT"):
+        config.load({"data_dir": str(tmp_path), "log_format": "xml"}, environ={})
+
+
+def test_metrics_token_settings(tmp_path):
+    base = {"data_dir": str(tmp_path)}
+    assert config.load(base, environ={}).metrics_token is None
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text("t" * 32 + "\n")
+    loaded = config.load({**base, "metrics_token_file": str(token_file)}, environ={})
+    assert loaded.metrics_token == "t" * 32
+    assert "t" * 32 not in repr(loaded)
+    with pytest.raises(config.ConfigError, match="at least 16"):
+        config.load({**base, "metrics_token": "short"}, environ={})
+    with pytest.raises(config.ConfigError, match="not both"):
+        config.load(
+            {**base, "metrics_token": "t" * 32, "metrics_token_file": str(token_file)}, environ={}
+        )
+    with pytest.raises(config.ConfigError, match="MONESPACE_METRICS_TOKEN is not"):
+        config.load({**base, "worker_metrics_port": 9100}, environ={})
+    worker = config.load(
+        {**base, "worker_metrics_port": 9100, "metrics_token": "t" * 32}, environ={}
+    )
+    assert (worker.worker_metrics_host, worker.worker_metrics_port) == ("127.0.0.1", 9100)
 
 
 def test_production_refuses_per_process_counters_in_several_workers():

@@ -4,6 +4,7 @@ server, the advisory lock of the exclusive jobs, expiry, purges and a clean stop
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -132,7 +133,8 @@ def test_sigterm_finishes_the_job_in_hand_and_exits_zero(worker_env, smtp, tmp_p
     wait_until(lambda: unsent() < 30)
     code, err = stop(process)
     assert code == 0, err
-    assert err.rstrip().endswith("worker: stopped (SIGTERM)")
+    # Production's log format: the last JSON line says why it stopped.
+    assert json.loads(err.splitlines()[-1])["message"] == "stopped (SIGTERM)"
     # The run in hand was finished: what it claimed was sent and marked sent, none left claimed.
     with db.connection():
         claimed = OutboxMessage.select().where(

@@ -4,13 +4,16 @@ statements sent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+import flask
 import peewee
 import pytest
 
 from authz.clients import ClientMetadata, add_client
+from idp_bridge.oidc.fastlane import FastProvider
 from tests.idp_bridge.oidc.client_requests import (
     CALLBACK,
     SCOPES,
@@ -88,3 +91,25 @@ def sql_log(database, monkeypatch) -> SqlLog:
     monkeypatch.setattr(peewee.Database, "execute_sql", logged)
     monkeypatch.setattr(peewee.Database, "commit", committed)
     return log
+
+
+@pytest.fixture
+def fast_lane(app) -> FastProvider:
+    """The app's provider fast lane (idp_bridge.oidc.fastlane), found among its WSGI layers."""
+    layer = app.wsgi_app
+    while not isinstance(layer, FastProvider):
+        layer = getattr(layer, "app", None) or layer.wsgi_app
+    return layer
+
+
+@pytest.fixture
+def dispatched(app) -> Iterator[list[str]]:
+    """The paths of the requests Flask dispatched (not answered by a fast lane)."""
+    paths: list[str] = []
+
+    def record(_sender, **_extra) -> None:
+        paths.append(flask.request.path)
+
+    flask.request_started.connect(record, app)
+    yield paths
+    flask.request_started.disconnect(record, app)

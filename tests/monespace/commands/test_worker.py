@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from monespace import worker
+from tests import scrape
 from tests.monespace.conftest import run_cli
+from tests.smtp_server import free_port
 
 
 def heartbeat_path(tmp_path):
@@ -88,7 +92,12 @@ def test_a_failed_run_is_not_a_success(cli_env, tmp_path, monkeypatch, capsys):
     age(tmp_path, "purge", 3 * 3600)
     code, _out, err = run_cli(capsys, "worker", "--once")
     assert code == 1  # --once says a job failed
-    assert "ERROR worker: purge: failed: RuntimeError: the purge broke" in err
+    # Production's log format: JSON lines.
+    lines = [json.loads(line) for line in err.splitlines()]
+    assert {
+        "level": "ERROR",
+        "message": "purge: failed: RuntimeError: the purge broke",
+    }.items() <= (next(line for line in lines if line["level"] == "ERROR").items())
     assert "mail: sent 0" in err  # the jobs after it still ran
     code, out, _err = run_cli(capsys, "worker", "status")
     (purge_row,) = [row for row in out.splitlines() if row.startswith("purge")]
@@ -106,3 +115,35 @@ def test_sqlite_takes_one_worker(cli_env, database_url, capsys):
         assert "SQLite takes one worker" in err and "worker-lock" in err
     code, _out, err = run_cli(capsys, "worker", "--once")
     assert code == 0, err
+
+
+def test_the_worker_serves_its_metrics_to_the_bearer_of_the_token(cli_env, tmp_path):
+    port = free_port()
+    env = {**os.environ, "MONESPACE_WORKER_MAIL_INTERVAL": "1"}
+    process = scrape.start_worker(env, port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        status, headers, body = scrape.get(f"{url}/metrics", "Bearer wrong-token-of-some-size")
+        assert (status, headers["WWW-Authenticate"]) == (401, 'Bearer realm="metrics"')
+        assert "monespace_" not in body
+        assert scrape.get(f"{url}/other", f"Bearer {scrape.TOKEN}")[0] == 404
+        deadline = time.monotonic() + 30
+        while True:
+            samples = scrape.scrape(url)
+            runs = "monespace_worker_job_runs_total"
+            if scrape.value(samples, runs, job="mail", outcome="ok") >= 2:
+                break
+            assert time.monotonic() < deadline, "the mail job did not run twice"
+            time.sleep(0.2)
+        for job in ("expire-requests", "purge"):
+            assert scrape.value(samples, runs, job=job, outcome="ok") == 1
+        assert scrape.value(samples, runs, job="mail", outcome="failed") == 0
+        pending = scrape.value(samples, "monespace_outbox_messages", state="pending")
+        assert pending == 0
+        assert (
+            scrape.value(samples, "monespace_worker_job_last_success_timestamp_seconds", job="mail")
+            > 0
+        )
+    finally:
+        err = scrape.stop_worker(process)
+    assert process.returncode == 0, err
