@@ -36,7 +36,7 @@ PERSON_DETAILS = ("person", "gap", "previous_gap", "nrn")
 TYPED_NRN_DETAILS = ("bound_nrn",)
 ROLE_DETAILS = ("role", "requested_role", "old_role")
 DATE_DETAILS = ("valid_until", "ended_on")
-HIDDEN_DETAILS = ("line", "file", "replaces", "grant")  # bookkeeping, not for the reader
+HIDDEN_DETAILS = ("line", "file", "replaces", "grant", "view")  # bookkeeping, not for the reader
 
 
 @bp.get("/historique")
@@ -86,6 +86,7 @@ def action_labels() -> dict[str, str]:
         "bce.enterprise_status": _("Statut de l'entreprise mis à jour (BCE)"),
         "bce.representation_add": _("Représentant légal inscrit (BCE)"),
         "bce.representation_end": _("Représentation légale terminée (BCE)"),
+        "helpdesk.lookup": _("Le helpdesk a consulté le dossier"),
     }
 
 
@@ -111,6 +112,8 @@ def detail_labels() -> dict[str, str]:
         "capacity": _("Qualité"),
         "status": _("Statut"),
         "previous": _("Avant"),
+        "permission": _("Action"),
+        "service_domain": _("Domaine de service"),
     }
 
 
