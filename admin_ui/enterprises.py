@@ -17,6 +17,7 @@ where the person goes back to, e.g. the espace chooser of a login under way.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -32,7 +33,9 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui import limits
+from admin_ui.listing import NUMBER_RE, Query, parse
 from admin_ui.pages import check_form, logged_in, person_name, too_many
+from authz import facts as F
 from authz.engine import get_engine
 from authz.errors import (
     AlreadyGap,
@@ -47,7 +50,8 @@ from authz.errors import (
     RequestPending,
     RoleAlreadyHeld,
 )
-from authz.identifiers import format_bce
+from authz.identifiers import format_bce, normalize_bce
+from authz.listings import Page
 from authz.mandates import (
     BASIS_DESIGNATION,
     BASIS_GRANT,
@@ -77,6 +81,9 @@ def init_app(app: Flask) -> None:
 def role_labels() -> dict[str, str]:
     return {
         "agent": _("Collaborateur : agir et déposer des dossiers pour l'entreprise"),
+        "client_agent": _(
+            "Collaborateur clients : agir pour l'entreprise et pour ses clients (mandats reçus)"
+        ),
         "reader": _("Lecteur : consulter les dossiers de l'entreprise"),
         "owner": _("Propriétaire : tous les droits sur les dossiers de l'entreprise"),
         "access_manager": _("Gestionnaire d'accès : gérer les accès des autres personnes"),
@@ -86,6 +93,7 @@ def role_labels() -> dict[str, str]:
 def short_role_labels() -> dict[str, str]:
     return {
         "agent": _("Collaborateur"),
+        "client_agent": _("Collaborateur clients"),
         "reader": _("Lecteur"),
         "owner": _("Propriétaire"),
         "access_manager": _("Gestionnaire d'accès"),
@@ -108,7 +116,8 @@ def status_labels() -> dict[str, str]:
 def index() -> Any:
     session = logged_in()
     withdrawn = request.args.get("retiree", type=int)
-    return _overview(session, withdrawn=withdrawn)
+    page = _overview(session, withdrawn=withdrawn)
+    return page, (400 if _asked().error else 200)
 
 
 @bp.route("/demandes/<int:request_id>/retirer", methods=["POST"])
@@ -146,11 +155,18 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
             notice = _(
                 "Votre demande pour %(name)s a été retirée.", name=done.request.enterprise.name
             )
-    mandates = mandates_of(person.nrn)
+    asked = _asked()
+    found = _held_page(mandates_of(person.nrn), asked)
+    shown = [m for group in found.rows for m in group]
     return render_template(
         "enterprises/index.html",
-        mandates=[_mandate_row(m) for m in mandates],
-        powers=_powers(person.nrn, mandates),
+        mandates=[_mandate_row(m) for m in shown],
+        powers=_powers(person.nrn, shown),
+        found=found,
+        asked=asked,
+        grantable=MANDATE_ROLES,
+        roles=short_role_labels(),
+        form_error=asked.error,
         requests=[_request_row(r) for r in mine],
         error=error,
         notice=notice,
@@ -158,22 +174,75 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
     )
 
 
+# "Mes entreprises" a page at a time: one person's mandates are one statement
+# (``mandates_of``), grouped by enterprise, searched and sorted here; only the page is
+# formatted and put to the policy.
+HELD_SORTS = ("name", "bce", "since")
+MANDATE_ROLES = ("gap", "access_manager", "owner", "agent", "reader", "representative")
+HELD_PAGE_SIZE = 25
+
+
+def _asked() -> Query:
+    """The query string of "Mes entreprises": a name or a BCE number in any spelling."""
+    asked = parse(HELD_SORTS, MANDATE_ROLES, people=False)
+    text = asked.form["q"]
+    if text and NUMBER_RE.match(text.upper().removeprefix("BE").strip() or "x"):
+        try:
+            bce = normalize_bce(text)
+        except InvalidInput:
+            message = _(
+                "Indiquez un numéro d'entreprise valide (10 chiffres, par exemple 0123.456.749)."
+            )
+            return replace(asked, form={**asked.form, "q": ""}, error=message)
+        return replace(asked, search=replace(asked.search, words=(), nrn=bce))
+    return replace(asked, search=replace(asked.search, words=tuple(text.casefold().split())))
+
+
+def _held_page(mandates: list[Mandate], asked: Query) -> Page[list[Mandate]]:
+    """The page of enterprises (each the list of its mandates) that match ``asked``."""
+    groups: dict[str, list[Mandate]] = {}
+    for mandate in mandates:
+        groups.setdefault(mandate.enterprise.bce, []).append(mandate)
+    search = asked.search
+    kept = [
+        group
+        for bce, group in groups.items()
+        if (search.nrn is None or bce == search.nrn)
+        and all(word in group[0].enterprise.name.casefold() for word in search.words)
+        and (search.role is None or any(m.role == search.role for m in group))
+    ]
+    keys = {
+        "name": lambda g: (g[0].enterprise.name.casefold(), g[0].enterprise.bce),
+        "bce": lambda g: g[0].enterprise.bce,
+        "since": lambda g: (max(m.since for m in g), g[0].enterprise.bce),
+    }
+    kept.sort(key=keys[search.sort], reverse=search.descending)
+    total = len(kept)
+    pages = max(1, -(-total // HELD_PAGE_SIZE))
+    page = min(max(1, asked.page), pages)
+    start = (page - 1) * HELD_PAGE_SIZE
+    return Page(kept[start : start + HELD_PAGE_SIZE], total, page, pages, HELD_PAGE_SIZE)
+
+
 def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     """What the policy lets the person do for each enterprise listed (by BCE number): a
     mandate row is a fact; whether it lets the person act or manage is the policy's answer
     (a legal representative, say, may designate the GAP but not act). A mandate in force is
-    standing, so every enterprise listed has its facts, all read in one statement."""
-    engine = get_engine()
+    standing, so every enterprise listed has its facts, all read in one statement, and all
+    put to the policy in one question."""
     listed = {m.enterprise.bce for m in mandates}
-    return {
-        held.enterprise.bce: frozenset(
-            p
-            for p in (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP)
-            if engine.allowed(held.person, p, held.enterprise)
-        )
-        for held in facts_by_enterprise(nrn, today())
-        if held.enterprise.bce in listed
-    }
+    held = [h for h in facts_by_enterprise(nrn, today()) if h.enterprise.bce in listed]
+    actions = (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP)
+    questions = [
+        F.Question(n, h.person, action, h.enterprise)
+        for n, (h, action) in enumerate((h, a) for h in held for a in actions)
+    ]
+    allowed = get_engine().allowed_each(questions)
+    powers: dict[str, set[str]] = {h.enterprise.bce: set() for h in held}
+    for question in questions:
+        if question.n in allowed:
+            powers[question.enterprise.bce].add(question.action)
+    return {bce: frozenset(found) for bce, found in powers.items()}
 
 
 def _mandate_row(mandate: Mandate) -> dict[str, Any]:

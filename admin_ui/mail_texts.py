@@ -18,6 +18,8 @@ from monespace.i18n import translations
 
 Gettext = Callable[[str], str]
 
+MANDATE_VALUES = ("by", "enterprise", "bce", "firm", "firm_bce", "domains", "link")
+
 # kind -> (required values, optional values)
 KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "role_request_received": (("requester", "enterprise", "bce", "role", "link"), ("message",)),
@@ -29,6 +31,12 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gap_designated": (("enterprise", "bce", "link"), ("designated_by",)),
     "gap_replaced": (("enterprise", "bce", "new_gap"), ("changed_by",)),
     "gap_invitation": (("inviter", "enterprise", "bce", "link", "expires"), ()),
+    # Mandates between enterprises: ``enterprise`` is the client, ``firm`` the intermediary;
+    # each step is told to the GAPs of both.
+    "mandate_proposed": ((*MANDATE_VALUES, "since"), ("message",)),
+    "mandate_accepted": ((*MANDATE_VALUES, "since"), ()),
+    "mandate_refused": (MANDATE_VALUES, ("reason",)),
+    "mandate_ended": (MANDATE_VALUES, ("reason",)),
 }
 
 
@@ -36,6 +44,7 @@ def _roles(_: Gettext) -> dict[str, str]:
     # Inside a sentence ("le rôle de lecteur"), hence lower case.
     return {
         "agent": _("collaborateur"),
+        "client_agent": _("collaborateur clients"),
         "reader": _("lecteur"),
         "owner": _("propriétaire"),
         "access_manager": _("gestionnaire d'accès"),
@@ -59,6 +68,39 @@ OPTIONAL: dict[str, Callable[[Gettext], str]] = {
 
 # kind -> its (subject, body) in the language of the gettext given
 TEXTS: dict[str, Callable[[Gettext], tuple[str, str]]] = {
+    "mandate_proposed": lambda _: (
+        _("Mandat proposé par %(enterprise)s à %(firm)s"),
+        _(
+            "%(by)s propose, pour %(enterprise)s (%(bce)s), un mandat à %(firm)s "
+            "(%(firm_bce)s) pour les domaines %(domains)s, à partir du %(since)s.\n\n"
+            "%(extra)sLe gestionnaire d'accès principal de %(firm)s peut l'accepter ou le "
+            "refuser :\n%(link)s"
+        ),
+    ),
+    "mandate_accepted": lambda _: (
+        _("Mandat accepté : %(firm)s agit pour %(enterprise)s"),
+        _(
+            "%(by)s a accepté, pour %(firm)s (%(firm_bce)s), le mandat de %(enterprise)s "
+            "(%(bce)s) pour les domaines %(domains)s, à partir du %(since)s.\n\n"
+            "Les collaborateurs que %(firm)s désigne peuvent désormais agir pour "
+            "%(enterprise)s dans ces domaines :\n%(link)s"
+        ),
+    ),
+    "mandate_refused": lambda _: (
+        _("Mandat refusé par %(firm)s"),
+        _(
+            "%(by)s a refusé, pour %(firm)s (%(firm_bce)s), le mandat de %(enterprise)s "
+            "(%(bce)s) pour les domaines %(domains)s.\n\n%(extra)s%(link)s"
+        ),
+    ),
+    "mandate_ended": lambda _: (
+        _("Fin du mandat de %(enterprise)s à %(firm)s"),
+        _(
+            "%(by)s a mis fin au mandat de %(enterprise)s (%(bce)s) à %(firm)s "
+            "(%(firm_bce)s) pour les domaines %(domains)s : %(firm)s n'agit plus pour "
+            "%(enterprise)s.\n\n%(extra)s%(link)s"
+        ),
+    ),
     "role_request_received": lambda _: (
         _("Demande de rôle pour %(enterprise)s"),
         _(

@@ -12,7 +12,9 @@ Who hears of what:
 - an invitation (a role, or the post of GAP): the invited address, in the bound person's
   language when known;
 - a GAP designated by national register number: the new GAP; any GAP replaced, whether by
-  designation or by an accepted GAP invitation: the former GAP.
+  designation or by an accepted GAP invitation: the former GAP;
+- each step of a mandate between enterprises (proposed, accepted, refused, ended or
+  withdrawn): the GAPs of the client and of the firm.
 
 A person without a known address gets no email and sees the news on their pages.
 
@@ -52,6 +54,10 @@ class Notifier:
             (events.RequestExpired, self.request_expired),
             (events.InvitationSent, self.invitation_sent),
             (events.GapDesignated, self.gap_designated),
+            (events.MandateProposed, self.mandate_step),
+            (events.MandateAccepted, self.mandate_step),
+            (events.MandateRefused, self.mandate_step),
+            (events.MandateEnded, self.mandate_step),
         ]
 
     def link(self, path: str) -> str:
@@ -144,6 +150,37 @@ class Notifier:
                 **about,
                 new_gap=_name(event.gap, event.previous),
                 changed_by=_name(event.designated_by, event.previous),
+            )
+
+    def mandate_step(self, event: events.MandateEvent) -> None:
+        """Each step of a mandate between enterprises: the GAPs of both sides, each in their
+        language (once, when one person is the GAP of both)."""
+        kind = {
+            events.MandateProposed: "mandate_proposed",
+            events.MandateAccepted: "mandate_accepted",
+            events.MandateRefused: "mandate_refused",
+            events.MandateEnded: "mandate_ended",
+        }[type(event)]
+        extra = {
+            name: getattr(event, name) for name in ("message", "reason") if getattr(event, name, "")
+        }
+        if kind in ("mandate_proposed", "mandate_accepted"):
+            extra["since"] = event.valid_from.isoformat()
+        told: set[str] = set()
+        for reader in (event.client_gap, event.firm_gap):
+            if reader is None or not reader.email or reader.email in told:
+                continue
+            told.add(reader.email)
+            _tell(
+                reader,
+                kind,
+                by=_name(event.by, reader),
+                **_about(event.enterprise),
+                firm=event.firm.name,
+                firm_bce=format_bce(event.firm.bce),
+                domains=", ".join(event.domains),
+                link=self.link(ENTERPRISES_PATH),
+                **extra,
             )
 
 

@@ -76,3 +76,10 @@ def person_name(person: Person | None) -> str:
     if person is None:
         return ""
     return f"{person.given_name} {person.family_name}".strip() or _("une personne sans nom connu")
+
+
+def nrn_error() -> str:
+    return _(
+        "Indiquez un numéro de registre national valide (11 chiffres, par exemple "
+        "85.07.30-033.61), ou laissez le champ vide."
+    )

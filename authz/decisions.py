@@ -13,6 +13,12 @@ enterprise's authorization epoch and the date, so:
 
 The facts are read after the epoch, so a decision is cached under the epoch of its facts or an
 older one, never a newer one.
+
+A decision about a client of intermediaries also rests on facts of the firms holding its
+mandates (the person's role there, the firm's status). Those changes move the firm's epoch, not
+the client's: so each entry also remembers the epochs of those firms, read with its facts, and
+is used only while every one of them is still current. The set of firms is the client's own
+fact (accepting or ending a mandate moves the client's epoch), so it cannot change unseen.
 """
 
 from __future__ import annotations
@@ -124,7 +130,7 @@ class DecisionPoint:
         person, enterprise = pair
         allowed = self.engine.allowed(person, action, enterprise)
         facts = _fact_ids(person)
-        self._store((nrn, action, bce, domain, day), enterprise.epoch, (allowed, facts))
+        self._store((nrn, action, bce, domain, day), enterprise, (allowed, facts))
         if not explain:
             metrics.UNCACHED_SECONDS.observe(time.perf_counter() - started)
         explanation = self._explain(nrn, action, bce, domain, day) if explain else None
@@ -146,15 +152,20 @@ class DecisionPoint:
             hit = self._cache.get((*question, epoch))
         if hit is None:
             return None
-        allowed, facts = hit
+        (allowed, facts), firm_epochs = hit
         if allowed and not self.tracker.healthy:
             return None  # changes may be going unheard: recompute every allow
+        for firm, firm_epoch in firm_epochs:
+            if self.tracker.epoch(firm) != firm_epoch:
+                return None  # something changed in an intermediary of this enterprise
         return allowed, epoch, facts
 
-    def _store(self, question: tuple, epoch: int, value: tuple) -> None:
+    def _store(self, question: tuple, enterprise: F.EnterpriseFacts, value: tuple) -> None:
+        """Keep ``value`` under the enterprise's epoch, with the epochs of the intermediaries
+        holding its mandates (:attr:`authz.facts.EnterpriseFacts.firm_epochs`)."""
         if self._cache is not None:
             with self._lock:
-                self._cache[(*question, epoch)] = value
+                self._cache[(*question, enterprise.epoch)] = (value, enterprise.firm_epochs)
 
     # -- searches ------------------------------------------------------------------------
 
@@ -173,7 +184,7 @@ class DecisionPoint:
         if pair is None:
             return []
         permissions = self.engine.permissions(*pair)
-        self._store(question, pair[1].epoch, (bool(permissions), tuple(permissions)))
+        self._store(question, pair[1], (bool(permissions), tuple(permissions)))
         return permissions
 
     def acting_for(self, nrn: str, bce: str, service_domain: str | None) -> ActingFor | None:
@@ -190,7 +201,7 @@ class DecisionPoint:
         if pair is None:
             return None
         acting = acting_for_pair(*pair, engine=self.engine)
-        self._store(question, pair[1].epoch, (acting is not None, acting))
+        self._store(question, pair[1], (acting is not None, acting))
         return acting
 
     def enterprises_of(

@@ -8,6 +8,7 @@ decisions, lists roles and permissions for claims, and explains any decision: wh
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -20,9 +21,17 @@ from polar.exceptions import OsoError
 from authz import facts as F
 from authz import mandates
 from authz.errors import AuthzError
-from authz.explanation import DecisionPath, Explanation, RuleLine, describe, why_not
+from authz.explanation import (
+    DecisionPath,
+    Explanation,
+    RuleLine,
+    describe,
+    describe_mandate,
+    why_not,
+    why_not_mandate,
+)
 from authz.models import ROLES, today
-from authz.permissions import ALL_PERMISSIONS
+from authz.permissions import ACT_FOR_CLIENTS, ALL_PERMISSIONS
 from policies import POLICY_DIR
 
 log = logging.getLogger(__name__)
@@ -85,6 +94,7 @@ class PolicyEngine:
             (F.Representation, "Representation"),
             (F.GrantTerms, "Terms"),
             (F.Offer, "Offer"),
+            (F.ClientMandate, "ClientMandate"),
         ):
             self.oso.register_class(cls, name=name)
         for name, value in (constants or {}).items():
@@ -185,6 +195,39 @@ class PolicyEngine:
             return "bound"
         return None
 
+    # -- many rows at once ---------------------------------------------------------------
+
+    def allowed_each(self, questions: list[F.Question]) -> set[int]:
+        """The positions (``Question.n``) of the questions the policy allows, asked as one
+        query: a page of rows is one question to the policy, not one a row. An error while
+        evaluating it denies them all (fail closed)."""
+        if not questions:
+            return set()
+        try:
+            results = self.oso.query(
+                "q in questions and allow(q.person, q.action, q.enterprise)",
+                bindings={"questions": questions},
+            )
+            return {result["bindings"]["q"].n for result in results}
+        except OsoError:
+            log.exception("policy evaluation failed: %d questions: denied", len(questions))
+            return set()
+
+    def decidable(self, person: F.PersonFacts, offers: list[F.Offer]) -> set[int]:
+        """The ids of the offers ``person`` may decide (rule ``may_decide``), asked as one
+        query; an error denies them all."""
+        if not offers:
+            return set()
+        try:
+            results = self.oso.query(
+                "offer in offers and may_decide(person, offer)",
+                bindings={"offers": offers, "person": person},
+            )
+            return {result["bindings"]["offer"].id for result in results}
+        except OsoError:
+            log.exception("policy evaluation failed: may_decide on %d offers: denied", len(offers))
+            return set()
+
     def _ask(self, rule: str, *args) -> bool:
         try:
             return self.oso.query_rule_once(rule, *args)
@@ -229,9 +272,13 @@ class PolicyEngine:
         result.allowed = self.allowed(person, action, enterprise)
         if not enterprise.active:
             result.add_reason("the enterprise is stopped: it gives no rights to anyone")
+        # The person's facts in the intermediaries are explained with their mandates, below.
         candidates: list[F.Grant | F.Designation | F.Representation] = [
-            *person.designations,
-            *sorted(person.grants, key=lambda g: ROLES.index(g.role) if g.role in ROLES else 99),
+            *(d for d in person.designations if d.enterprise == bce),
+            *sorted(
+                (g for g in person.grants if g.enterprise == bce),
+                key=lambda g: ROLES.index(g.role) if g.role in ROLES else 99,
+            ),
             *person.representations,
         ]
         for fact in candidates:
@@ -243,12 +290,86 @@ class PolicyEngine:
                 result.add_reason(why_not(fact, action, enterprise), scope)
         for line, scope in mandates.ended_facts_description(nrn, bce):
             result.add_fact(line, scope)
-        if not candidates:
+        through_firms = self._explain_mandates(person, action, enterprise, result)
+        not_in_force = mandates.unstanding_mandates_description(nrn, bce)
+        for line, scope in not_in_force:
+            result.add_fact(line, scope)
+        if not candidates and not through_firms and not_in_force:
+            result.add_reason(
+                "the enterprise gave the person's firm no mandate that is accepted and not "
+                "ended, and the person holds no role on the enterprise itself",
+                sorted({domain for _line, scope in not_in_force for domain in scope}),
+            )
+        elif not candidates and not through_firms:
             result.add_reason(
                 "the person holds no role, GAP designation or legal representation "
                 "in force on this enterprise"
             )
         return result
+
+    def _explain_mandates(
+        self,
+        person: F.PersonFacts,
+        action: str,
+        client: F.EnterpriseFacts,
+        result: Explanation,
+    ) -> bool:
+        """Explain each mandate the client gave a firm where the person holds a fact: the
+        chain person -> role in the firm -> mandate -> service domain, as a path when it
+        gives ``action``, else the link that breaks. True if there was any such chain."""
+        found = False
+        for mandate in client.mandates:
+            in_firm = [
+                fact
+                for fact in (*person.designations, *person.grants)
+                if fact.enterprise == mandate.firm.bce
+            ]
+            if not in_firm:
+                continue
+            found = True
+            result.add_fact(describe_mandate(mandate), mandate.domains)
+            alone = dataclasses.replace(client, mandates=[mandate])
+            for fact in in_firm:
+                scope = fact.scope if isinstance(fact, F.Grant) else []
+                result.add_fact(f"{describe(fact)}, in the firm {mandate.firm.bce}", scope)
+                if self.allowed(person.only(fact), action, alone):
+                    result.paths.append(self._mandate_path(person, fact, mandate, client))
+                elif client.active:
+                    reason = why_not_mandate(
+                        mandate,
+                        fact,
+                        action,
+                        client,
+                        self.allowed(person.only(fact), ACT_FOR_CLIENTS, mandate.firm),
+                    )
+                    result.add_reason(reason, mandate.domains)
+        return found
+
+    def _mandate_path(
+        self, person: F.PersonFacts, fact, mandate: F.ClientMandate, client: F.EnterpriseFacts
+    ) -> DecisionPath:
+        role = "gap" if isinstance(fact, F.Designation) else fact.role
+        kind = "designation" if role == "gap" else "grant"
+        rules = [
+            *self._chain(role, ACT_FOR_CLIENTS),
+            *(
+                RuleLine(name, number, text)
+                for name, number, text in self._lines
+                if text.startswith("mandate_source(person: Person")
+                or text.startswith("has_permission(person: Person, action: String, client")
+            ),
+        ]
+        until = mandate.valid_until.isoformat() if mandate.valid_until else "no end date"
+        chain = (
+            f"person {person.nrn}",
+            f"{role} in {mandate.firm.bce} {mandate.firm.name} ({kind}#{fact.id})",
+            f"mandate#{mandate.id} from {client.bce} {client.name} "
+            f"({mandate.valid_from.isoformat()} to {until})",
+            f"{client.service_domain}",
+        )
+        return DecisionPath(
+            "mandate", mandate.id, role, tuple(rules), tuple(mandate.domains), chain
+        )
 
     def _path(self, fact, action: str) -> DecisionPath:
         if isinstance(fact, F.Representation):

@@ -135,6 +135,13 @@ class ChangedMeanwhile(Conflict):
     code = "changed_meanwhile"
 
 
+class MandateOpen(Conflict):
+    """The client already has an open mandate (pending or accepted) with this firm: end it
+    first to give another (other service domains, other dates)."""
+
+    code = "mandate_open"
+
+
 class Expired(AuthzError):
     """The request or invitation is past its expiry."""
 

@@ -9,6 +9,7 @@ form proves nothing. The provider turns the answer into claims (``idp_bridge.oid
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import re
 import unicodedata
@@ -59,8 +60,14 @@ def acting_for(nrn: str, bce: str, service_domain: str) -> ActingFor | None:
 def acting_for_pair(
     person: F.PersonFacts, enterprise: F.EnterpriseFacts, engine: PolicyEngine | None = None
 ) -> ActingFor | None:
-    """:func:`acting_for` over facts already read (:func:`authz.mandates.load_pair`)."""
+    """:func:`acting_for` over facts already read (:func:`authz.mandates.load_pair`).
+
+    Only the person's own facts on the enterprise count here: acting for a client through an
+    intermediary (a mandate to the person's firm) is answered by the decision API, but its
+    representation claim, which must name the firm, is not issued yet (docs/intermediaries.md),
+    so the chooser does not offer such clients and this answers None for them."""
     engine = engine or get_engine()
+    person, enterprise = direct_facts(person, enterprise)
     if not engine.allowed(person, ACT_FOR, enterprise):
         return None
     fact = _basis(engine, person, enterprise)
@@ -71,6 +78,24 @@ def acting_for_pair(
         engine.permissions(person, enterprise),
         _KIND[type(fact)],
         _valid_until(fact),
+    )
+
+
+def direct_facts(
+    person: F.PersonFacts, enterprise: F.EnterpriseFacts
+) -> tuple[F.PersonFacts, F.EnterpriseFacts]:
+    """The pair without what comes through intermediaries: the person's facts on this
+    enterprise only, and none of its mandates to firms."""
+    if not enterprise.mandates:
+        return person, enterprise
+    return (
+        F.PersonFacts(
+            person.nrn,
+            [g for g in person.grants if g.enterprise == enterprise.bce],
+            [d for d in person.designations if d.enterprise == enterprise.bce],
+            person.representations,
+        ),
+        dataclasses.replace(enterprise, mandates=[]),
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from authz import db
@@ -143,6 +143,54 @@ class GapDesignated(Event):
     designated_by: Contact
     previous: Contact | None
     invitation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MandateEvent(Event):
+    """Something happened to a mandate between enterprises. ``enterprise`` is the client (the
+    mandator), ``firm`` the intermediary (the mandatee); ``client_gap`` and ``firm_gap`` are
+    their GAPs (None when they have none), told at each step, each in their own language;
+    ``by`` is the person who acted."""
+
+    mandate_id: int
+    firm: EnterpriseRef
+    domains: tuple[str, ...]
+    valid_from: date
+    valid_until: date | None
+    by: Contact
+    client_gap: Contact | None
+    firm_gap: Contact | None
+
+
+@dataclass(frozen=True)
+class MandateProposed(MandateEvent):
+    """The client's GAP or legal representative proposed a mandate to the firm, with a
+    ``message``; the firm's GAP decides."""
+
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class MandateAccepted(MandateEvent):
+    """The firm's GAP accepted the mandate: from ``valid_from``, its client agents act for the
+    client in ``domains``."""
+
+
+@dataclass(frozen=True)
+class MandateRefused(MandateEvent):
+    """The firm's GAP refused the mandate, with a ``reason`` (may be empty)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MandateEnded(MandateEvent):
+    """One side ended the mandate (``side``: mandator | mandatee), or the client withdrew it
+    before the firm decided (``was_pending``), with a ``reason`` (may be empty)."""
+
+    side: str = "mandator"
+    was_pending: bool = False
+    reason: str = ""
 
 
 E = TypeVar("E", bound=Event)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from authz import facts as F
+from authz.permissions import CLIENT_PERMISSIONS
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,13 @@ class RuleLine:
 class DecisionPath:
     """One fact that, on its own, gives the permission asked about."""
 
-    kind: str  # designation | grant | representation
+    kind: str  # designation | grant | representation | mandate
     fact_id: int
-    role: str | None
+    role: str | None  # for a mandate: the person's role in the intermediary
     rules: tuple[RuleLine, ...] = ()
-    scope: tuple[str, ...] = ()  # the grant's service domains; () for every domain
+    scope: tuple[str, ...] = ()  # the grant's (or mandate's) service domains; () for every domain
+    # Through an intermediary: person -> role in the firm -> mandate from the client -> domain.
+    chain: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -121,6 +124,7 @@ class Explanation:
                     "path": p.label,
                     "fact": f"{p.kind}#{p.fact_id}",
                     "rules": [str(r) for r in p.rules],
+                    **({"chain": list(p.chain)} if p.chain else {}),
                 }
                 for p in self.paths
             ],
@@ -138,6 +142,8 @@ class Explanation:
         ]
         for p in self.paths:
             lines.append(f"  path: {p.label} (fact {p.kind}#{p.fact_id})")
+            if p.chain:
+                lines.append(f"    chain: {' -> '.join(p.chain)}")
             lines.extend(f"    rule {r}" for r in p.rules)
         if self.facts:
             lines.append("  facts:")
@@ -173,3 +179,39 @@ def why_not(fact, action: str, enterprise: F.EnterpriseFacts) -> str:
     if isinstance(fact, F.Designation):
         return f"designation#{fact.id}: the GAP role does not give {action}"
     return f"representation#{fact.id}: a legal representative may only designate the GAP"
+
+
+def describe_mandate(mandate: F.ClientMandate) -> str:
+    until = mandate.valid_until.isoformat() if mandate.valid_until else "no end date"
+    active = "" if mandate.firm.active else " (the firm has stopped)"
+    return (
+        f"mandate#{mandate.id}: from {mandate.client} to the firm {mandate.firm.bce} "
+        f"{mandate.firm.name}{active}, for {', '.join(mandate.domains)}, "
+        f"{mandate.valid_from.isoformat()} to {until}"
+    )
+
+
+def why_not_mandate(
+    mandate: F.ClientMandate, fact, action: str, client: F.EnterpriseFacts, in_firm: bool
+) -> str:
+    """Which link of person -> role in the firm -> mandate -> domain breaks. ``in_firm``:
+    whether the person's fact gives ``act_for_clients`` in the firm (asked of the policy)."""
+    name = f"mandate#{mandate.id}"
+    if action not in CLIENT_PERMISSIONS:
+        return f"{name}: a mandate gives only {', '.join(CLIENT_PERMISSIONS)}, never {action}"
+    if client.service_domain not in mandate.domains:
+        asked = client.service_domain or "no service domain"
+        return f"{name} is for {', '.join(mandate.domains)}; the question was asked for {asked}"
+    if client.today < mandate.valid_from:
+        return f"{name} begins on {mandate.valid_from.isoformat()}"
+    if mandate.valid_until is not None and mandate.valid_until < client.today:
+        return f"{name} ended on {mandate.valid_until.isoformat()}"
+    if not mandate.firm.active:
+        return f"{name}: the firm {mandate.firm.bce} has stopped: it acts for no client"
+    if not in_firm:
+        what = "the GAP role" if isinstance(fact, F.Designation) else f"the role {fact.role}"
+        return (
+            f"{name}: {what} in the firm {mandate.firm.bce} does not give act_for_clients "
+            "(for this service domain)"
+        )
+    return f"{name} does not give {action}"

@@ -72,6 +72,31 @@ class EnterpriseFacts:
     today: date
     service_domain: str | None = None
     epoch: int = 0
+    # The mandates this enterprise gave to intermediaries (firms), accepted and not ended,
+    # each with the firm as the policy sees it; only on the enterprise asked about, never on
+    # the firms themselves (one level of intermediary).
+    mandates: list[ClientMandate] = field(default_factory=list)
+
+    @property
+    def firm_epochs(self) -> tuple[tuple[str, int], ...]:
+        """(BCE number, epoch) of each firm holding a mandate from this enterprise: a cached
+        decision about this enterprise holds only while these have not moved either."""
+        return tuple((m.firm.bce, m.firm.epoch) for m in self.mandates)
+
+
+@dataclass(frozen=True)
+class ClientMandate:
+    """A mandate an enterprise (the client) gave an intermediary (the firm), accepted and not
+    ended (registered in Polar as ``ClientMandate``). Its dates are the policy's to judge, as
+    a grant's end date is: ``valid_from`` its first day, ``valid_until`` its last (None: no
+    end)."""
+
+    id: int
+    client: str
+    firm: EnterpriseFacts
+    domains: list[str]
+    valid_from: date
+    valid_until: date | None
 
 
 @dataclass(frozen=True)
@@ -111,3 +136,14 @@ class Offer:
     kind: str  # invitation | request
     id: int
     made_by: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """One of many ``allow`` questions asked at once (``PolicyEngine.allowed_each``): its
+    position ``n`` in the batch, and the question itself."""
+
+    n: int
+    person: PersonFacts
+    action: str
+    enterprise: EnterpriseFacts

@@ -23,6 +23,7 @@ is standing but no longer in force; the policy already refuses everything throug
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from authz import facts as F
 from authz.db import database
 from authz.models import (
     Enterprise,
+    EnterpriseMandate,
     GapDesignation,
     LegalRepresentation,
     Person,
@@ -84,27 +86,52 @@ def in_force_condition(basis: str, day: date):
 # The ids are scalar subqueries on the unique indexes (CTEs would be materialized by SQLite, at
 # a cost that grows with the tables).
 _PAIR_SQL = """
-SELECT 'e', id, name, status, CAST(authz_epoch AS TEXT) FROM enterprise WHERE bce = {p}
+SELECT 'e', id, name, status, CAST(authz_epoch AS TEXT), NULL FROM enterprise WHERE bce = {p}
 UNION ALL
-SELECT 'g', id, role, scope, CAST(valid_until AS TEXT) FROM role_grant
+SELECT 'g', id, role, scope, CAST(valid_until AS TEXT), NULL FROM role_grant
  WHERE enterprise_id = (SELECT id FROM enterprise WHERE bce = {p})
    AND person_id = (SELECT id FROM person WHERE nrn = {p})
    AND ended_at IS NULL
 UNION ALL
-SELECT 'd', id, NULL, NULL, NULL FROM gap_designation
+SELECT 'd', id, NULL, NULL, NULL, NULL FROM gap_designation
  WHERE enterprise_id = (SELECT id FROM enterprise WHERE bce = {p})
    AND person_id = (SELECT id FROM person WHERE nrn = {p})
    AND ended_at IS NULL
 UNION ALL
-SELECT 'r', id, capacity, NULL, NULL FROM legal_representation
+SELECT 'r', id, capacity, NULL, NULL, NULL FROM legal_representation
  WHERE enterprise_id = (SELECT id FROM enterprise WHERE bce = {p})
    AND person_id = (SELECT id FROM person WHERE nrn = {p})
    AND (ended_on IS NULL OR ended_on >= {p})
+UNION ALL
+SELECT 'm', m.id, m.domains, CAST(m.valid_from AS TEXT), CAST(m.valid_until AS TEXT), f.bce
+  FROM enterprise_mandate m JOIN enterprise f ON f.id = m.mandatee_id
+ WHERE m.mandator_id = (SELECT id FROM enterprise WHERE bce = {p}) AND m.status = 'accepted'
+UNION ALL
+SELECT 'f', f.id, f.name, f.status, CAST(f.authz_epoch AS TEXT), f.bce
+  FROM enterprise_mandate m JOIN enterprise f ON f.id = m.mandatee_id
+ WHERE m.mandator_id = (SELECT id FROM enterprise WHERE bce = {p}) AND m.status = 'accepted'
+UNION ALL
+SELECT 'g', g.id, g.role, g.scope, CAST(g.valid_until AS TEXT), f.bce
+  FROM enterprise_mandate m JOIN enterprise f ON f.id = m.mandatee_id
+  JOIN role_grant g ON g.enterprise_id = m.mandatee_id
+ WHERE m.mandator_id = (SELECT id FROM enterprise WHERE bce = {p}) AND m.status = 'accepted'
+   AND g.person_id = (SELECT id FROM person WHERE nrn = {p}) AND g.ended_at IS NULL
+UNION ALL
+SELECT 'd', d.id, NULL, NULL, NULL, f.bce
+  FROM enterprise_mandate m JOIN enterprise f ON f.id = m.mandatee_id
+  JOIN gap_designation d ON d.enterprise_id = m.mandatee_id
+ WHERE m.mandator_id = (SELECT id FROM enterprise WHERE bce = {p}) AND m.status = 'accepted'
+   AND d.person_id = (SELECT id FROM person WHERE nrn = {p}) AND d.ended_at IS NULL
 """
+# The last four branches are the intermediaries (firms) the enterprise gave a mandate to,
+# accepted and not ended ('m' the mandate, 'f' the firm with its epoch), and the person's
+# standing grants and designation in those firms (the sixth column names the firm). They go
+# through the mandates of the one enterprise asked about, then the (person, firm) indexes:
+# a firm's other clients are never read.
 
 # PostgreSQL plans a statement at every execution unless it is prepared; planning costs more
 # than running this one. Prepared once per pooled connection ($1 BCE, $2 NRN, $3 date).
-_PAIR_PREPARED = "monespace_pair"
+_PAIR_PREPARED = "monespace_pair_v2"
 _PAIR_SQL_PG = _PAIR_SQL.replace("bce = {p}", "bce = $1").replace("nrn = {p}", "nrn = $2")
 _PAIR_SQL_PG = _PAIR_SQL_PG.replace("ended_on >= {p}", "ended_on >= $3")
 _prepared_on: weakref.WeakSet = weakref.WeakSet()
@@ -112,9 +139,8 @@ _prepared_on: weakref.WeakSet = weakref.WeakSet()
 
 def _pair_rows(nrn: str, bce: str, day: date) -> list[tuple]:
     if not db.is_postgresql():
-        return database.execute_sql(
-            _PAIR_SQL.format(p=database.param), (bce, bce, nrn, bce, nrn, bce, nrn, day)
-        ).fetchall()
+        params = (bce, bce, nrn, bce, nrn, bce, nrn, day, bce, bce, bce, nrn, bce, nrn)
+        return database.execute_sql(_PAIR_SQL.format(p=database.param), params).fetchall()
     connection = database.connection()
     if connection not in _prepared_on:
         database.execute_sql(f"PREPARE {_PAIR_PREPARED} (text, text, date) AS {_PAIR_SQL_PG}")
@@ -129,20 +155,38 @@ def load_pair(
 ) -> tuple[F.PersonFacts, F.EnterpriseFacts] | None:
     """The standing facts of (NRN, BCE) and the enterprise's epoch, read together, as the
     policy sees them on ``day``; None for an unknown enterprise. A person never seen holds
-    nothing."""
+    nothing.
+
+    With them, the enterprise's mandates to intermediaries (accepted, not ended) and the
+    person's standing facts in those firms (their grants and designation there, in
+    ``grants`` and ``designations`` under the firm's BCE number: the policy keeps each fact
+    to its own enterprise)."""
     enterprise = None
     grants, designations, representations = [], [], []
-    for kind, row_id, a, b, c in _pair_rows(nrn, bce, day):
+    firms: dict[str, F.EnterpriseFacts] = {}
+    given: list[tuple] = []
+    for kind, row_id, a, b, c, owner in _pair_rows(nrn, bce, day):
+        on = owner or bce
         if kind == "e":
             enterprise = F.EnterpriseFacts(bce, a, b == "active", day, service_domain, int(c))
         elif kind == "g":
-            grants.append(F.Grant(row_id, bce, a, b.split() if b else [], _day(c)))
+            grants.append(F.Grant(row_id, on, a, b.split() if b else [], _day(c)))
         elif kind == "d":
-            designations.append(F.Designation(row_id, bce))
-        else:
+            designations.append(F.Designation(row_id, on))
+        elif kind == "r":
             representations.append(F.Representation(row_id, bce, a or ""))
+        elif kind == "f":
+            firms[owner] = F.EnterpriseFacts(owner, a, b == "active", day, service_domain, int(c))
+        else:  # "m"
+            given.append((row_id, a, _day(b), _day(c), owner))
     if enterprise is None:
         return None
+    if given:
+        mandates_given = [
+            F.ClientMandate(row_id, bce, firms[firm], domains.split(), since, until)
+            for row_id, domains, since, until, firm in sorted(given)
+        ]
+        enterprise = dataclasses.replace(enterprise, mandates=mandates_given)
     return F.PersonFacts(nrn, grants, designations, representations), enterprise
 
 
@@ -187,6 +231,50 @@ def ended_facts_description(nrn: str, bce: str) -> list[tuple[str, list[str]]]:
         )
     ]
     return lines
+
+
+def unstanding_mandates_description(nrn: str, bce: str) -> list[tuple[str, list[str]]]:
+    """Mandates the enterprise gave (or was asked to give) to firms where the person holds a
+    standing fact, that are not accepted or have ended, for explanations only: each line with
+    the mandate's service domains."""
+    person = Person.get_or_none(Person.nrn == nrn)
+    client = Enterprise.get_or_none(Enterprise.bce == bce)
+    if person is None or client is None:
+        return []
+    day = today()
+    firms = (
+        RoleGrant.select(RoleGrant.enterprise)
+        .where((RoleGrant.person == person) & standing(BASIS_GRANT, day))
+        .union(
+            GapDesignation.select(GapDesignation.enterprise).where(
+                (GapDesignation.person == person) & standing(BASIS_DESIGNATION, day)
+            )
+        )
+    )
+    rows = (
+        EnterpriseMandate.select(EnterpriseMandate, Enterprise)
+        .join(Enterprise, on=(EnterpriseMandate.mandatee == Enterprise.id))
+        .where(
+            (EnterpriseMandate.mandator == client)
+            & (EnterpriseMandate.status != "accepted")
+            & EnterpriseMandate.mandatee.in_(firms)
+        )
+        .order_by(EnterpriseMandate.id)
+    )
+    meaning = {
+        "pending": "proposed, not accepted by the firm yet",
+        "refused": "refused by the firm",
+        "withdrawn": "withdrawn before the firm accepted it",
+        "ended": "ended",
+    }
+    return [
+        (
+            f"mandate#{m.id}: to the firm {m.mandatee.bce} {m.mandatee.name}, for "
+            f"{', '.join(m.domain_list)}, {meaning.get(m.status, m.status)} (gives nothing)",
+            list(m.domain_list),
+        )
+        for m in rows
+    ]
 
 
 # -- all of a person's mandates, in one statement ----------------------------------------------

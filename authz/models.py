@@ -31,6 +31,9 @@ LEGAL_FORMS = ("company", "sole_trader", "asbl", "cpas", "public_body", "other")
 ENTERPRISE_STATUSES = ("active", "stopped")
 REQUEST_STATUSES = ("pending", "accepted", "refused", "withdrawn", "expired")
 GRANT_END_REASONS = ("revoked", "replaced", "expired")
+# A mandate between enterprises: proposed (pending), then accepted or refused by the mandatee;
+# a pending one may be withdrawn, an accepted one ended, by either side.
+ENTERPRISE_MANDATE_STATUSES = ("pending", "accepted", "refused", "withdrawn", "ended")
 
 
 class SchemaInfo(BaseModel):
@@ -164,6 +167,41 @@ class Invitation(BaseModel):
     grant = ForeignKeyField(RoleGrant, null=True)
 
 
+class EnterpriseMandate(BaseModel):
+    """Enterprise A (the mandator, a client) lets enterprise B (the mandatee, an intermediary:
+    an accountant, a social secretariat) act for it in some service domains, from
+    ``valid_from`` until ``valid_until`` (inclusive; none: no end).
+
+    Proposed by A's GAP or a legal representative of A, accepted or refused by B's GAP; either
+    side ends it. Which of B's members act for A is decided inside B, by their role there
+    (``policies/enterprise.polar``, "Acting for clients"). One level only: B never passes it on.
+    """
+
+    mandator = ForeignKeyField(Enterprise, backref="mandates_given")
+    mandatee = ForeignKeyField(Enterprise, backref="mandates_held")
+    # Space-separated service domains, sorted; never empty (a mandate names its domains).
+    domains = TextField()
+    valid_from = DateField()
+    valid_until = DateField(null=True)
+    status = CharField(default="pending")
+    message = TextField(default="")
+    proposed_by = ForeignKeyField(Person, backref="mandates_proposed")
+    proposed_at = DateTimeField(default=utcnow)
+    decided_by = ForeignKeyField(Person, null=True)
+    decided_at = DateTimeField(null=True)
+    reason = TextField(default="")
+    ended_by = ForeignKeyField(Person, null=True)
+    ended_at = DateTimeField(null=True)
+    ended_side = CharField(null=True)  # mandator | mandatee
+
+    class Meta:
+        indexes = ((("mandator", "status"), False), (("mandatee", "status"), False))
+
+    @property
+    def domain_list(self) -> tuple[str, ...]:
+        return tuple(self.domains.split())
+
+
 class Client(BaseModel):
     """A relying party (OIDC) and/or a caller of the decision API."""
 
@@ -238,6 +276,13 @@ def _partial_unique_indexes() -> None:
             RoleRequest.status == "pending"
         )
     )
+    # One open mandate (pending or accepted) per (mandator, mandatee): a change of domains or
+    # dates is a new mandate once the open one has ended.
+    EnterpriseMandate.add_index(
+        EnterpriseMandate.index(
+            EnterpriseMandate.mandator, EnterpriseMandate.mandatee, unique=True
+        ).where(EnterpriseMandate.status.in_(("pending", "accepted")))
+    )
 
 
 _partial_unique_indexes()
@@ -253,4 +298,5 @@ ALL_MODELS = (
     Invitation,
     Client,
     AuditEvent,
+    EnterpriseMandate,
 )

@@ -11,6 +11,9 @@ ACT_FOR = "act_for"
 READ_DOSSIER = "read_dossier"
 EDIT_DOSSIER = "edit_dossier"
 SUBMIT_DOSSIER = "submit_dossier"
+GIVE_MANDATE = "give_mandate"
+ACCEPT_MANDATE = "accept_mandate"
+ACT_FOR_CLIENTS = "act_for_clients"
 
 ALL_PERMISSIONS = (
     DESIGNATE_GAP,
@@ -24,4 +27,11 @@ ALL_PERMISSIONS = (
     READ_DOSSIER,
     EDIT_DOSSIER,
     SUBMIT_DOSSIER,
+    GIVE_MANDATE,
+    ACCEPT_MANDATE,
+    ACT_FOR_CLIENTS,
 )
+
+# What an intermediary's members may do for a client, under a mandate in force: act for it
+# and handle its dossiers, never manage its access.
+CLIENT_PERMISSIONS = (ACT_FOR, READ_DOSSIER, EDIT_DOSSIER, SUBMIT_DOSSIER)

@@ -17,6 +17,7 @@ from authz import mandates
 from authz.engine import PolicyEngine, PolicyError
 from authz.models import (
     Enterprise,
+    EnterpriseMandate,
     GapDesignation,
     LegalRepresentation,
     Person,
@@ -172,7 +173,13 @@ def _giving_case(row: list, i: int) -> GivingCase:
 
 
 def _check_names(table: TruthTable) -> None:
-    for item in [*table.facts, *table.decisions, *table.role_changes, *table.gives]:
+    for fact in table.facts:
+        if fact.get("kind") == "mandate":
+            for end in (fact.get("from"), fact.get("to")):
+                if end not in table.enterprises:
+                    raise PolicyError(f"truth table: unknown enterprise {end!r}")
+    person_facts = [f for f in table.facts if f.get("kind") != "mandate"]
+    for item in [*person_facts, *table.decisions, *table.role_changes, *table.gives]:
         who = item["person"] if isinstance(item, dict) else item.who
         where = item["enterprise"] if isinstance(item, dict) else item.enterprise
         if who not in table.persons:
@@ -201,8 +208,11 @@ def populate(table: TruthTable) -> None:
     }
     ended = datetime.combine(table.on, time()) if table.on else None
     for fact in table.facts:
-        person, enterprise = people[fact["person"]], firms[fact["enterprise"]]
         kind = fact["kind"]
+        if kind == "mandate":
+            _populate_mandate(fact, firms, next(iter(people.values())), ended)
+            continue
+        person, enterprise = people[fact["person"]], firms[fact["enterprise"]]
         if kind == "representation":
             LegalRepresentation.create(person=person, enterprise=enterprise)
         elif kind == "designation":
@@ -224,6 +234,23 @@ def populate(table: TruthTable) -> None:
             )
         else:
             raise PolicyError(f"truth table: unknown fact kind {kind!r}")
+
+
+def _populate_mandate(fact: dict, firms: dict, anyone: Person, ended: datetime | None) -> None:
+    """A mandate between two enterprises of the table: from (the client) to (the firm)."""
+    status = fact.get("status", "accepted")
+    until = fact.get("valid_until")
+    EnterpriseMandate.create(
+        mandator=firms[fact["from"]],
+        mandatee=firms[fact["to"]],
+        domains=" ".join(sorted(fact["domains"])),
+        valid_from=date.fromisoformat(fact["valid_from"]),
+        valid_until=date.fromisoformat(until) if until else None,
+        status=status,
+        proposed_by=anyone,
+        decided_at=ended if status in ("accepted", "refused", "ended") else None,
+        ended_at=ended if status == "ended" else None,
+    )
 
 
 def check_decision(engine: PolicyEngine, table: TruthTable, case: DecisionCase) -> str | None:

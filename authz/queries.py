@@ -1,9 +1,9 @@
 """The read side of the admin pages: rows to show, read through the core's own functions.
 
 What a GAP or an access manager sees of one enterprise: the GAP (from the designation in
-force), every role grant in force with who gave it, the role requests still waiting for an
-answer, the invitations not yet used, and the enterprise's audit events, filtered and one page
-at a time. What a person sees of their own: their role requests and legal representations.
+force), how many role requests wait for an answer, and the enterprise's audit events, filtered
+and one page at a time (the members, requests and invitations are :mod:`authz.listings`').
+What a person sees of their own: their role requests and legal representations.
 What the operator sees of the registry: its counts and its last imports. And the lookups the
 pages make by number or id. Mandates "in force" are those of :mod:`authz.mandates`.
 
@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from peewee import JOIN, fn
 
 from authz.mandates import BASIS_GRANT, BASIS_REPRESENTATION, in_force_condition
 from authz.models import (
-    ROLE_RANK,
     AuditEvent,
     Enterprise,
     GapDesignation,
@@ -34,31 +33,8 @@ from authz.models import (
     today,
     utcnow,
 )
-from authz.services import GAP_ROLE
 
 HISTORY_PAGE_SIZE = 25
-
-
-def grants_in_force(enterprise: Enterprise, day: date | None = None) -> list[RoleGrant]:
-    """Every grant on the enterprise not ended and not past its end date, strongest role
-    first, then by name; ``person`` and ``granted_by`` are loaded with it."""
-    day = day or today()
-    granter = Person.alias()
-    rows = (
-        RoleGrant.select(RoleGrant, Person, granter)
-        .join(Person, on=(RoleGrant.person == Person.id))
-        .join_from(RoleGrant, granter, JOIN.LEFT_OUTER, on=(RoleGrant.granted_by == granter.id))
-        .where((RoleGrant.enterprise == enterprise) & in_force_condition(BASIS_GRANT, day))
-    )
-    return sorted(
-        rows,
-        key=lambda g: (
-            -ROLE_RANK.get(g.role, 0),
-            g.person.family_name.casefold(),
-            g.person.given_name.casefold(),
-            g.id,
-        ),
-    )
 
 
 def active_grants_of(enterprise: Enterprise, person_ids: Iterable[int]) -> dict[int, str]:
@@ -99,36 +75,8 @@ def _decidable(enterprise: Enterprise, now: datetime | None):
     )
 
 
-def pending_requests(enterprise: Enterprise, now: datetime | None = None) -> list[RoleRequest]:
-    """Requests that can still be decided (pending, not past their expiry), oldest first."""
-    return list(
-        RoleRequest.select(RoleRequest, Person)
-        .join(Person, on=(RoleRequest.person == Person.id))
-        .where(_decidable(enterprise, now))
-        .order_by(RoleRequest.created_at, RoleRequest.id)
-    )
-
-
 def pending_count(enterprise: Enterprise, now: datetime | None = None) -> int:
     return RoleRequest.select().where(_decidable(enterprise, now)).count()
-
-
-def open_invitations(enterprise: Enterprise, now: datetime | None = None) -> list[Invitation]:
-    """Role invitations neither used, cancelled nor expired, newest first (an invitation to
-    become GAP belongs to the legal representatives' pages)."""
-    now = now or utcnow()
-    return list(
-        Invitation.select(Invitation, Person)
-        .join(Person, on=(Invitation.invited_by == Person.id))
-        .where(
-            (Invitation.enterprise == enterprise)
-            & (Invitation.role != GAP_ROLE)
-            & Invitation.accepted_at.is_null()
-            & Invitation.cancelled_at.is_null()
-            & (Invitation.expires_at > now)
-        )
-        .order_by(Invitation.created_at.desc(), Invitation.id.desc())
-    )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from authz import audit, db
 from authz.errors import SchemaError
-from authz.models import ALL_MODELS, SchemaInfo
+from authz.models import ALL_MODELS, EnterpriseMandate, SchemaInfo
 
 
 def _v2_authorization_epochs(migrator: SchemaMigrator) -> None:
@@ -39,6 +39,13 @@ def _v4_keyed_audit_log(migrator: SchemaMigrator) -> None:
         migrator.add_column("audit_event", "mac", CharField(max_length=64, null=True)),
     )
     audit.key_legacy_rows()
+
+
+def _v5_enterprise_mandates(migrator: SchemaMigrator) -> None:
+    """Mandates between enterprises (intermediaries: accountants, social secretariats)."""
+    # The table as version 5 defines it, with its indexes (peewee names them as for a new
+    # database, so new and upgraded databases match).
+    db.database.create_tables([EnterpriseMandate])
 
 
 _PG_LOCK_KEY = 0x4D45_5343  # "MESC"
@@ -69,6 +76,7 @@ STEPS: dict[int, Callable[[SchemaMigrator], None]] = {
     2: _v2_authorization_epochs,
     3: _v3_audit_events_by_action,
     4: _v4_keyed_audit_log,
+    5: _v5_enterprise_mandates,
 }
 
 

@@ -244,6 +244,7 @@ def me() -> Any:
         person=session.person,
         nrn=nn.format(session.person.nrn),
         operator=session.person.nrn in current_app.config["MONESPACE"].operators,
+        helpdesk=session.person.nrn in current_app.config["MONESPACE"].helpdesk,
         csrf=csrf_token(session),
     )
     # Personal data: never kept by a shared cache or the browser's history cache.

@@ -52,6 +52,8 @@ PACKAGES: tuple[str, ...] = (
     "admin_ui.representatives",
     "admin_ui.invitations",
     "admin_ui.operator",
+    "admin_ui.helpdesk",
+    "admin_ui.my_history",
     "admin_ui.outbox",
     "monespace.demo_rp",
 )

@@ -108,6 +108,9 @@ class Settings(BaseModel):
     # The operator pages (admin_ui.operator): the NRNs allowed in, comma-separated. Demo mode
     # defaults to the demo's operator; production defaults to nobody.
     operators: tuple[str, ...] | None = None
+    # The helpdesk console (admin_ui.helpdesk), read only: the NRNs allowed in, comma-separated.
+    # Demo mode defaults to the demo's operator; production defaults to nobody.
+    helpdesk: tuple[str, ...] | None = None
     # Rate limits on the role request and invitation forms (admin_ui.limits), per person, in
     # the notation of the "limits" library ("10/hour", "3 per minute"). The counters live in
     # rate_limit_storage: memory:// counts per worker process; redis://HOST:PORT/DB shares them
@@ -159,7 +162,7 @@ class Settings(BaseModel):
     def _lower_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("upstream_plugins", "operators", mode="before")
+    @field_validator("upstream_plugins", "operators", "helpdesk", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         return comma_separated(value)
@@ -194,6 +197,7 @@ class Config:
     smtp_password: str | None
     mail_from: str
     operators: frozenset[str]  # NRNs allowed on the operator pages
+    helpdesk: frozenset[str]  # NRNs allowed on the helpdesk console
     rate_limit_storage: str
     rate_limit_key_prefix: str
     role_request_limit: str
@@ -312,14 +316,15 @@ def _admin_settings(values: Settings, demo: bool) -> dict[str, Any]:
     from authz.errors import InvalidInput
     from authz.identifiers import normalize_nrn
 
-    operators = values.operators
-    if operators is None:
-        operators = (DEMO_OPERATOR_NRN,) if demo else ()
-    try:
-        nrns = frozenset(normalize_nrn(item) for item in operators)
-    except InvalidInput as exc:
-        raise ConfigError(f"MONESPACE_OPERATORS: {exc}") from None
-    result: dict[str, Any] = {"operators": nrns}
+    result: dict[str, Any] = {}
+    for name in ("operators", "helpdesk"):
+        listed = getattr(values, name)
+        if listed is None:
+            listed = (DEMO_OPERATOR_NRN,) if demo else ()
+        try:
+            result[name] = frozenset(normalize_nrn(item) for item in listed)
+        except InvalidInput as exc:
+            raise ConfigError(f"MONESPACE_{name.upper()}: {exc}") from None
     for name in ("role_request_limit", "invitation_limit"):
         text = getattr(values, name)
         try:

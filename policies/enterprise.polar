@@ -15,7 +15,15 @@
 #       -> the GAP and access managers grant roles to other people, by
 #          invitation or by accepting their role requests.
 #
-# Roles, strongest first:  gap > access_manager > owner > agent > reader.
+# and, for intermediaries (accountants, social secretariats), one more link:
+#
+#   the client enterprise's GAP or legal representative gives a firm a
+#   mandate for some service domains; the firm's GAP accepts it
+#     -> the firm's members whose role there gives "act_for_clients" act
+#        for the client in those domains (see "Acting for clients").
+#
+# Roles, strongest first:
+#   gap > access_manager > owner > client_agent > agent > reader.
 # A stronger role has every permission of the weaker ones.
 #
 # The facts this file reads are loaded from the database for the one
@@ -33,6 +41,17 @@
 #   enterprise.service_domain the service domain asked about (for example
 #                            "fiscalite"), or nil for questions about
 #                            managing access
+#   enterprise.mandates      the mandates this enterprise gave to firms,
+#                            accepted and not ended: id, client (the BCE
+#                            number of the enterprise that gave it), firm
+#                            (the firm, seen as an Enterprise: bce, active,
+#                            today, service_domain), domains, valid_from,
+#                            valid_until (nil for no end)
+#
+# With a firm holding a mandate from the enterprise asked about,
+# person.grants and person.designations also hold the person's facts in that
+# firm, each naming the firm's BCE number: every rule below keeps a fact to
+# the enterprise it names.
 #
 # When someone gives a grant or decides on an invitation or a role request,
 # the services also pass what is at stake:
@@ -69,11 +88,13 @@ allow(person: Person, action, enterprise: Enterprise) if
 actor Person {}
 
 resource Enterprise {
-  roles = ["gap", "access_manager", "owner", "agent", "reader"];
+  roles = ["gap", "access_manager", "owner", "client_agent", "agent", "reader"];
 
   permissions = [
     # Managing the mandates themselves.
     "designate_gap",
+    "give_mandate",
+    "accept_mandate",
     "view_members",
     "invite_member",
     "grant_role",
@@ -84,7 +105,9 @@ resource Enterprise {
     "act_for",
     "read_dossier",
     "edit_dossier",
-    "submit_dossier"
+    "submit_dossier",
+    # Acting for the enterprise's clients, when it is an intermediary.
+    "act_for_clients"
   ];
 
   # --- Role implications: each role has everything the next one has. ---
@@ -96,8 +119,12 @@ resource Enterprise {
   # An access manager is also an owner of the enterprise's space.
   "owner" if "access_manager";
 
-  # An owner ("Proprietaire") can do everything an agent can.
-  "agent" if "owner";
+  # An owner ("Proprietaire") can do everything a client agent can.
+  "client_agent" if "owner";
+
+  # A client agent ("Collaborateur clients") can do everything an agent can,
+  # and acts for the enterprise's clients (below).
+  "agent" if "client_agent";
 
   # An agent ("Collaborateur") can read everything a reader can.
   "reader" if "agent";
@@ -127,6 +154,20 @@ resource Enterprise {
 
   # Readers consult the enterprise's dossiers.
   "read_dossier" if "reader";
+
+  # In an intermediary, client agents (and so owners, access managers and the
+  # GAP) act for the clients that gave it a mandate, within the service
+  # domains of their grant and of the mandate (see "Acting for clients").
+  # The GAP and access managers choose who they are by granting the role.
+  "act_for_clients" if "client_agent";
+
+  # The GAP gives mandates to intermediaries for the enterprise, and accepts
+  # (or refuses) the mandates clients give the enterprise. Either side may
+  # end a mandate with the same permission. Access managers do neither: a
+  # mandate lets a whole other organisation act, and choose its own people,
+  # beyond what an access manager's own grant could bound.
+  "give_mandate" if "gap";
+  "accept_mandate" if "gap";
 }
 
 # -----------------------------------------------------------------------------
@@ -171,6 +212,49 @@ role_source(person: Person, role, enterprise: Enterprise, grant: Grant) if
 has_permission(person: Person, "designate_gap", enterprise: Enterprise) if
   representation in person.representations and
   representation.enterprise = enterprise.bce;
+
+# A legal representative may also give (and end) the enterprise's mandates to
+# intermediaries, as its GAP may: both engage the enterprise as a whole.
+has_permission(person: Person, "give_mandate", enterprise: Enterprise) if
+  representation in person.representations and
+  representation.enterprise = enterprise.bce;
+
+# -----------------------------------------------------------------------------
+# Acting for clients (enterprises acting for enterprises)
+# -----------------------------------------------------------------------------
+
+# A client enterprise may give an intermediary (an accountant, a social
+# secretariat: "the firm") a mandate for some service domains. While that
+# mandate is in force, the firm's members whose role there gives
+# "act_for_clients" act for the client and handle its dossiers in those
+# domains. Nothing more: they neither see the client's members nor manage
+# its access, and a person of the firm without that permission (even its
+# GAP, without a mandate) gets nothing from the client.
+has_permission(person: Person, action: String, client: Enterprise) if
+  action in ["act_for", "read_dossier", "edit_dossier", "submit_dossier"] and
+  mandate_source(person, client, _mandate);
+
+# The mandate that lets a person act for a client through their firm:
+# - given by this client, accepted by the firm and not ended (the only ones
+#   loaded: a pending, refused, withdrawn or ended mandate is never seen);
+# - covering the service domain asked about (a mandate always names its
+#   domains, so it gives nothing for a question asked without one);
+# - in force on the day of the decision: from its first day, to its last
+#   day included (no last day: until ended);
+# - held by a firm that is active, where the person's role gives
+#   "act_for_clients" for that service domain (a scoped grant in the firm
+#   limits it further).
+# One level only: "act_for_clients" comes from a role in the firm, never
+# from a mandate, so a firm cannot pass a client's mandate on to another
+# (no sub-delegation), and the firm's own mandates are not loaded.
+mandate_source(person: Person, client: Enterprise, mandate: ClientMandate) if
+  mandate in client.mandates and
+  mandate.client = client.bce and
+  client.service_domain in mandate.domains and
+  mandate.valid_from <= client.today and
+  (mandate.valid_until = nil or
+    (mandate.valid_until != nil and client.today <= mandate.valid_until)) and
+  allow(person, "act_for_clients", mandate.firm);
 
 # -----------------------------------------------------------------------------
 # Granting and revoking roles

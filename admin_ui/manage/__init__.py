@@ -30,10 +30,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from admin_ui.manage import history, invitations, members, role_requests, roles
+from admin_ui.manage import export, history, invitations, members, role_requests, roles
 from admin_ui.manage.context import bp
 
-__all__ = ["bp", "history", "init_app", "invitations", "members", "role_requests", "roles"]
+__all__ = [
+    "bp",
+    "export",
+    "history",
+    "init_app",
+    "invitations",
+    "members",
+    "role_requests",
+    "roles",
+]
 
 
 def init_app(app: Flask) -> None:

@@ -75,6 +75,7 @@ class Manager:
     permissions: frozenset[str]
     grantable: tuple[str, ...]  # roles they may grant, strongest first
     revocable: frozenset[str]  # roles they may revoke (and so change)
+    facts: tuple[F.PersonFacts, F.EnterpriseFacts]  # as the policy saw them
 
     @property
     def person(self) -> Person:
@@ -99,10 +100,16 @@ class Manager:
     def may_revoke(self, role: str) -> bool:
         return REVOKE_ROLE in self.permissions and role in self.revocable
 
-    def may_decide(self, request: RoleRequest) -> bool:
-        """Whether the policy lets the caller decide this request (never their own)."""
-        offer = F.Offer("request", request.id, request.person.nrn)
-        return get_engine().may_decide(F.PersonFacts(self.person.nrn), offer)
+    def decidable(self, requests: list[RoleRequest]) -> set[int]:
+        """The ids of the requests the policy lets the caller decide (never their own),
+        asked once for them all."""
+        offers = [F.Offer("request", r.id, r.person.nrn) for r in requests]
+        return get_engine().decidable(self.facts[0], offers)
+
+    @property
+    def is_gap(self) -> bool:
+        """Whether the policy gives the caller the GAP role on the enterprise."""
+        return "gap" in get_engine().roles(*self.facts)
 
 
 def manager(bce: str, permission: str, back: str = ".members") -> Manager:
@@ -126,6 +133,7 @@ def manager(bce: str, permission: str, back: str = ".members") -> Manager:
         permissions,
         grantable=tuple(r for r in GRANTABLE_ROLES if may(GRANT_ROLE, r)),
         revocable=frozenset(r for r in GRANTABLE_ROLES if may(REVOKE_ROLE, r)),
+        facts=(person_facts, enterprise_facts),
     )
 
 
@@ -223,13 +231,6 @@ def length_error(form: dict[str, str], name: str, limit: int) -> dict[str, str]:
     if len(form[name]) > limit:
         return {name: _("Ce texte est trop long (%(limit)d caractères au plus).", limit=limit)}
     return {}
-
-
-def nrn_error() -> str:
-    return _(
-        "Indiquez un numéro de registre national valide (11 chiffres, par exemple "
-        "85.07.30-033.61), ou laissez le champ vide."
-    )
 
 
 def refusal(exc: AuthzError, conflict: str | None = None) -> tuple[str, int]:

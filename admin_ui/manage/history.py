@@ -17,8 +17,9 @@ from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
-from admin_ui.manage.context import bp, manager, nrn_error, page
-from admin_ui.pages import person_name
+from admin_ui.listing import page_number
+from admin_ui.manage.context import bp, manager, page
+from admin_ui.pages import nrn_error, person_name
 from authz.errors import InvalidInput
 from authz.identifiers import format_nrn, normalize_nrn
 from authz.permissions import VIEW_HISTORY
@@ -35,7 +36,7 @@ PERSON_DETAILS = ("person", "gap", "previous_gap", "nrn")
 TYPED_NRN_DETAILS = ("bound_nrn",)
 ROLE_DETAILS = ("role", "requested_role", "old_role")
 DATE_DETAILS = ("valid_until", "ended_on")
-HIDDEN_DETAILS = ("line", "file", "replaces", "grant")  # bookkeeping, not for the reader
+HIDDEN_DETAILS = ("line", "file", "replaces", "grant", "view")  # bookkeeping, not for the reader
 
 
 @bp.get("/historique")
@@ -52,7 +53,7 @@ def history_page(bce: str) -> Any:
         except InvalidInput:
             error = nrn_error()
     found = history(
-        caller.bce, action=action or None, nrn=nrn, page=request.args.get("page", 1, type=int)
+        caller.bce, action=action or None, nrn=nrn, page=page_number(request.args.get("page"))
     )
     # The filters the page links carry along (an invalid person is dropped).
     kept = {"action": action, "personne": typed if nrn else ""}
@@ -85,6 +86,7 @@ def action_labels() -> dict[str, str]:
         "bce.enterprise_status": _("Statut de l'entreprise mis à jour (BCE)"),
         "bce.representation_add": _("Représentant légal inscrit (BCE)"),
         "bce.representation_end": _("Représentation légale terminée (BCE)"),
+        "helpdesk.lookup": _("Le helpdesk a consulté le dossier"),
     }
 
 
@@ -110,6 +112,8 @@ def detail_labels() -> dict[str, str]:
         "capacity": _("Qualité"),
         "status": _("Statut"),
         "previous": _("Avant"),
+        "permission": _("Action"),
+        "service_domain": _("Domaine de service"),
     }
 
 

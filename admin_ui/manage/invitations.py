@@ -24,12 +24,11 @@ from admin_ui.manage.context import (
     grant_errors,
     length_error,
     manager,
-    nrn_error,
     page,
     query_id,
     refusal,
 )
-from admin_ui.pages import check_form, too_many
+from admin_ui.pages import check_form, nrn_error, too_many
 from authz import queries
 from authz.errors import AuthzError, InvalidInput
 from authz.identifiers import normalize_nrn, parse_email

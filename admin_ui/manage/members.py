@@ -1,5 +1,12 @@
 """The members of an enterprise, as its GAP or an access manager sees them, and cancelling an
-invitation not yet used."""
+invitation not yet used.
+
+The members are listed a page at a time, searched and sorted by the database
+(:mod:`admin_ui.manage.listing`); what the caller may do on each row is known from the roles
+the policy lets them change, asked once for the page (:func:`.context.manager`), never a row
+at a time. The members page shows the latest invitations; ``GET /invitations`` lists them
+all, a page at a time. The GAP exports the members (``GET /membres.csv``, :mod:`.export`).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +16,44 @@ from flask import redirect, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from admin_ui import listing
 from admin_ui.enterprises import short_role_labels
 from admin_ui.manage.context import Manager, bp, manager, page, query_id, refusal, row
 from admin_ui.pages import check_form, person_name
-from authz import queries
+from authz import listings, queries
 from authz.errors import AuthzError
 from authz.identifiers import format_nrn
 from authz.permissions import INVITE_MEMBER, VIEW_MEMBERS
-from authz.queries import gap_of, grants_in_force, open_invitations
+from authz.queries import gap_of
+from authz.roles import GRANTABLE_ROLES
 from authz.services import GAP_ROLE, cancel_invitation
 
 if TYPE_CHECKING:
-    from authz.models import RoleGrant
+    from authz.models import Invitation, RoleGrant
+
+# The members page shows the latest invitations; their own page lists them all.
+LATEST_INVITATIONS = 10
+
+
+def member_query() -> listing.Query:
+    return listing.parse(listings.MEMBER_SORTS, GRANTABLE_ROLES, sources=True, ending=True)
 
 
 @bp.get("")
 def members(bce: str) -> Any:
     caller = manager(bce, VIEW_MEMBERS)
-    return members_page(caller, notice=_notice(caller))
+    asked = member_query()
+    return members_page(caller, asked, notice=_notice(caller)), (400 if asked.error else 200)
 
 
-def members_page(caller: Manager, error: str | None = None, notice: str | None = None) -> str:
+def members_page(
+    caller: Manager,
+    asked: listing.Query | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+) -> str:
     enterprise = caller.enterprise
+    asked = asked or member_query()
     designation = gap_of(enterprise)
     gap = None
     if designation is not None:
@@ -40,6 +63,7 @@ def members_page(caller: Manager, error: str | None = None, notice: str | None =
             "by": person_name(designation.designated_by),
             "since": format_date(designation.started_at.date()),
         }
+    found = listings.members(enterprise, asked.search, asked.page)
     grants = [
         {
             **grant_row(g),
@@ -47,31 +71,73 @@ def members_page(caller: Manager, error: str | None = None, notice: str | None =
             "may_change": caller.may_change(g.role),
             "may_revoke": caller.may_revoke(g.role),
         }
-        for g in grants_in_force(enterprise)
+        for g in found.rows
     ]
-    invitations = [
-        {
-            "id": i.id,
-            "email": i.email,
-            "role": i.role,
-            "scope": ", ".join(i.scope.split()),
-            "until": format_date(i.valid_until) if i.valid_until else "",
-            "expires": format_date(i.expires_at.date()),
-            "by": person_name(i.invited_by),
-            "bound": bool(i.nrn),
-        }
-        for i in open_invitations(enterprise)
-    ]
+    latest = listings.open_invitations(
+        enterprise, "", listings.Search(), 1, size=LATEST_INVITATIONS
+    )
     return page(
         "manage/members.html",
         caller,
         gap=gap,
         grants=grants,
-        invitations=invitations,
+        found=found,
+        asked=asked,
+        sorts=listings.MEMBER_SORTS,
+        sources=listings.SOURCES,
+        source_labels=source_labels(),
+        ending=listing.ENDING_WITHIN,
+        grantable=GRANTABLE_ROLES,
+        may_export=caller.is_gap,
+        invitations=[invitation_row(i) for i in latest.rows],
+        invitations_total=latest.total,
         may_cancel=INVITE_MEMBER in caller.permissions,
         error=error,
+        form_error=asked.error,
         notice=notice,
     )
+
+
+@bp.get("/invitations")
+def invitations(bce: str) -> Any:
+    """Every open invitation, a page at a time, searched by address and role."""
+    caller = manager(bce, VIEW_MEMBERS)
+    asked = listing.parse(listings.INVITATION_SORTS, GRANTABLE_ROLES, people=False)
+    email = asked.form["q"]
+    found = listings.open_invitations(caller.enterprise, email, asked.search, asked.page)
+    return page(
+        "manage/invitations.html",
+        caller,
+        found=found,
+        asked=asked,
+        sorts=listings.INVITATION_SORTS,
+        grantable=GRANTABLE_ROLES,
+        invitations=[invitation_row(i) for i in found.rows],
+        may_cancel=INVITE_MEMBER in caller.permissions,
+        form_error=asked.error,
+    ), (400 if asked.error else 200)
+
+
+def source_labels() -> dict[str, str]:
+    """Where a grant came from, as the search form and the export name it."""
+    return {
+        "direct": _("Accordé directement"),
+        "request": _("À sa demande"),
+        "invitation": _("Sur invitation"),
+    }
+
+
+def invitation_row(invitation: Invitation) -> dict[str, Any]:
+    return {
+        "id": invitation.id,
+        "email": invitation.email,
+        "role": invitation.role,
+        "scope": ", ".join(invitation.scope.split()),
+        "until": format_date(invitation.valid_until) if invitation.valid_until else "",
+        "expires": format_date(invitation.expires_at.date()),
+        "by": person_name(invitation.invited_by),
+        "bound": bool(invitation.nrn),
+    }
 
 
 def grant_row(grant: RoleGrant) -> dict[str, Any]:

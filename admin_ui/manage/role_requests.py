@@ -10,6 +10,7 @@ from flask import redirect, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from admin_ui import listing
 from admin_ui.enterprises import role_labels, short_role_labels
 from admin_ui.manage.context import (
     GRANT_FIELDS,
@@ -25,11 +26,12 @@ from admin_ui.manage.context import (
     row,
 )
 from admin_ui.pages import check_form, person_name
-from authz import queries
+from authz import listings, queries
 from authz.errors import AuthzError
 from authz.identifiers import format_nrn
 from authz.permissions import DECIDE_REQUEST
-from authz.queries import active_grants_of, pending_requests
+from authz.queries import active_grants_of
+from authz.roles import GRANTABLE_ROLES
 from authz.services import accept_request, refuse_request
 
 MAX_REASON = 2000  # as the service
@@ -38,11 +40,18 @@ MAX_REASON = 2000  # as the service
 @bp.get("/demandes")
 def requests(bce: str) -> Any:
     caller = manager(bce, DECIDE_REQUEST, back=".requests")
-    return requests_page(caller, notice=_notice(caller))
+    asked = request_query()
+    page_ = requests_page(caller, asked, notice=_notice(caller))
+    return page_, (400 if asked.error else 200)
+
+
+def request_query() -> listing.Query:
+    return listing.parse(listings.REQUEST_SORTS, GRANTABLE_ROLES)
 
 
 def requests_page(
     caller: Manager,
+    asked: listing.Query | None = None,
     *,
     failed: int | None = None,
     form: dict[str, str] | None = None,
@@ -52,8 +61,11 @@ def requests_page(
 ) -> str:
     """The pending requests; ``failed`` is the one whose form is shown again with its
     ``form`` values, field ``errors`` and ``error``."""
-    waiting = pending_requests(caller.enterprise)
+    asked = asked or request_query()
+    found = listings.pending_requests(caller.enterprise, asked.search, asked.page)
+    waiting = found.rows
     held = active_grants_of(caller.enterprise, [r.person_id for r in waiting])
+    decidable = caller.decidable(waiting)  # one question to the policy for the page
     rows = []
     for made in waiting:
         offered = caller.offered(made.role)
@@ -74,7 +86,7 @@ def requests_page(
                 "date": format_date(made.created_at.date()),
                 "expires": format_date(made.expires_at.date()),
                 "held": held.get(made.person_id),
-                "own": not caller.may_decide(made),
+                "own": made.id not in decidable,
                 "offered": offered,
                 "form": {**fresh, **form} if again and form else fresh,
                 "errors": (errors or {}) if again else {},
@@ -85,6 +97,11 @@ def requests_page(
         "manage/requests.html",
         caller,
         requests=rows,
+        found=found,
+        asked=asked,
+        sorts=listings.REQUEST_SORTS,
+        grantable=GRANTABLE_ROLES,
+        form_error=asked.error,
         labels=role_labels(),
         notice=notice,
         # A request decided meanwhile has no form left to show its error in.

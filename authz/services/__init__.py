@@ -14,6 +14,13 @@ from authz.services.gap import (
     pending_gap_invitations,
 )
 from authz.services.grants import active_grant, change_role, grant_role, revoke_role
+from authz.services.intermediaries import (
+    accept_mandate,
+    end_mandate,
+    mandates_of_enterprise,
+    propose_mandate,
+    refuse_mandate,
+)
 from authz.services.invitations import (
     accept_invitation,
     cancel_invitation,
@@ -35,6 +42,7 @@ __all__ = [
     "GAP_ROLE",
     "Caller",
     "accept_invitation",
+    "accept_mandate",
     "accept_request",
     "active_grant",
     "cancel_invitation",
@@ -42,13 +50,17 @@ __all__ = [
     "check_invitation",
     "current_gap",
     "designate_gap",
+    "end_mandate",
     "ensure_person",
     "expire_requests",
     "find_invitation",
     "grant_role",
     "invite",
     "invite_gap",
+    "mandates_of_enterprise",
     "pending_gap_invitations",
+    "propose_mandate",
+    "refuse_mandate",
     "refuse_request",
     "request_role",
     "revoke_role",

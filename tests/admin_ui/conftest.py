@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from authz.models import Enterprise, Person
+from loadtests import admin_pages
 from tests.smtp_server import (
     MailSettings,
     free_port,
@@ -14,3 +16,19 @@ from tests.smtp_server import (
 def closed_port_settings() -> MailSettings:
     """Settings naming a port where nothing listens."""
     return MailSettings(smtp_port=free_port())
+
+
+@pytest.fixture
+def add_members(app):
+    """Add generated members to the demo's Boulangerie (granted by its GAP, Marc), in bulk:
+    ``add_members(count, requests=0, invitations=0)``; member ``k`` is named ``Member k``
+    (zero-padded to 5 digits), NRN ``loadtests.admin_pages.member_nrn(k)``."""
+
+    def add(count: int, *, requests: int = 0, invitations: int = 0) -> None:
+        enterprise = Enterprise.get(Enterprise.bce == admin_pages.BOULANGERIE)
+        gap = Person.get(Person.nrn == admin_pages.GAP_NRN)
+        admin_pages.add_members(
+            enterprise.id, gap.id, count, requests=requests, invitations=invitations
+        )
+
+    return add

@@ -11,13 +11,18 @@ import pytest
 from admin_ui import mail, notifications
 from admin_ui.models import OutboxMessage
 from authz import events
+from authz.errors import Forbidden
 from authz.models import Enterprise, LegalRepresentation, Person, RoleRequest, utcnow
 from authz.services import (
     Caller,
     accept_invitation,
+    accept_mandate,
     designate_gap,
+    end_mandate,
     expire_requests,
     invite_gap,
+    propose_mandate,
+    refuse_mandate,
     request_role,
     withdraw_request,
 )
@@ -211,3 +216,60 @@ def test_texts_come_from_the_catalogs_in_the_recipients_language(
     (message,) = outbox()
     assert message.body.startswith(greeting + "\n\n") and expired in message.body
     assert message.body.rstrip().endswith(")")  # the signature's closing line
+
+
+# -- mandates between enterprises --------------------------------------------------------------
+
+
+@pytest.fixture
+def firm(bakery) -> tuple[Enterprise, Person]:
+    """An accounting firm whose GAP reads German."""
+    firm = Enterprise.create(bce=make_bce(7654321), name="Fidu Comptable SRL")
+    rep = person("Rita", "Claes", "700707", 131)
+    gap = person("Gerd", "Schmitz", "710707", 133, "gerd@example.test", "de")
+    LegalRepresentation.create(person=rep, enterprise=firm, capacity="gérant")
+    with events.muted():
+        designate_gap(Caller.for_person(rep), firm.bce, gap.nrn)
+    return firm, gap
+
+
+def test_each_step_of_a_mandate_emails_both_gaps_in_their_language(bakery, firm, notified):
+    firm_enterprise, firm_gap = firm
+    mandate = propose_mandate(
+        Caller.for_person(bakery.representative),
+        bakery.enterprise.bce,
+        firm_enterprise.bce,
+        ["fiscalite"],
+        message="Pour la TVA",
+    )
+    accept_mandate(Caller.for_person(firm_gap), mandate.id)
+    end_mandate(Caller.for_person(firm_gap), mandate.id, "Fin du contrat")
+    sent = [(m.kind, m.recipient, m.language) for m in outbox()]
+    assert sent == [
+        (kind, address, language)
+        for kind in ("mandate_proposed", "mandate_accepted", "mandate_ended")
+        for address, language in (("marc@example.test", "nl"), ("gerd@example.test", "de"))
+    ]
+    proposed_nl, proposed_de = outbox()[:2]
+    assert (
+        proposed_nl.subject == "Mandaat voorgesteld door Boulangerie Dupont aan Fidu Comptable SRL"
+    )
+    assert "Anne Delvaux stelt" in proposed_nl.body and "Pour la TVA" in proposed_nl.body
+    assert (
+        proposed_de.subject == "Mandat von Boulangerie Dupont an Fidu Comptable SRL vorgeschlagen"
+    )
+    ended_de = outbox()[-1]
+    assert "Gerd Schmitz hat das Mandat" in ended_de.body and "Fin du contrat" in ended_de.body
+
+
+def test_a_refused_mandate_emails_both_gaps_and_a_failed_step_none(bakery, firm, notified):
+    firm_enterprise, firm_gap = firm
+    caller = Caller.for_person(bakery.gap)
+    mandate = propose_mandate(caller, bakery.enterprise.bce, firm_enterprise.bce, ["social"])
+    with pytest.raises(Forbidden):
+        accept_mandate(caller, mandate.id)  # the client's GAP does not accept for the firm
+    refuse_mandate(Caller.for_person(firm_gap), mandate.id, "Complet")
+    kinds = [m.kind for m in outbox()]
+    assert kinds == ["mandate_proposed"] * 2 + ["mandate_refused"] * 2
+    assert outbox()[-1].subject == "Mandat von Fidu Comptable SRL abgelehnt"
+    assert "Complet" in outbox()[-1].body

@@ -89,7 +89,9 @@ def test_a_rule_reached_but_never_true_is_told_apart(policy_copy):
 
 def test_a_policy_that_does_not_load_is_refused(policy_copy):
     path = policy_copy / "enterprise.polar"
-    path.write_text(path.read_text().replace('"agent" if "owner";', '"agent" if "owner"'))
+    path.write_text(
+        path.read_text().replace('"agent" if "client_agent";', '"agent" if "client_agent"')
+    )
 
     with pytest.raises(PolicyError, match="policy does not load"):
         policycoverage.measure(policy_copy, policytest.load_table())

@@ -43,8 +43,8 @@ def test_the_same_policy_changes_nothing(story):
     assert changes == []
     assert found.progress.pairs > 0
     # Each pair in each domain, and the person holding nothing on an active and on a stopped
-    # enterprise, about each of the 11 permissions.
-    assert found.progress.questions == (found.progress.pairs + 2) * len(found.domains) * 11
+    # enterprise, about each of the 14 permissions.
+    assert found.progress.questions == (found.progress.pairs + 2) * len(found.domains) * 14
     assert None in found.domains and "fiscalite" in found.domains
 
 
@@ -151,8 +151,11 @@ def test_truth_table_changes_name_the_case_with_both_explanations(tmp_path, agen
 
     assert same == []
     assert count == len(table.decisions + table.role_changes + table.gives + table.decides)
+    # The agents of Acme and of the firm Fidu (its client agent among them: an agent too).
     assert [(c.question, c.verdicts) for c in changes] == [
-        ("agent act_for acme [fiscalite]", "allow -> deny")
+        ("agent act_for acme [fiscalite]", "allow -> deny"),
+        ("accountant act_for fidu [fiscalite]", "allow -> deny"),
+        ("fidu_agent act_for fidu [fiscalite]", "allow -> deny"),
     ]
     assert "path: grant:agent" in changes[0].old_explanation
     assert "the role agent does not give act_for" in changes[0].new_explanation

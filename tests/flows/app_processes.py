@@ -39,14 +39,20 @@ def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[i
 
 
 def luc_may_act(port: int) -> bool:
+    return may_act(port, LUC, BOULANGERIE)
+
+
+def may_act(port: int, nrn: str, bce: str) -> bool:
+    """The decision API's answer, through the process on ``port``, to "may ``nrn`` act for
+    ``bce``?" (for the demo client's service domain, ``fiscalite``)."""
     status, body = call(
         port,
         "POST",
         "/access/v1/evaluation",
         {
-            "subject": {"type": "person", "id": LUC},
+            "subject": {"type": "person", "id": nrn},
             "action": {"name": "act_for"},
-            "resource": {"type": "enterprise", "id": BOULANGERIE},
+            "resource": {"type": "enterprise", "id": bce},
         },
     )
     assert status == 200, body

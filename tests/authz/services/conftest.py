@@ -20,6 +20,7 @@ from peewee import fn
 from authz.models import (
     AuditEvent,
     Enterprise,
+    EnterpriseMandate,
     GapDesignation,
     Invitation,
     LegalRepresentation,
@@ -181,6 +182,7 @@ _WATCHED = (
     RoleGrant,
     RoleRequest,
     Invitation,
+    EnterpriseMandate,
     AuditEvent,
 )
 

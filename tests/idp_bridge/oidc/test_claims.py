@@ -91,8 +91,14 @@ def test_claim_of_an_owner(story):
         "sub_id_type": CBE_SUB_ID_TYPE,
         "iss": ISSUER,
         "name": "Boulangerie Démo SA",
-        "roles": ["owner", "agent", "reader"],
-        "permissions": ["act_for", "read_dossier", "edit_dossier", "submit_dossier"],
+        "roles": ["owner", "client_agent", "agent", "reader"],
+        "permissions": [
+            "act_for",
+            "read_dossier",
+            "edit_dossier",
+            "submit_dossier",
+            "act_for_clients",
+        ],
         "basis": "grant",
     }
     assert CBE_SUB_ID_TYPE == "urn:be:fgov:kbo-bce:organization:cbe-number"
@@ -109,7 +115,7 @@ def test_claim_of_a_scoped_agent(story):
 def test_claim_of_a_gap(story):
     claim = represents_claim(NRN["marc"], BOULANGERIE, "fiscalite", ISSUER)
     assert claim["basis"] == "designation" and "valid_until" not in claim
-    assert claim["roles"] == ["gap", "access_manager", "owner", "agent", "reader"]
+    assert claim["roles"] == ["gap", "access_manager", "owner", "client_agent", "agent", "reader"]
     assert "grant_role" in claim["permissions"] and "act_for" in claim["permissions"]
     assert "designate_gap" not in claim["permissions"]  # Marc is not a legal representative
 
@@ -169,7 +175,7 @@ def test_roles_are_read_when_the_claim_is_made(story):
     change_role(as_("marc"), grant_of("luc").id, "owner", scope=["fiscalite"])
     after = represents_claim(NRN["luc"], BOULANGERIE, "fiscalite", ISSUER)
     assert before["roles"] == ["agent", "reader"]
-    assert after["roles"] == ["owner", "agent", "reader"]
+    assert after["roles"] == ["owner", "client_agent", "agent", "reader"]
     assert "submit_dossier" in after["permissions"]
     assert "submit_dossier" not in before["permissions"]
 

@@ -39,12 +39,14 @@ def seeded(cli_env):
 def test_check_ok(runner):
     result = runner.invoke(cli, ["policy", "check"])
     assert result.exit_code == 0, result.output
-    assert "policy OK: 1 file(s), 11 permissions" in result.output
+    assert "policy OK: 1 file(s), 14 permissions" in result.output
 
 
 def test_check_syntax_error_is_one_line(policy_copy, capsys):
     path = policy_copy / "enterprise.polar"
-    path.write_text(path.read_text().replace('"agent" if "owner";', '"agent" if "owner"'))
+    path.write_text(
+        path.read_text().replace('"agent" if "client_agent";', '"agent" if "client_agent"')
+    )
     with pytest.raises(SystemExit) as exit_:
         main(["policy", "check", "--policy-dir", str(policy_copy)])
     assert exit_.value.code == 1
@@ -201,10 +203,11 @@ def test_diff_of_a_changed_rule_exits_1_with_both_explanations(seeded, policy_co
     after_luc = out[out.index(luc) :]
     old, new = after_luc.split("    new:", 1)
     assert "ALLOW  act_for  person 90010100123" in old
-    assert f"rule enterprise.polar:125  {AGENT_RULE}" in old
+    assert f"rule enterprise.polar:152  {AGENT_RULE}" in old
     assert "DENY  act_for  person 90010100123" in new
     assert "the role agent does not give act_for" in new
-    assert out.rstrip().endswith("2 changed: decisions change")
+    # Three truth-table cases (the agents of Acme and of the firm Fidu), and Luc.
+    assert out.rstrip().endswith("4 changed: decisions change")
 
 
 def test_diff_without_the_database_runs_the_truth_table_only(policy_copy, capsys):
@@ -274,7 +277,7 @@ def test_diff_of_a_bad_revision_exits_2(repository, capsys, args, message):
 
 
 def test_diff_with_a_policy_that_does_not_load_exits_2(policy_copy, capsys):
-    change_rule(policy_copy, '"agent" if "owner";', '"agent" if "owner"')
+    change_rule(policy_copy, '"agent" if "client_agent";', '"agent" if "client_agent"')
 
     code, out, err = run_cli(capsys, "policy", "diff", str(POLICY_DIR), str(policy_copy))
 
@@ -300,7 +303,7 @@ def test_coverage_of_the_policy_exits_0(capsys):
     assert code == 0, out
     assert "enterprise.polar: " in out
     assert not re.search(r"^\s+\d+\s+never reached", out, re.M)
-    assert "  125  covered" in out
+    assert "  152  covered" in out
     assert ", 0 never reached (" in out
 
 
@@ -347,7 +350,7 @@ def test_coverage_strict_fails_on_a_rule_that_never_held(policy_copy, capsys):
 
 
 def test_coverage_of_a_policy_that_does_not_load_exits_2(policy_copy, capsys):
-    change_rule(policy_copy, '"agent" if "owner";', '"agent" if "owner"')
+    change_rule(policy_copy, '"agent" if "client_agent";', '"agent" if "client_agent"')
 
     code, out, err = run_cli(capsys, "policy", "coverage", "--policy-dir", str(policy_copy))
 
