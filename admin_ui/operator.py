@@ -40,9 +40,8 @@ from flask import (
 from flask_babel import gettext as _
 
 from admin_ui.pages import check_form, logged_in, person_name
-from authz import catalogue
+from authz import catalogue, policyaudit, queries
 from authz import clients as registry
-from authz import policyaudit, queries
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
 from authz.persons import find_person

@@ -328,7 +328,7 @@ def test_catalogue_sets_the_entry_audited(cli_env, capsys):
 )
 def test_catalogue_invalid_input_exits_2(cli_env, capsys, extra, message):
     assert run_cli(capsys, *add_args("--client-id", "guichet-fictif"))[0] == 0
-    code, out, err = run_cli(capsys, *catalogue_args(*extra))
+    code, _out, err = run_cli(capsys, *catalogue_args(*extra))
 
     assert code == 2
     assert message in err

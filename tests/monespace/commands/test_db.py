@@ -60,6 +60,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
         migrator.drop_column("enterprise", "authz_epoch"),
         migrator.drop_column("audit_event", "key_id"),
         migrator.drop_column("audit_event", "mac"),
+        migrator.drop_column("client", "catalogue"),
     )
     db.database.execute_sql("DROP INDEX audit_event_action_seq")
     SchemaInfo.update(version=1).execute()
@@ -70,6 +71,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     assert "upgraded schema to version 2" in output
     assert "upgraded schema to version 3" in output
     assert "upgraded schema to version 4: An HMAC per audit log row" in output
+    assert "upgraded schema to version 5: A catalogue entry per client" in output
     assert schema.current_version() == schema.CURRENT_VERSION
     indexes = {index.name for index in db.database.get_indexes("audit_event")}
     assert "audit_event_action_seq" in indexes
