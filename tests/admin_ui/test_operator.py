@@ -361,7 +361,8 @@ def test_a_client_is_disabled_after_a_confirmation(app, olivier):
     assert audit.verify().ok
     # Once disabled, the page says so and offers no form; disabling again changes nothing.
     again = olivier.get("/operateur/clients/to-disable/desactiver")
-    assert "déjà désactivé" in page_text(again) and "csrf_token" not in page_text(again)
+    assert "déjà désactivé" in page_text(again)
+    assert 'action="/operateur/clients/to-disable/desactiver"' not in page_text(again)
 
 
 def test_disabling_an_unknown_client_is_404(olivier):
@@ -450,7 +451,8 @@ def test_the_policy_page_shows_the_loaded_version_and_files(olivier):
     assert escape(content).replace("&quot;", "&#34;").replace("&#x27;", "&#39;") in raw
     assert hashlib.sha256(polar.read_bytes()).hexdigest() in raw
     assert "truth_table.toml" in raw
-    assert "<form" not in raw and "<textarea" not in raw
+    content_of_page = raw.split('<main id="content">', 1)[1]  # the header has "log out"
+    assert "<form" not in content_of_page and "<textarea" not in content_of_page
 
 
 # -- the catalogue entry of a client ---------------------------------------------------------

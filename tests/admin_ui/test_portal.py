@@ -206,3 +206,9 @@ def test_each_language(app, lang, espace, service, help_word):
     assert espace in text and service in text and help_word in text
     help_page = alice.get("/portail/aide", query_string={"lang": lang})
     assert f'<html lang="{lang}">' in help_page.get_data(as_text=True)
+
+
+def test_a_page_with_its_own_log_out_button_has_one(app):
+    page = logged_in(app, "alice").get("/me").get_data(as_text=True)
+    assert page.count("Se déconnecter</button>") == 1
+    assert 'aria-label="Votre compte"' in page  # the rest of the header stays
