@@ -24,6 +24,7 @@ from flask import (
     Blueprint,
     Flask,
     abort,
+    current_app,
     redirect,
     render_template,
     request,
@@ -307,6 +308,7 @@ def add() -> Any:
     session = logged_in(back=url_for(".add"))
     form = {"bce": "", "role": "agent", "message": ""}
     error = sent = None
+    no_gap = False
     if request.method == "POST":
         check_form(session)
         form = {name: request.form.get(name, "").strip() for name in form}
@@ -327,10 +329,11 @@ def add() -> Any:
             sent = made.enterprise
         except AuthzError as exc:
             error = _explain(exc)
-    return _add_page(form, back, session, error, sent), (400 if error else 200)
+            no_gap = isinstance(exc, NoGap)
+    return _add_page(form, back, session, error, sent, no_gap), (400 if error else 200)
 
 
-def _add_page(form, back, session, error=None, sent=None) -> str:
+def _add_page(form, back, session, error=None, sent=None, no_gap=False) -> str:
     return render_template(
         "enterprises/add.html",
         form=form,
@@ -340,6 +343,8 @@ def _add_page(form, back, session, error=None, sent=None) -> str:
         formatted_bce=format_bce,
         next=back,
         csrf=csrf_token(session),
+        # Where legal representatives designate a GAP (the help_* settings, admin_ui.portal).
+        gap_designation_url=current_app.config["MONESPACE"].gap_designation_url if no_gap else None,
     )
 
 

@@ -9,7 +9,9 @@ back, a logged-in person who is not an operator gets a 403 page, on every page a
   API). ``GET|POST /operateur/clients/ajouter`` registers one through
   ``authz.clients.add_client`` and shows its secret once; ``GET|POST
   /operateur/clients/<client_id>/desactiver`` confirms, then disables it through
-  ``authz.clients.disable_client``. Both are audited by those functions, with the operator as
+  ``authz.clients.disable_client``; ``GET|POST /operateur/clients/<client_id>/catalogue``
+  sets how the service appears in the portal's catalogue, through
+  ``authz.clients.set_catalogue``. All are audited by those functions, with the operator as
   actor (``person:<nrn>``).
 - ``GET /operateur/bce``: the last BCE imports (their ``bce.import`` audit events) and what the
   registry holds now.
@@ -38,8 +40,8 @@ from flask import (
 from flask_babel import gettext as _
 
 from admin_ui.pages import check_form, logged_in, person_name
+from authz import catalogue, policyaudit, queries
 from authz import clients as registry
-from authz import policyaudit, queries
 from authz.engine import get_engine, policy_files, policy_version
 from authz.errors import AuthzError, InvalidInput, NotFound
 from authz.persons import find_person
@@ -251,6 +253,67 @@ def disable_client(client_id: str) -> Any:
         methods=auth_method_labels(),
         csrf=csrf_token(g.operator, purpose),
     )
+
+
+CATALOGUE_LANGUAGES = ("fr", "nl", "de", "en")
+
+
+@bp.route("/clients/<client_id>/catalogue", methods=["GET", "POST"])
+def client_catalogue(client_id: str) -> Any:
+    try:
+        client = registry.get_client(client_id)
+    except NotFound:
+        abort(404)
+    purpose = f"operator:catalogue:{client.client_id}"
+    entry = client.catalogue
+    form: dict[str, Any] = {
+        "names": {lang: entry.names.get(lang, "") if entry else "" for lang in CATALOGUE_LANGUAGES},
+        "descriptions": {
+            lang: entry.descriptions.get(lang, "") if entry else "" for lang in CATALOGUE_LANGUAGES
+        },
+        "start_url": entry.start_url if entry else "",
+        "espaces": list(entry.espaces) if entry else [],
+    }
+    error, status, saved = None, 200, request.args.get("enregistre") == "1"
+    if request.method == "POST":
+        check_form(g.operator, purpose)
+        form = {
+            "names": {lang: request.form.get(f"name_{lang}", "") for lang in CATALOGUE_LANGUAGES},
+            "descriptions": {
+                lang: request.form.get(f"description_{lang}", "") for lang in CATALOGUE_LANGUAGES
+            },
+            "start_url": request.form.get("start_url", ""),
+            "espaces": request.form.getlist("espaces"),
+        }
+        try:
+            new = catalogue.CatalogueEntry(
+                form["names"],
+                form["descriptions"],
+                form["start_url"],
+                form["espaces"],
+                allow_http=current_app.config["MONESPACE"].is_demo,
+            )
+            registry.set_catalogue(client.client_id, new, actor=_actor(), ip=request.remote_addr)
+        except AuthzError as exc:
+            error = _(
+                "La fiche du catalogue n'a pas été enregistrée : %(reason)s", reason=exc.message
+            )
+            status = 400 if isinstance(exc, InvalidInput) else 409
+        else:
+            return redirect(
+                url_for(".client_catalogue", client_id=client.client_id, enregistre=1), 303
+            )
+    page = render_template(
+        "operator/catalogue.html",
+        client=_client_row(client),
+        form=form,
+        error=error,
+        saved=saved and error is None,
+        catalogue_languages=CATALOGUE_LANGUAGES,
+        espaces=catalogue.ESPACES,
+        csrf=csrf_token(g.operator, purpose),
+    )
+    return page, status
 
 
 # -- BCE imports ----------------------------------------------------------------------------

@@ -18,9 +18,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from authz.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from authz.catalogue import CatalogueEntry
 
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt", "none")
 SUBJECT_TYPES = ("pairwise", "public")
@@ -163,6 +167,8 @@ class RegisteredClient:
     created_at: datetime | None = None
     disabled_at: datetime | None = None
     secret_hash: str | None = field(default=None, repr=False)
+    # How the portal shows it (authz.catalogue); None until an operator sets it.
+    catalogue: CatalogueEntry | None = None
 
     @property
     def is_enabled(self) -> bool:

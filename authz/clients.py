@@ -24,6 +24,7 @@ from dataclasses import replace
 import peewee
 
 from authz import audit, db
+from authz.catalogue import CatalogueEntry
 from authz.client_metadata import (
     AUTH_METHODS,
     DEFAULT_SCOPES,
@@ -44,6 +45,7 @@ __all__ = [
     "RegisteredClient",
     "add_client",
     "add_redirect_uri",
+    "catalogued_clients",
     "disable_client",
     "enabled_client",
     "enabled_client_ids",
@@ -54,6 +56,7 @@ __all__ = [
     "redirect_uris_of_enabled_clients",
     "rotate_secret",
     "secret_matches",
+    "set_catalogue",
     "validate_redirect_uris",
     "verify_secret",
 ]
@@ -159,6 +162,7 @@ def _registered(row: Client) -> RegisteredClient:
         created_at=row.created_at,
         disabled_at=row.disabled_at,
         secret_hash=row.secret_hash,
+        catalogue=CatalogueEntry.from_json(row.catalogue),
     )
 
 
@@ -214,6 +218,17 @@ def enabled_client_ids() -> list[str]:
         return [row.client_id for row in query]
 
 
+def catalogued_clients() -> list[RegisteredClient]:
+    """The enabled clients that have a catalogue entry (``authz.catalogue``), by client_id."""
+    with db.connection():
+        query = (
+            Client.select()
+            .where(Client.disabled_at.is_null() & Client.catalogue.is_null(False))
+            .order_by(Client.client_id)
+        )
+        return [_registered(row) for row in query]
+
+
 def redirect_uris_of_enabled_clients() -> Iterator[str]:
     """Every redirect URI of every enabled client (for the origins CORS admits)."""
     with db.connection():
@@ -254,6 +269,22 @@ def add_redirect_uri(
         Client.update(redirect_uris=json.dumps(uris)).where(Client.client_id == client_id).execute()
         _audit("client.update", client_id, {"redirect_uris": uris}, actor=actor, ip=ip)
     return replace(client, redirect_uris=tuple(uris))
+
+
+def set_catalogue(
+    client_id: str, entry: CatalogueEntry, *, actor: str, ip: str | None = None
+) -> RegisteredClient:
+    """Give an enabled client its catalogue entry, replacing any (audited ``client.update``).
+    The entry was checked when it was built (``http`` start URL only with ``allow_http``)."""
+    with db.transaction():
+        client = get_client(client_id)
+        if not client.is_enabled:
+            raise Conflict(f"client {client_id!r} is disabled")
+        if client.catalogue == entry:
+            return client
+        Client.update(catalogue=entry.to_json()).where(Client.client_id == client_id).execute()
+        _audit("client.update", client_id, {"catalogue": entry.as_dict()}, actor=actor, ip=ip)
+    return replace(client, catalogue=entry)
 
 
 def rotate_secret(client_id: str, *, actor: str, ip: str | None = None) -> str:

@@ -221,6 +221,8 @@ class Client(BaseModel):
     backchannel_logout_uri = CharField(null=True)
     created_at = DateTimeField(default=utcnow)
     disabled_at = DateTimeField(null=True)
+    # The portal's catalogue entry as JSON (authz.catalogue.CatalogueEntry); None: not listed.
+    catalogue = TextField(null=True)
 
     @property
     def redirect_uri_list(self) -> list[str]:

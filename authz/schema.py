@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from peewee import CharField, IntegerField, Model
+from peewee import CharField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator, migrate
 
 from authz import audit, db
@@ -48,6 +48,11 @@ def _v5_enterprise_mandates(migrator: SchemaMigrator) -> None:
     db.database.create_tables([EnterpriseMandate])
 
 
+def _v6_client_catalogue(migrator: SchemaMigrator) -> None:
+    """A catalogue entry per client: how the portal shows the service."""
+    migrate(migrator.add_column("client", "catalogue", TextField(null=True)))
+
+
 _PG_LOCK_KEY = 0x4D45_5343  # "MESC"
 
 
@@ -77,6 +82,7 @@ STEPS: dict[int, Callable[[SchemaMigrator], None]] = {
     3: _v3_audit_events_by_action,
     4: _v4_keyed_audit_log,
     5: _v5_enterprise_mandates,
+    6: _v6_client_catalogue,
 }
 
 

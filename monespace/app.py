@@ -48,6 +48,7 @@ PACKAGES: tuple[str, ...] = (
     "idp_bridge.web",
     "idp_bridge.oidc.endpoints",
     "admin_ui.enterprises",
+    "admin_ui.portal",
     "admin_ui.manage",
     "admin_ui.representatives",
     "admin_ui.invitations",

@@ -21,6 +21,7 @@ Two modes:
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,6 +157,13 @@ class Settings(BaseModel):
     metrics_token_file: str | None = None
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(0, ge=0, le=65_535)
+    # The portal's help page (admin_ui.portal): the helpdesk's contact details, shown as given
+    # (none set: the page says so), and where legal representatives designate a GAP (a path
+    # on this site or an https URL), linked from every "no GAP yet" explanation.
+    help_phone: str | None = Field(None, max_length=40)
+    help_email: str | None = Field(None, max_length=254)
+    help_hours: str | None = Field(None, max_length=200)
+    gap_designation_url: str = Field("/representant", max_length=500)
 
     @field_validator("mode", "decision_log", "log_format", mode="before")
     @classmethod
@@ -219,6 +227,10 @@ class Config:
     metrics_token: str | None
     worker_metrics_host: str
     worker_metrics_port: int
+    help_phone: str | None = None
+    help_email: str | None = None
+    help_hours: str | None = None
+    gap_designation_url: str = "/representant"
 
     @property
     def is_demo(self) -> bool:
@@ -469,7 +481,38 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         ),
         log_format=values.log_format or ("text" if demo else "json"),
         **_metrics_settings(values),
+        **_help_settings(values, demo),
     )
+
+
+# The demo's helpdesk, so that its help page shows what one looks like (example.org: no one).
+DEMO_HELP = {
+    "help_phone": "+32 2 000 00 00",
+    "help_email": "aide@monespace.example.org",
+    "help_hours": "lundi–vendredi, 8 h 30 – 17 h",
+}
+
+
+def _help_settings(values: Settings, demo: bool) -> dict[str, Any]:
+    url = values.gap_designation_url
+    parsed = urlparse(url)
+    on_this_site = url.startswith("/") and not url.startswith("//") and not parsed.scheme
+    if not on_this_site and not (parsed.scheme == "https" and parsed.netloc):
+        raise ConfigError(
+            f"MONESPACE_GAP_DESIGNATION_URL must be a path on this site (/...) or an https URL, "
+            f"not {url!r}"
+        )
+    email = values.help_email or None
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise ConfigError(f"MONESPACE_HELP_EMAIL must be an email address, not {email!r}")
+    given = {
+        "help_phone": values.help_phone or None,
+        "help_email": email,
+        "help_hours": values.help_hours or None,
+    }
+    if demo and not any(given.values()):
+        given = dict(DEMO_HELP)
+    return {**given, "gap_designation_url": url}
 
 
 def _metrics_settings(values: Settings) -> dict[str, Any]:

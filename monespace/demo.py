@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from authz import bce_import, db, queries
-from authz.clients import ClientMetadata, add_client
+from authz.catalogue import CatalogueEntry
+from authz.clients import ClientMetadata, add_client, set_catalogue
 from authz.engine import get_engine
 from authz.persons import PersonData, record_person
 from authz.services import Caller, designate_gap, grant_role, request_role
-from monespace.config import DEMO_OPERATOR_NRN
+from monespace.config import DEMO_BASE_URL, DEMO_OPERATOR_NRN
 
 DATA_DIR = Path(__file__).resolve().parent / "demo_data"
 MARKER_BCE = "0123456749"  # Boulangerie Démo SA: present once the demo is seeded
@@ -32,6 +33,27 @@ DEMO_CLIENT_ID = "demo-rp"
 # Known on purpose so the README can show calls; demo mode only, production never seeds.
 DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105
 DEMO_ACTOR = "operator:demo-seed"  # the audit log's actor of the demo's own writes
+
+
+def demo_catalogue_entry(start_url: str = DEMO_BASE_URL + "/demo-rp") -> CatalogueEntry:
+    """How the demo relying party appears in the portal's catalogue."""
+    return CatalogueEntry(
+        {
+            "fr": "Guichet fiscal (démonstration)",
+            "nl": "Belastingloket (demo)",
+            "de": "Steuerschalter (Demo)",
+            "en": "Tax office (demo)",
+        },
+        {
+            "fr": "Consultez et déposez vos déclarations, pour vous-même ou pour votre entreprise.",
+            "nl": "Raadpleeg en dien uw aangiften in, voor uzelf of voor uw onderneming.",
+            "de": "Erklärungen einsehen und einreichen, für Sie selbst oder Ihr Unternehmen.",
+            "en": "View and file your tax returns, for yourself or for your enterprise.",
+        },
+        start_url,
+        ("citoyen", "professionnel"),
+        allow_http=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -134,5 +156,6 @@ def seed(report=lambda _message: None) -> bool:
         actor=actor,
         secret=DEMO_CLIENT_SECRET,
     )
+    set_catalogue(DEMO_CLIENT_ID, demo_catalogue_entry(), actor=actor)
     report("demo data loaded")
     return True

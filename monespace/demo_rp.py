@@ -29,7 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from authz import clients, constant_time, db
-from monespace.demo import DEMO_ACTOR, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from monespace.demo import DEMO_ACTOR, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, demo_catalogue_entry
 
 PATH = "/demo-rp"
 COOKIE = "monespace_demo_rp"
@@ -48,6 +48,15 @@ def init_app(app: Flask) -> None:
         client = clients.find_client(DEMO_CLIENT_ID)
         if client is not None and client.is_enabled and callback not in client.redirect_uris:
             clients.add_redirect_uri(DEMO_CLIENT_ID, callback, allow_http=True, actor=DEMO_ACTOR)
+        # Its catalogue entry starts where the demo is (set once, by the demo's seed).
+        start = config.base_url + PATH
+        entry = client.catalogue if client is not None and client.is_enabled else None
+        if (
+            entry is not None
+            and entry.start_url != start
+            and entry == demo_catalogue_entry(entry.start_url)
+        ):
+            clients.set_catalogue(DEMO_CLIENT_ID, demo_catalogue_entry(start), actor=DEMO_ACTOR)
     app.register_blueprint(bp)
 
 

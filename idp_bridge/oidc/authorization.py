@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from jwkest import JWKESTException
 from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
-from authz import constant_time, espaces
+from authz import catalogue, constant_time, espaces
 from authz.clients import RegisteredClient
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
@@ -353,6 +354,7 @@ def espace() -> Any:
         return render_template(
             "oidc/espace.html",
             client=client,
+            service=catalogue.display_name(client, str(get_locale() or "fr")),
             choices=choices,
             query=query or "",
             request_id=pending_id,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from authz import catalogue
 from authz import clients as service
 from authz.errors import InvalidInput
 from monespace.bootstrap import command_database
@@ -162,3 +163,38 @@ def disable(client_id: str) -> None:
     with command_database():
         client = service.disable_client(client_id, actor=ACTOR)
     click.echo(f"disabled {client.client_id}")
+
+
+@clients.command("catalogue")
+@click.argument("client_id")
+@click.option("--name-fr", required=True, help="Display name in French (required).")
+@click.option("--name-nl", default=None, help="Display name in Dutch (default: the French).")
+@click.option("--name-de", default=None, help="Display name in German (default: the French).")
+@click.option("--name-en", default=None, help="Display name in English (default: the French).")
+@click.option("--description-fr", required=True, help="Description in French (required).")
+@click.option("--description-nl", default=None, help="Description in Dutch.")
+@click.option("--description-de", default=None, help="Description in German.")
+@click.option("--description-en", default=None, help="Description in English.")
+@click.option("--start-url", required=True, help="HTTPS URL where a person starts the service.")
+@click.option(
+    "--espaces",
+    required=True,
+    help=f"Espaces the service serves, comma-separated: {', '.join(catalogue.ESPACES)}.",
+)
+def catalogue_(client_id: str, start_url: str, espaces: str, **texts: str | None) -> None:
+    """Set how a service appears in the portal's catalogue (replacing its entry)."""
+    names = {key[len("name_") :]: v for key, v in texts.items() if key.startswith("name_")}
+    descriptions = {
+        key[len("description_") :]: v for key, v in texts.items() if key.startswith("description_")
+    }
+    with command_database() as config:
+        try:
+            entry = catalogue.CatalogueEntry(
+                names, descriptions, start_url, espaces, allow_http=config.is_demo
+            )
+        except InvalidInput as exc:
+            raise click.UsageError(f"invalid catalogue entry: {exc}") from None
+        client = service.set_catalogue(client_id, entry, actor=ACTOR)
+    click.echo(
+        f"catalogue entry of {client.client_id}: {entry.name('fr')} ({', '.join(entry.espaces)})"
+    )

@@ -361,7 +361,8 @@ def test_a_client_is_disabled_after_a_confirmation(app, olivier):
     assert audit.verify().ok
     # Once disabled, the page says so and offers no form; disabling again changes nothing.
     again = olivier.get("/operateur/clients/to-disable/desactiver")
-    assert "déjà désactivé" in page_text(again) and "csrf_token" not in page_text(again)
+    assert "déjà désactivé" in page_text(again)
+    assert 'action="/operateur/clients/to-disable/desactiver"' not in page_text(again)
 
 
 def test_disabling_an_unknown_client_is_404(olivier):
@@ -450,4 +451,76 @@ def test_the_policy_page_shows_the_loaded_version_and_files(olivier):
     assert escape(content).replace("&quot;", "&#34;").replace("&#x27;", "&#39;") in raw
     assert hashlib.sha256(polar.read_bytes()).hexdigest() in raw
     assert "truth_table.toml" in raw
-    assert "<form" not in raw and "<textarea" not in raw
+    content_of_page = raw.split('<main id="content">', 1)[1]  # the header has "log out"
+    assert "<form" not in content_of_page and "<textarea" not in content_of_page
+
+
+# -- the catalogue entry of a client ---------------------------------------------------------
+
+CATALOGUE = "/operateur/clients/demo-rp/catalogue"
+
+
+def catalogue_form(browser: Browser, **fields):
+    form = {
+        "name_fr": "Guichet de démonstration",
+        "name_de": "Demo-Schalter",
+        "description_fr": "Essayez Mon Espace.",
+        "start_url": "https://rp.example.test/start",
+        "espaces": ["citoyen", "professionnel"],
+        **fields,
+    }
+    if "csrf_token" not in form:
+        form["csrf_token"] = token_of(browser.get(CATALOGUE))
+    return browser.post(CATALOGUE, data=form)
+
+
+def test_the_operator_sets_a_catalogue_entry_audited(olivier):
+    assert 'href="/operateur/clients/demo-rp/catalogue"' in olivier.get(
+        "/operateur/clients"
+    ).get_data(as_text=True)
+    before = len(events("client.update"))
+    response = catalogue_form(olivier)
+    assert response.status_code == 303
+    page = olivier.get(response.headers["Location"])
+    assert "La fiche du catalogue est enregistrée." in page_text(page)
+    assert 'value="Demo-Schalter"' in page.get_data(as_text=True)
+    stored = json.loads(Client.get(Client.client_id == "demo-rp").catalogue)
+    assert stored["names"] == {"fr": "Guichet de démonstration", "de": "Demo-Schalter"}
+    assert stored["start_url"] == "https://rp.example.test/start"
+    updates = events("client.update")
+    assert len(updates) == before + 1
+    assert updates[-1].actor == OLIVIER
+    assert json.loads(updates[-1].details)["catalogue"]["espaces"] == ["citoyen", "professionnel"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"name_fr": ""}, "the French display name is required"),
+        ({"start_url": "ftp://rp.example.test/"}, "must be an absolute https"),
+        ({"espaces": []}, "at least one espace"),
+        ({"description_nl": "x" * 1001}, "longer than 1000"),
+    ],
+)
+def test_an_invalid_catalogue_entry_is_a_form_message(olivier, fields, reason):
+    before = Client.get(Client.client_id == "demo-rp").catalogue
+    response = catalogue_form(olivier, **fields)
+    assert response.status_code == 400
+    text = page_text(response)
+    assert "La fiche du catalogue n'a pas été enregistrée" in text
+    assert reason in text
+    assert Client.get(Client.client_id == "demo-rp").catalogue == before
+
+
+def test_the_catalogue_page_is_refused_to_a_non_operator(app):
+    marc = Browser(app)
+    marc.login("eid", "person:marc")
+    before = AuditEvent.select().count()
+    assert marc.get(CATALOGUE).status_code == 403
+    assert catalogue_form(marc, csrf_token="0" * 64).status_code == 403
+    assert AuditEvent.select().count() == before
+
+
+def test_the_catalogue_form_needs_its_token_and_a_known_client(olivier):
+    assert catalogue_form(olivier, csrf_token="0" * 64).status_code == 400
+    assert olivier.get("/operateur/clients/nobody/catalogue").status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from authz import audit
-from authz.clients import verify_secret
+from authz.clients import catalogued_clients, verify_secret
 from authz.engine import get_engine
 from authz.models import AuditEvent, Client, Enterprise, RoleRequest
 from monespace import demo
@@ -70,3 +70,12 @@ def test_demo_identifiers_are_valid():
 
     assert all(nn.is_valid(p.nrn) for p in demo.PERSONS)
     assert all(vat.is_valid(b) for b in (BOULANGERIE, ATELIER, ASBL, BRASSERIE))
+
+
+def test_the_demo_relying_party_is_in_the_catalogue(seeded):
+    (client,) = catalogued_clients()
+    assert client.client_id == demo.DEMO_CLIENT_ID
+    assert client.catalogue.name("fr") == "Guichet fiscal (démonstration)"
+    assert client.catalogue.name("nl") == "Belastingloket (demo)"
+    assert client.catalogue.espaces == ("citoyen", "professionnel")
+    assert client.catalogue.start_url == "http://127.0.0.1:8000/demo-rp"

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from authz.clients import get_client
 from tests.idp_bridge.web_client import (
     Browser,
     page_text,
@@ -64,3 +65,11 @@ def test_an_answer_for_another_login_is_shown_as_an_error(browser):
 def test_without_a_login_under_way_the_callback_says_so(browser):
     response = browser.get("/demo-rp/callback?code=x&state=y")
     assert response.status_code == 400
+
+
+def test_the_catalogue_entry_starts_where_the_demo_runs(make_app):
+    app = make_app(base_url="http://127.0.0.1:8765")
+    with app.app_context():
+        entry = get_client("demo-rp").catalogue
+    assert entry.start_url == "http://127.0.0.1:8765/demo-rp"
+    assert entry.name("en") == "Tax office (demo)"

@@ -16,7 +16,8 @@ import pytest
 from joserfc import jwt
 
 from authz import db
-from authz.clients import ClientMetadata, add_client
+from authz.catalogue import CatalogueEntry
+from authz.clients import ClientMetadata, add_client, set_catalogue
 from idp_bridge.models import LoginSession
 from idp_bridge.oidc.edge import EXTENSION
 from idp_bridge.shared.nested_jwt import generate_rsa_key
@@ -326,3 +327,32 @@ def test_a_response_mode_not_supported_is_refused(browser, confidential, mode):
 def test_discovery_advertises_the_response_modes(browser):
     document = browser.get("/.well-known/openid-configuration").get_json()
     assert document["response_modes_supported"] == ["query", "form_post"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "named"),
+    [("fr", "Impôts en ligne"), ("nl", "Belastingen online"), ("de", "Impôts en ligne")],
+)
+def test_the_chooser_names_the_service_from_the_catalogue(browser, confidential, lang, named):
+    browser.login("eid", "person:luc")
+    chooser = browser.follow(authorize(browser, scope="openid enterprise").headers["Location"])
+    assert "Pour qui agissez-vous auprès de Fiscalité en ligne ?" in page_text(chooser)
+    set_catalogue(
+        "fisc",
+        CatalogueEntry(
+            {"fr": "Impôts en ligne", "nl": "Belastingen online"},
+            {"fr": "Vos impôts."},
+            "https://fisc.example.test/",
+            ["citoyen", "professionnel"],
+        ),
+        actor="operator:test",
+    )
+    location = authorize(browser, scope="openid enterprise").headers["Location"]
+    page = browser.get(
+        re.sub(r"lang=\w+", f"lang={lang}", location)
+        if "lang=" in location
+        else f"{location}&lang={lang}"
+    )
+    assert page.status_code == 200
+    assert named in page_text(page)
+    assert f'<html lang="{lang}">' in page.get_data(as_text=True)

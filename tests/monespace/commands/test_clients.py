@@ -282,3 +282,60 @@ def test_list_and_disable(cli_env, capsys):
 
     code, _out, err = run_cli(capsys, "clients", "disable", "nobody")
     assert (code, err) == (1, "error: no client with client_id 'nobody'\n")
+
+
+def catalogue_args(*extra: str) -> list[str]:
+    return [
+        "clients",
+        "catalogue",
+        "guichet-fictif",
+        "--name-fr",
+        "Guichet fictif",
+        "--name-nl",
+        "Fictief loket",
+        "--description-fr",
+        "Un service pour essayer.",
+        "--start-url",
+        "https://rp.example.test/",
+        "--espaces",
+        "citoyen,professionnel",
+        *extra,
+    ]
+
+
+def test_catalogue_sets_the_entry_audited(cli_env, capsys):
+    assert run_cli(capsys, *add_args("--client-id", "guichet-fictif"))[0] == 0
+    code, out, err = run_cli(capsys, *catalogue_args())
+
+    assert code == 0, err
+    assert (
+        out.strip() == "catalogue entry of guichet-fictif: Guichet fictif (citoyen, professionnel)"
+    )
+    stored = json.loads(Client.get(Client.client_id == "guichet-fictif").catalogue)
+    assert stored["names"] == {"fr": "Guichet fictif", "nl": "Fictief loket"}
+    assert stored["espaces"] == ["citoyen", "professionnel"]
+    event = AuditEvent.select().order_by(AuditEvent.seq.desc()).first()
+    assert (event.action, event.actor) == ("client.update", "operator:cli")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--start-url", "http://rp.example.test/"), "must be an absolute https URL"),
+        (("--espaces", "citoyen,entreprise"), "unknown espace"),
+        (("--name-fr", "x" * 101), "longer than 100"),
+    ],
+)
+def test_catalogue_invalid_input_exits_2(cli_env, capsys, extra, message):
+    assert run_cli(capsys, *add_args("--client-id", "guichet-fictif"))[0] == 0
+    code, _out, err = run_cli(capsys, *catalogue_args(*extra))
+
+    assert code == 2
+    assert message in err
+    assert Client.get(Client.client_id == "guichet-fictif").catalogue is None
+
+
+def test_catalogue_of_an_unknown_client(cli_env, capsys):
+    code, _out, err = run_cli(capsys, *catalogue_args())
+    assert code == 1
+    assert err.strip() == "error: no client with client_id 'guichet-fictif'"

@@ -60,6 +60,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
         migrator.drop_column("enterprise", "authz_epoch"),
         migrator.drop_column("audit_event", "key_id"),
         migrator.drop_column("audit_event", "mac"),
+        migrator.drop_column("client", "catalogue"),
     )
     db.database.execute_sql("DROP INDEX audit_event_action_seq")
     fresh_mandate_indexes = {i.name for i in db.database.get_indexes("enterprise_mandate")}
@@ -73,6 +74,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     assert "upgraded schema to version 3" in output
     assert "upgraded schema to version 4: An HMAC per audit log row" in output
     assert "upgraded schema to version 5: Mandates between enterprises" in output
+    assert "upgraded schema to version 6: A catalogue entry per client" in output
     assert schema.current_version() == schema.CURRENT_VERSION
     # The table comes back with the indexes of a new database (the one open mandate per pair).
     assert {i.name for i in db.database.get_indexes("enterprise_mandate")} == (
