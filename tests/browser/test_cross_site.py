@@ -34,7 +34,7 @@ def post_from_page(page: Page, path: str, fields: dict[str, str]) -> int:
 
 
 def token_of(page: Page) -> str:
-    return page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    return page.locator('#content input[name="csrf_token"]').first.get_attribute("value")
 
 
 def serve_attacker_page(page: Page, html: str) -> None:
@@ -52,7 +52,7 @@ def test_a_post_without_the_token_is_refused_and_writes_nothing(new_page, check_
     assert post_from_page(alice, FORM, {**FIELDS, "csrf_token": "0" * 64}) == 400
 
     # The form itself, its token taken out, sent the way a person sends it.
-    alice.locator('input[name="csrf_token"]').evaluate("e => e.remove()")
+    alice.locator('#content input[name="csrf_token"]').evaluate("e => e.remove()")
     alice.get_by_label("Numéro d'entreprise (BCE)").fill("0123.456.749")
     with alice.expect_response(re.compile(f"{FORM}$")) as answer:
         alice.get_by_role("button", name="Envoyer la demande").click()
