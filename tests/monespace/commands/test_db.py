@@ -88,8 +88,13 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     assert enterprise.authz_epoch == 0
 
 
-def test_a_database_newer_than_the_code_is_one_error_line(database, database_url, tmp_path):
+def test_a_database_newer_than_the_code_is_one_error_line(
+    database, database_url, tmp_path, request
+):
     SchemaInfo.update(version=schema.CURRENT_VERSION + 7).execute()
+    request.addfinalizer(
+        lambda: SchemaInfo.update(version=schema.CURRENT_VERSION).execute()
+    )  # the next test's database fixture finds this software's version
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONESPACE_")},
         "MONESPACE_DATABASE_URL": database_url,
