@@ -22,25 +22,39 @@ from gunicorn.glogging import Logger
 class ServiceLogger(Logger):
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        if _log_format() == "json":
+        # In the master: the format named, or the mode's default, never the app's settings
+        # (loading them imports the login plugins, pysaml2 among them, before a gevent worker
+        # patches the standard library; see post_fork).
+        if _log_format(read_settings=False) == "json":
             from monespace.logs import JsonFormatter
 
             for handler in self.error_log.handlers:
                 handler.setFormatter(JsonFormatter())
 
 
-def post_fork(_server: Any, _worker: Any) -> None:
+def post_fork(_server: Any, worker: Any) -> None:
+    """In each worker, before it loads the app. A gevent worker patches the standard library
+    here first: the settings read below import pysaml2, which binds ``subprocess.Popen`` at
+    import; patched afterwards, that Popen fails on every xmlsec1 call ("'NoneType' object is
+    not callable"), and with it the demo's start and every eID signature check. The worker's
+    own patch, just after, finds it done."""
+    if worker.cfg.worker_class_str == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
     from monespace import logs
 
     logs.configure(_log_format())
 
 
-def _log_format() -> str:
+def _log_format(read_settings: bool = True) -> str:
     """``monespace serve`` names it; gunicorn started by hand (the Docker image) reads the
-    configuration."""
+    configuration, or, without ``read_settings``, follows the mode (text in the demo)."""
     named = os.environ.get("MONESPACE_LOG_FORMAT")
     if named in ("json", "text"):
         return named
+    if not read_settings:
+        return "text" if os.environ.get("MONESPACE_MODE") == "demo" else "json"
     from monespace import config
 
     try:
