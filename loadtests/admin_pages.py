@@ -66,7 +66,7 @@ def add_members(
             for table in ("person", "role_grant", "role_request", "invitation")
         ]
     )
-    writer = dataset._PostgresWriter() if db.is_postgresql() else dataset._SqliteWriter()
+    writer = dataset.bulk_writer()
     later = (today + timedelta(days=30)).isoformat() + " 00:00:00"
     with db.database.atomic():
         writer.write(

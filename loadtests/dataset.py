@@ -185,7 +185,7 @@ class Dataset:
         persons = range(first * PERSONS_PER_BLOCK, target * PERSONS_PER_BLOCK)
         enterprises = range(first * ENTERPRISES_PER_BLOCK, target * ENTERPRISES_PER_BLOCK)
         grants_range = range(first * GRANTS_PER_BLOCK, target * GRANTS_PER_BLOCK)
-        writer = _PostgresWriter() if db.is_postgresql() else _SqliteWriter()
+        writer = bulk_writer()
         with db.database.atomic():
             writer.write(
                 "person",
@@ -328,6 +328,12 @@ def _blocking_libpq() -> Iterator[None]:
         yield
     finally:
         psycopg2.extensions.set_wait_callback(callback)
+
+
+def bulk_writer() -> _PostgresWriter | _SqliteWriter:
+    """The fastest writer of many rows for the connected database: ``COPY`` on PostgreSQL,
+    ``executemany`` on SQLite (``write(table, columns, rows)``, then ``finish()``)."""
+    return _PostgresWriter() if db.is_postgresql() else _SqliteWriter()
 
 
 class _PostgresWriter:

@@ -4,18 +4,13 @@ is never timed. No timing is asserted (CI machines vary)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from loadtests import oidc_bench, oidc_sides
 from loadtests.bench import render
 from loadtests.oidc_bench import NODE, PROJECT
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-]
+pytestmark = pytest.mark.slow  # node is there: .ci/run installs it for the browser tests
 
 
 def test_every_kind_of_request_is_answered_and_timed_on_both_sides():
