@@ -24,7 +24,6 @@ from idp_bridge.shared.nested_jwt import generate_rsa_key
 from tests.idp_bridge.oidc.client_requests import (
     BOULANGERIE,
     CALLBACK,
-    SCOPES,
     authorize_query,
     basic,
     callback_params,
@@ -36,22 +35,6 @@ from tests.idp_bridge.web_client import (
     Browser,
     page_text,
 )
-
-
-@pytest.fixture
-def browser(app) -> Browser:
-    return Browser(app)
-
-
-@pytest.fixture
-def confidential(app) -> str:
-    _client, secret = add_client(
-        ClientMetadata(
-            "Fiscalité en ligne", "fiscalite", [CALLBACK], scopes=SCOPES, client_id="fisc"
-        ),
-        actor="operator:test",
-    )
-    return secret
 
 
 def authorize(browser: Browser, **extra):

@@ -23,11 +23,6 @@ OTHER = "https://evil.example.test"
 
 
 @pytest.fixture
-def browser(app) -> Browser:
-    return Browser(app)
-
-
-@pytest.fixture
 def spa(app) -> None:
     add_client(
         ClientMetadata(

@@ -37,11 +37,6 @@ BACKCHANNEL = "https://rp.example.test/backchannel"
 
 
 @pytest.fixture
-def browser(app) -> Browser:
-    return Browser(app)
-
-
-@pytest.fixture
 def secret(app) -> str:
     _client, secret = add_client(
         ClientMetadata(
