@@ -337,7 +337,7 @@ def _add_page(form, back, session, error=None, sent=None, no_gap=False) -> str:
     return render_template(
         "enterprises/add.html",
         form=form,
-        roles=role_labels(),
+        roles={role: label for role, label in role_labels().items() if role in ROLE_CHOICES},
         error=error,
         sent=sent,
         formatted_bce=format_bce,

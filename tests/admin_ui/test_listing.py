@@ -32,7 +32,7 @@ def names(html: str) -> list[str]:
 
 
 def count(html: str) -> str:
-    return re.search(r'<p class="count" role="status">(.*?)</p>', html, re.S)[1]
+    return re.search(r'<p class="count">(.*?)</p>', html, re.S)[1]
 
 
 def current_page(html: str) -> str | None:

@@ -132,7 +132,7 @@ def test_the_request_with_the_keyboard_only(site, new_page, check_page):
 
     tab_to(alice, alice.get_by_label("Numéro d'entreprise (BCE)"))
     keys.type("0123.456.749")
-    tab_to(alice, alice.get_by_role("radio", name=re.compile("^Collaborateur")), max_tabs=1)
+    tab_to(alice, alice.get_by_role("radio", name=re.compile("^Collaborateur :")), max_tabs=1)
     keys.press("ArrowDown")  # within a radio group, the arrows choose
     expect(alice.get_by_role("radio", name=re.compile("^Lecteur"))).to_be_checked()
     tab_to(alice, alice.get_by_label("Message au gestionnaire d'accès (facultatif)"))
