@@ -281,6 +281,11 @@ def release_connections() -> None:
     _scope.depth = max(0, getattr(_scope, "depth", 0) - 1)
 
 
+def holding_connections() -> bool:
+    """Whether this thread is inside a request's hold (:func:`hold_connections`)."""
+    return getattr(_scope, "depth", 0) > 0
+
+
 @contextmanager
 def connection():
     """Open a connection for the duration of a block (CLI commands, background work), or of

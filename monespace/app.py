@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import peewee
-from flask import Flask, Request, Response, current_app, g, jsonify, render_template, request
+from flask import Flask, Request, Response, current_app, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.exceptions import (
@@ -177,18 +177,24 @@ class _NoSessionForApis(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+_DB_HELD = "monespace.db_held"
+
+
 def _init_database_per_request(app: Flask) -> None:
     # Connections are taken from the pool on a request's first query (peewee connects on
     # demand) and given back at its end: a request answered from a cache touches no database.
     # A block that asks for a connection (db.connection()) keeps it for the rest of the request.
+    # The mark is the request's own, not ``g``'s: a request made from within another (the
+    # simulators called in-process) shares its app context, and would release the outer
+    # request's hold as well as its own, leaving the thread holding connections for good.
     @app.before_request
     def hold_connection() -> None:
         db.hold_connections()
-        g.monespace_db_held = True
+        request.environ[_DB_HELD] = True
 
     @app.teardown_request
     def release_connection(_exc: BaseException | None) -> None:
-        if g.pop("monespace_db_held", False):
+        if request.environ.pop(_DB_HELD, False):
             db.release_connections()
 
     @app.teardown_appcontext

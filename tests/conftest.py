@@ -92,6 +92,18 @@ def event_subscriptions_restored():
     events.restore(saved)
 
 
+@pytest.fixture(autouse=True)
+def no_request_hold_outlives_its_request():
+    """Every request gives back its hold on the pool (authz/db.py ``hold_connections``),
+    nested requests included: a hold left on the thread keeps its next connection out of the
+    pool for good (the next app built in the thread would start one connection short)."""
+    yield
+    leaked = db.holding_connections()
+    while db.holding_connections():
+        db.release_connections()
+    assert not leaked, "a request left this thread holding database connections"
+
+
 # One database per test run, so that runs in parallel (several shells) do not collide.
 TEST_DB_NAME = f"monespace_test_{os.getpid()}"
 
