@@ -216,7 +216,11 @@ def permission_of(checked_action: dict) -> str:
 
 def service_domain(checked_context: dict, own_domain: str) -> str:
     """The caller's own service domain: questions about another one are forbidden."""
-    asked = checked_context.get("service_domain")
+    return domain_asked(checked_context.get("service_domain"), own_domain)
+
+
+def domain_asked(asked: str | None, own_domain: str) -> str:
+    """:func:`service_domain`, given the context's ``service_domain`` (None when absent)."""
     if asked is not None and asked != own_domain:
         raise AuthzenError(
             403, "forbidden", f"this client may only ask about its service domain {own_domain!r}"

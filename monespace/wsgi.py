@@ -177,13 +177,21 @@ class RequestGate:
 
 
 def _check_target(environ: dict) -> None:
+    # A printable string holds no control character: str.isprintable() settles nearly every
+    # value at C speed, and only the others (a tab, a non-ASCII character) meet the pattern.
     # PATH_INFO is already percent-decoded (bytes as latin-1); the query is not.
-    if CONTROL_CHARACTERS.search(environ.get("PATH_INFO", "")):
+    path = environ.get("PATH_INFO", "")
+    if not path.isprintable() and CONTROL_CHARACTERS.search(path):
         raise InvalidCharacters()
-    if _has_control_bytes(environ.get("QUERY_STRING", "")):
+    query = environ.get("QUERY_STRING", "")
+    if query and _has_control_bytes(query):
         raise InvalidCharacters()
     for key, value in environ.items():
-        if (key.startswith("HTTP_") or key == "CONTENT_TYPE") and _HEADER_CONTROL.search(value):
+        if (
+            (key.startswith("HTTP_") or key == "CONTENT_TYPE")
+            and not value.isprintable()
+            and _HEADER_CONTROL.search(value)
+        ):
             raise InvalidCharacters()
     scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() == "basic":
@@ -198,7 +206,9 @@ def _check_target(environ: dict) -> None:
 def _has_control_bytes(value: str | bytes) -> bool:
     """Control characters in an application/x-www-form-urlencoded string, once decoded."""
     raw = value.encode("latin-1", "replace") if isinstance(value, str) else value
-    return _CONTROL_BYTES.search(unquote_to_bytes(raw.replace(b"+", b" "))) is not None
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    return _CONTROL_BYTES.search(raw) is not None
 
 
 def _empty(environ: dict, refusal: HTTPException) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from authz import authzen
 from authz.api.caches import CLIENT_CACHE_SECONDS, ClientCache, CredentialCache
@@ -96,25 +97,48 @@ def authenticate(edge: Edge, environ: dict) -> RegisteredClient:
     return client
 
 
+class Terms(NamedTuple):
+    """What an evaluation asks, checked and normalized: the same for every caller, so the
+    fast lane keeps them per request body (``FastEvaluation``)."""
+
+    nrn: str
+    permission: str
+    bce: str
+    asked_domain: str | None  # the context's service_domain, checked against the caller's
+    explain: bool
+
+
+def terms_of(question: authzen.Evaluation) -> Terms:
+    """The evaluation's terms; an AuthzenError for an unknown subject, action or resource."""
+    return Terms(
+        authzen.nrn_of(question.subject),
+        authzen.permission_of(question.action),
+        authzen.bce_of(question.resource),
+        question.context.get("service_domain"),
+        question.context.get("explain", False),
+    )
+
+
 def decide(
     edge: Edge, environ: dict, client: RegisteredClient, question: authzen.Evaluation
 ) -> dict:
     """The answer to one evaluation: ``{"decision": bool}``, with the explanation when asked."""
-    nrn = authzen.nrn_of(question.subject)
-    permission = authzen.permission_of(question.action)
-    bce = authzen.bce_of(question.resource)
-    domain = authzen.service_domain(question.context, client.service_domain)
-    explain = question.context.get("explain", False)
+    return decide_terms(edge, environ, client, terms_of(question))
+
+
+def decide_terms(edge: Edge, environ: dict, client: RegisteredClient, terms: Terms) -> dict:
+    """:func:`decide`, on the terms of the evaluation."""
+    domain = authzen.domain_asked(terms.asked_domain, client.service_domain)
     decision = edge.point.evaluate(
-        nrn,
-        permission,
-        bce,
+        terms.nrn,
+        terms.permission,
+        terms.bce,
         domain,
-        explain=explain,
+        explain=terms.explain,
         client_id=client.client_id,
         request_id=environ.get("HTTP_X_REQUEST_ID"),
     )
-    if explain and decision.explanation is not None:
+    if terms.explain and decision.explanation is not None:
         return {
             "decision": decision.allowed,
             "context": {"explanation": decision.explanation.to_dict()},

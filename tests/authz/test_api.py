@@ -478,6 +478,37 @@ def test_the_route_answers_what_the_fast_lane_does_not_with_the_body_intact(api,
     assert dispatched == [EVALUATION, EVALUATION]
 
 
+def test_a_body_asked_again_is_decided_for_each_caller_in_its_own_domain(api_app, api):
+    # The fast lane keeps the terms of a body it has read; the caller and its service domain
+    # are still each request's own.
+    secret = add_api_client("env-rp", "environnement")
+    other = Caller(api_app.test_client(), basic("env-rp", secret))
+    named = question(LUC, "act_for", BOULANGERIE, context={"service_domain": "fiscalite"})
+    for _ in range(2):
+        assert api.decide(named)
+        refused = other.post(EVALUATION, named)
+        assert refused.status_code == 403
+        assert "environnement" in refused.get_json()["error_description"]
+        assert api.decide(question(LUC, "act_for", BOULANGERIE))
+        assert not other.decide(question(LUC, "act_for", BOULANGERIE))
+        assert api.test_client.post(EVALUATION, json=named).status_code == 401
+
+
+def test_the_fast_lane_keeps_the_terms_of_a_bounded_number_of_small_bodies(api_app, api):
+    from authz.api import fastlane
+
+    lane = api_app.wsgi_app
+    while not isinstance(lane, fastlane.FastEvaluation):
+        lane = getattr(lane, "wsgi_app", None) or lane.app
+    for n in range(fastlane.TERMS_CACHE_SIZE + 50):
+        body = question(LUC, "act_for", BOULANGERIE, context={"n": n})
+        assert api.decide(body)
+    assert len(lane._terms) == fastlane.TERMS_CACHE_SIZE
+    padded = question(LUC, "act_for", BOULANGERIE, context={"pad": "x" * 2000})
+    assert api.decide(padded)
+    assert all(len(body) <= fastlane.TERMS_CACHE_BODY for body in lane._terms)
+
+
 def test_the_fast_lane_gives_the_database_connection_back(api):
     if not db.database.is_closed():
         db.database.close()
