@@ -40,6 +40,8 @@ class SchemaInfo(BaseModel):
     """One row: the schema version this database is at (see ``authz.schema``)."""
 
     version = IntegerField()
+    # The oldest software version that still runs on this schema (rolling upgrades).
+    compatible_from = IntegerField(null=True)
 
 
 class Person(BaseModel):

@@ -222,11 +222,23 @@ READINESS_TIMEOUT = 1.0
 
 def readyz() -> tuple[Response, int]:
     """Readiness for load balancers: the database answers within :data:`READINESS_TIMEOUT`
-    (on a connection of its own, never the pool's), its schema is this software's, the policy
-    loaded."""
+    (on a connection of its own, never the pool's), this software runs on its schema, the
+    policy loaded.
+
+    The schema is each package's: at this software's version (``"schema": "current"``), or at
+    another it still runs on (``"schema": "compatible"``, the packages in ``compatible``): a
+    database upgraded by the next release, whose upgrade recorded that this one still runs on
+    it, keeps the nodes of this release ready while they are replaced one at a time. A
+    package behind, or newer beyond that, is named in ``outdated`` and ``schema_errors``."""
     sets = bootstrap.schema_sets()
-    # Each set's version row, as its model reads it (no parameters).
-    queries = ["SELECT 1", *(s.info.select(s.info.version).sql()[0] for s in sets)]
+    # Each set's version row, as its model reads it (no parameters): the version, then the
+    # oldest software it runs (a query that fails, on a row written before that column
+    # existed, reads as None).
+    queries = [
+        "SELECT 1",
+        *(s.info.select(s.info.version).sql()[0] for s in sets),
+        *(s.info.select(s.info.compatible_from).sql()[0] for s in sets),
+    ]
     point = current_app.extensions.get(DECISIONS)
     policy = point.engine.version if point is not None else None
     try:
@@ -235,18 +247,47 @@ def readyz() -> tuple[Response, int]:
         # Logged for the operator; the caller gets no detail of the failure.
         current_app.logger.warning("readiness: database unavailable: %s", exc)
         return jsonify(status="error", database="unavailable", policy=policy), 503
-    versions = {s.name: (row[0] if row else None) for s, row in zip(sets, rows[1:], strict=True)}
-    outdated = sorted(s.name for s in sets if versions[s.name] != s.current)
-    if outdated or policy is None:
+    count = len(sets)
+    found = [
+        schema_set.compatibility(
+            version[0] if version else None, floor[0] if version and floor else None
+        )
+        for schema_set, version, floor in zip(
+            sets, rows[1 : count + 1], rows[count + 1 :], strict=True
+        )
+    ]
+    versions = {f.name: f.database for f in found}
+    refused = {f.name: f.problem for f in found if not f.usable}
+    compatible = {
+        f.name: {"database": f.database, "software": f.software, "runs_from": f.runs_from}
+        for f in found
+        if f.usable and f.state != "current"
+    }
+    if refused or policy is None:
+        if refused:
+            current_app.logger.warning(
+                "readiness: schema: %s", "; ".join(refused[name] for name in sorted(refused))
+            )
         return jsonify(
             status="error",
             database="ok",
+            schema="incompatible" if refused else "compatible" if compatible else "current",
             schema_version=versions["authz"],
             expected_schema_version=schema.CURRENT_VERSION,
-            outdated=outdated,
+            outdated=sorted(refused),
+            schema_errors=refused,
             policy=policy,
         ), 503
-    return jsonify(status="ok", database="ok", schema_version=versions["authz"], policy=policy), 200
+    body: dict[str, Any] = {
+        "status": "ok",
+        "database": "ok",
+        "schema_version": versions["authz"],
+        "schema": "compatible" if compatible else "current",
+        "policy": policy,
+    }
+    if compatible:
+        body["compatible"] = compatible
+    return jsonify(body), 200
 
 
 def metrics_page() -> Response:

@@ -91,9 +91,13 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
 def test_a_database_newer_than_the_code_is_one_error_line(
     database, database_url, tmp_path, request
 ):
-    SchemaInfo.update(version=schema.CURRENT_VERSION + 7).execute()
+    SchemaInfo.update(
+        version=schema.CURRENT_VERSION + 7, compatible_from=schema.CURRENT_VERSION + 7
+    ).execute()
     request.addfinalizer(
-        lambda: SchemaInfo.update(version=schema.CURRENT_VERSION).execute()
+        lambda: SchemaInfo.update(
+            version=schema.CURRENT_VERSION, compatible_from=schema.CURRENT_VERSION
+        ).execute()
     )  # the next test's database fixture finds this software's version
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONESPACE_")},
@@ -114,5 +118,30 @@ def test_a_database_newer_than_the_code_is_one_error_line(
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"error: the database is at schema version {schema.CURRENT_VERSION + 7}, newer than "
-        f"this software ({schema.CURRENT_VERSION}): upgrade monespace before using it"
+        f"this software ({schema.CURRENT_VERSION}) and not compatible with it (software of "
+        f"version {schema.CURRENT_VERSION + 7} or later runs on it): upgrade monespace before "
+        "using it"
     ]
+
+
+def test_a_newer_database_this_software_still_runs_on_is_left_as_it_is(
+    database, upgrade, request
+):
+    # As the next release's upgrade leaves it when its steps are backward compatible: the
+    # previous release (this one) rolled back, its upgrade Job run again, succeeds.
+    SchemaInfo.update(
+        version=schema.CURRENT_VERSION + 1, compatible_from=schema.CURRENT_VERSION
+    ).execute()
+    request.addfinalizer(
+        lambda: SchemaInfo.update(
+            version=schema.CURRENT_VERSION, compatible_from=schema.CURRENT_VERSION
+        ).execute()
+    )
+
+    output = upgrade()
+
+    assert (
+        f"schema at version {schema.CURRENT_VERSION + 1}, newer than this software "
+        f"({schema.CURRENT_VERSION}), which still runs on it; nothing to do"
+    ) in output
+    assert schema.current_version() == schema.CURRENT_VERSION + 1
