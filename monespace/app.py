@@ -77,6 +77,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         MONESPACE=config,
         SECRET_KEY=config.secret_key,
+        # Cookies signed before the secret key changed stay valid (docs/runbook.md).
+        SECRET_KEY_FALLBACKS=list(config.previous_secret_keys),
         SESSION_COOKIE_SECURE=config.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

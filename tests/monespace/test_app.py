@@ -242,7 +242,7 @@ def test_a_node_of_the_release_before_starts_on_a_compatible_schema_not_on_anoth
     assert create_app(settings).test_client().get("/readyz").status_code == 200
 
     _set_authz_version(request, schema.CURRENT_VERSION + 1, schema.CURRENT_VERSION + 1)
-    with pytest.raises(SchemaError, match="newer than this software .* not compatible"):
+    with pytest.raises(SchemaError, match=r"newer than this software .* not compatible"):
         create_app(settings)
 
 

@@ -124,9 +124,7 @@ def test_a_database_newer_than_the_code_is_one_error_line(
     ]
 
 
-def test_a_newer_database_this_software_still_runs_on_is_left_as_it_is(
-    database, upgrade, request
-):
+def test_a_newer_database_this_software_still_runs_on_is_left_as_it_is(database, upgrade, request):
     # As the next release's upgrade leaves it when its steps are backward compatible: the
     # previous release (this one) rolled back, its upgrade Job run again, succeeds.
     SchemaInfo.update(
