@@ -515,3 +515,54 @@ def test_the_demo_outbox_sees_the_client_behind_a_trusted_proxy(
     )
 
     assert answer.status_code == status
+
+
+# -- a change of the secret key ------------------------------------------------------------------
+
+NEW_SECRET = "n" * 40
+
+
+def test_a_changed_secret_key_keeps_the_signing_keys_and_the_cookies(empty_database, database_url):
+    old = create_app({"database_url": database_url, "secret_key": SECRET})
+    jwks = old.test_client().get("/jwks").get_json()
+
+    @old.get("/test-remember")
+    def remember():
+        session["seen"] = "before the change"
+        return "ok"
+
+    browser = old.test_client()
+    browser.get("/test-remember")
+    cookie = browser.get_cookie("session").value
+
+    new = create_app(
+        {"database_url": database_url, "secret_key": NEW_SECRET, "previous_secret_keys": SECRET}
+    )
+
+    @new.get("/test-recall")
+    def recall():
+        return session.get("seen", "forgotten")
+
+    assert new.test_client().get("/jwks").get_json() == jwks  # the same keys, the same kids
+    again = new.test_client()
+    again.set_cookie("session", cookie)
+    assert again.get("/test-recall").text == "before the change"
+
+
+def test_a_secret_key_that_reads_none_of_the_signing_keys_stops_the_start(
+    empty_database, database_url
+):
+    from idp_bridge.oidc.keys import SigningKeyError
+    from idp_bridge.oidc.models import SigningKey
+
+    create_app({"database_url": database_url, "secret_key": SECRET}).test_client().get("/jwks")
+    with db.connection():
+        before = {row.kid: row.private_jwk for row in SigningKey.select()}
+
+    with pytest.raises(SigningKeyError) as refused:
+        create_app({"database_url": database_url, "secret_key": NEW_SECRET})
+
+    assert "cannot be decrypted with the secret key" in str(refused.value)
+    assert "MONESPACE_PREVIOUS_SECRET_KEYS" in str(refused.value)
+    with db.connection():  # nothing generated in their place
+        assert {row.kid: row.private_jwk for row in SigningKey.select()} == before
