@@ -1,7 +1,8 @@
 """The Flask app factory: one app wiring the packages together.
 
 ``create_app()`` with no argument reads the configuration from the environment, which makes it
-the WSGI entry point as well::
+the WSGI entry point as well (the shipped gunicorn settings use ``create_served_app()``, which
+turns a refusal at start-up into one ``error:`` line)::
 
     gunicorn --bind 0.0.0.0:8000 --workers 2 'monespace.app:create_app()'
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +33,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from admin_ui import limits as rate_limits
 from authz import db, schema
 from authz.api.edge import EXTENSION as DECISIONS
+from authz.errors import AuthzError
 from authz.metrics import start_flushing
 from idp_bridge.oidc.edge import EXTENSION as OIDC
 from idp_bridge.oidc.fastlane import FastProvider
@@ -154,6 +157,22 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = Observed(app.wsgi_app, metrics.Requests(app.url_map))
     start_flushing()  # the request metrics' pending counts, written every second
     return app
+
+
+# gunicorn's exit status of a worker that cannot boot (gunicorn.arbiter.Arbiter): the master
+# then stops rather than start workers again.
+WORKER_BOOT_ERROR = 3
+
+
+def create_served_app() -> Flask:
+    """:func:`create_app` for gunicorn's workers (``monespace.gunicorn_config``): a refusal at
+    start-up (a setting, the schema, signing keys no secret key decrypts) is one ``error:``
+    line of the log, as the command line prints it, and the worker's boot error."""
+    try:
+        return create_app()
+    except (ConfigError, AuthzError) as exc:
+        logging.getLogger(__name__).error("error: %s", exc)
+        raise SystemExit(WORKER_BOOT_ERROR) from None
 
 
 def _init_request_gate(app: Flask) -> None:
