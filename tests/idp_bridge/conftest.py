@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from idp_bridge.upstreams import saml_crypto
-
 from tests.idp_bridge import itsme_keys as itsme_key_set
 from tests.idp_bridge import itsme_login, saml_messages
 
@@ -25,7 +24,9 @@ def world(request, saml_keys) -> saml_messages.World:
     """The eID service provider and the SAML IdP simulator, fresh stores; once with each
     crypto backend (both sign and verify with it)."""
     backend = request.param
-    return saml_messages.make_eid(saml_keys, idp={"crypto_backend": backend}, crypto_backend=backend)
+    return saml_messages.make_eid(
+        saml_keys, idp={"crypto_backend": backend}, crypto_backend=backend
+    )
 
 
 @pytest.fixture(scope="session")
