@@ -26,7 +26,6 @@ puts it in a pysaml2 security context.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 from pathlib import Path
 
@@ -57,8 +56,14 @@ class CryptoChoiceError(ValueError):
     """The configured backend cannot be used here."""
 
 
+@functools.cache
 def binding_available() -> bool:
-    return importlib.util.find_spec("xmlsec") is not None
+    """Whether the binding imports: it refuses to when lxml was built on another libxml2."""
+    try:
+        import xmlsec  # noqa: F401
+    except Exception:  # ImportError, or xmlsec.InternalError on a libxml2 mismatch
+        return False
+    return True
 
 
 def resolve(choice: str) -> str:
