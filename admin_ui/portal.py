@@ -72,6 +72,16 @@ def permission_labels() -> dict[str, str]:
         P.DECIDE_REQUEST: _("Répondre aux demandes d'accès"),
         P.VIEW_HISTORY: _("Consulter l'historique des accès"),
         P.DESIGNATE_GAP: _("Désigner le gestionnaire d'accès principal (GAP)"),
+        P.ACT_FOR_CLIENTS: _(
+            "Agir pour les clients de l'entreprise, dans les domaines des mandats qu'ils lui "
+            "ont donnés"
+        ),
+        P.GIVE_MANDATE: _(
+            "Donner un mandat à un intermédiaire (comptable, secrétariat social) pour l'entreprise"
+        ),
+        P.ACCEPT_MANDATE: _(
+            "Accepter ou refuser les mandats que des clients donnent à l'entreprise"
+        ),
     }
 
 
