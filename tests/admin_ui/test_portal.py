@@ -259,3 +259,40 @@ def test_the_help_page_explains_intermediaries(app):
     text = page_text(Browser(app).get("/portail/aide"))
     assert "Comment agir pour les clients d'un intermédiaire ?" in text
     assert "Collaborateur clients" in text
+
+
+def test_the_public_catalogue_needs_no_login(app, pensions):
+    add_client(ClientMetadata("Sans fiche", "divers", client_id="sans-fiche"), actor="test")
+    response = Browser(app).get("/portail/services")
+    assert response.status_code == 200
+    text = page_text(response)
+    html = response.get_data(as_text=True)
+    assert "Les services de Mon Espace" in text
+    assert "Ma pension" in text and "Votre pension de retraite." in text
+    assert 'href="https://pension.example.test/"' in html
+    assert "Guichet fiscal (démonstration)" in text
+    assert "Pour : Espace Citoyen" in text
+    assert "Sans fiche" not in text  # no catalogue entry: not listed
+    assert "Connecté" not in text
+
+
+def test_the_public_catalogue_in_the_visitor_s_language(app, pensions):
+    text = page_text(Browser(app).get("/portail/services", query_string={"lang": "nl"}))
+    assert "Mijn pensioen" in text and "Ma pension" not in text
+    # No German name: the French one.
+    text = page_text(Browser(app).get("/portail/services", query_string={"lang": "de"}))
+    assert "Ma pension" in text
+
+
+def test_a_disabled_service_is_not_in_the_public_catalogue(app, pensions):
+    assert "Ma pension" in page_text(Browser(app).get("/portail/services"))
+    disable_client("pensions", actor="test")
+    text = page_text(Browser(app).get("/portail/services"))
+    assert "Ma pension" not in text and "Guichet fiscal (démonstration)" in text
+
+
+def test_the_public_catalogue_is_searched(app, pensions):
+    text = page_text(Browser(app).get("/portail/services", query_string={"q": "pensioen"}))
+    assert "Ma pension" in text and "Guichet fiscal" not in text
+    text = page_text(Browser(app).get("/portail/services", query_string={"q": "zzz" * 100}))
+    assert "Aucun service ne correspond à votre recherche." in text
