@@ -34,7 +34,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui import limits
-from admin_ui.listing import NUMBER_RE, Query, page_number, parse
+from admin_ui.listing import NUMBER_RE, PageLinks, Query, page_number, parse
 from admin_ui.pages import check_form, logged_in, person_name, too_many
 from authz import facts as F
 from authz import listings
@@ -167,7 +167,7 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
         form_error=asked.error,
         requests=[_request_row(r) for r in mine.rows],
         requests_found=mine,
-        requests_links=RequestLinks(asked),
+        requests_links=_requests_links(asked, found.page),
         error=error,
         notice=notice,
         csrf=csrf_token(session),
@@ -178,18 +178,10 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
 REQUESTS_PAGE = "demandes"
 
 
-class RequestLinks:
-    """The page links of "Mes demandes" (``manage/_listing.html``'s pager): they keep the
-    search and page of "Mes entreprises" and set ``demandes``."""
-
-    def __init__(self, asked: Query) -> None:
-        self.asked = asked
-
-    def args(self, base: dict[str, Any], page: int) -> dict[str, Any]:
-        kept = self.asked.args(base)
-        if self.asked.page > 1:
-            kept["page"] = self.asked.page
-        return {**kept, REQUESTS_PAGE: page, "_anchor": "mes-demandes"}
+def _requests_links(asked: Query, page: int) -> PageLinks:
+    """The page links of "Mes demandes": they keep the search and page of "Mes entreprises"."""
+    kept = asked.args({}, **({"page": page} if page > 1 else {}))
+    return PageLinks(kept, REQUESTS_PAGE, "mes-demandes")
 
 
 # "Mes entreprises" a page at a time: one person's mandates are one statement
