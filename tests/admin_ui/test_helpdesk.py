@@ -349,7 +349,11 @@ def test_an_enterprises_members_are_paginated_and_searched(olivier, add_members)
     assert html.count('<th scope="row"><a href="/helpdesk/personne?nrn=') == 50
     assert f'href="/helpdesk/entreprise?bce={BOULANGERIE}&amp;page=2#members"' in html
     last = text(olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&page=3"))
-    assert "page 3 sur 3" in last and "Sophie Martin-Démo" in last
+    members = last.split('id="members"', 1)[1].split('id="requests"', 1)[0]
+    # By name: Janssens, Martin, Member 00000 to 00119, Peeters; the last page holds 23.
+    assert "page 3 sur 3" in last and "Luc Peeters-Démo" in members
+    assert "Member 00097" not in members and "Member 00098" in members
+    assert "Sophie Martin-Démo" not in members
     found = text(olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&q=Member+00042"))
     assert "1 membre" in found and "Member 00042" in found and "Member 00043" not in found
     by_nrn = text(olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&q={EMMA}"))
