@@ -15,7 +15,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from authz import audit, db
 from authz.errors import SchemaError
-from authz.models import ALL_MODELS, EnterpriseMandate, SchemaInfo
+from authz.models import ALL_MODELS, AuditMention, EnterpriseMandate, SchemaInfo
 
 
 def _v2_authorization_epochs(migrator: SchemaMigrator) -> None:
@@ -53,6 +53,12 @@ def _v6_client_catalogue(migrator: SchemaMigrator) -> None:
     migrate(migrator.add_column("client", "catalogue", TextField(null=True)))
 
 
+def _v7_audit_mentions(migrator: SchemaMigrator) -> None:
+    """The persons each audit event names, indexed: a person's events by exact match."""
+    db.database.create_tables([AuditMention])
+    audit.rebuild_mentions()
+
+
 _PG_LOCK_KEY = 0x4D45_5343  # "MESC"
 
 
@@ -83,6 +89,7 @@ STEPS: dict[int, Callable[[SchemaMigrator], None]] = {
     4: _v4_keyed_audit_log,
     5: _v5_enterprise_mandates,
     6: _v6_client_catalogue,
+    7: _v7_audit_mentions,
 }
 
 
