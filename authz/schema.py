@@ -16,7 +16,7 @@ from playhouse.migrate import PostgresqlMigrator, SchemaMigrator, SqliteMigrator
 
 from authz import audit, db
 from authz.errors import SchemaError
-from authz.models import ALL_MODELS, EnterpriseMandate, SchemaInfo
+from authz.models import ALL_MODELS, AuditMention, EnterpriseMandate, SchemaInfo
 
 FLOOR_COLUMN = "compatible_from"
 _COMPATIBLE = "_monespace_backward_compatible"
@@ -76,6 +76,12 @@ def _v6_client_catalogue(migrator: SchemaMigrator) -> None:
     migrate(migrator.add_column("client", "catalogue", TextField(null=True)))
 
 
+def _v7_audit_mentions(migrator: SchemaMigrator) -> None:
+    """The persons each audit event names, indexed: a person's events by exact match."""
+    db.database.create_tables([AuditMention])
+    audit.rebuild_mentions()
+
+
 _PG_LOCK_KEY = 0x4D45_5343  # "MESC"
 
 
@@ -106,6 +112,7 @@ STEPS: dict[int, Callable[[SchemaMigrator], None]] = {
     4: _v4_keyed_audit_log,
     5: _v5_enterprise_mandates,
     6: _v6_client_catalogue,
+    7: _v7_audit_mentions,
 }
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from authz import db, schema
-from authz.models import ALL_MODELS, Enterprise, EnterpriseMandate, SchemaInfo
+from authz.models import ALL_MODELS, AuditMention, Enterprise, EnterpriseMandate, SchemaInfo
 from monespace.cli import cli
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,7 +64,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     )
     db.database.execute_sql("DROP INDEX audit_event_action_seq")
     fresh_mandate_indexes = {i.name for i in db.database.get_indexes("enterprise_mandate")}
-    db.database.drop_tables([EnterpriseMandate])
+    db.database.drop_tables([EnterpriseMandate, AuditMention])
     SchemaInfo.update(version=1).execute()
     assert "authz_epoch" not in {c.name for c in db.database.get_columns("enterprise")}
 
@@ -75,6 +75,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     assert "upgraded schema to version 4: An HMAC per audit log row" in output
     assert "upgraded schema to version 5: Mandates between enterprises" in output
     assert "upgraded schema to version 6: A catalogue entry per client" in output
+    assert "upgraded schema to version 7: The persons each audit event names" in output
     assert schema.current_version() == schema.CURRENT_VERSION
     # The table comes back with the indexes of a new database (the one open mandate per pair).
     assert {i.name for i in db.database.get_indexes("enterprise_mandate")} == (
