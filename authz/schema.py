@@ -76,6 +76,8 @@ def _v6_client_catalogue(migrator: SchemaMigrator) -> None:
     migrate(migrator.add_column("client", "catalogue", TextField(null=True)))
 
 
+# Not backward compatible: the older software would write audit events without their
+# mentions, which a person's history would then miss.
 def _v7_audit_mentions(migrator: SchemaMigrator) -> None:
     """The persons each audit event names, indexed: a person's events by exact match."""
     db.database.create_tables([AuditMention])
