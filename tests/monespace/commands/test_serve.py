@@ -199,9 +199,13 @@ def test_gunicorn_started_directly_refuses_them_too(database, database_url, tmp_
     )
     no_redis = run_refused(command, shared)
 
-    assert refused.returncode == 3  # gunicorn: a worker failed to boot
+    # gunicorn halts with 3 (a worker failed to boot); when the second worker's exit is reaped
+    # while the arbiter is already stopping, its SIGCHLD handler raises the halt again,
+    # uncaught, and the status is 1 (gunicorn's own race). Either way the node does not start,
+    # and the log says why in one line.
+    assert refused.returncode in (1, 3)
     assert "error: rate_limit_storage: memory:// counts in each process" in refused.stderr
-    assert no_redis.returncode == 3
+    assert no_redis.returncode in (1, 3)
     assert "rate_limit_storage: redis://127.0.0.1:1/0: the server does not answer" in (
         no_redis.stderr
     )
