@@ -18,6 +18,7 @@ where the person goes back to, e.g. the espace chooser of a login under way.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -56,11 +57,20 @@ from authz.listings import Page
 from authz.mandates import (
     BASIS_DESIGNATION,
     BASIS_GRANT,
+    BASIS_MANDATE,
     Mandate,
+    clients_through_firms,
     facts_by_enterprise,
     mandates_of,
 )
-from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
+from authz.permissions import (
+    ACCEPT_MANDATE,
+    ACT_FOR,
+    ACT_FOR_CLIENTS,
+    DESIGNATE_GAP,
+    GIVE_MANDATE,
+    VIEW_MEMBERS,
+)
 from authz.queries import MyRequest, requests_of
 from authz.services import Caller, request_role, withdraw_request
 from authz.tables import today
@@ -71,7 +81,13 @@ if TYPE_CHECKING:
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
 
-ROLE_CHOICES = ("agent", "reader", "owner", "access_manager")
+# The roles a person may ask for. "client_agent" is among them: an accountant's or a social
+# secretariat's employee asks their firm for what their work needs (acting for its clients);
+# the request gives nothing until the firm's GAP or an access manager accepts it, with that
+# role or a lesser one, so asking for it opens nothing the firm has not chosen. Left out, the
+# firm could only accept a lesser role and change it afterwards: two steps for one decision.
+# Only "gap" is never asked for (it comes from a legal representative's designation).
+ROLE_CHOICES = ("agent", "client_agent", "reader", "owner", "access_manager")
 MAX_MESSAGE = 1000
 
 
@@ -100,6 +116,7 @@ def short_role_labels() -> dict[str, str]:
         "access_manager": _("Gestionnaire d'accès"),
         "gap": _("Gestionnaire d'accès principal (GAP)"),
         "representative": _("Représentant légal"),
+        "client": _("Client de votre cabinet"),
     }
 
 
@@ -157,7 +174,7 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
                 "Votre demande pour %(name)s a été retirée.", name=done.request.enterprise.name
             )
     asked = _asked()
-    found = _held_page(mandates_of(person.nrn), asked)
+    found = _held_page(mandates_of(person.nrn) + through_firms(person.nrn), asked)
     shown = [m for group in found.rows for m in group]
     return render_template(
         "enterprises/index.html",
@@ -179,7 +196,7 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
 # (``mandates_of``), grouped by enterprise, searched and sorted here; only the page is
 # formatted and put to the policy.
 HELD_SORTS = ("name", "bce", "since")
-MANDATE_ROLES = ("gap", "access_manager", "owner", "agent", "reader", "representative")
+MANDATE_ROLES = ("gap", "access_manager", "owner", "agent", "reader", "representative", "client")
 HELD_PAGE_SIZE = 25
 
 
@@ -225,6 +242,51 @@ def _held_page(mandates: list[Mandate], asked: Query) -> Page[list[Mandate]]:
     return Page(kept[start : start + HELD_PAGE_SIZE], total, page, pages, HELD_PAGE_SIZE)
 
 
+def through_firms(nrn: str) -> list[Mandate]:
+    """The clients the person acts for through their firms, as rows of "Mes entreprises"
+    (role ``client``, the firm named): each mandate in force that the firm holds, with the
+    service domains where the policy lets the person act for the firm's clients
+    (``act_for_clients`` on the firm, asked per domain for all the firms at once; a scoped
+    role in the firm narrows the mandate's domains). A mandate giving the person no domain
+    is not listed."""
+    held = clients_through_firms(nrn)
+    if not held:
+        return []
+    holdings = {h.enterprise.bce: h for h in facts_by_enterprise(nrn, today())}
+    asked = sorted({(t.firm.bce, d) for t in held for d in t.domains if t.firm.bce in holdings})
+    questions = [
+        F.Question(
+            n,
+            holdings[firm].person,
+            ACT_FOR_CLIENTS,
+            replace(holdings[firm].enterprise, service_domain=domain),
+        )
+        for n, (firm, domain) in enumerate(asked)
+    ]
+    allowed = get_engine().allowed_each(questions)
+    acting = {(q.enterprise.bce, q.enterprise.service_domain) for q in questions if q.n in allowed}
+    rows = []
+    for t in held:
+        domains = tuple(d for d in t.domains if (t.firm.bce, d) in acting)
+        if domains:
+            since = datetime.combine(t.valid_from, time())
+            rows.append(
+                Mandate(
+                    t.client,
+                    BASIS_MANDATE,
+                    t.mandate_id,
+                    "client",
+                    "",
+                    None,
+                    since,
+                    t.valid_until,
+                    domains,
+                    firm=t.firm,
+                )
+            )
+    return rows
+
+
 def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     """What the policy lets the person do for each enterprise listed (by BCE number): a
     mandate row is a fact; whether it lets the person act or manage is the policy's answer
@@ -233,7 +295,7 @@ def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     put to the policy in one question."""
     listed = {m.enterprise.bce for m in mandates}
     held = [h for h in facts_by_enterprise(nrn, today()) if h.enterprise.bce in listed]
-    actions = (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP)
+    actions = (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP, GIVE_MANDATE, ACCEPT_MANDATE)
     questions = [
         F.Question(n, h.person, action, h.enterprise)
         for n, (h, action) in enumerate((h, a) for h in held for a in actions)
@@ -243,6 +305,12 @@ def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     for question in questions:
         if question.n in allowed:
             powers[question.enterprise.bce].add(question.action)
+    # A client reached through a firm: the policy already said in which domains the person
+    # acts for the firm's clients (through_firms); the mandate is in force, and a stopped
+    # client gives nothing, as the policy's allow says.
+    for mandate in mandates:
+        if mandate.basis == BASIS_MANDATE and mandate.enterprise.active:
+            powers.setdefault(mandate.enterprise.bce, set()).add(ACT_FOR)
     return {bce: frozenset(found) for bce, found in powers.items()}
 
 
@@ -264,6 +332,12 @@ def _mandate_row(mandate: Mandate) -> dict[str, Any]:
             )
         else:
             source = _("Rôle accordé par %(name)s", name=by) if by else _("Rôle accordé")
+    elif mandate.basis == BASIS_MANDATE:
+        source = _(
+            "via %(firm)s, mandat %(domains)s",
+            firm=mandate.firm.name if mandate.firm else "",
+            domains=", ".join(mandate.scope),
+        )
     elif mandate.basis == BASIS_DESIGNATION:
         source = (
             _("Désignation comme GAP par %(name)s", name=by) if by else _("Désignation comme GAP")
