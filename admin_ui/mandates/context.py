@@ -18,10 +18,10 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui.pages import enterprise_or_404, logged_in, person_name, refused
+from authz import queries
 from authz.engine import get_engine
 from authz.errors import AlreadyDecided, AuthzError, EnterpriseStopped, Forbidden, NotFound
 from authz.identifiers import format_bce
-from authz.models import EnterpriseMandate
 from authz.permissions import ACCEPT_MANDATE, GIVE_MANDATE
 from authz.services import Caller
 from authz.services.base import facts_for
@@ -30,7 +30,7 @@ from authz.tables import MAX_ROW_ID
 from idp_bridge.browser_session import csrf_token
 
 if TYPE_CHECKING:
-    from authz.models import Enterprise, Person
+    from authz.models import Enterprise, EnterpriseMandate, Person
 
 bp = Blueprint(
     "mandates", __name__, url_prefix="/entreprises/<bce>/mandats", template_folder="../templates"
@@ -109,7 +109,7 @@ def forbidden(enterprise: Enterprise, needs: str | None = None):
 def _find(mandate_id: int) -> EnterpriseMandate | None:
     if not 0 < mandate_id <= MAX_ROW_ID:  # nothing larger than a row id can be
         return None
-    return EnterpriseMandate.get_or_none(EnterpriseMandate.id == mandate_id)
+    return queries.row("mandate", mandate_id)
 
 
 def mandate_of(caller: MandateCaller, mandate_id: int, side: str) -> EnterpriseMandate:

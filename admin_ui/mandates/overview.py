@@ -9,7 +9,7 @@ be this enterprise's, on that side, in the status the action leaves it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import request
 from flask_babel import gettext as _
@@ -22,10 +22,12 @@ from admin_ui.mandates.context import (
     mandate_row,
     page,
 )
-from authz import listings
-from authz.models import EnterpriseMandate
+from authz import listings, queries
 from authz.services.intermediaries import MANDATEE, MANDATOR
 from authz.tables import MAX_ROW_ID
+
+if TYPE_CHECKING:
+    from authz.models import EnterpriseMandate
 
 GIVEN_STATUSES = ("pending", "accepted", "refused", "withdrawn", "ended")
 PROPOSALS_SHOWN = 50
@@ -106,7 +108,7 @@ def _notice(caller: MandateCaller) -> str | None:
 def _own(caller: MandateCaller, mandate_id: int | None, side: str) -> EnterpriseMandate | None:
     if mandate_id is None or not 0 < mandate_id <= MAX_ROW_ID:
         return None
-    mandate = EnterpriseMandate.get_or_none(EnterpriseMandate.id == mandate_id)
+    mandate = queries.row("mandate", mandate_id)
     if mandate is None:
         return None
     mine = mandate.mandator_id if side == MANDATOR else mandate.mandatee_id
