@@ -7,7 +7,7 @@ import pytest
 from authz.models import Enterprise, LegalRepresentation, Person
 from authz.services import designate_gap, grant_role
 from loadtests import admin_pages
-from tests.admin_ui.mandates.firm_world import (
+from tests.admin_ui.mandates.firm_people import (
     BOULANGERIE,
     EMMA,
     FIDU,
@@ -50,7 +50,7 @@ def add_members(app):
 @pytest.fixture
 def world(app) -> World:
     """A firm beside the demo's Boulangerie, built through the services (who is who:
-    :mod:`tests.admin_ui.mandates.firm_world`)."""
+    :mod:`tests.admin_ui.mandates.firm_people`)."""
     firm = Enterprise.create(bce=FIDU, name="Fidu Comptable SRL")
     LegalRepresentation.create(person=person(PAUL), enterprise=firm, capacity="gérant")
     designate_gap(as_(PAUL), FIDU, JEAN)

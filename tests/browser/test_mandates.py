@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from authz import db
 from authz.models import Enterprise, EnterpriseMandate, LegalRepresentation, Person, RoleGrant
 from authz.services import designate_gap, grant_role
-from tests.admin_ui.mandates.firm_world import ALICE, FIDU, JEAN, MARC, PAUL, as_, person
+from tests.admin_ui.mandates.firm_people import ALICE, FIDU, JEAN, MARC, PAUL, as_, person
 from tests.browser.playwright_pages import only_message_to
 
 BOULANGERIE = "Boulangerie Démo SA"

@@ -12,7 +12,7 @@ import pytest
 from admin_ui.models import OutboxMessage
 from authz.models import AuditEvent, Enterprise, EnterpriseMandate, today
 from authz.services import accept_mandate
-from tests.admin_ui.mandates.firm_world import (
+from tests.admin_ui.mandates.firm_people import (
     BOULANGERIE,
     CLAIRE,
     EMMA,

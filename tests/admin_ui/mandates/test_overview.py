@@ -4,7 +4,7 @@ whom the policy lets use it."""
 from __future__ import annotations
 
 from admin_ui.mandates.overview import PROPOSALS_SHOWN
-from tests.admin_ui.mandates.firm_world import (
+from tests.admin_ui.mandates.firm_people import (
     ALICE,
     BOULANGERIE,
     CLAIRE,

@@ -7,7 +7,7 @@ from admin_ui.models import OutboxMessage
 from authz.listings import PAGE_SIZE
 from authz.models import AuditEvent, Enterprise, EnterpriseMandate, LegalRepresentation
 from authz.services import accept_mandate, propose_mandate
-from tests.admin_ui.mandates.firm_world import (
+from tests.admin_ui.mandates.firm_people import (
     BOULANGERIE,
     EMMA,
     FIDU,
