@@ -19,7 +19,6 @@ from oic.oic.message import OpenIDSchema
 from pyop.exceptions import BearerTokenError, InvalidAccessToken, InvalidSubjectIdentifier
 from pyop.message import AuthorizationRequest
 
-from authz.clients import find_client
 from idp_bridge.oidc.edge import (
     Edge,
     answer_errors_as_oauth,
@@ -112,7 +111,7 @@ def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
         user_claims = pyop.userinfo.get_claims_for(user_id, requested)
         user_claims.setdefault("sub", record["sub"])
         answer = OpenIDSchema(**user_claims).to_dict()
-        client = find_client(auth_req["client_id"])
+        client = edge.clients.get(auth_req["client_id"])
         if client is None:  # removed since the token was issued
             raise InvalidAccessToken("no such client")
         answer.update(grant_claims(auth_req, client, edge))
