@@ -60,6 +60,8 @@ def test_the_firms_gap_refuses_with_a_reason(app, world):
     assert answer.status_code == 303
     refused = EnterpriseMandate.get_by_id(mandate.id)
     assert (refused.status, refused.reason) == ("refused", "Pas de place")
+    last = AuditEvent.select().order_by(AuditEvent.id.desc()).first()
+    assert last.action == "mandate.refuse"
     assert mails("mandate_refused") == BOTH_GAPS
     too_long = world.propose()
     before = state()
