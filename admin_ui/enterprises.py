@@ -3,10 +3,10 @@
 ``GET /entreprises``: the enterprises a logged-in person holds a mandate on, with its role,
 its source (a legal representation from the BCE, a GAP designation, a role grant and who gave
 it) and its end date, and the clients the person acts for through a firm (the firm named, with
-the domains the policy gives them: :func:`through_firms`); below, the person's role requests with their status. A pending request
-can be withdrawn (``POST /entreprises/demandes/<id>/retirer``, through
-``authz.services.withdraw_request``); someone else's request is answered 404, as if it did not
-exist.
+the domains the policy gives them: :func:`through_firms`); below, the person's role requests
+with their status. A pending request can be withdrawn
+(``POST /entreprises/demandes/<id>/retirer``, through ``authz.services.withdraw_request``);
+someone else's request is answered 404, as if it did not exist.
 
 ``GET|POST /entreprises/ajouter``: a logged-in person asks an enterprise's principal access
 manager (GAP) for a role. The BCE number is accepted in any common spelling (dots, spaces, a
