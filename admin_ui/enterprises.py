@@ -88,7 +88,8 @@ bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_fold
 # role or a lesser one, so asking for it opens nothing the firm has not chosen. Left out, the
 # firm could only accept a lesser role and change it afterwards: two steps for one decision.
 # Only "gap" is never asked for (it comes from a legal representative's designation).
-ROLE_CHOICES = ("agent", "client_agent", "reader", "owner", "access_manager")
+# Offered in this order: the usual roles first, the firms' own one last.
+ROLE_CHOICES = ("agent", "reader", "owner", "access_manager", "client_agent")
 MAX_MESSAGE = 1000
 
 
@@ -412,7 +413,7 @@ def _add_page(form, back, session, error=None, sent=None, no_gap=False) -> str:
     return render_template(
         "enterprises/add.html",
         form=form,
-        roles={role: label for role, label in role_labels().items() if role in ROLE_CHOICES},
+        roles={role: role_labels()[role] for role in ROLE_CHOICES},
         error=error,
         sent=sent,
         formatted_bce=format_bce,
