@@ -61,7 +61,13 @@ class Edge:
     def __init__(self, config: Any):
         self.issuer = config.base_url
         self.secret = config.secret_key.encode()
-        self.keys = KeyStore(config.secret_key, max_token_lifetime=REFRESH_TOKEN_TTL)
+        # With the secret keys it replaced, which named the login sessions opened before.
+        self.secrets = (self.secret, *(key.encode() for key in config.previous_secret_keys))
+        self.keys = KeyStore(
+            config.secret_key,
+            previous_secret_keys=config.previous_secret_keys,
+            max_token_lifetime=REFRESH_TOKEN_TTL,
+        )
         self.pending = DatabaseRequestStore("authorize")
         # Client assertions may live an hour: what common client libraries sign by default
         # (authlib); each one is single-use all the same (its jti is kept until it expires).
