@@ -2,10 +2,11 @@
 
 ``GET /entreprises``: the enterprises a logged-in person holds a mandate on, with its role,
 its source (a legal representation from the BCE, a GAP designation, a role grant and who gave
-it) and its end date; below, the person's role requests with their status. A pending request
-can be withdrawn (``POST /entreprises/demandes/<id>/retirer``, through
-``authz.services.withdraw_request``); someone else's request is answered 404, as if it did not
-exist.
+it) and its end date, and the clients the person acts for through a firm (the firm named, with
+the domains the policy gives them: :func:`through_firms`); below, the person's role requests
+with their status. A pending request can be withdrawn
+(``POST /entreprises/demandes/<id>/retirer``, through ``authz.services.withdraw_request``);
+someone else's request is answered 404, as if it did not exist.
 
 ``GET|POST /entreprises/ajouter``: a logged-in person asks an enterprise's principal access
 manager (GAP) for a role. The BCE number is accepted in any common spelling (dots, spaces, a
@@ -18,6 +19,7 @@ where the person goes back to, e.g. the espace chooser of a login under way.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -57,11 +59,20 @@ from authz.listings import Page
 from authz.mandates import (
     BASIS_DESIGNATION,
     BASIS_GRANT,
+    BASIS_MANDATE,
     Mandate,
+    clients_through_firms,
     facts_by_enterprise,
     mandates_of,
 )
-from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
+from authz.permissions import (
+    ACCEPT_MANDATE,
+    ACT_FOR,
+    ACT_FOR_CLIENTS,
+    DESIGNATE_GAP,
+    GIVE_MANDATE,
+    VIEW_MEMBERS,
+)
 from authz.queries import MyRequest
 from authz.services import Caller, request_role, withdraw_request
 from authz.tables import today
@@ -72,7 +83,14 @@ if TYPE_CHECKING:
 
 bp = Blueprint("enterprises", __name__, url_prefix="/entreprises", template_folder="templates")
 
-ROLE_CHOICES = ("agent", "reader", "owner", "access_manager")
+# The roles a person may ask for. "client_agent" is among them: an accountant's or a social
+# secretariat's employee asks their firm for what their work needs (acting for its clients);
+# the request gives nothing until the firm's GAP or an access manager accepts it, with that
+# role or a lesser one, so asking for it opens nothing the firm has not chosen. Left out, the
+# firm could only accept a lesser role and change it afterwards: two steps for one decision.
+# Only "gap" is never asked for (it comes from a legal representative's designation).
+# Offered in this order: the usual roles first, the firms' own one last.
+ROLE_CHOICES = ("agent", "reader", "owner", "access_manager", "client_agent")
 MAX_MESSAGE = 1000
 
 
@@ -101,6 +119,7 @@ def short_role_labels() -> dict[str, str]:
         "access_manager": _("Gestionnaire d'accès"),
         "gap": _("Gestionnaire d'accès principal (GAP)"),
         "representative": _("Représentant légal"),
+        "client": _("Client de votre cabinet"),
     }
 
 
@@ -154,7 +173,7 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
         done = listings.own_request(person, withdrawn)
         if done is not None and done.status == "withdrawn":
             notice = _("Votre demande pour %(name)s a été retirée.", name=done.enterprise.name)
-    found = _held_page(mandates_of(person.nrn), asked)
+    found = _held_page(mandates_of(person.nrn) + through_firms(person.nrn), asked)
     shown = [m for group in found.rows for m in group]
     return render_template(
         "enterprises/index.html",
@@ -188,7 +207,7 @@ def _requests_links(asked: Query, page: int) -> PageLinks:
 # (``mandates_of``), grouped by enterprise, searched and sorted here; only the page is
 # formatted and put to the policy.
 HELD_SORTS = ("name", "bce", "since")
-MANDATE_ROLES = ("gap", "access_manager", "owner", "agent", "reader", "representative")
+MANDATE_ROLES = ("gap", "access_manager", "owner", "agent", "reader", "representative", "client")
 HELD_PAGE_SIZE = 25
 
 
@@ -234,6 +253,51 @@ def _held_page(mandates: list[Mandate], asked: Query) -> Page[list[Mandate]]:
     return Page(kept[start : start + HELD_PAGE_SIZE], total, page, pages, HELD_PAGE_SIZE)
 
 
+def through_firms(nrn: str) -> list[Mandate]:
+    """The clients the person acts for through their firms, as rows of "Mes entreprises"
+    (role ``client``, the firm named): each mandate in force that the firm holds, with the
+    service domains where the policy lets the person act for the firm's clients
+    (``act_for_clients`` on the firm, asked per domain for all the firms at once; a scoped
+    role in the firm narrows the mandate's domains). A mandate giving the person no domain
+    is not listed."""
+    held = clients_through_firms(nrn)
+    if not held:
+        return []
+    holdings = {h.enterprise.bce: h for h in facts_by_enterprise(nrn, today())}
+    asked = sorted({(t.firm.bce, d) for t in held for d in t.domains if t.firm.bce in holdings})
+    questions = [
+        F.Question(
+            n,
+            holdings[firm].person,
+            ACT_FOR_CLIENTS,
+            replace(holdings[firm].enterprise, service_domain=domain),
+        )
+        for n, (firm, domain) in enumerate(asked)
+    ]
+    allowed = get_engine().allowed_each(questions)
+    acting = {(q.enterprise.bce, q.enterprise.service_domain) for q in questions if q.n in allowed}
+    rows = []
+    for t in held:
+        domains = tuple(d for d in t.domains if (t.firm.bce, d) in acting)
+        if domains:
+            since = datetime.combine(t.valid_from, time())
+            rows.append(
+                Mandate(
+                    t.client,
+                    BASIS_MANDATE,
+                    t.mandate_id,
+                    "client",
+                    "",
+                    None,
+                    since,
+                    t.valid_until,
+                    domains,
+                    firm=t.firm,
+                )
+            )
+    return rows
+
+
 def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     """What the policy lets the person do for each enterprise listed (by BCE number): a
     mandate row is a fact; whether it lets the person act or manage is the policy's answer
@@ -242,7 +306,7 @@ def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     put to the policy in one question."""
     listed = {m.enterprise.bce for m in mandates}
     held = [h for h in facts_by_enterprise(nrn, today()) if h.enterprise.bce in listed]
-    actions = (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP)
+    actions = (ACT_FOR, VIEW_MEMBERS, DESIGNATE_GAP, GIVE_MANDATE, ACCEPT_MANDATE)
     questions = [
         F.Question(n, h.person, action, h.enterprise)
         for n, (h, action) in enumerate((h, a) for h in held for a in actions)
@@ -252,6 +316,12 @@ def _powers(nrn: str, mandates: list[Mandate]) -> dict[str, frozenset[str]]:
     for question in questions:
         if question.n in allowed:
             powers[question.enterprise.bce].add(question.action)
+    # A client reached through a firm: the policy already said in which domains the person
+    # acts for the firm's clients (through_firms); the mandate is in force, and a stopped
+    # client gives nothing, as the policy's allow says.
+    for mandate in mandates:
+        if mandate.basis == BASIS_MANDATE and mandate.enterprise.active:
+            powers.setdefault(mandate.enterprise.bce, set()).add(ACT_FOR)
     return {bce: frozenset(found) for bce, found in powers.items()}
 
 
@@ -273,6 +343,12 @@ def _mandate_row(mandate: Mandate) -> dict[str, Any]:
             )
         else:
             source = _("Rôle accordé par %(name)s", name=by) if by else _("Rôle accordé")
+    elif mandate.basis == BASIS_MANDATE:
+        source = _(
+            "via %(firm)s, mandat %(domains)s",
+            firm=mandate.firm.name if mandate.firm else "",
+            domains=", ".join(mandate.scope),
+        )
     elif mandate.basis == BASIS_DESIGNATION:
         source = (
             _("Désignation comme GAP par %(name)s", name=by) if by else _("Désignation comme GAP")
@@ -346,7 +422,7 @@ def _add_page(form, back, session, error=None, sent=None, no_gap=False) -> str:
     return render_template(
         "enterprises/add.html",
         form=form,
-        roles={role: label for role, label in role_labels().items() if role in ROLE_CHOICES},
+        roles={role: role_labels()[role] for role in ROLE_CHOICES},
         error=error,
         sent=sent,
         formatted_bce=format_bce,

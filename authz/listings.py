@@ -23,7 +23,15 @@ from peewee import JOIN, Case
 
 from authz import db
 from authz.mandates import BASIS_GRANT, in_force_condition
-from authz.models import ROLE_RANK, Enterprise, Invitation, Person, RoleGrant, RoleRequest
+from authz.models import (
+    ROLE_RANK,
+    Enterprise,
+    EnterpriseMandate,
+    Invitation,
+    Person,
+    RoleGrant,
+    RoleRequest,
+)
 from authz.queries import MyRequest
 from authz.services import GAP_ROLE
 from authz.tables import today, utcnow
@@ -311,3 +319,41 @@ def own_request(person: Person, request_id: int) -> RoleRequest | None:
         .where((RoleRequest.id == request_id) & (RoleRequest.person == person))
         .first()
     )
+
+
+# -- mandates between enterprises ------------------------------------------------------------
+
+MANDATE_SORTS = ("name", "since")
+OTHER = Enterprise.alias("other")
+
+
+def mandates(
+    enterprise: Enterprise,
+    side: str,
+    statuses: tuple[str, ...],
+    search: Search,
+    page: int,
+    size: int = PAGE_SIZE,
+) -> Page[EnterpriseMandate]:
+    """One page of the mandates the enterprise gave (``side`` "mandator": the other party,
+    ``other``, is the firm) or was given (``mandatee``: the other party is the client), in one
+    of ``statuses``. ``search.words`` are words of the other party's name, ``search.nrn`` here
+    a BCE number (exact). Sorted by the other party's name (or by first day, ``since``); a
+    firm with thousands of clients is read a page at a time."""
+    mine, theirs = (
+        (EnterpriseMandate.mandator, EnterpriseMandate.mandatee)
+        if side == "mandator"
+        else (EnterpriseMandate.mandatee, EnterpriseMandate.mandator)
+    )
+    query = (
+        EnterpriseMandate.select(EnterpriseMandate, OTHER)
+        .join(OTHER, on=(theirs == OTHER.id), attr="other")
+        .where((mine == enterprise) & EnterpriseMandate.status.in_(statuses))
+    )
+    if search.nrn:
+        query = query.where(OTHER.bce == search.nrn)
+    for word in search.words[:MAX_WORDS]:
+        query = query.where(OTHER.name.contains(word))
+    keys = {"name": [OTHER.name], "since": [EnterpriseMandate.valid_from]}
+    query = _ordered(query, keys, search, "name", EnterpriseMandate.id)
+    return paginate(query, page, size)

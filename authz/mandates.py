@@ -48,6 +48,9 @@ from authz.models import (
 # the pages' too.
 BASIS_GRANT, BASIS_DESIGNATION, BASIS_REPRESENTATION = "grant", "designation", "representation"
 BASES = (BASIS_DESIGNATION, BASIS_GRANT, BASIS_REPRESENTATION)  # strongest first
+# A client enterprise reached through a firm's mandate: not a fact of the person on the client
+# (the facts are the person's role in the firm and the client's mandate to it).
+BASIS_MANDATE = "mandate"
 
 _MODELS = {
     BASIS_GRANT: RoleGrant,
@@ -315,6 +318,9 @@ class Mandate:
     since: datetime  # when it began (a representation: when the registry gave it us)
     until: date | None  # its last day, when there is one
     scope: tuple[str, ...] = ()  # a grant's service domains; () for every domain
+    # A client reached through a firm (basis "mandate"): the firm holding the client's
+    # mandate; ``scope`` is then the domains the person acts in for the client.
+    firm: EnterpriseRef | None = None
 
     def in_force(self, day: date) -> bool:
         return in_force(self.until, day)
@@ -457,6 +463,77 @@ def mandates_of(nrn: str, day: date | None = None) -> list[Mandate]:
             )
         )
     found.sort(key=lambda m: (m.enterprise.name.casefold(), m.enterprise.bce, BASES.index(m.basis)))
+    return found
+
+
+@dataclass(frozen=True)
+class ThroughFirm:
+    """A client a person may reach through a firm: a mandate the client gave the firm,
+    accepted, not ended and in force on the day, where the person holds a standing grant or
+    designation in the firm. Whether that lets them act for the client (their role there, its
+    service domains) is the policy's answer, asked by whoever shows it."""
+
+    client: EnterpriseRef
+    firm: EnterpriseRef
+    mandate_id: int
+    domains: tuple[str, ...]
+    valid_from: date
+    valid_until: date | None
+
+
+def clients_through_firms(nrn: str, day: date | None = None) -> list[ThroughFirm]:
+    """The mandates in force on ``day`` (today by default) held by the firms where ``nrn``
+    holds a standing grant or designation, with both enterprises, by client name. One
+    statement through the (person, enterprise) and (mandatee, status) indexes."""
+    day = day or today()
+    in_firms = (
+        RoleGrant.select(RoleGrant.enterprise)
+        .join(Person, on=(RoleGrant.person == Person.id))
+        .where((Person.nrn == nrn) & standing(BASIS_GRANT, day))
+    ) | (
+        GapDesignation.select(GapDesignation.enterprise)
+        .join(Person, on=(GapDesignation.person == Person.id))
+        .where((Person.nrn == nrn) & standing(BASIS_DESIGNATION, day))
+    )
+    client, firm = Enterprise.alias("client"), Enterprise.alias("firm")
+    mandate = EnterpriseMandate
+    rows = (
+        mandate.select(
+            mandate.id,
+            mandate.domains,
+            mandate.valid_from,
+            mandate.valid_until,
+            client.bce,
+            client.name,
+            client.status,
+            firm.bce,
+            firm.name,
+            firm.status,
+        )
+        .join_from(mandate, client, on=(mandate.mandator == client.id))
+        .join_from(mandate, firm, on=(mandate.mandatee == firm.id))
+        .where(
+            (mandate.status == "accepted")
+            & mandate.mandatee.in_(in_firms)
+            & (mandate.valid_from <= day)
+            & (mandate.valid_until.is_null() | (mandate.valid_until >= day))
+        )
+        .tuples()
+    )
+    found = [
+        ThroughFirm(
+            EnterpriseRef(c_bce, c_name, c_status == "active"),
+            EnterpriseRef(f_bce, f_name, f_status == "active"),
+            mandate_id,
+            tuple(domains.split()),
+            _day(since),
+            _day(until),
+        )
+        for mandate_id, domains, since, until, c_bce, c_name, c_status, f_bce, f_name, f_status in (
+            rows
+        )
+    ]
+    found.sort(key=lambda t: (t.client.name.casefold(), t.client.bce, t.firm.name.casefold()))
     return found
 
 

@@ -24,6 +24,7 @@ from authz.mandates import BASIS_GRANT, BASIS_REPRESENTATION, in_force_condition
 from authz.models import (
     AuditEvent,
     Enterprise,
+    EnterpriseMandate,
     GapDesignation,
     Invitation,
     LegalRepresentation,
@@ -180,7 +181,12 @@ def representations_of(person: Person) -> list[LegalRepresentation]:
 
 # -- lookups -----------------------------------------------------------------------------------
 
-_ROWS = {"grant": RoleGrant, "request": RoleRequest, "invitation": Invitation}
+_ROWS = {
+    "grant": RoleGrant,
+    "request": RoleRequest,
+    "invitation": Invitation,
+    "mandate": EnterpriseMandate,
+}
 
 
 def enterprise(bce: str) -> Enterprise | None:
@@ -193,9 +199,9 @@ def enterprise_again(found: Enterprise) -> Enterprise:
     return Enterprise.get_by_id(found.id)
 
 
-def row(kind: str, row_id: int) -> RoleGrant | RoleRequest | Invitation | None:
-    """The grant, request or invitation with this id (``kind`` one of grant, request,
-    invitation), if any."""
+def row(kind: str, row_id: int) -> RoleGrant | RoleRequest | Invitation | EnterpriseMandate | None:
+    """The grant, request, invitation or mandate between enterprises with this id (``kind``
+    one of grant, request, invitation, mandate), if any."""
     model = _ROWS[kind]
     return model.get_or_none(model.id == row_id)
 

@@ -53,6 +53,7 @@ PACKAGES: tuple[str, ...] = (
     "admin_ui.enterprises",
     "admin_ui.portal",
     "admin_ui.manage",
+    "admin_ui.mandates",
     "admin_ui.representatives",
     "admin_ui.invitations",
     "admin_ui.operator",

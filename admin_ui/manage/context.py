@@ -40,7 +40,9 @@ from authz.errors import (
 )
 from authz.identifiers import format_bce
 from authz.permissions import (
+    ACCEPT_MANDATE,
     DECIDE_REQUEST,
+    GIVE_MANDATE,
     GRANT_ROLE,
     INVITE_MEMBER,
     REVOKE_ROLE,
@@ -177,12 +179,20 @@ def query_id(name: str) -> int | None:
 
 def page(template: str, manager: Manager, **values: Any) -> str:
     """Render an access page with what every one of them shows (title, navigation)."""
+    engine = get_engine()
+    # The mandate pages are linked for whoever the policy lets use them (the GAP; access
+    # managers give and accept no mandate).
+    person_facts, enterprise_facts = manager.facts
+    mandates = any(
+        engine.allowed(person_facts, p, enterprise_facts) for p in (GIVE_MANDATE, ACCEPT_MANDATE)
+    )
     return render_template(
         template,
         enterprise=manager.enterprise,
         bce=manager.bce,
         formatted_bce=format_bce(manager.bce),
         may=manager.permissions,
+        may_mandates=mandates,
         pending_count=pending_count(manager.enterprise),
         csrf=csrf_token(manager.session),
         roles=short_role_labels(),

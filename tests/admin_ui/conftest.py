@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from authz.models import Enterprise, Person
+from authz.models import Enterprise, LegalRepresentation, Person
+from authz.services import designate_gap, grant_role
 from loadtests import admin_pages
+from tests.admin_ui.mandates.firm_people import (
+    BOULANGERIE,
+    EMMA,
+    FIDU,
+    JEAN,
+    MARC,
+    NORA,
+    PAUL,
+    World,
+    as_,
+    person,
+)
 from tests.smtp_server import (
     MailSettings,
     free_port,
@@ -32,3 +45,17 @@ def add_members(app):
         )
 
     return add
+
+
+@pytest.fixture
+def world(app) -> World:
+    """A firm beside the demo's Boulangerie, built through the services (who is who:
+    :mod:`tests.admin_ui.mandates.firm_people`)."""
+    firm = Enterprise.create(bce=FIDU, name="Fidu Comptable SRL")
+    LegalRepresentation.create(person=person(PAUL), enterprise=firm, capacity="gérant")
+    designate_gap(as_(PAUL), FIDU, JEAN)
+    grant_role(as_(JEAN), FIDU, EMMA, "access_manager")
+    grant_role(as_(MARC), BOULANGERIE, NORA, "access_manager")
+    Person.update(email="marc@demo.monespace.invalid").where(Person.nrn == MARC).execute()
+    Person.update(email="jean@demo.monespace.invalid").where(Person.nrn == JEAN).execute()
+    return World(Enterprise.get(Enterprise.bce == BOULANGERIE), firm)

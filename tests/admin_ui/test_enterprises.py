@@ -9,6 +9,8 @@ import pytest
 
 from authz.audit import verify
 from authz.models import AuditEvent, Person, RoleGrant, RoleRequest
+from authz.services import accept_mandate, grant_role
+from tests.admin_ui.mandates import firm_people as fw
 from tests.idp_bridge.web_client import (
     Browser,
     page_text,
@@ -418,3 +420,41 @@ def test_each_enterprise_says_what_the_policy_lets_the_person_do(app, key, can, 
 def test_only_an_operator_is_shown_the_operator_pages(app):
     assert 'href="/operateur"' in logged_in(app, "olivier").get("/me").get_data(as_text=True)
     assert 'href="/operateur"' not in logged_in(app, "marc").get("/me").get_data(as_text=True)
+
+
+# -- clients reached through a firm ------------------------------------------------------------
+
+
+def firm_people_page(app, nrn: str) -> str:
+    return fw.words(fw.logged_in(app, nrn).get("/entreprises"))
+
+
+def test_a_client_agent_of_the_firm_sees_the_client_via_the_firm(app, world):
+    grant_role(fw.as_(fw.JEAN), fw.FIDU, fw.ALICE, "client_agent")
+    mandate = world.propose(("fiscalite", "social"))
+    assert "Boulangerie" not in firm_people_page(app, fw.ALICE)  # pending: nothing yet
+    accept_mandate(fw.as_(fw.JEAN), mandate.id)
+    text = firm_people_page(app, fw.ALICE)
+    assert "Boulangerie Démo SA" in text and "Client de votre cabinet" in text
+    assert "via Fidu Comptable SRL, mandat fiscalite, social" in text
+    assert "Agir pour l'entreprise" in text.replace("&#39;", "'")
+
+
+def test_a_scoped_or_plain_agent_of_the_firm_sees_only_what_the_policy_gives(app, world):
+    grant_role(fw.as_(fw.JEAN), fw.FIDU, fw.ALICE, "client_agent", scope="social")
+    grant_role(fw.as_(fw.JEAN), fw.FIDU, fw.LUC, "agent")
+    accept_mandate(fw.as_(fw.JEAN), world.propose(("fiscalite", "social")).id)
+    assert "via Fidu Comptable SRL, mandat social" in firm_people_page(app, fw.ALICE)
+    luc = firm_people_page(app, fw.LUC)
+    assert "via Fidu Comptable SRL" not in luc  # an agent does not act for clients
+
+
+def test_the_mandate_pages_are_linked_for_who_may_use_them(app, world):
+    assert "Mandats de Boulangerie Démo SA" in firm_people_page(app, fw.CLAIRE)
+    assert "Mandats de Fidu Comptable SRL" in firm_people_page(app, fw.JEAN)
+    assert "Mandats de" not in firm_people_page(app, fw.NORA)
+
+
+def test_a_person_may_ask_for_the_role_acting_for_clients(alice):
+    form = alice.get("/entreprises/ajouter").get_data(as_text=True)
+    assert 'value="client_agent"' in form

@@ -24,7 +24,15 @@ from authz.mandates import (
     mandates_of,
 )
 from authz.models import Enterprise, LegalRepresentation, Person, RoleGrant, today
-from authz.services import Caller, grant_role, revoke_role
+from authz.services import (
+    Caller,
+    accept_mandate,
+    designate_gap,
+    end_mandate,
+    grant_role,
+    propose_mandate,
+    revoke_role,
+)
 from monespace import demo
 from tests.authz.services import make_bce, make_nrn
 
@@ -279,3 +287,36 @@ def test_all_pairs_are_those_of_every_decision_in_a_few_queries(
     on_boulangerie = {nrn for nrn, bce in pairs if bce == BOULANGERIE}
     assert on_boulangerie >= {NRN["marc"], NRN["sophie"], NRN["luc"], NRN["claire"]}
     assert mandates.scoped_service_domains(day) == {"fiscalite"}
+
+
+# -- clients reached through a firm ------------------------------------------------------------
+
+
+def test_clients_through_firms_are_the_accepted_mandates_in_force_of_the_persons_firms(
+    story, statements
+):
+    firm = Enterprise.create(bce=make_bce(4455667), name="Fidu Comptable SRL")
+    rep = Person.create(nrn=make_nrn("700707", 131), given_name="Rita")
+    LegalRepresentation.create(person=rep, enterprise=firm, capacity="gérant")
+    designate_gap(Caller.for_person(rep), firm.bce, NRN["jean"])
+    grant_role(as_("jean"), firm.bce, NRN["alice"], "client_agent", scope="social")
+    accepted = propose_mandate(as_("marc"), BOULANGERIE, firm.bce, ["fiscalite", "social"])
+    accept_mandate(as_("jean"), accepted.id)
+    later = propose_mandate(
+        as_("jean"), ATELIER, firm.bce, ["social"], valid_from=today() + timedelta(days=3)
+    )
+    accept_mandate(as_("jean"), later.id)
+    statements.clear()
+    (found,) = mandates.clients_through_firms(NRN["alice"])
+    assert len(statements) == 1
+    assert (found.client.bce, found.firm.name, found.domains) == (
+        BOULANGERIE,
+        "Fidu Comptable SRL",
+        ("fiscalite", "social"),
+    )
+    # A mandate starting later is there from its first day; an ended one never.
+    in_three_days = mandates.clients_through_firms(NRN["jean"], today() + timedelta(days=3))
+    assert {t.client.bce for t in in_three_days} == {ATELIER, BOULANGERIE}
+    end_mandate(as_("marc"), accepted.id)
+    assert mandates.clients_through_firms(NRN["alice"]) == []
+    assert mandates.clients_through_firms(STRANGER) == []
