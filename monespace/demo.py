@@ -27,7 +27,6 @@ from authz.catalogue import CatalogueEntry
 from authz.clients import ClientMetadata, add_client, set_catalogue
 from authz.engine import get_engine
 from authz.persons import PersonData, record_person
-from authz.tables import today
 from authz.services import (
     Caller,
     accept_mandate,
@@ -36,6 +35,7 @@ from authz.services import (
     propose_mandate,
     request_role,
 )
+from authz.tables import today
 from monespace.config import DEMO_BASE_URL, DEMO_OPERATOR_NRN
 
 DATA_DIR = Path(__file__).resolve().parent / "demo_data"

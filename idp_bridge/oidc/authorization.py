@@ -147,10 +147,9 @@ def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: floa
     if "enterprise" in scopes:
         if "none" in prompts:
             # No page may be shown: answer only when there is nothing to choose.
-            nrn, domain = session.person.nrn, client.service_domain
-            if espaces.espace_choices(nrn, domain, limit=1) or (
-                espaces.client_choices(nrn, domain, limit=1).choices
-            ):
+            # Clients through a firm need no look: acting for them takes a role in the firm
+            # that acts for the firm itself, so the firm is a choice already.
+            if espaces.espace_choices(session.person.nrn, client.service_domain, limit=1):
                 return _redirect_error(
                     params, "interaction_required", "the person must choose an espace"
                 )
