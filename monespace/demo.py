@@ -8,10 +8,10 @@ representative, Paul, but no GAP yet, so nobody can ask it for a role. Alice is 
 acts only for herself. Fiduciaire Démo SRL is an accounting firm: its legal representative,
 Victor, designated himself its GAP and accepted the mandates of three small clients (a
 garage, a florist and a bookshop: ``fiscalite``, the bookshop also ``social``); Inès, his
-client agent, acts for them in those domains. Olivier is the operator (``operators`` in the configuration). The
-registry facts (enterprises, legal representatives) come from the CSV files in ``demo_data/``
-through the real BCE import; everything else goes through the mandate services, so the audit
-log tells the same story.
+client agent, acts for them in those domains. Olivier is the operator (``operators`` in the
+configuration). The registry facts (enterprises, legal representatives) come from the CSV
+files in ``demo_data/`` through the real BCE import; everything else goes through the mandate
+services, so the audit log tells the same story.
 
 Every identifier is fictional: valid checksums, invented people and enterprises.
 """
