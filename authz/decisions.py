@@ -77,6 +77,13 @@ class DecisionPoint:
         self._cache: TTLCache | None = TTLCache(cache_size, ttl) if cache_size else None
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Empty the cache: every answer is then computed afresh (benchmarks of uncached
+        searches)."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache.clear()
+
     # -- single decisions ----------------------------------------------------------------
 
     def evaluate(
@@ -206,11 +213,13 @@ class DecisionPoint:
         return acting
 
     def through(
-        self, nrn: str, action: str, bce: str, service_domain: str | None
+        self, nrn: str, action: str, bce: str, service_domain: str | None, *, allowed: bool = False
     ) -> tuple[str, str] | None:
         """(BCE number, name) of the firm through whose mandate ``nrn`` may do ``action`` for
-        ``bce``; None when their own facts allow it, or nothing does. Cached like decisions
-        (under the epochs of the enterprise and of its firms)."""
+        ``bce``; None when their own facts allow it, or nothing does. ``allowed``: the policy
+        said yes already (a search's result), which spares asking it again when only one firm
+        can be the reason (:func:`authz.espaces.mandate_used`). Cached like decisions (under
+        the epochs of the enterprise and of its firms)."""
         day = today()
         question = (nrn, _THROUGH + action, bce, service_domain, day)
         cached = self._cached(question)
@@ -219,7 +228,7 @@ class DecisionPoint:
         pair = mandates.load_pair(nrn, bce, day, service_domain)
         if pair is None:
             return None
-        mandate = mandate_used(self.engine, pair[0], action, pair[1])
+        mandate = mandate_used(self.engine, pair[0], action, pair[1], allowed=allowed)
         firm = None if mandate is None else (mandate.firm.bce, mandate.firm.name)
         self._store(question, pair[1], (firm is not None, firm))
         return firm

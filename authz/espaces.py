@@ -107,18 +107,36 @@ def acting_for_pair(
 
 
 def mandate_used(
-    engine: PolicyEngine, person: F.PersonFacts, action: str, enterprise: F.EnterpriseFacts
+    engine: PolicyEngine,
+    person: F.PersonFacts,
+    action: str,
+    enterprise: F.EnterpriseFacts,
+    *,
+    allowed: bool = False,
 ) -> F.ClientMandate | None:
     """The client's mandate through which the person may do ``action``, when their own facts
-    on the enterprise do not allow it; None otherwise (allowed directly, or not at all)."""
+    on the enterprise do not allow it; None otherwise (allowed directly, or not at all).
+
+    ``allowed``: the caller already has the policy's yes for the pair. Then a person holding
+    nothing of their own on the enterprise, and something in only one of its firms, acts
+    through that firm's mandate (nothing else could have allowed it): the policy is not asked
+    again."""
     if not enterprise.mandates:
         return None
     own, own_enterprise = direct_facts(person, enterprise)
-    if engine.allowed(own, action, own_enterprise):
+    holds = own.grants or own.designations or own.representations
+    if holds and engine.allowed(own, action, own_enterprise):
         return None
-    for mandate in enterprise.mandates:
+    candidates = [
+        (mandate, in_firm)
+        for mandate in enterprise.mandates
+        if (in_firm := _in_firm(person, mandate.firm.bce)).grants or in_firm.designations
+    ]
+    if allowed and not holds and len(candidates) == 1:
+        return candidates[0][0]
+    for mandate, in_firm in candidates:
         one = dataclasses.replace(enterprise, mandates=[mandate])
-        if engine.allowed(_in_firm(person, mandate.firm.bce), action, one):
+        if engine.allowed(in_firm, action, one):
             return mandate
     return None
 
@@ -263,6 +281,10 @@ def client_choices(
     name_like, digits = _sql_search(query)
     found: list[tuple[int, EnterpriseChoice]] = []
     seen: set[str] = set(exclude)
+    # The policy is asked once per firm and mandate terms: every client of a page is active
+    # and differs from the next only by its name and number, which no rule reads. (An answer
+    # here only offers a choice; the choice coming back is asked of the policy afresh.)
+    answers: dict[tuple, bool] = {}
     while firms and len(found) <= limit:
         chunk = firm_clients.held_mandates(
             firms,
@@ -279,10 +301,13 @@ def client_choices(
             client = held.client
             if client.bce in seen or not match(client):
                 continue
-            if not engine.allowed(people[held.firm.bce], ACT_FOR, client):
+            mandate = client.mandates[0]
+            terms = (held.firm.bce, tuple(mandate.domains), mandate.valid_from, mandate.valid_until)
+            if terms not in answers:
+                answers[terms] = engine.allowed(people[held.firm.bce], ACT_FOR, client)
+            if not answers[terms]:
                 continue
             seen.add(client.bce)
-            mandate = client.mandates[0]
             found.append(
                 (
                     held.id,

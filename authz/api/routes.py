@@ -143,7 +143,7 @@ def search_subject() -> Response:
     results = [
         _through(
             {"type": authzen.SUBJECT_TYPE, "id": nrn},
-            edge.point.through(nrn, permission, bce, domain),
+            edge.point.through(nrn, permission, bce, domain, allowed=True),
         )
         for nrn in nrns
     ]
@@ -170,7 +170,7 @@ def search_resource() -> Response:
     results = [
         _through(
             {"type": authzen.RESOURCE_TYPE, "id": bce},
-            edge.point.through(nrn, permission, bce, domain),
+            edge.point.through(nrn, permission, bce, domain, allowed=True),
         )
         for bce in bces
     ]
