@@ -3,8 +3,10 @@
 Who may act for which enterprise is the policy's answer (permission ``act_for`` for the
 relying party's service domain, ``policies/enterprise.polar``), asked at call time over the
 facts of :mod:`authz.mandates`; nothing here decides. The chooser lists the enterprises of
-:func:`espace_choices`; when its answer comes back, :func:`acting_for` asks again, since the
-form proves nothing. The provider turns the answer into claims (``idp_bridge.oidc.claims``).
+:func:`espace_choices`, then the clients reached through the person's firms
+(:func:`client_choices`, a page at a time); when its answer comes back, :func:`acting_for` asks
+again, since the form proves nothing, and names the firm when the right comes through one. The
+provider turns the answer into claims (``idp_bridge.oidc.claims``).
 """
 
 from __future__ import annotations

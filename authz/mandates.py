@@ -2,7 +2,9 @@
 
 Decisions, the representation claims, the espace chooser, the decision API's searches and the
 admin UI's "Mes entreprises" all read mandates here; no other module queries the mandate tables
-(role grants, GAP designations, legal representations) to find who holds what.
+(role grants, GAP designations, legal representations) to find who holds what. (The clients of
+a firm, listed a page at a time for the chooser, are read by ``authz.firm_clients``: mandates
+between enterprises only.)
 
 A mandate rests on one fact, its *basis*: a role grant, a GAP designation or a legal
 representation from the BCE registry. Two words, one definition each:
