@@ -356,6 +356,8 @@ def espace() -> Any:
     if request.method == "GET":
         query = request.args.get("q") or None
         after = request.args.get("after", type=int)
+        if after is not None and not 0 < after < 2**31:
+            after = None  # not a cursor this page gave: the first page
         nrn, domain = session.person.nrn, client.service_domain
         choices = espaces.espace_choices(nrn, domain, query=query)
         clients = espaces.client_choices(

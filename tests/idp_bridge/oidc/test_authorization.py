@@ -384,3 +384,14 @@ def test_the_chooser_pages_and_searches_the_clients_of_a_firm(browser, confident
     assert found.count("– via Fiduciaire Démo SRL") == 1 and "Client 07 Démo SRL" in found
     params = callback_params(choose(browser, browser.get(next_link), "0444888817"))
     assert "code" in params
+
+
+@pytest.mark.parametrize("after", ["abc", "-1", "0", "99999999999999999999999", "4"])
+def test_a_page_cursor_not_given_by_the_page_is_no_error(browser, confidential, after):
+    browser.login("eid", "person:ines")
+    chooser = browser.follow(authorize(browser, scope="openid enterprise").headers["Location"])
+    request_id = re.search(r'name="request" value="([^"]+)"', chooser.get_data(as_text=True))[1]
+    page = browser.get(f"/authorize/espace?request={request_id}&after={after}")
+    assert page.status_code == 200
+    if after != "4":  # not a cursor at all: the first page
+        assert "Fleuriste Démo SC" in page.get_data(as_text=True)
