@@ -384,7 +384,16 @@ def demo_app(kind: str) -> Iterator:
 
 
 def run(kind: str, size: Size) -> tuple[dict[str, Timing], float]:
+    from authz.api.edge import EDGE
+    from authz.epochs import PostgresEpochTracker
+
     with demo_app(kind) as app:
+        # The epoch tracker starts on the first request; until it is healthy (PostgreSQL's
+        # listener connected) no cached allow is served.
+        app.extensions[EDGE].start_tracker()
+        tracker = app.extensions["monespace.decisions"].tracker
+        if isinstance(tracker, PostgresEpochTracker):
+            tracker.wait_until_healthy()
         with app.app_context():
             db.database.connect(reuse_if_open=True)
             started = time.perf_counter()
