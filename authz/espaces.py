@@ -283,9 +283,10 @@ def client_choices(
     name_like, digits = _sql_search(query)
     found: list[tuple[int, EnterpriseChoice]] = []
     seen: set[str] = set(exclude)
-    # The policy is asked once per firm and mandate terms: every client of a page is active
-    # and differs from the next only by its name and number, which no rule reads. (An answer
-    # here only offers a choice; the choice coming back is asked of the policy afresh.)
+    # The policy is asked once per firm and mandate terms: every client listed is active and
+    # differs from the next only by its name and number, which the rules read only to tie the
+    # mandate to its client. (An answer here only offers a choice; the choice coming back is
+    # asked of the policy afresh, client by client.)
     answers: dict[tuple, bool] = {}
     while firms and len(found) <= limit:
         chunk = firm_clients.held_mandates(
