@@ -4,12 +4,14 @@ A throw-away database (PostgreSQL ``monespace_inter_api_firms_<pid>`` on
 ``MONESPACE_BENCH_POSTGRES_URL``, or a SQLite file) gets the demo story, then the demo's
 accounting firm (Fiduciaire Démo SRL) is given 2,000 client enterprises with accepted
 ``fiscalite`` mandates and 50 more client agents, and 50 other persons each own one of those
-clients directly (written in bulk: COPY on PostgreSQL). Then, in this process:
+clients directly, and one enterprise that gave no mandate (written in bulk: COPY on
+PostgreSQL). Then, in this process:
 
 - decisions "may this person act for client k in ``fiscalite``?", uncached (facts read and
   the policy asked at every call) and cached (the decision point's hit), for a client agent of
-  the firm and for a direct owner: the ratio firm / direct, measured in the same run, should
-  stay near 1 (the facts read for a question do not grow with the firm's clients);
+  the firm and for a direct owner (of an enterprise that gave no mandate): the ratio firm /
+  direct, measured in the same run, should stay near 1 (the facts read for a question do not
+  grow with the firm's clients); the direct owner of a client is shown too;
 - the espace chooser of a client agent (Flask's test client, a real login session and
   authorization request): the first page, a name search, a BCE number search and a far page,
   against the chooser of the demo's GAP (one enterprise) as the baseline;
@@ -86,6 +88,12 @@ def client_name(k: int) -> str:
     return f"Client {k:05d} SRL"
 
 
+def plain_bce(k: int) -> str:
+    """An enterprise that gave no mandate: owner k owns it too."""
+    first = f"0{7_500_000 + k:07d}"
+    return first + f"{97 - int(first) % 97:02d}"
+
+
 # -- the data ---------------------------------------------------------------------------------
 
 
@@ -97,6 +105,9 @@ def build(size: Size) -> None:
     decided = (victor.id, STAMP, victor.id, STAMP, "")  # proposed, decided by Victor
     writer = dataset.bulk_writer()
     with db.database.atomic():
+        plain = BASE + size.clients  # ids of the enterprises without mandates
+        enterprises = [(BASE + k, client_bce(k), client_name(k)) for k in range(size.clients)]
+        enterprises += [(plain + k, plain_bce(k), f"Plain {k:03d}") for k in range(size.owners)]
         writer.write(
             "enterprise",
             (
@@ -110,8 +121,8 @@ def build(size: Size) -> None:
                 "updated_at",
             ),
             (
-                (BASE + k, client_bce(k), client_name(k), "company", "active", 0, STAMP, STAMP)
-                for k in range(size.clients)
+                (row_id, bce, name, "company", "active", 0, STAMP, STAMP)
+                for row_id, bce, name in enterprises
             ),
         )
         writer.write(
@@ -159,8 +170,13 @@ def build(size: Size) -> None:
             (BASE + k, BASE + k, firm.id, "client_agent", "", "direct", STAMP)
             for k in range(size.agents)
         ]
+        owners = BASE + size.agents  # person ids of the owners
         grants += [  # owner k owns client k directly
-            (BASE + size.agents + k, BASE + size.agents + k, BASE + k, "owner", "", "direct", STAMP)
+            (owners + k, owners + k, BASE + k, "owner", "", "direct", STAMP)
+            for k in range(size.owners)
+        ]
+        grants += [  # and an enterprise that gave no mandate
+            (owners + size.owners + k, owners + k, plain + k, "owner", "", "direct", STAMP)
             for k in range(size.owners)
         ]
         writer.write("role_grant", columns, grants)
@@ -209,6 +225,9 @@ def decisions(app, size: Size) -> dict[str, Timing]:
     def direct_question(i: int) -> tuple[str, str]:
         return owner_nrn(i % size.owners), client_bce(i % size.owners)
 
+    def plain_question(i: int) -> tuple[str, str]:
+        return owner_nrn(i % size.owners), plain_bce(i % size.owners)
+
     def uncached(question):
         def call(i: int) -> None:
             nrn, bce = question(i)
@@ -227,9 +246,12 @@ def decisions(app, size: Size) -> dict[str, Timing]:
 
     return {
         "firm uncached": timed("firm uncached", size.rounds, uncached(firm_question), 20),
-        "direct uncached": timed("direct uncached", size.rounds, uncached(direct_question), 20),
+        "direct uncached": timed("direct uncached", size.rounds, uncached(plain_question), 20),
+        "client owner uncached": timed(
+            "client owner uncached", size.rounds, uncached(direct_question), 20
+        ),
         "firm cached": timed("firm cached", size.rounds, cached(firm_question), n),
-        "direct cached": timed("direct cached", size.rounds, cached(direct_question), n),
+        "direct cached": timed("direct cached", size.rounds, cached(plain_question), n),
     }
 
 
@@ -435,6 +457,16 @@ def rows(timings: dict[str, Timing]) -> list[Row]:
                 passed=ratio <= target,
             ),
         ]
+    # A direct owner of a client that gave mandates: the policy tries the mandates too.
+    client_owner = timings["client owner uncached"]
+    found.append(
+        Row(
+            "uncached decision, direct owner of a client that gave mandates",
+            _duration(client_owner.median),
+            _duration(client_owner.p99),
+            value=f"{client_owner.median / timings['direct uncached'].median:.2f}x direct",
+        )
+    )
     baseline = timings["chooser, baseline (one enterprise)"]
     for name, timing in timings.items():
         if name.startswith("chooser"):
