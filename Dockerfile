@@ -22,7 +22,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The metrics of gunicorn's workers, added up by whichever answers /metrics (made at start).
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/monespace-metrics
 
-# xmlsec1 signs and checks the SAML messages of the eID login (pysaml2 calls it).
+# The eID login's XML signatures are checked in process by the xmlsec binding, whose wheel
+# (constraints.txt) bundles libxmlsec1 and libxml2: no system package for it. The xmlsec1
+# program stays, as the other backend (MONESPACE_EID_CRYPTO_BACKEND=xmlsec1) and the fallback
+# where the binding does not import.
 # psycopg2-binary ships its own libpq.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends xmlsec1 \

@@ -34,9 +34,10 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from admin_ui import limits
-from admin_ui.listing import NUMBER_RE, Query, parse
+from admin_ui.listing import NUMBER_RE, PageLinks, Query, page_number, parse
 from admin_ui.pages import check_form, logged_in, person_name, too_many
 from authz import facts as F
+from authz import listings
 from authz.engine import get_engine
 from authz.errors import (
     AlreadyGap,
@@ -61,7 +62,7 @@ from authz.mandates import (
     mandates_of,
 )
 from authz.permissions import ACT_FOR, DESIGNATE_GAP, VIEW_MEMBERS
-from authz.queries import MyRequest, requests_of
+from authz.queries import MyRequest
 from authz.services import Caller, request_role, withdraw_request
 from authz.tables import today
 from idp_bridge.browser_session import csrf_token, safe_next
@@ -146,17 +147,13 @@ def withdraw(request_id: int) -> Any:
 
 def _overview(session, *, error: str | None = None, withdrawn: int | None = None) -> str:
     person = session.person
-    mine = requests_of(person)
+    asked = _asked()
+    mine = listings.requests_of(person, page_number(request.args.get(REQUESTS_PAGE)))
     notice = None
     if withdrawn is not None:
-        done = next(
-            (r for r in mine if r.request.id == withdrawn and r.status == "withdrawn"), None
-        )
-        if done is not None:
-            notice = _(
-                "Votre demande pour %(name)s a été retirée.", name=done.request.enterprise.name
-            )
-    asked = _asked()
+        done = listings.own_request(person, withdrawn)
+        if done is not None and done.status == "withdrawn":
+            notice = _("Votre demande pour %(name)s a été retirée.", name=done.enterprise.name)
     found = _held_page(mandates_of(person.nrn), asked)
     shown = [m for group in found.rows for m in group]
     return render_template(
@@ -168,11 +165,23 @@ def _overview(session, *, error: str | None = None, withdrawn: int | None = None
         grantable=MANDATE_ROLES,
         roles=short_role_labels(),
         form_error=asked.error,
-        requests=[_request_row(r) for r in mine],
+        requests=[_request_row(r) for r in mine.rows],
+        requests_found=mine,
+        requests_links=_requests_links(asked, found.page),
         error=error,
         notice=notice,
         csrf=csrf_token(session),
     )
+
+
+# "Mes demandes" has its own page number, so both lists page independently.
+REQUESTS_PAGE = "demandes"
+
+
+def _requests_links(asked: Query, page: int) -> PageLinks:
+    """The page links of "Mes demandes": they keep the search and page of "Mes entreprises"."""
+    kept = asked.args({}, **({"page": page} if page > 1 else {}))
+    return PageLinks(kept, REQUESTS_PAGE, "mes-demandes")
 
 
 # "Mes entreprises" a page at a time: one person's mandates are one statement

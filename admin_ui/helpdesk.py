@@ -22,6 +22,7 @@ shown (:func:`authz.helpdesk.record_lookup`).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from flask import (
@@ -34,13 +35,15 @@ from flask import (
     render_template,
     request,
 )
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, ngettext
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
+from admin_ui.listing import PageLinks, Query, page_number, parse
 from admin_ui.manage.history import rows as event_rows
 from admin_ui.pages import logged_in, person_name
 from authz import helpdesk as record
+from authz import listings
 from authz.engine import get_engine
 from authz.errors import InvalidInput
 from authz.identifiers import MAX_SPELLING, format_bce, format_nrn, normalize_bce, normalize_nrn
@@ -138,6 +141,7 @@ def person_page() -> Any:
             ),
         )
     found = record.person_record(person)
+    events = record.person_events(nrn, page_number(request.args.get("page")))
     return render_template(
         "helpdesk/person.html",
         person=person,
@@ -146,7 +150,9 @@ def person_page() -> Any:
         mandates=[_mandate(m) for m in found.mandates],
         requests=[_request(r, enterprise=True) for r in found.requests],
         invitations=[_invitation(i, enterprise=True) for i in found.invitations],
-        events=event_rows(found.events),
+        events=event_rows(events.rows),
+        events_found=events,
+        events_links=PageLinks({"nrn": nrn}, "page", "events"),
         actions=ALL_PERMISSIONS,
     )
 
@@ -171,6 +177,10 @@ def enterprise_page() -> Any:
             ),
         )
     found = record.enterprise_record(enterprise)
+    asked, search_error = _member_search()
+    members = listings.members(enterprise, asked.search, asked.page)
+    events = record.enterprise_events(bce, page_number(request.args.get(EVENTS_PAGE)))
+    kept = {"bce": bce, **asked.kept}
     roles = short_role_labels()
     return render_template(
         "helpdesk/enterprise.html",
@@ -192,17 +202,56 @@ def enterprise_page() -> Any:
                 "by": person_name(m.granted_by) if m.granted_by_id else "",
                 "since": format_datetime(m.granted_at, "short"),
             }
-            for m in found.members
+            for m in members.rows
         ],
-        member_count=found.member_count,
-        shown=len(found.members),
+        members_found=members,
+        members_links=PageLinks(
+            {**kept, **({EVENTS_PAGE: events.page} if events.page > 1 else {})},
+            "page",
+            "members",
+        ),
+        asked=asked,
+        search_error=search_error,
         requests=[_request(r, enterprise=False) for r in found.requests],
         invitations=[_invitation(i, enterprise=False) for i in found.invitations],
-        events=event_rows(found.events),
+        events=event_rows(events.rows),
+        events_found=events,
+        events_links=PageLinks(
+            {**kept, **({"page": members.page} if members.page > 1 else {})},
+            EVENTS_PAGE,
+            "events",
+        ),
         person_name=person_name,
         format_nrn=format_nrn,
         actions=ALL_PERMISSIONS,
-    )
+    ), (400 if search_error else 200)
+
+
+# The members' search: a name of at least this many characters, or an NRN in any spelling.
+MIN_NAME_SEARCH = 2
+EVENTS_PAGE = "evenements"
+
+
+def _member_search() -> tuple[Query, str | None]:
+    """The enterprise page's search of its members (``q``, ``page``), by name: a search too
+    short to narrow anything, too long or a number that is no NRN is a message on the form,
+    with the members unfiltered."""
+    asked = parse(("name",))
+    error = asked.error
+    if not error and asked.search.words and len(asked.form["q"]) < MIN_NAME_SEARCH:
+        error = ngettext(
+            "Indiquez au moins %(num)d caractère du nom, ou un numéro de registre national.",
+            "Indiquez au moins %(num)d caractères du nom, ou un numéro de registre national.",
+            MIN_NAME_SEARCH,
+        )
+    if error:
+        asked = replace(
+            asked,
+            search=replace(asked.search, words=(), nrn=None),
+            form={**asked.form, "q": ""},
+            error=error,
+        )
+    return asked, error
 
 
 @bp.get("/pourquoi")

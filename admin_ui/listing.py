@@ -127,3 +127,20 @@ def parse(
         descending=descending,
     )
     return Query(search, page_number(args.get("page")), form, error)
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    """The links of a second list on a page (``manage/_listing.html``'s ``pager``): they keep
+    ``kept`` (the page's other arguments) and set the page number as ``param``, jumping to
+    the list's heading (``anchor``)."""
+
+    kept: dict[str, Any]
+    param: str
+    anchor: str = ""
+
+    def args(self, base: dict[str, Any], page: int) -> dict[str, Any]:
+        args = {**base, **self.kept, self.param: page}
+        if self.anchor:
+            args["_anchor"] = self.anchor
+        return args

@@ -16,6 +16,8 @@ class AdminUiSchemaInfo(BaseModel):
     """One row: the version of the admin_ui tables (see ``admin_ui.schema``)."""
 
     version = IntegerField()
+    # The oldest software version that still runs on this schema (rolling upgrades).
+    compatible_from = IntegerField(null=True)
 
 
 class OutboxMessage(BaseModel):

@@ -8,6 +8,8 @@
   do there (the policy's roles and permissions) and the services serving professionals they
   can use for it (``act_for`` in each service's domain). An enterprise they may not act for is
   answered 404, as if it did not exist.
+- ``GET /portail/services`` (anyone, no login): the catalogue itself, every enabled service
+  with an entry, its description, its link and the espaces it serves, in the visitor's language.
 - ``GET /portail/aide`` (anyone): the FAQ of the guides and the helpdesk's contact details
   (``help_*`` settings); the "no GAP" answer links to ``gap_designation_url``.
 
@@ -72,6 +74,16 @@ def permission_labels() -> dict[str, str]:
         P.DECIDE_REQUEST: _("Répondre aux demandes d'accès"),
         P.VIEW_HISTORY: _("Consulter l'historique des accès"),
         P.DESIGNATE_GAP: _("Désigner le gestionnaire d'accès principal (GAP)"),
+        P.ACT_FOR_CLIENTS: _(
+            "Agir pour les clients de l'entreprise, dans les domaines des mandats qu'ils lui "
+            "ont donnés"
+        ),
+        P.GIVE_MANDATE: _(
+            "Donner un mandat à un intermédiaire (comptable, secrétariat social) pour l'entreprise"
+        ),
+        P.ACCEPT_MANDATE: _(
+            "Accepter ou refuser les mandats que des clients donnent à l'entreprise"
+        ),
     }
 
 
@@ -149,6 +161,26 @@ def professionnel(bce: str) -> Any:
         services=usable,
         current_espace=_("Espace Professionnel : %(name)s", name=name),
     )
+
+
+@bp.get("/services")
+def services() -> str:
+    """The catalogue, public: every enabled service with an entry, by name, in the visitor's
+    language, each with the espaces it serves; ``q`` searches it like the portal's search."""
+    current_login()  # the header names the person logged in, if any
+    query = request.args.get("q", "").strip()[: catalogue.MAX_QUERY]
+    found = catalogue.search(registry.catalogued_clients(), query=query)
+    espace_names = {
+        ESPACE_CITOYEN: _("Espace Citoyen"),
+        ESPACE_PROFESSIONNEL: _("Espace Professionnel"),
+    }
+    rows = []
+    for client in found:
+        row = _service_row(client)
+        row["espaces"] = [espace_names[e] for e in client.catalogue.espaces]
+        rows.append(row)
+    rows.sort(key=lambda row: (catalogue.fold(row["name"]), row["id"]))
+    return render_template("portal/services.html", query=query, services=rows)
 
 
 @bp.get("/aide")

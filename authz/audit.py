@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from authz import db
 from authz.errors import AuthzError
-from authz.models import AuditEvent, utcnow
+from authz.models import AuditEvent, AuditMention, utcnow
 
 GENESIS_HASH = "0" * 64
 MIN_KEY_LENGTH = 32
@@ -184,7 +185,58 @@ def record_many(entries: list[dict]) -> list[AuditEvent]:
             events.append(event)
         for start in range(0, len(events), 500):
             AuditEvent.insert_many([e.__data__ for e in events[start : start + 500]]).execute()
+        index_mentions(events)
     return events
+
+
+NRN_RE = re.compile(r"\d{11}")
+
+
+def mentions(event: AuditEvent) -> set[str]:
+    """The national register numbers ``event`` names: its actor (``person:<NRN>``), its target
+    when a person, and every value of its details that is 11 digits (a person there)."""
+    found = set()
+    actor = event.actor or ""
+    if actor.startswith("person:") and NRN_RE.fullmatch(actor[7:]):
+        found.add(actor[7:])
+    if event.target_type == "person" and NRN_RE.fullmatch(event.target_id or ""):
+        found.add(event.target_id)
+    stack: list[object] = [json.loads(event.details or "{}")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and NRN_RE.fullmatch(value):
+            found.add(value)
+    return found
+
+
+def index_mentions(events: Iterable[AuditEvent]) -> int:
+    """Write the :class:`AuditMention` rows of ``events`` (inside the caller's transaction);
+    return how many."""
+    rows = [{"nrn": nrn, "seq": e.seq} for e in events for nrn in sorted(mentions(e))]
+    for start in range(0, len(rows), 500):
+        AuditMention.insert_many(rows[start : start + 500]).on_conflict_ignore().execute()
+    return len(rows)
+
+
+def rebuild_mentions(batch: int = 5000) -> int:
+    """Index the mentions of the whole log afresh (a schema upgrade); return how many."""
+    AuditMention.delete().execute()
+    return sum(index_mentions(chunk) for chunk in _chunks(_iter_events(batch), batch))
+
+
+def _chunks(events: Iterator[AuditEvent], size: int) -> Iterator[list[AuditEvent]]:
+    chunk: list[AuditEvent] = []
+    for event in events:
+        chunk.append(event)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def serialize_appends() -> None:

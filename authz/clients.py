@@ -10,6 +10,10 @@ redirect URIs. What a client registers is checked by :class:`ClientMetadata`
 other package reads the table.
 
 A secret is replaced with :func:`rotate_secret`; the old one stops verifying at once.
+
+Endpoints called on every request of a relying party read clients through a
+:class:`ClientCache`: a change made in this process reaches its caches when it commits, and
+another process's caches within their time to live.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 
 import peewee
+from cachetools import TTLCache
 
 from authz import audit, db
 from authz.catalogue import CatalogueEntry
@@ -36,11 +43,13 @@ from authz.client_metadata import (
 from authz.engine import get_engine
 from authz.errors import Conflict, InvalidInput, NotFound
 from authz.models import Client, utcnow
+from authz.tables import RowByKey
 
 __all__ = [
     "AUTH_METHODS",
     "DEFAULT_SCOPES",
     "SUBJECT_TYPES",
+    "ClientCache",
     "ClientMetadata",
     "RegisteredClient",
     "add_client",
@@ -129,7 +138,9 @@ def add_client(
 
 
 def _audit(action: str, client_id: str, details: dict, *, actor: str, ip: str | None) -> None:
-    """Record a change of the client registry (inside the transaction that makes it)."""
+    """Record a change of the client registry (inside the transaction that makes it); this
+    process's client caches forget the client once it commits."""
+    db.after_commit(lambda: _forget_everywhere(client_id))
     audit.record(
         actor=actor,
         action=action,
@@ -178,32 +189,49 @@ def get_client(client_id: str) -> RegisteredClient:
     return client
 
 
+_client_by_id = RowByKey(Client, Client.client_id)
+
+
 def find_client(client_id: str) -> RegisteredClient | None:
     """The client of that id, enabled or not, or None (an id too long to exist included)."""
     if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
         return None
-    sql, params = _client_query(client_id)
     with db.connection():
-        row = next(iter(Client.raw(sql, *params)), None)
+        row = _client_by_id(client_id)
     return _registered(row) if row is not None else None
 
 
-# Stands for the client_id in the statement kept by _client_query (no client_id has a NUL).
-_CLIENT_ID = "\x00client_id\x00"
-_client_queries: dict[type, tuple[str, list]] = {}
+class ClientCache:
+    """Client records by client_id (enabled or not), read with :func:`find_client` on a miss
+    and kept ``ttl`` seconds, at most ``size`` of them. A change committed in this process
+    is seen at once; one made by another process within ``ttl``."""
+
+    def __init__(self, ttl: float, size: int = 1024):
+        self._clients: TTLCache = TTLCache(size, ttl)
+        self._lock = threading.Lock()
+        _caches.add(self)
+
+    def get(self, client_id: str) -> RegisteredClient | None:
+        with self._lock:
+            client = self._clients.get(client_id)
+        if client is None:
+            client = find_client(client_id)
+            if client is not None:
+                with self._lock:
+                    self._clients[client_id] = client
+        return client
+
+    def forget(self, client_id: str) -> None:
+        with self._lock:
+            self._clients.pop(client_id, None)
 
 
-def _client_query(client_id: str) -> tuple[str, list]:
-    """``Client.get_or_none(Client.client_id == client_id)`` as SQL and parameters, the SQL
-    built once per database: every endpoint a client calls reads its client, and building
-    the statement cost peewee several times what running it costs."""
-    kind = type(db.database.obj)
-    built = _client_queries.get(kind)
-    if built is None:
-        query = Client.select().where(Client.client_id == _CLIENT_ID).limit(1)
-        built = _client_queries.setdefault(kind, query.sql())
-    sql, params = built
-    return sql, [client_id if value == _CLIENT_ID else value for value in params]
+_caches: weakref.WeakSet[ClientCache] = weakref.WeakSet()
+
+
+def _forget_everywhere(client_id: str) -> None:
+    for cache in list(_caches):
+        cache.forget(client_id)
 
 
 def enabled_client(client_id: str | None) -> RegisteredClient | None:

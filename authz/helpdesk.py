@@ -3,9 +3,10 @@
 What helpdesk staff need to answer « my enterprise does not appear »: every mandate of a
 person, in force or ended, with where it came from (who granted or designated it, when, after
 a request or an invitation); their pending requests and invitations; an enterprise's status,
-GAP, legal representatives, members, pending requests and invitations; the recent audit
-events about either. And the audit of the lookups themselves (:func:`record_lookup`), which a
-person reads back (:func:`lookups_of`).
+GAP, legal representatives, pending requests and invitations (its members are
+:func:`authz.listings.members`, a page at a time); the audit events about either, a page at a
+time (:func:`person_events`, :func:`enterprise_events`). And the audit of the lookups
+themselves (:func:`record_lookup`), which a person reads back (:func:`lookups_of`).
 
 Nothing here decides access (the console is guarded by configuration, ``helpdesk``) and
 nothing writes but the lookup's own audit event. No Flask here.
@@ -19,6 +20,7 @@ from datetime import date, datetime
 from peewee import JOIN
 
 from authz import audit
+from authz.listings import Page, paginate
 from authz.mandates import (
     BASIS_DESIGNATION,
     BASIS_GRANT,
@@ -28,6 +30,7 @@ from authz.mandates import (
 )
 from authz.models import (
     AuditEvent,
+    AuditMention,
     Enterprise,
     GapDesignation,
     Invitation,
@@ -42,8 +45,9 @@ from authz.models import (
 HELPDESK_LOOKUP = "helpdesk.lookup"
 # What a lookup showed: a person's record, an enterprise's, the policy's explanation of a pair.
 VIEW_PERSON, VIEW_ENTERPRISE, VIEW_EXPLANATION = "person", "enterprise", "explanation"
-RECENT_EVENTS = 30
-# A large enterprise has thousands of members: the console shows this many, and the count.
+# Audit events a page: a person's (by their indexed mentions) or an enterprise's.
+EVENTS_PAGE_SIZE = 25
+# A large enterprise has thousands of pending requests or open invitations: this many shown.
 MAX_ROWS = 200
 
 
@@ -82,7 +86,6 @@ class PersonRecord:
     mandates: list[RecordedMandate]  # in force first, then ended, newest first
     requests: list[RoleRequest]  # pending and not expired, with their enterprise
     invitations: list[Invitation]  # open, bound to the person's NRN or sent to their email
-    events: list[AuditEvent]  # the latest about them, newest first
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,8 @@ class EnterpriseRecord:
     enterprise: Enterprise
     gap: GapDesignation | None  # in force, with the GAP and who designated them
     representatives: list[LegalRepresentation]  # in force, with the person
-    members: list[RoleGrant]  # grants in force, at most MAX_ROWS, with person and granter
-    member_count: int
-    requests: list[RoleRequest]  # pending and not expired, with the person
+    requests: list[RoleRequest]  # pending and not expired, with the person, at most MAX_ROWS
     invitations: list[Invitation]  # open (GAP invitations too), with who sent them
-    events: list[AuditEvent]  # the latest of the enterprise, newest first
 
 
 def find_person(nrn: str) -> Person | None:
@@ -108,7 +108,7 @@ def find_enterprise(bce: str) -> Enterprise | None:
 # -- a person ----------------------------------------------------------------------------------
 
 
-def person_record(person: Person, recent: int = RECENT_EVENTS) -> PersonRecord:
+def person_record(person: Person) -> PersonRecord:
     day, now = today(), utcnow()
     mandates = _grants(person, day) + _designations(person) + _representations(person, day)
     mandates.sort(key=lambda m: (not m.in_force, -m.since.timestamp()))
@@ -130,14 +130,26 @@ def person_record(person: Person, recent: int = RECENT_EVENTS) -> PersonRecord:
         .where(addressed)
         .order_by(Invitation.created_at.desc(), Invitation.id.desc())
     )
-    about = (
-        (AuditEvent.actor == f"person:{person.nrn}")
-        | ((AuditEvent.target_type == "person") & (AuditEvent.target_id == person.nrn))
-        # Details are canonical JSON: a person appears there as a quoted 11-digit string.
-        | AuditEvent.details.contains(f'"{person.nrn}"')
-    )
-    events = list(AuditEvent.select().where(about).order_by(AuditEvent.seq.desc()).limit(recent))
-    return PersonRecord(person, mandates, requests, invitations, events)
+    return PersonRecord(person, mandates, requests, invitations)
+
+
+def person_events(nrn: str, page: int, size: int = EVENTS_PAGE_SIZE) -> Page[AuditEvent]:
+    """One page of the audit events by ``nrn`` or naming them, newest first: the events whose
+    mentions (``AuditMention``, written with each event) hold the number, an exact match on
+    the mentions' key, so the cost grows with that person's events, not with the log."""
+    return paginate(person_events_query(nrn), page, size)
+
+
+def person_events_query(nrn: str):
+    """The audit events by ``nrn`` or naming them, newest first (not yet read)."""
+    mentioned = AuditMention.select(AuditMention.seq).where(AuditMention.nrn == nrn)
+    return AuditEvent.select().where(AuditEvent.seq.in_(mentioned)).order_by(AuditEvent.seq.desc())
+
+
+def enterprise_events(bce: str, page: int, size: int = EVENTS_PAGE_SIZE) -> Page[AuditEvent]:
+    """One page of the enterprise's audit events (by its indexed BCE number), newest first."""
+    query = AuditEvent.select().where(AuditEvent.enterprise_bce == bce)
+    return paginate(query.order_by(AuditEvent.seq.desc()), page, size)
 
 
 def _grants(person: Person, day: date) -> list[RecordedMandate]:
@@ -251,7 +263,7 @@ def _representations(person: Person, day: date) -> list[RecordedMandate]:
 # -- an enterprise -----------------------------------------------------------------------------
 
 
-def enterprise_record(enterprise: Enterprise, recent: int = RECENT_EVENTS) -> EnterpriseRecord:
+def enterprise_record(enterprise: Enterprise) -> EnterpriseRecord:
     day, now = today(), utcnow()
     designator = Person.alias()
     gap = (
@@ -275,17 +287,6 @@ def enterprise_record(enterprise: Enterprise, recent: int = RECENT_EVENTS) -> En
         )
         .order_by(Person.family_name, Person.given_name, LegalRepresentation.id)
     )
-    granter = Person.alias()
-    in_force_grants = (RoleGrant.enterprise == enterprise) & in_force_condition(BASIS_GRANT, day)
-    members = list(
-        RoleGrant.select(RoleGrant, Person, granter)
-        .join(Person, on=(RoleGrant.person == Person.id))
-        .join_from(RoleGrant, granter, JOIN.LEFT_OUTER, on=(RoleGrant.granted_by == granter.id))
-        .where(in_force_grants)
-        .order_by(Person.family_name, Person.given_name, RoleGrant.id)
-        .limit(MAX_ROWS)
-    )
-    member_count = RoleGrant.select().where(in_force_grants).count()
     requests = list(
         RoleRequest.select(RoleRequest, Person)
         .join(Person)
@@ -303,15 +304,7 @@ def enterprise_record(enterprise: Enterprise, recent: int = RECENT_EVENTS) -> En
         .order_by(Invitation.created_at.desc(), Invitation.id.desc())
         .limit(MAX_ROWS)
     )
-    events = list(
-        AuditEvent.select()
-        .where(AuditEvent.enterprise_bce == enterprise.bce)
-        .order_by(AuditEvent.seq.desc())
-        .limit(recent)
-    )
-    return EnterpriseRecord(
-        enterprise, gap, representatives, members, member_count, requests, invitations, events
-    )
+    return EnterpriseRecord(enterprise, gap, representatives, requests, invitations)
 
 
 def _open_invitations():

@@ -24,6 +24,7 @@ from peewee import JOIN, Case
 from authz import db
 from authz.mandates import BASIS_GRANT, in_force_condition
 from authz.models import ROLE_RANK, Enterprise, Invitation, Person, RoleGrant, RoleRequest
+from authz.queries import MyRequest
 from authz.services import GAP_ROLE
 from authz.tables import today, utcnow
 
@@ -277,3 +278,36 @@ def open_invitations(
     if search.sort not in keys or search.sort == "date":
         search = Search(sort="date", descending=not search.descending)
     return paginate(_ordered(query, keys, search, "date", Invitation.id), page, size)
+
+
+# -- a person's own requests -----------------------------------------------------------------
+
+OWN_REQUESTS_PAGE_SIZE = 25
+
+
+def requests_of(person: Person, page: int, size: int = OWN_REQUESTS_PAGE_SIZE) -> Page[MyRequest]:
+    """One page of the person's role requests, newest first, with their ``enterprise``, each
+    as :class:`authz.queries.MyRequest` (a pending request past its expiry reads expired)."""
+    query = (
+        RoleRequest.select(RoleRequest, Enterprise)
+        .join(Enterprise)
+        .where(RoleRequest.person == person)
+        .order_by(RoleRequest.created_at.desc(), RoleRequest.id.desc())
+    )
+    found = paginate(query, page, size)
+    now = utcnow()
+    mine = [
+        MyRequest(r, "expired" if r.status == "pending" and r.expires_at <= now else r.status)
+        for r in found.rows
+    ]
+    return Page(mine, found.total, found.page, found.pages, found.size)
+
+
+def own_request(person: Person, request_id: int) -> RoleRequest | None:
+    """The person's role request ``request_id`` with its ``enterprise``; None if not theirs."""
+    return (
+        RoleRequest.select(RoleRequest, Enterprise)
+        .join(Enterprise)
+        .where((RoleRequest.id == request_id) & (RoleRequest.person == person))
+        .first()
+    )

@@ -12,6 +12,7 @@ import json
 from peewee import (
     BooleanField,
     CharField,
+    CompositeKey,
     DateField,
     DateTimeField,
     ForeignKeyField,
@@ -40,6 +41,8 @@ class SchemaInfo(BaseModel):
     """One row: the schema version this database is at (see ``authz.schema``)."""
 
     version = IntegerField()
+    # The oldest software version that still runs on this schema (rolling upgrades).
+    compatible_from = IntegerField(null=True)
 
 
 class Person(BaseModel):
@@ -261,6 +264,19 @@ class AuditEvent(BaseModel):
         indexes = ((("action", "seq"), False),)
 
 
+class AuditMention(BaseModel):
+    """A national register number that an audit event names (its actor, its target, a value
+    of its details), written with the event (``authz.audit``): how a person's events are
+    found by an exact match on an index, never by reading the log. Not part of the chain:
+    ``monespace db upgrade`` rebuilds it from the log."""
+
+    nrn = CharField(max_length=11)
+    seq = IntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("nrn", "seq")
+
+
 def _partial_unique_indexes() -> None:
     # One active GAP per enterprise, one active grant and one pending request per pair.
     GapDesignation.add_index(
@@ -301,4 +317,5 @@ ALL_MODELS = (
     Client,
     AuditEvent,
     EnterpriseMandate,
+    AuditMention,
 )

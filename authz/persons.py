@@ -18,7 +18,7 @@ from peewee import IntegrityError
 from authz import audit, db
 from authz.languages import LANGUAGES
 from authz.models import Person
-from authz.tables import utcnow
+from authz.tables import RowByKey, utcnow
 
 _FIELDS = ("given_name", "family_name", "email", "language")
 
@@ -136,6 +136,9 @@ def _audit(actor: str, action: str, nrn: str, policy_version: str, ip=None, **de
     audit.record(**_event(actor, action, nrn, policy_version, ip, **details))
 
 
+_person_by_nrn = RowByKey(Person, Person.nrn)
+
+
 def find_person(nrn: str) -> Person | None:
     """The person with this NRN, if ever recorded."""
-    return Person.get_or_none(Person.nrn == nrn)
+    return _person_by_nrn(nrn)

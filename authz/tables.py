@@ -8,9 +8,11 @@ they read and write the core's tables only through ``authz``'s functions, never 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
-from peewee import Model
+from peewee import Field, Model
 
+from authz import db
 from authz.db import database
 
 # Row ids are 32-bit on PostgreSQL (SERIAL): a larger number names no row, and SQLite cannot
@@ -31,3 +33,27 @@ class BaseModel(Model):
     class Meta:
         database = database
         legacy_table_names = False
+
+
+# Stands for the value looked up in the statement a RowByKey keeps (no key holds a NUL).
+_KEY = "\x00key\x00"
+
+
+class RowByKey:
+    """``model.get_or_none(field == value)`` with its SQL built once per kind of database:
+    the rows read on every request of a relying party (its client, the person behind a
+    token) cost peewee several times more to build the statement than to run it."""
+
+    def __init__(self, model: type[Model], field: Field):
+        self.model, self.field = model, field
+        self._built: dict[type, tuple[str, list]] = {}
+
+    def __call__(self, value: Any) -> Any:
+        kind = type(db.database.obj)
+        built = self._built.get(kind)
+        if built is None:
+            query = self.model.select().where(self.field == _KEY).limit(1)
+            built = self._built.setdefault(kind, query.sql())
+        sql, params = built
+        params = [value if param == _KEY else param for param in params]
+        return next(iter(self.model.raw(sql, *params)), None)

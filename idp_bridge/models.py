@@ -13,6 +13,8 @@ class IdpBridgeSchemaInfo(BaseModel):
     """One row: the version of the idp_bridge tables (see ``idp_bridge.schema``)."""
 
     version = IntegerField()
+    # The oldest software version that still runs on this schema (rolling upgrades).
+    compatible_from = IntegerField(null=True)
 
 
 class PendingLogin(BaseModel):

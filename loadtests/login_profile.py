@@ -5,9 +5,10 @@ database and served by werkzeug on 127.0.0.1, one request at a time; a
 :class:`loadtests.logins.LoginClient` logs in with eID and with itsme (after a few logins
 that warm the caches up). Each request the app serves runs under one ``cProfile`` profile;
 every ``xmlsec1`` process pysaml2 starts is counted and timed, by what it was asked to do
-(``--sign``, ``--verify``, ``--decrypt``). It prints, per method: the time of each step
-(client side), the xmlsec1 processes per login and their share of the app's time, and the
-functions that took the most time (cumulative).
+(``--sign``, ``--verify``, ``--decrypt``): none with the ``xmlsec`` binding, the default where
+it imports (``MONESPACE_EID_CRYPTO_BACKEND=xmlsec1`` brings the processes back). It prints,
+per method: the time of each step (client side), the xmlsec1 processes per login and their
+share of the app's time, and the functions that took the most time (cumulative).
 """
 
 from __future__ import annotations

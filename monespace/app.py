@@ -1,7 +1,8 @@
 """The Flask app factory: one app wiring the packages together.
 
 ``create_app()`` with no argument reads the configuration from the environment, which makes it
-the WSGI entry point as well::
+the WSGI entry point as well (the shipped gunicorn settings use ``create_served_app()``, which
+turns a refusal at start-up into one ``error:`` line)::
 
     gunicorn --bind 0.0.0.0:8000 --workers 2 'monespace.app:create_app()'
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +33,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from admin_ui import limits as rate_limits
 from authz import db, schema
 from authz.api.edge import EXTENSION as DECISIONS
+from authz.errors import AuthzError
 from authz.metrics import start_flushing
 from idp_bridge.oidc.edge import EXTENSION as OIDC
 from idp_bridge.oidc.fastlane import FastProvider
@@ -77,6 +80,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         MONESPACE=config,
         SECRET_KEY=config.secret_key,
+        # Cookies signed before the secret key changed stay valid (docs/runbook.md).
+        SECRET_KEY_FALLBACKS=list(config.previous_secret_keys),
         SESSION_COOKIE_SECURE=config.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -154,6 +159,22 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+# gunicorn's exit status of a worker that cannot boot (gunicorn.arbiter.Arbiter): the master
+# then stops rather than start workers again.
+WORKER_BOOT_ERROR = 3
+
+
+def create_served_app() -> Flask:
+    """:func:`create_app` for gunicorn's workers (``monespace.gunicorn_config``): a refusal at
+    start-up (a setting, the schema, signing keys no secret key decrypts) is one ``error:``
+    line of the log, as the command line prints it, and the worker's boot error."""
+    try:
+        return create_app()
+    except (ConfigError, AuthzError) as exc:
+        logging.getLogger(__name__).error("error: %s", exc)
+        raise SystemExit(WORKER_BOOT_ERROR) from None
+
+
 def _init_request_gate(app: Flask) -> None:
     @app.before_request
     def refuse_bad_input() -> None:
@@ -222,11 +243,23 @@ READINESS_TIMEOUT = 1.0
 
 def readyz() -> tuple[Response, int]:
     """Readiness for load balancers: the database answers within :data:`READINESS_TIMEOUT`
-    (on a connection of its own, never the pool's), its schema is this software's, the policy
-    loaded."""
+    (on a connection of its own, never the pool's), this software runs on its schema, the
+    policy loaded.
+
+    The schema is each package's: at this software's version (``"schema": "current"``), or at
+    another it still runs on (``"schema": "compatible"``, the packages in ``compatible``): a
+    database upgraded by the next release, whose upgrade recorded that this one still runs on
+    it, keeps the nodes of this release ready while they are replaced one at a time. A
+    package behind, or newer beyond that, is named in ``outdated`` and ``schema_errors``."""
     sets = bootstrap.schema_sets()
-    # Each set's version row, as its model reads it (no parameters).
-    queries = ["SELECT 1", *(s.info.select(s.info.version).sql()[0] for s in sets)]
+    # Each set's version row, as its model reads it (no parameters): the version, then the
+    # oldest software it runs (a query that fails, on a row written before that column
+    # existed, reads as None).
+    queries = [
+        "SELECT 1",
+        *(s.info.select(s.info.version).sql()[0] for s in sets),
+        *(s.info.select(s.info.compatible_from).sql()[0] for s in sets),
+    ]
     point = current_app.extensions.get(DECISIONS)
     policy = point.engine.version if point is not None else None
     try:
@@ -235,18 +268,47 @@ def readyz() -> tuple[Response, int]:
         # Logged for the operator; the caller gets no detail of the failure.
         current_app.logger.warning("readiness: database unavailable: %s", exc)
         return jsonify(status="error", database="unavailable", policy=policy), 503
-    versions = {s.name: (row[0] if row else None) for s, row in zip(sets, rows[1:], strict=True)}
-    outdated = sorted(s.name for s in sets if versions[s.name] != s.current)
-    if outdated or policy is None:
+    count = len(sets)
+    found = [
+        schema_set.compatibility(
+            version[0] if version else None, floor[0] if version and floor else None
+        )
+        for schema_set, version, floor in zip(
+            sets, rows[1 : count + 1], rows[count + 1 :], strict=True
+        )
+    ]
+    versions = {f.name: f.database for f in found}
+    refused = {f.name: f.problem for f in found if not f.usable}
+    compatible = {
+        f.name: {"database": f.database, "software": f.software, "runs_from": f.runs_from}
+        for f in found
+        if f.usable and f.state != "current"
+    }
+    if refused or policy is None:
+        if refused:
+            current_app.logger.warning(
+                "readiness: schema: %s", "; ".join(refused[name] for name in sorted(refused))
+            )
         return jsonify(
             status="error",
             database="ok",
+            schema="incompatible" if refused else "compatible" if compatible else "current",
             schema_version=versions["authz"],
             expected_schema_version=schema.CURRENT_VERSION,
-            outdated=outdated,
+            outdated=sorted(refused),
+            schema_errors=refused,
             policy=policy,
         ), 503
-    return jsonify(status="ok", database="ok", schema_version=versions["authz"], policy=policy), 200
+    body: dict[str, Any] = {
+        "status": "ok",
+        "database": "ok",
+        "schema_version": versions["authz"],
+        "schema": "compatible" if compatible else "current",
+        "policy": policy,
+    }
+    if compatible:
+        body["compatible"] = compatible
+    return jsonify(body), 200
 
 
 def metrics_page() -> Response:

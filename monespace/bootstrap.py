@@ -5,8 +5,9 @@ check the schema the same way, through the functions here:
 
 - demo mode creates or upgrades the schema and loads the demo data (``monespace.demo.seed``,
   when that module is present), so one command gives a working instance;
-- production mode only checks that the schema is current: upgrading is an explicit operator
-  step (``monespace db upgrade``), never a side effect of starting a node.
+- production mode only checks that this software runs on the schema (its own version, or a
+  newer one its upgrade recorded as compatible): upgrading is an explicit operator step
+  (``monespace db upgrade``), never a side effect of starting a node.
 
 Both subscribe the same listeners to the domain events (:func:`register_subscribers`), so an
 action tells the same people whether a page or a command did it.
@@ -120,13 +121,16 @@ def upgrade_schemas(report: Callable[[str], None] = lambda _msg: None) -> None:
             schema_set.upgrade(report)
 
 
-def require_current_schemas() -> None:
+def require_compatible_schemas() -> None:
+    """Refuse a database this software does not run on: a package's tables missing, older
+    than it needs, or newer beyond what their upgrade recorded as compatible (a node of the
+    release before keeps starting while a rolling upgrade is under way)."""
     for schema_set in schema_sets():
-        schema_set.require_current()
+        schema_set.require_compatible()
 
 
 def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: None) -> None:
-    """Demo: upgrade and seed. Production: refuse a schema that is not current."""
+    """Demo: upgrade and seed. Production: refuse a schema this software does not run on."""
     if config.is_demo:
         # Held through the seeding too: workers starting together seed once.
         with schema.exclusive():
@@ -135,7 +139,7 @@ def prepare_schema(config: Config, report: Callable[[str], None] = lambda _msg: 
                 with events.muted():  # demo data: nobody to tell
                     importlib.import_module(DEMO_MODULE).seed()
     else:
-        require_current_schemas()
+        require_compatible_schemas()
 
 
 def record_policy_in_force(config: Config) -> None:
@@ -158,7 +162,7 @@ def command_database(
     """For a CLI command: load the config, connect, check the schema, close at the end.
 
     ``check`` is ``"prepare"`` (what the app does at start-up), ``"current"`` (refuse a schema
-    that is not current, even in demo mode: for read-only commands) or ``"none"`` (for
+    this software does not run on, even in demo mode: for read-only commands) or ``"none"`` (for
     ``db upgrade`` itself). Connections are named ``application_name`` and bounded by the
     command timeout.
     """
@@ -169,5 +173,5 @@ def command_database(
         if check == "prepare":
             prepare_schema(config)
         elif check == "current":
-            require_current_schemas()
+            require_compatible_schemas()
         yield config

@@ -40,6 +40,7 @@ from monespace.config_keys import (
     audit_keys_checked,
     demo_secret_key,
     make_dir,
+    previous_secret_keys,
     read_secret,
     read_secrets_dir,
     secret_key,
@@ -77,6 +78,11 @@ class Settings(BaseModel):
     database_url: str | None = None
     secret_key: str | None = None
     secret_key_file: str | None = None
+    # Secret keys replaced by secret_key, still accepted to read what they protect (the
+    # signing keys at rest, session cookies) until `monespace keys reencrypt` has run; values
+    # separated by commas or new lines, or one a line in previous_secret_keys_file.
+    previous_secret_keys: str | None = None
+    previous_secret_keys_file: str | None = None
     base_url: str | None = None
     data_dir: str = "instance"
     keys_dir: str | None = None  # demo keys (login simulators, our SP and RP); <data_dir>/keys
@@ -231,6 +237,8 @@ class Config:
     help_email: str | None = None
     help_hours: str | None = None
     gap_designation_url: str = "/representant"
+    # Secret keys replaced by secret_key, newest first, still accepted for reading.
+    previous_secret_keys: tuple[str, ...] = ()
 
     @property
     def is_demo(self) -> bool:
@@ -444,6 +452,9 @@ def _build(raw: dict[str, Any], plugins: Mapping[str, Plugin]) -> Config:
         mode=values.mode,
         database_url=database_url,
         secret_key=key,
+        previous_secret_keys=previous_secret_keys(
+            values.previous_secret_keys, values.previous_secret_keys_file, key
+        ),
         base_url=base_url,
         data_dir=data_dir,
         simulators=simulators,

@@ -20,6 +20,36 @@ def secret_key(key: str | None, key_file: str | None) -> str | None:
     return read_secret("SECRET_KEY", key, key_file)
 
 
+def previous_secret_keys(
+    value: str | None, value_file: str | None, current: str
+) -> tuple[str, ...]:
+    """The secret keys replaced by ``current``, newest first: given (separated by commas or new
+    lines) or read from their file (one a line, ``#`` comments). Each must be one a secret key
+    could have been, and not the current one (a rotation that changed nothing)."""
+    if value is not None and value_file is not None:
+        raise ConfigError(
+            "set MONESPACE_PREVIOUS_SECRET_KEYS or MONESPACE_PREVIOUS_SECRET_KEYS_FILE, not both"
+        )
+    if value_file is not None:
+        text = _read_key_file("MONESPACE_PREVIOUS_SECRET_KEYS_FILE", value_file)
+        items = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    else:
+        items = (value or "").replace(",", "\n").splitlines()
+    keys = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    for number, key in enumerate(keys, start=1):
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"previous_secret_keys: previous secret key {number} is {len(key)} characters "
+                f"long; a secret key has at least {MIN_SECRET_KEY_LENGTH}"
+            )
+        if key == current:
+            raise ConfigError(
+                f"previous_secret_keys: previous secret key {number} is the secret key itself; "
+                "list there only the keys it replaced"
+            )
+    return keys
+
+
 def read_secret(name: str, value: str | None, value_file: str | None) -> str | None:
     """A secret setting (``MONESPACE_<name>``), given or read from the file named by
     ``MONESPACE_<name>_FILE``; None when neither is set."""

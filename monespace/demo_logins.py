@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -26,7 +27,7 @@ from idp_bridge.shared.db_stores import DatabaseRequestStore
 from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.shared.transport import wsgi_transport
 from idp_bridge.simulators import itsme_op, saml_idp
-from idp_bridge.upstreams import eid, itsme
+from idp_bridge.upstreams import eid, itsme, saml_crypto
 from idp_bridge.upstreams.base import Site
 from monespace.config import Config
 from monespace.demo import PERSONS
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         data_dir=str(keys),
         sp_metadata=lambda: eid.sp_metadata(eid_config),
         persons=PERSONS,
+        crypto_backend=eid_config.crypto_backend,
     )
     saml_idp.write_metadata(idp, eid_config.idp_metadata)
     app.register_blueprint(saml_idp.make_blueprint(idp))
@@ -92,10 +94,14 @@ def eid_config_of(config: Config) -> eid.EidConfig:
     keys = Path(config.keys_dir)
     sp_key, sp_cert = ensure_key_pair(keys, "eid-sp", "Mon Espace eID SP (demo)")
     site: Site = wiring.site_of(config)
+    # The one eID setting the demo takes (the others describe a real IdP): which backend signs
+    # and checks, for the simulator and our SP alike (loadtests.login_bench compares them).
+    backend = os.environ.get("MONESPACE_EID_CRYPTO_BACKEND") or saml_crypto.AUTO
     settings = eid.EidSettings(
         idp_metadata=str(keys / "eid-idp-simulator-metadata.xml"),
         key_file=str(sp_key),
         cert_file=str(sp_cert),
+        crypto_backend=backend,
     )
     return eid.config_for(settings, site)
 

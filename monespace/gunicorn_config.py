@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from monespace import gunicorn_hooks
 
-wsgi_app = "monespace.app:create_app()"
+# create_app(), a refusal at start-up (the configuration, the schema, the signing keys) one
+# ``error:`` line rather than a traceback.
+wsgi_app = "monespace.app:create_served_app()"
 
 # Two processes per node: one per core of a small machine; more nodes for more.
 workers = 2

@@ -13,28 +13,12 @@ import threading
 
 from cachetools import TTLCache
 
-from authz.clients import RegisteredClient, find_client
+from authz.clients import ClientCache, RegisteredClient
 
 CLIENT_CACHE_SECONDS = 30.0
 CLIENT_CACHE_SIZE = 1024
 
-
-class ClientCache:
-    """Client records by client_id (enabled or not), read from the registry on a miss."""
-
-    def __init__(self, ttl: float = CLIENT_CACHE_SECONDS, size: int = CLIENT_CACHE_SIZE):
-        self._clients: TTLCache = TTLCache(size, ttl)
-        self._lock = threading.Lock()
-
-    def get(self, client_id: str) -> RegisteredClient | None:
-        with self._lock:
-            client = self._clients.get(client_id)
-        if client is None:
-            client = find_client(client_id)
-            if client is not None:
-                with self._lock:
-                    self._clients[client_id] = client
-        return client
+__all__ = ["CLIENT_CACHE_SECONDS", "CLIENT_CACHE_SIZE", "ClientCache", "CredentialCache"]
 
 
 class CredentialCache:

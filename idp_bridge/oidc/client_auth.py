@@ -28,8 +28,8 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.util import json_b64decode
 
-from authz.client_auth import ClientAuthentication, ClientAuthError, Credentials
-from authz.clients import RegisteredClient
+from authz.client_auth import ClientAuthentication, ClientAuthError, Credentials, Lookup
+from authz.clients import RegisteredClient, find_client
 from idp_bridge.oidc.client_keys import KeySource, KeysUnavailable, RemoteKeys, StaticKeys
 from idp_bridge.oidc.errors import OAuthError, invalid_client, invalid_request, single_param
 from idp_bridge.shared.client_assertion import ASSERTION_TYPE
@@ -68,6 +68,7 @@ class ClientAuthenticator:
         jwks_ttl: float = 3600,
         jwks_min_refetch_interval: float = 60,
         key_cache_size: int = KEY_SOURCES,
+        lookup: Lookup = find_client,
     ):
         self.assertions = JwtAssertions(
             frozenset((token_endpoint, issuer)),
@@ -79,7 +80,7 @@ class ClientAuthenticator:
             jwks_min_refetch_interval=jwks_min_refetch_interval,
             key_cache_size=key_cache_size,
         )
-        self._authentication = ClientAuthentication(assertions=self.assertions, public=True)
+        self._authentication = ClientAuthentication(lookup, assertions=self.assertions, public=True)
 
     def authenticate(
         self, form: Mapping[str, str], authorization_header: str | None

@@ -19,7 +19,7 @@ import peewee
 from flask import Blueprint, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from authz.clients import RegisteredClient
+from authz.clients import ClientCache, RegisteredClient
 from authz.espaces import ActingFor, acting_for
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.client_auth import ClientAuthenticator
@@ -42,6 +42,10 @@ CODE_TTL = 60
 ACCESS_TOKEN_TTL = 3600
 REFRESH_TOKEN_TTL = 8 * 3600
 BACKCHANNEL_TIMEOUT = 5.0  # seconds a client's back-channel logout endpoint may take
+# Seconds a client record read by the token, introspection, revocation and userinfo endpoints
+# is kept: a client disabled, or its secret rotated, on another node is refused here within
+# them (a change made through this process, at once).
+CLIENT_CACHE_SECONDS = 0.5
 LOA_RANK = {"http://eidas.europa.eu/LoA/substantial": 1, "http://eidas.europa.eu/LoA/high": 2}
 # Stashed in the authentication request pyop stores with the code and the access token, so the
 # token and userinfo endpoints know how the person logged in and which enterprise they chose.
@@ -57,15 +61,23 @@ class Edge:
     def __init__(self, config: Any):
         self.issuer = config.base_url
         self.secret = config.secret_key.encode()
-        self.keys = KeyStore(config.secret_key, max_token_lifetime=REFRESH_TOKEN_TTL)
+        # With the secret keys it replaced, which named the login sessions opened before.
+        self.secrets = (self.secret, *(key.encode() for key in config.previous_secret_keys))
+        self.keys = KeyStore(
+            config.secret_key,
+            previous_secret_keys=config.previous_secret_keys,
+            max_token_lifetime=REFRESH_TOKEN_TTL,
+        )
         self.pending = DatabaseRequestStore("authorize")
         # Client assertions may live an hour: what common client libraries sign by default
         # (authlib); each one is single-use all the same (its jti is kept until it expires).
+        self.clients = ClientCache(CLIENT_CACHE_SECONDS)
         self.authenticator = ClientAuthenticator(
             self.issuer + "/token",
             self.issuer,
             DatabaseSeenStore("client_assertion"),
             max_assertion_lifetime=3600,
+            lookup=self.clients.get,
         )
         self._provider: OpenIdProvider | None = None
         self._lock = threading.Lock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from authz import db
 from authz.api import EDGE, register_bearer_tokens
 from idp_bridge.oidc import (
     authorization,
@@ -25,6 +26,16 @@ answer_errors_as_oauth(metadata.bp)
 
 def init_app(app: Flask) -> None:
     edge = Edge(app.config["MONESPACE"])
+    # A node whose secret keys decrypt none of the signing keys stops here, saying what to
+    # set (idp_bridge.oidc.keys), rather than start and answer every token request with 500.
+    with db.connection():
+        under_previous = edge.keys.check_readable()
+    if under_previous:
+        app.logger.warning(
+            "signing keys %s are encrypted under a previous secret key: once every node and "
+            "the worker have the new secret key, run `monespace keys reencrypt`",
+            ", ".join(under_previous),
+        )
     edge.decisions = app.extensions.get(EDGE)  # authz.api is initialised first
     app.extensions[EXTENSION] = edge
     for module in MODULES:

@@ -23,6 +23,7 @@ from idp_bridge.oidc.edge import (
 )
 from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
 from idp_bridge.oidc.token_reads import read_token
+from idp_bridge.oidc.userinfo import subject_user
 
 bp = Blueprint("oidc_introspection", __name__)
 answer_errors_as_oauth(bp)
@@ -53,10 +54,12 @@ def authenticated_request(
 
 
 def answer(edge: Edge, client: RegisteredClient, token_value: str) -> dict[str, Any]:
-    """``active`` is false for a token revoked, expired, of another client, or whose
-    representation the policy no longer allows; when active, what the token is for, the
-    ``represents`` claim included. The access tokens of both kinds are read in one statement
-    (:func:`~idp_bridge.oidc.token_reads.read_token`); a refresh token is read after them."""
+    """``active`` is false for a token revoked, expired, of another client, whose
+    representation the policy no longer allows, or (an access token) that userinfo refuses
+    for want of a person (its subject no longer indexed, the person gone); when active, what
+    the token is for, the ``represents`` claim included. The access tokens of both kinds are
+    read in one statement (:func:`~idp_bridge.oidc.token_reads.read_token`); a refresh token
+    is read after them; a person's access token costs two reads more (subject, person)."""
     state = edge.provider.provider().authz_state
     found = read_token(token_value, (edge.client_tokens, state.access_tokens))
     own = found.get(edge.client_tokens.collection)
@@ -72,6 +75,11 @@ def answer(edge: Edge, client: RegisteredClient, token_value: str) -> dict[str, 
     if record is None or record.get("client_id") != client.client_id:
         return {"active": False}
     if kind == "access_token":
+        # Active only if userinfo would answer for it: its subject still indexed, the person
+        # still there (a token userinfo refuses must not pass for active here).
+        user_id = subject_user(state, record)
+        if user_id is None or user_id not in edge.provider.provider().userinfo:
+            return {"active": False}
         auth_req = record.get(state.KEY_AUTHORIZATION_REQUEST) or {}
     else:
         grant = state.families.live(record.get("family")) or {}

@@ -18,6 +18,12 @@ the same JWK Set, a rotation made on one node reaches the others (each caches th
 seconds), and two nodes starting together create one set of keys, not one each. Private keys
 are encrypted at rest with AES-256-GCM under a key derived from the application's secret key
 (HKDF-SHA256), so a database dump or backup alone does not give away the signing key.
+
+Changing the secret key keeps the keys: the secret keys it replaced (``previous_secret_keys``)
+still decrypt them, and :meth:`KeyStore.reencrypt` (``monespace keys reencrypt``) encrypts them
+again under the new one, the same keys with the same ``kid``, so relying parties notice nothing.
+A node whose secrets decrypt none of them refuses to start (:meth:`KeyStore.check_readable`)
+rather than sign with new keys nobody has fetched.
 """
 
 from __future__ import annotations
@@ -88,11 +94,18 @@ class KeyStore:
     """
 
     def __init__(
-        self, secret_key: str, *, max_token_lifetime: int = 3600, cache_seconds: float = 30
+        self,
+        secret_key: str,
+        *,
+        previous_secret_keys: tuple[str, ...] = (),
+        max_token_lifetime: int = 3600,
+        cache_seconds: float = 30,
     ):
         if not secret_key:
             raise ValueError("the signing keys need the application's secret key")
-        self._aead = AESGCM(_derive_key(secret_key))
+        # The current secret's first: it encrypts; the previous ones only decrypt.
+        self._aeads = tuple(AESGCM(_derive_key(key)) for key in (secret_key, *previous_secret_keys))
+        self._aead = self._aeads[0]
         self.max_token_lifetime = max_token_lifetime
         self.cache_seconds = cache_seconds
         # One entry (the published keys); TTLCache is not thread-safe on its own.
@@ -285,6 +298,50 @@ class KeyStore:
         )
         return key.kid
 
+    # -- a change of the secret key -----------------------------------------------------------
+
+    def check_readable(self) -> list[str]:
+        """Refuse (:class:`SigningKeyError`) when a published key decrypts under none of the
+        secret keys; return the kids that decrypt only under a previous one (to re-encrypt)."""
+        under_previous = []
+        for row in SigningKey.select().where(SigningKey.state.in_(PUBLISHED_STATES)):
+            _key, which = self._open(row)
+            if which > 0:
+                under_previous.append(row.kid)
+        return under_previous
+
+    def reencrypt(self, actor: str = "operator:cli") -> list[str]:
+        """Encrypt again under the current secret key every key that a previous one still
+        protects (retired keys included); return their kids. The keys, and their kids, stay
+        the same. Refused, changing nothing, when a published key decrypts under no secret key.
+        """
+        with db.transaction():
+            self._lock()
+            changed = []
+            for row in SigningKey.select().order_by(SigningKey.id):
+                try:
+                    key, which = self._open(row)
+                except SigningKeyError:
+                    if row.state in PUBLISHED_STATES:
+                        raise
+                    continue  # a retired key's public half: needed by nothing
+                if which > 0:
+                    private = row.state != RETIRED
+                    row.private_jwk = self._encrypt(row.kid, key.as_dict(private=private))
+                    row.save()
+                    changed.append(row.kid)
+            if changed:
+                audit.record(
+                    actor=actor,
+                    action="oidc.key.reencrypt",
+                    target_type="signing_key",
+                    target_id=changed[0],
+                    details={"reencrypted": changed},
+                    policy_version=get_engine().version,
+                )
+        self.clear_cache()
+        return changed
+
     # -- encryption at rest -------------------------------------------------------------------
 
     def _encrypt(self, kid: str, jwk: dict) -> str:
@@ -295,15 +352,27 @@ class KeyStore:
         return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
 
     def _decrypt(self, row: SigningKey) -> RSAKey:
+        return self._open(row)[0]
+
+    def _open(self, row: SigningKey) -> tuple[RSAKey, int]:
+        """The key of ``row`` and which secret key decrypted it (0: the current one)."""
         try:
             blob = base64.urlsafe_b64decode(row.private_jwk + "=" * (-len(row.private_jwk) % 4))
-            plain = self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], row.kid.encode())
-            return RSAKey.import_key(json.loads(plain))
-        except (InvalidTag, ValueError, TypeError, JoseError) as exc:
-            raise SigningKeyError(
-                f"signing key {row.kid} cannot be decrypted: the secret key must be the one the "
-                "keys were created with"
-            ) from exc
+        except (ValueError, TypeError):
+            blob = b""
+        for which, aead in enumerate(self._aeads):
+            try:
+                plain = aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], row.kid.encode())
+                return RSAKey.import_key(json.loads(plain)), which
+            except (InvalidTag, ValueError, TypeError, JoseError):
+                continue
+        tried = "the secret key" + (" or a previous one" if len(self._aeads) > 1 else "")
+        raise SigningKeyError(
+            f"signing key {row.kid} cannot be decrypted with {tried}: the signing keys were "
+            "encrypted under another secret key. Set MONESPACE_SECRET_KEY back to that key, or "
+            "keep the new one and list the old one in MONESPACE_PREVIOUS_SECRET_KEYS (then run "
+            "`monespace keys reencrypt`); new signing keys are never made in their place"
+        )
 
 
 def new_signing_key() -> RSAKey:

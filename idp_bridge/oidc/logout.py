@@ -58,9 +58,16 @@ def init_app(app: Flask, edge: Edge) -> None:
     app.extensions.setdefault(LOGOUT_HOOKS, []).append(lambda session: notify(edge, session))
 
 
-def sid_of(edge: Edge, id_hash: str) -> str:
+def sid_of(edge: Edge, id_hash: str, secret: bytes | None = None) -> str:
     """The ``sid`` of a login session, as clients see it: it reveals nothing of the cookie."""
-    return hmac.new(edge.secret, b"sid:" + id_hash.encode(), hashlib.sha256).hexdigest()[:32]
+    key = edge.secret if secret is None else secret
+    return hmac.new(key, b"sid:" + id_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def sids_of(edge: Edge, id_hash: str) -> list[str]:
+    """Every ``sid`` the session may have had: under the secret key, then under the ones it
+    replaced (a session opened before the secret key changed)."""
+    return [sid_of(edge, id_hash, secret) for secret in edge.secrets]
 
 
 def remember_client(edge: Edge, session, client_id: str, sub: str, family: str) -> str:
@@ -102,11 +109,11 @@ def end_session_endpoint() -> Any:
     session = current_login()
     if session is None:
         return _after(target)
-    current_sid = sid_of(edge, session.id_hash)
+    known_sids = sids_of(edge, session.id_hash)
     confirmed = request.method == "POST" and constant_time.equal(
         params.get("confirm", ""), csrf_token(session, "logout")
     )
-    if not confirmed and not (hint and hint.get("sid") == current_sid):
+    if not confirmed and not (hint and hint.get("sid") in known_sids):
         return render_template(
             "oidc/logout.html",
             params={k: params[k] for k in params if k != "confirm"},
@@ -145,18 +152,18 @@ def notify(edge: Edge, session) -> None:
     """The session has ended: revoke every token issued in it (its codes, access and refresh
     tokens, rotations included), then send a logout token to each client that got tokens in
     it and asked for them."""
-    sid = sid_of(edge, session.id_hash)
-    record = edge.session_clients.pop(sid, None)
-    if not record:
-        return
-    state = edge.provider.provider().authz_state
-    for family in record.get("families", []):
-        state.revoke_family(family)
-    for client_id, sub in record.get("clients", {}).items():
-        client = find_client(client_id)
-        if client is None or not client.backchannel_logout_uri or not client.is_enabled:
+    for sid in sids_of(edge, session.id_hash):
+        record = edge.session_clients.pop(sid, None)
+        if not record:
             continue
-        _send(edge, edge.backchannel_transport, client, sub, sid)
+        state = edge.provider.provider().authz_state
+        for family in record.get("families", []):
+            state.revoke_family(family)
+        for client_id, sub in record.get("clients", {}).items():
+            client = find_client(client_id)
+            if client is None or not client.backchannel_logout_uri or not client.is_enabled:
+                continue
+            _send(edge, edge.backchannel_transport, client, sub, sid)
 
 
 def logout_token(edge: Edge, client_id: str, sub: str, sid: str) -> str:

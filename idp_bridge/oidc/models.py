@@ -15,6 +15,8 @@ class OidcSchemaInfo(BaseModel):
     """One row: the version of the OpenID provider's tables (see ``idp_bridge.oidc.schema``)."""
 
     version = IntegerField()
+    # The oldest software version that still runs on this schema (rolling upgrades).
+    compatible_from = IntegerField(null=True)
 
     class Meta:
         table_name = "oidc_schema_info"

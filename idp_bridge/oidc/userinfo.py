@@ -19,7 +19,6 @@ from oic.oic.message import OpenIDSchema
 from pyop.exceptions import BearerTokenError, InvalidAccessToken, InvalidSubjectIdentifier
 from pyop.message import AuthorizationRequest
 
-from authz.clients import find_client
 from idp_bridge.oidc.edge import (
     Edge,
     answer_errors_as_oauth,
@@ -83,6 +82,14 @@ def bearer_token(header: str | None, form: Mapping[str, str]) -> str | None:
     return credentials.strip() or None
 
 
+def subject_user(state, record: Mapping[str, Any]) -> str | None:
+    """The local user an access token's record stands for, by its subject's index entry
+    (pyop's ``get_user_id_for_subject_identifier``); None when the subject is no longer indexed.
+    Userinfo answers ``invalid_token`` then, and introspection ``active: false``."""
+    subject = read_record(record.get("sub") or "", state.subject_identifiers.index)
+    return None if subject is None else subject.get("user_id")
+
+
 def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
     """The userinfo answer for the access token, or OAuthError ``invalid_token`` (401).
 
@@ -102,17 +109,16 @@ def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
         record = read_record(access_token, state.access_tokens)
         if record is None or record["exp"] < state._now():  # the state's own clock
             raise InvalidAccessToken("unknown, expired or revoked access token")
-        subject = read_record(record["sub"], state.subject_identifiers.index)
-        if subject is None:
+        user_id = subject_user(state, record)
+        if user_id is None:
             raise InvalidSubjectIdentifier("unknown subject identifier")
-        user_id = subject["user_id"]
         auth_req = AuthorizationRequest().from_dict(record[state.KEY_AUTHORIZATION_REQUEST])
         requested = scope2claims(record["scope"].split(), extra_scope_dict=pyop.extra_scopes)
         requested.update(pyop._get_requested_claims_in(auth_req, "userinfo"))
         user_claims = pyop.userinfo.get_claims_for(user_id, requested)
         user_claims.setdefault("sub", record["sub"])
         answer = OpenIDSchema(**user_claims).to_dict()
-        client = find_client(auth_req["client_id"])
+        client = edge.clients.get(auth_req["client_id"])
         if client is None:  # removed since the token was issued
             raise InvalidAccessToken("no such client")
         answer.update(grant_claims(auth_req, client, edge))

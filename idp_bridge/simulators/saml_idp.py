@@ -33,7 +33,7 @@ from stdnum.exceptions import ValidationError
 
 from idp_bridge.shared.selfsigned import ensure_key_pair
 from idp_bridge.simulators import saml_idp_pages as pages
-from idp_bridge.upstreams import fas, saml_checks
+from idp_bridge.upstreams import fas, saml_checks, saml_crypto
 
 REQUEST_FIELDS = ("SAMLRequest", "RelayState", "SigAlg", "Signature")
 
@@ -50,6 +50,8 @@ class SamlIdpConfig:
     attribute_names: Mapping[str, str] | None = None
     # The persons offered on the page (key, nrn, given_name, family_name): the demo's.
     persons: Sequence[Any] = ()
+    # Who signs the Responses: saml_crypto.AUTO, BINDING or COMMAND (like eid_crypto_backend).
+    crypto_backend: str = saml_crypto.AUTO
 
     @property
     def idp_entity_id(self) -> str:
@@ -141,7 +143,9 @@ class SamlIdpSimulator:
         sp_metadata = self.config.sp_metadata
         if callable(sp_metadata):
             sp_metadata = sp_metadata()
-        return Server(config=_idp_config(self.config, sp_metadata))
+        server = Server(config=_idp_config(self.config, sp_metadata))
+        saml_crypto.install(server.sec, saml_crypto.resolve(self.config.crypto_backend))
+        return server
 
     def parse_request(self, fields: Mapping[str, str]):
         """Verify the SP's signed AuthnRequest (HTTP-Redirect); return pysaml2's request."""

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from flask import Response
 from flask_babel import lazy_gettext as _
@@ -36,7 +36,7 @@ from authz import constant_time
 from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.shared.identity import VerifiedIdentity
 from idp_bridge.shared.stores import RequestStore, SeenStore, StoreFull
-from idp_bridge.upstreams import fas, saml_checks
+from idp_bridge.upstreams import fas, saml_checks, saml_crypto
 from idp_bridge.upstreams.base import (
     LoginStart,
     Plugin,
@@ -75,6 +75,9 @@ class EidConfig:
     force_authn: bool = False
     service_name: str = "Mon Espace"
     xmlsec_binary: str | None = None
+    # Who checks the XML signatures: the xmlsec binding in process, or the xmlsec1 program
+    # (saml_crypto); "auto" is the binding when it is installed.
+    crypto_backend: str = saml_crypto.AUTO
 
     def __post_init__(self):
         for name in ("entity_id", "acs_url", "key_file", "cert_file", "idp_metadata"):
@@ -91,13 +94,25 @@ class EidConfig:
         )
         if unknown:
             raise EidConfigError(f"eID: unknown requested attributes {sorted(unknown)}")
+        try:
+            saml_crypto.resolve(self.crypto_backend)
+        except saml_crypto.CryptoChoiceError as exc:
+            raise EidConfigError(f"eID: crypto_backend: {exc}") from exc
+
+
+def crypto_backend(config: EidConfig) -> str:
+    """The backend that checks this configuration's signatures (``saml_crypto`` names)."""
+    return saml_crypto.resolve(config.crypto_backend)
 
 
 def _pysaml2_config(config: EidConfig, with_idp: bool) -> SPConfig:
+    binding = crypto_backend(config) == saml_crypto.BINDING
     try:
         xmlsec = config.xmlsec_binary or get_xmlsec_binary()
     except SigverError as exc:
-        raise EidConfigError("eID: the xmlsec1 program is not installed") from exc
+        if not binding:
+            raise EidConfigError("eID: the xmlsec1 program is not installed") from exc
+        xmlsec = None  # not needed: the binding replaces it (saml_crypto.install)
     required = [a for a in config.requested_attributes if a in fas.REQUIRED_ATTRIBUTES]
     optional = [a for a in config.requested_attributes if a not in fas.REQUIRED_ATTRIBUTES]
     settings = {
@@ -105,6 +120,8 @@ def _pysaml2_config(config: EidConfig, with_idp: bool) -> SPConfig:
         "key_file": config.key_file,
         "cert_file": config.cert_file,
         "xmlsec_binary": xmlsec,
+        # pysaml2 would look for the program to build its xmlsec1 backend.
+        "crypto_backend": "xmlsec1" if xmlsec else "XMLSecurity",
         "accepted_time_diff": config.clock_skew,
         # Signatures are checked only with certificates from the IdP's metadata, never with one
         # the message itself carries.
@@ -163,9 +180,8 @@ def sp_metadata(
     descriptor.extensions = None
     if not sign:
         return descriptor.to_string().decode("utf-8")
-    _signed, xml = sign_entity_descriptor(
-        descriptor, None, security_context(sp_config), SIG_RSA_SHA256, DIGEST_SHA256
-    )
+    sec = saml_crypto.install(security_context(sp_config), crypto_backend(config))
+    _signed, xml = sign_entity_descriptor(descriptor, None, sec, SIG_RSA_SHA256, DIGEST_SHA256)
     return xml if isinstance(xml, str) else xml.decode("utf-8")
 
 
@@ -178,6 +194,7 @@ class EidUpstream(Upstream):
         self.config = config
         self._requests, self._seen = requests, seen
         self._client = Saml2Client(config=_pysaml2_config(config, with_idp=True))
+        saml_crypto.install(self._client.sec, crypto_backend(config))
         self.idp_entity_id = self._pick_idp()
         self._metadata: str | None = None
 
@@ -349,6 +366,8 @@ class EidSettings(UpstreamSettings):
     idp_entity_id: str | None = None  # needed when the metadata lists several IdPs
     idp_metadata_cert: str | None = None  # a certificate that must have signed the metadata
     clock_skew: int = Field(60, ge=0, le=300)  # seconds tolerated with the IdP's clock
+    # XML signatures checked in process (python-xmlsec) or by the xmlsec1 program.
+    crypto_backend: Literal["auto", "python-xmlsec", "xmlsec1"] = "auto"
 
     @field_validator("idp_metadata")
     @classmethod
@@ -370,6 +389,7 @@ def config_for(settings: EidSettings, site: Site) -> EidConfig:
         idp_entity_id=settings.idp_entity_id,
         idp_metadata_cert=settings.idp_metadata_cert,
         clock_skew=settings.clock_skew,
+        crypto_backend=settings.crypto_backend,
     )
 
 

@@ -317,6 +317,40 @@ def test_a_request_past_its_expiry_reads_as_expired(app):
     assert response.status_code == 409 and "a expiré" in page_text(response)
 
 
+def test_my_requests_come_a_page_at_a_time(app):
+    from datetime import datetime, timedelta
+
+    from authz.models import Enterprise
+
+    nora = Person.get(Person.given_name == "Nora")
+    start = datetime(2026, 1, 1)
+    for k in range(60):
+        enterprise = Enterprise.create(bce=f"07{k:08d}", name=f"Entreprise {k:02d}")
+        RoleRequest.create(
+            person=nora,
+            enterprise=enterprise,
+            role="reader",
+            status="refused",
+            created_at=start - timedelta(days=k),
+            expires_at=start,
+        )
+    browser = logged_in(app, "nora")
+    html = browser.get("/entreprises").get_data(as_text=True)
+    first = rows(html, REQUESTS)
+    assert len(first) == 25
+    assert "Boulangerie Démo SA" in first[0] and "Entreprise 00" in first[1]  # newest first
+    assert "61 demandes" in page_text(browser.get("/entreprises"))
+    assert 'href="/entreprises?demandes=2#mes-demandes"' in html
+    last = browser.get("/entreprises", query_string={"demandes": "99"})
+    assert last.status_code == 200
+    shown = rows(last.get_data(as_text=True), REQUESTS)
+    assert len(shown) == 11 and "Entreprise 59" in shown[-1]
+    # The enterprises' own search and page are kept by the requests' page links.
+    kept = browser.get("/entreprises", query_string={"q": "Boulangerie", "demandes": "2"})
+    assert "demandes=3" in kept.get_data(as_text=True)
+    assert "q=Boulangerie" in kept.get_data(as_text=True).split("Pages de mes demandes")[1]
+
+
 # -- the email to the GAP ---------------------------------------------------------------------
 
 

@@ -279,3 +279,98 @@ def test_a_lookup_changes_nothing_but_the_audit_log(olivier):
         assert olivier.get(path).status_code == 200, path
     assert [model.select().count() for model in (RoleGrant, RoleRequest, GapDesignation)] == counts
     assert AuditEvent.select().count() == before + 3  # the index page looks nobody up
+
+
+# -- long lists: a page at a time, the audit searched by index --------------------------------
+
+
+def event_rows(html: str) -> list[str]:
+    table = html.split("Derniers événements, du plus récent au plus ancien", 1)[1]
+    return table.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
+
+
+def test_a_persons_events_come_a_page_at_a_time_among_thousands(olivier):
+    """3,000 events of others and 40 naming Nora (in their details, as a grant's person): the
+    page shows 25 of hers, newest first, and the next page the rest; nobody else's."""
+    others = [
+        {
+            "actor": f"person:{MARC}",
+            "action": "role.grant",
+            "target_type": "role_grant",
+            "target_id": k,
+            "enterprise_bce": BOULANGERIE,
+            "details": {"person": f"{k:011d}", "role": "reader"},
+            "policy_version": "test",
+        }
+        for k in range(3000)
+    ]
+    hers = [
+        {
+            "actor": f"person:{MARC}",
+            "action": "role.change",
+            "target_type": "role_grant",
+            "target_id": 90000 + k,
+            "enterprise_bce": BOULANGERIE,
+            "details": {"person": NORA, "role": "reader", "note": f"n{k:02d}"},
+            "policy_version": "test",
+        }
+        for k in range(40)
+    ]
+    audit.record_many(others[:1500] + hers + others[1500:])
+    first = olivier.get(f"/helpdesk/personne?nrn={NORA}")
+    assert first.status_code == 200
+    html = first.get_data(as_text=True)
+    rows = event_rows(html)
+    assert len(rows) == 25
+    assert "Pages des événements" in html and "page 1 sur 2" in text(first)
+    # Her events and the lookups of her record, nobody else's.
+    assert all(NORA in row or "95.05.05-009.28" in row or "helpdesk" in row for row in rows)
+    second = olivier.get(f"/helpdesk/personne?nrn={NORA}&page=2")
+    rows = event_rows(second.get_data(as_text=True))
+    # The same events as reading the whole log would find: by her, on her, or naming her.
+    about = AuditEvent.select().where(
+        (AuditEvent.actor == f"person:{NORA}")
+        | ((AuditEvent.target_type == "person") & (AuditEvent.target_id == NORA))
+        | AuditEvent.details.contains(f'"{NORA}"')
+    )
+    assert 40 < about.count() <= 50
+    assert len(rows) == about.count() - 25
+    assert "n00" in "".join(rows)  # the oldest change, on the last page
+    assert olivier.get(f"/helpdesk/personne?nrn={NORA}&page=abc").status_code == 200
+    assert audit.verify().ok
+
+
+def test_an_enterprises_members_are_paginated_and_searched(olivier, add_members):
+    add_members(120)
+    page = olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}")
+    shown = text(page)
+    assert "123 membres" in shown and "page 1 sur 3" in shown
+    html = page.get_data(as_text=True)
+    assert html.count('<th scope="row"><a href="/helpdesk/personne?nrn=') == 50
+    assert f'href="/helpdesk/entreprise?bce={BOULANGERIE}&amp;page=2#members"' in html
+    last = text(olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&page=3"))
+    members = last.split('id="members"', 1)[1].split('id="requests"', 1)[0]
+    # By name: Janssens, Martin, Member 00000 to 00119, Peeters; the last page holds 23.
+    assert "page 3 sur 3" in last and "Luc Peeters-Démo" in members
+    assert "Member 00097" not in members and "Member 00098" in members
+    assert "Sophie Martin-Démo" not in members
+    found = text(olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&q=Member+00042"))
+    assert "1 membre" in found and "Member 00042" in found and "Member 00043" not in found
+    by_nrn = text(olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&q={EMMA}"))
+    assert "1 membre" in by_nrn and "Emma Janssens-Démo" in by_nrn
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        ("M", "Indiquez au moins 2 caractères du nom"),
+        ("x" * 101, "Ce texte est trop long"),
+        ("12345", "Indiquez un numéro de registre national valide"),
+    ],
+)
+def test_a_members_search_too_short_or_wrong_is_a_form_message(olivier, q, message):
+    page = olivier.get(f"/helpdesk/entreprise?bce={BOULANGERIE}&q={quote(q)}")
+    assert page.status_code == 400
+    shown = text(page)
+    assert message in shown
+    assert "3 membres" in shown  # the list unfiltered below

@@ -9,6 +9,8 @@ import pytest
 
 from authz.catalogue import CatalogueEntry
 from authz.clients import ClientMetadata, add_client, disable_client, set_catalogue
+from authz.models import Person
+from authz.services import Caller, grant_role
 from monespace.config import ConfigError
 from tests.idp_bridge.web_client import Browser, page_text
 
@@ -212,3 +214,85 @@ def test_a_page_with_its_own_log_out_button_has_one(app):
     page = logged_in(app, "alice").get("/me").get_data(as_text=True)
     assert page.count("Se déconnecter</button>") == 1
     assert 'aria-label="Votre compte"' in page  # the rest of the header stays
+
+
+MANDATE_WORDS = {
+    "give_mandate": "Donner un mandat à un intermédiaire (comptable, secrétariat social)",
+    "accept_mandate": "Accepter ou refuser les mandats que des clients donnent à l'entreprise",
+    "act_for_clients": "Agir pour les clients de l'entreprise",
+}
+
+
+def test_the_gap_is_told_of_the_mandate_permissions(app):
+    text = page_text(logged_in(app, "marc").get(f"/portail/professionnel/{BOULANGERIE}"))
+    for words in MANDATE_WORDS.values():
+        assert words in text
+
+
+def test_a_client_agent_acts_for_clients_but_gives_no_mandate(app):
+    marc = Person.get(Person.nrn == "85020200387")
+    grant_role(Caller.for_person(marc), BOULANGERIE, "99090900920", "client_agent")
+    text = page_text(logged_in(app, "alice").get(f"/portail/professionnel/{BOULANGERIE}"))
+    assert MANDATE_WORDS["act_for_clients"] in text
+    assert MANDATE_WORDS["give_mandate"] not in text
+    assert MANDATE_WORDS["accept_mandate"] not in text
+
+
+def test_an_agent_is_told_of_no_mandate_permission(app):
+    text = page_text(logged_in(app, "luc").get(f"/portail/professionnel/{BOULANGERIE}"))
+    assert "Agir pour l'entreprise auprès des services en ligne" in text
+    for words in MANDATE_WORDS.values():
+        assert words not in text
+
+
+@pytest.mark.parametrize("lang", ["nl", "de", "en"])
+def test_the_mandate_permissions_in_every_language(app, lang):
+    marc = logged_in(app, "marc")
+    text = page_text(marc.get(f"/portail/professionnel/{BOULANGERIE}", query_string={"lang": lang}))
+    for words in MANDATE_WORDS.values():
+        assert words not in text  # translated, not left in French
+    help_text = page_text(Browser(app).get("/portail/aide", query_string={"lang": lang}))
+    assert "Comment agir pour les clients d'un intermédiaire ?" not in help_text
+
+
+def test_the_help_page_explains_intermediaries(app):
+    text = page_text(Browser(app).get("/portail/aide"))
+    assert "Comment agir pour les clients d'un intermédiaire ?" in text
+    assert "Collaborateur clients" in text
+
+
+def test_the_public_catalogue_needs_no_login(app, pensions):
+    add_client(ClientMetadata("Sans fiche", "divers", client_id="sans-fiche"), actor="test")
+    response = Browser(app).get("/portail/services")
+    assert response.status_code == 200
+    text = page_text(response)
+    html = response.get_data(as_text=True)
+    assert "Les services de Mon Espace" in text
+    assert "Ma pension" in text and "Votre pension de retraite." in text
+    assert 'href="https://pension.example.test/"' in html
+    assert "Guichet fiscal (démonstration)" in text
+    assert "Pour : Espace Citoyen" in text
+    assert "Sans fiche" not in text  # no catalogue entry: not listed
+    assert "Connecté" not in text
+
+
+def test_the_public_catalogue_in_the_visitor_s_language(app, pensions):
+    text = page_text(Browser(app).get("/portail/services", query_string={"lang": "nl"}))
+    assert "Mijn pensioen" in text and "Ma pension" not in text
+    # No German name: the French one.
+    text = page_text(Browser(app).get("/portail/services", query_string={"lang": "de"}))
+    assert "Ma pension" in text
+
+
+def test_a_disabled_service_is_not_in_the_public_catalogue(app, pensions):
+    assert "Ma pension" in page_text(Browser(app).get("/portail/services"))
+    disable_client("pensions", actor="test")
+    text = page_text(Browser(app).get("/portail/services"))
+    assert "Ma pension" not in text and "Guichet fiscal (démonstration)" in text
+
+
+def test_the_public_catalogue_is_searched(app, pensions):
+    text = page_text(Browser(app).get("/portail/services", query_string={"q": "pensioen"}))
+    assert "Ma pension" in text and "Guichet fiscal" not in text
+    text = page_text(Browser(app).get("/portail/services", query_string={"q": "zzz" * 100}))
+    assert "Aucun service ne correspond à votre recherche." in text

@@ -400,3 +400,44 @@ def test_audit_events_are_written_by_authz_audit_only():
                     if direct_write.search(line) and re.search("AuditEvent|audit_event", line):
                         writers.append(f"{path.relative_to(root)}:{number}")
     assert writers == []
+
+
+# -- the persons an event names (AuditMention) ------------------------------------------------
+
+NRN_A, NRN_B, NRN_C = "85073003361", "90010100123", "70030300538"
+
+
+def test_the_persons_an_event_names_are_indexed_with_it(database):
+    from authz.models import AuditMention
+
+    (event,) = audit.record_many(
+        [
+            {
+                "actor": f"person:{NRN_A}",
+                "action": "role.grant",
+                "target_type": "role_grant",
+                "target_id": 7,
+                "details": {"person": NRN_B, "seen": [{"nrn": NRN_C}], "count": 12345678901},
+                "policy_version": "test",
+            }
+        ]
+    )
+    assert audit.mentions(event) == {NRN_A, NRN_B, NRN_C}
+    assert {(m.nrn, m.seq) for m in AuditMention.select()} == {
+        (NRN_A, event.seq),
+        (NRN_B, event.seq),
+        (NRN_C, event.seq),
+    }
+    audit.record(
+        actor="cli",
+        action="person.update",
+        target_type="person",
+        target_id=NRN_B,
+        details={"file": "x.csv"},
+        policy_version="test",
+    )
+    before = {(m.nrn, m.seq) for m in AuditMention.select()}
+    assert (NRN_B, event.seq + 1) in before and len(before) == 4
+    # The upgrade rebuilds the same index from the log alone.
+    assert audit.rebuild_mentions(batch=1) == 4
+    assert {(m.nrn, m.seq) for m in AuditMention.select()} == before

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from authz import audit
+from authz import audit, db
 from authz import clients as clients_module
 from authz.clients import (
     ClientMetadata,
     add_client,
     disable_client,
+    find_client,
     hash_secret,
     list_clients,
     rotate_secret,
@@ -522,3 +523,40 @@ def test_add_redirect_uri_is_checked_audited_and_idempotent(database):
     with pytest.raises(NotFound):
         clients_module.add_redirect_uri("nobody", other, actor=ACTOR)
     assert audit.verify().ok
+
+
+# -- the client cache of the endpoints called on every request --------------------------------
+
+
+def test_a_client_cache_keeps_records_for_its_time_and_forgets_what_this_process_changes(
+    database,
+):
+    add(name="Cached", client_id="cached")
+    cache = clients_module.ClientCache(ttl=60)
+    assert cache.get("cached").is_enabled
+    Client.update(name="Changed elsewhere").where(Client.client_id == "cached").execute()
+    assert cache.get("cached").name == "Cached"  # another process's change: not yet seen
+    disable_client("cached", actor="operator:test")  # this process's change: seen at once
+    assert not cache.get("cached").is_enabled
+    assert cache.get("cached").name == "Changed elsewhere"
+    assert cache.get("nobody") is None
+
+
+def test_a_client_cache_forgets_nothing_for_a_change_rolled_back(database):
+    add(name="Kept", client_id="kept")
+    cache = clients_module.ClientCache(ttl=60)
+    assert cache.get("kept").is_enabled
+    with pytest.raises(RuntimeError), db.transaction():
+        disable_client("kept", actor="operator:test")
+        raise RuntimeError("the rest of the change failed")
+    assert cache.get("kept").is_enabled
+    assert find_client("kept").is_enabled
+
+
+def test_a_client_cache_holds_at_most_its_size(database):
+    for n in range(5):
+        add(name=f"C{n}", client_id=f"cli{n}")
+    cache = clients_module.ClientCache(ttl=60, size=3)
+    for n in range(5):
+        assert cache.get(f"cli{n}").client_id == f"cli{n}"
+    assert len(cache._clients) == 3

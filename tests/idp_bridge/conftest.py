@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from idp_bridge.upstreams import saml_crypto
 from tests.idp_bridge import itsme_keys as itsme_key_set
 from tests.idp_bridge import itsme_login, saml_messages
 
@@ -18,10 +19,14 @@ def saml_keys(tmp_path_factory) -> saml_messages.Keys:
     return saml_messages.make_keys(tmp_path_factory.mktemp("saml-keys"))
 
 
-@pytest.fixture
-def world(saml_keys) -> saml_messages.World:
-    """The eID service provider and the SAML IdP simulator, fresh stores."""
-    return saml_messages.make_eid(saml_keys)
+@pytest.fixture(params=[saml_crypto.BINDING, saml_crypto.COMMAND])
+def world(request, saml_keys) -> saml_messages.World:
+    """The eID service provider and the SAML IdP simulator, fresh stores; once with each
+    crypto backend (both sign and verify with it)."""
+    backend = request.param
+    return saml_messages.make_eid(
+        saml_keys, idp={"crypto_backend": backend}, crypto_backend=backend
+    )
 
 
 @pytest.fixture(scope="session")

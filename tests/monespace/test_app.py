@@ -34,6 +34,7 @@ def test_demo_start_creates_the_schema_and_the_node_is_live_and_ready(app):
         "status": "ok",
         "database": "ok",
         "schema_version": schema.CURRENT_VERSION,
+        "schema": "current",
         "policy": get_engine().version,
     }
 
@@ -124,15 +125,125 @@ def test_other_pages_are_503_json_when_the_database_is_unusable(tmp_path):
     assert response.get_json()["error"] == "service_unavailable"
 
 
-def test_readyz_reports_a_schema_that_is_not_current(app):
+def _set_authz_version(request, version, runs_from):
+    """The authz version row as an upgrade by another release left it; this software's
+    again at the end (the next test's database fixture expects it)."""
     with db.connection():
-        schema.SchemaInfo.update(version=schema.CURRENT_VERSION + 1).execute()
+        schema.SchemaInfo.update(version=version, compatible_from=runs_from).execute()
+    current = schema.CURRENT_VERSION
+
+    def restore():
+        with db.connection():
+            schema.SchemaInfo.update(version=current, compatible_from=current).execute()
+
+    request.addfinalizer(restore)
+
+
+def test_readyz_stays_ready_on_a_newer_schema_this_software_still_runs_on(app, request):
+    # The next release's `db upgrade` ran, its steps backward compatible: this node, of the
+    # release before, stays in the load balancer until it is replaced.
+    _set_authz_version(request, schema.CURRENT_VERSION + 1, schema.CURRENT_VERSION)
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["schema"] == "compatible"
+    assert body["schema_version"] == schema.CURRENT_VERSION + 1
+    assert body["compatible"] == {
+        "authz": {
+            "database": schema.CURRENT_VERSION + 1,
+            "software": schema.CURRENT_VERSION,
+            "runs_from": schema.CURRENT_VERSION,
+        }
+    }
+
+
+def test_readyz_refuses_a_newer_schema_this_software_does_not_run_on(app, request):
+    _set_authz_version(request, schema.CURRENT_VERSION + 1, schema.CURRENT_VERSION + 1)
 
     response = app.test_client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.get_json()["status"] == "error"
-    assert response.get_json()["schema_version"] == schema.CURRENT_VERSION + 1
+    body = response.get_json()
+    assert body["status"] == "error"
+    assert body["schema"] == "incompatible"
+    assert body["schema_version"] == schema.CURRENT_VERSION + 1
+    assert body["outdated"] == ["authz"]
+    assert body["schema_errors"] == {
+        "authz": f"the database is at schema version {schema.CURRENT_VERSION + 1}, newer than "
+        f"this software ({schema.CURRENT_VERSION}) and not compatible with it (software of "
+        f"version {schema.CURRENT_VERSION + 1} or later runs on it): upgrade monespace before "
+        "using it"
+    }
+
+
+def test_readyz_refuses_a_newer_schema_beyond_the_window(app, request):
+    # Two releases ahead: the upgrade recorded the release before it, not this one.
+    _set_authz_version(request, schema.CURRENT_VERSION + 2, schema.CURRENT_VERSION + 1)
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.get_json()["outdated"] == ["authz"]
+
+
+def test_a_rolling_upgrade_keeps_the_nodes_of_the_release_before_ready_and_working(app, request):
+    from peewee import CharField
+    from playhouse.migrate import migrate
+
+    from authz.models import Person
+
+    @schema.backward_compatible
+    def _next_nickname(migrator):
+        """Persons may have a nickname."""
+        migrate(migrator.add_column("person", "nickname", CharField(null=True)))
+
+    next_version = schema.CURRENT_VERSION + 1
+    next_release = schema.SchemaSet(
+        "authz",
+        schema.SchemaInfo,
+        schema.AUTHZ.models,
+        {**schema.STEPS, next_version: _next_nickname},
+    )
+
+    def undo():
+        with db.connection():
+            migrate(schema._migrator().drop_column("person", "nickname"))
+            current = schema.CURRENT_VERSION
+            schema.SchemaInfo.update(version=current, compatible_from=current).execute()
+
+    request.addfinalizer(undo)
+    with db.connection():
+        assert next_release.upgrade() == [next_version]  # the next release's `db upgrade`
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.get_json()["schema"] == "compatible"
+    with db.connection():  # and the node of the release before still writes its rows
+        Person.create(nrn="85073003328", given_name="Anne")
+        assert Person.get(Person.nrn == "85073003328").given_name == "Anne"
+
+
+def test_a_node_of_the_release_before_starts_on_a_compatible_schema_not_on_another(
+    database, database_url, request
+):
+    settings = {
+        "mode": "production",
+        "database_url": database_url,
+        "secret_key": SECRET,
+        "audit_key": TEST_AUDIT_KEY,
+        "base_url": "https://monespace.example.be",
+    }
+    db.connect(database_url)
+    _set_authz_version(request, schema.CURRENT_VERSION + 1, schema.CURRENT_VERSION)
+    assert create_app(settings).test_client().get("/readyz").status_code == 200
+
+    _set_authz_version(request, schema.CURRENT_VERSION + 1, schema.CURRENT_VERSION + 1)
+    with pytest.raises(SchemaError, match=r"newer than this software .* not compatible"):
+        create_app(settings)
 
 
 def _cookie_header(app) -> str:
@@ -254,6 +365,10 @@ def test_readyz_names_a_package_whose_tables_are_behind(app):
         IdpBridgeSchemaInfo.update(version=0).execute()
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
+    assert response.get_json()["schema_errors"] == {
+        "idp_bridge": "the idp_bridge tables are at schema version 0, this software needs "
+        "version 1: run `monespace db upgrade`"
+    }
     assert response.get_json()["outdated"] == ["idp_bridge"]
 
 
@@ -400,3 +515,54 @@ def test_the_demo_outbox_sees_the_client_behind_a_trusted_proxy(
     )
 
     assert answer.status_code == status
+
+
+# -- a change of the secret key ------------------------------------------------------------------
+
+NEW_SECRET = "n" * 40
+
+
+def test_a_changed_secret_key_keeps_the_signing_keys_and_the_cookies(empty_database, database_url):
+    old = create_app({"database_url": database_url, "secret_key": SECRET})
+    jwks = old.test_client().get("/jwks").get_json()
+
+    @old.get("/test-remember")
+    def remember():
+        session["seen"] = "before the change"
+        return "ok"
+
+    browser = old.test_client()
+    browser.get("/test-remember")
+    cookie = browser.get_cookie("session").value
+
+    new = create_app(
+        {"database_url": database_url, "secret_key": NEW_SECRET, "previous_secret_keys": SECRET}
+    )
+
+    @new.get("/test-recall")
+    def recall():
+        return session.get("seen", "forgotten")
+
+    assert new.test_client().get("/jwks").get_json() == jwks  # the same keys, the same kids
+    again = new.test_client()
+    again.set_cookie("session", cookie)
+    assert again.get("/test-recall").text == "before the change"
+
+
+def test_a_secret_key_that_reads_none_of_the_signing_keys_stops_the_start(
+    empty_database, database_url
+):
+    from idp_bridge.oidc.keys import SigningKeyError
+    from idp_bridge.oidc.models import SigningKey
+
+    create_app({"database_url": database_url, "secret_key": SECRET}).test_client().get("/jwks")
+    with db.connection():
+        before = {row.kid: row.private_jwk for row in SigningKey.select()}
+
+    with pytest.raises(SigningKeyError) as refused:
+        create_app({"database_url": database_url, "secret_key": NEW_SECRET})
+
+    assert "cannot be decrypted with the secret key" in str(refused.value)
+    assert "MONESPACE_PREVIOUS_SECRET_KEYS" in str(refused.value)
+    with db.connection():  # nothing generated in their place
+        assert {row.kid: row.private_jwk for row in SigningKey.select()} == before

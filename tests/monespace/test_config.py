@@ -470,3 +470,69 @@ def test_shared_counters_and_the_demo_run_any_number_of_workers():
 def test_an_empty_key_prefix_is_refused():
     with pytest.raises(ConfigError, match="MONESPACE_RATE_LIMIT_KEY_PREFIX"):
         config.load({"rate_limit_key_prefix": ""}, environ={})
+
+
+# -- the secret keys a new one replaced ----------------------------------------------------------
+
+OLD_KEY, OLDER_KEY = "o" * 40, "p" * 40
+
+
+def test_no_previous_secret_keys_by_default():
+    assert config.load(environ=PRODUCTION).previous_secret_keys == ()
+
+
+def test_previous_secret_keys_from_the_variable_separated_by_commas_or_lines():
+    environ = {**PRODUCTION, "MONESPACE_PREVIOUS_SECRET_KEYS": f" {OLD_KEY} ,\n{OLDER_KEY}\n"}
+
+    assert config.load(environ=environ).previous_secret_keys == (OLD_KEY, OLDER_KEY)
+
+
+def test_previous_secret_keys_from_a_file_one_a_line(tmp_path):
+    keys_file = tmp_path / "previous"
+    keys_file.write_text(f"# replaced in March\n{OLD_KEY}\n\n{OLDER_KEY}\n", encoding="utf-8")
+    environ = {**PRODUCTION, "MONESPACE_PREVIOUS_SECRET_KEYS_FILE": str(keys_file)}
+
+    settings = config.load(environ=environ)
+
+    assert settings.previous_secret_keys == (OLD_KEY, OLDER_KEY)
+    assert OLD_KEY not in repr(settings)
+
+
+def test_previous_secret_keys_from_the_secrets_directory(tmp_path):
+    (tmp_path / "previous_secret_keys").write_text(f"{OLD_KEY}\n{OLDER_KEY}\n", encoding="utf-8")
+    environ = {**PRODUCTION, "MONESPACE_SECRETS_DIR": str(tmp_path)}
+
+    assert config.load(environ=environ).previous_secret_keys == (OLD_KEY, OLDER_KEY)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"MONESPACE_PREVIOUS_SECRET_KEYS": "short"},
+            "previous_secret_keys: previous secret key 1 is 5 characters long; a secret key "
+            "has at least 32",
+        ),
+        (
+            {"MONESPACE_PREVIOUS_SECRET_KEYS": f"{OLD_KEY},{GOOD_KEY}"},
+            "previous_secret_keys: previous secret key 2 is the secret key itself; list there "
+            "only the keys it replaced",
+        ),
+        (
+            {
+                "MONESPACE_PREVIOUS_SECRET_KEYS": OLD_KEY,
+                "MONESPACE_PREVIOUS_SECRET_KEYS_FILE": "/nonexistent",
+            },
+            "set MONESPACE_PREVIOUS_SECRET_KEYS or MONESPACE_PREVIOUS_SECRET_KEYS_FILE, not both",
+        ),
+        (
+            {"MONESPACE_PREVIOUS_SECRET_KEYS_FILE": "/nonexistent/previous"},
+            "cannot read MONESPACE_PREVIOUS_SECRET_KEYS_FILE /nonexistent/previous",
+        ),
+    ],
+)
+def test_previous_secret_keys_that_cannot_be_right_are_refused(settings, message):
+    with pytest.raises(ConfigError) as refused:
+        config.load(environ={**PRODUCTION, **settings})
+
+    assert str(refused.value).startswith(message)

@@ -1,5 +1,6 @@
 """gunicorn started directly, as the Docker image starts it, under the shipped settings (gevent
-workers): an eID login, whose SAML checks run xmlsec1 as a process, goes through.
+workers): an eID login goes through, its SAML signatures checked by the xmlsec1 program (a
+process each) or by the xmlsec binding in process.
 
 The settings' logger hook reads the app's settings in gunicorn's master; the master imports
 pysaml2 then, which binds ``subprocess.Popen`` before a worker patches the standard library.
@@ -24,7 +25,8 @@ from tests.flows.app_processes import free_port
 pytestmark = pytest.mark.slow
 
 
-def test_an_eid_login_goes_through_gunicorn_started_directly(tmp_path):
+@pytest.mark.parametrize("backend", ["xmlsec1", "python-xmlsec"])
+def test_an_eid_login_goes_through_gunicorn_started_directly(tmp_path, backend):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -33,6 +35,7 @@ def test_an_eid_login_goes_through_gunicorn_started_directly(tmp_path):
         "MONESPACE_BASE_URL": url,
         "MONESPACE_DATABASE_URL": f"sqlite:///{tmp_path / 'monespace.sqlite3'}",
         "MONESPACE_DATA_DIR": str(tmp_path),
+        "MONESPACE_EID_CRYPTO_BACKEND": backend,
     }
     command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
     command += ["--bind", f"127.0.0.1:{port}", "--workers", "1"]

@@ -254,8 +254,12 @@ def test_another_secret_key_cannot_read_the_keys(store):
     other = KeyStore("o" * 40)
     with pytest.raises(SigningKeyError) as failure:
         other.signing_key()
-    assert kid in str(failure.value)
-    assert "must be the one the keys were created with" in str(failure.value)
+    assert str(failure.value) == (
+        f"signing key {kid} cannot be decrypted with the secret key: the signing keys were "
+        "encrypted under another secret key. Set MONESPACE_SECRET_KEY back to that key, or keep "
+        "the new one and list the old one in MONESPACE_PREVIOUS_SECRET_KEYS (then run "
+        "`monespace keys reencrypt`); new signing keys are never made in their place"
+    )
     assert isinstance(failure.value, KeyError)
     before = states()
     with pytest.raises(SigningKeyError):
@@ -271,6 +275,85 @@ def test_key_material_cannot_move_between_rows(store):
     next_.save()
     with pytest.raises(SigningKeyError):
         store.signing_key()
+
+
+# A change of the secret key
+
+
+NEW_SECRET = "n" * 40
+
+
+def rows_by_kid() -> dict[str, str]:
+    return {row.kid: row.private_jwk for row in SigningKey.select()}
+
+
+def test_a_previous_secret_key_still_reads_the_keys_and_tokens_signed_before_verify(store):
+    store.rotate(now=utcnow())
+    store.rotate(now=later(1))  # a current, a next and a previous key, as in service
+    token = issue(store)
+    jwks = store.jwks()
+
+    changed = KeyStore(NEW_SECRET, previous_secret_keys=(SECRET,))
+
+    assert changed.jwks() == jwks  # the same keys, the same kids: relying parties see nothing
+    assert changed.signing_key().kid == store.signing_key().kid
+    assert verifies(token, changed.jwks())
+    assert verifies(issue(changed), jwks)
+    assert sorted(changed.check_readable()) == sorted(k["kid"] for k in jwks["keys"])
+
+
+def test_reencrypt_moves_every_key_under_the_new_secret_key_keeping_its_kid(store):
+    store.rotate(now=utcnow())
+    store.rotate(now=later(1))
+    store.rotate(now=later(2))  # and a retired one
+    token, jwks, before = issue(store), store.jwks(), rows_by_kid()
+
+    changed = KeyStore(NEW_SECRET, previous_secret_keys=(SECRET,))
+    kids = changed.reencrypt("operator:test")
+
+    assert sorted(kids) == sorted(before)  # every row, the retired one's public half too
+    after = rows_by_kid()
+    assert set(after) == set(before)
+    assert all(after[kid] != before[kid] for kid in before)
+    alone = KeyStore(NEW_SECRET)  # the previous secret key no longer needed
+    assert alone.check_readable() == []
+    assert alone.jwks() == jwks
+    assert verifies(token, alone.jwks())
+    with pytest.raises(SigningKeyError):
+        KeyStore(SECRET).signing_key()  # the old secret key alone no longer reads them
+    assert changed.reencrypt() == []  # again: nothing to do
+    event = AuditEvent.select().order_by(AuditEvent.seq.desc()).first()
+    assert (event.action, event.actor) == ("oidc.key.reencrypt", "operator:test")
+    assert sorted(json.loads(event.details)["reencrypted"]) == sorted(before)
+    assert audit.verify().ok
+
+
+def test_reencrypt_refuses_when_no_secret_key_reads_a_published_key(store):
+    store.ensure()
+    before = rows_by_kid()
+
+    with pytest.raises(
+        SigningKeyError, match="cannot be decrypted with the secret key or a previous one"
+    ):
+        KeyStore(NEW_SECRET, previous_secret_keys=("w" * 40,)).reencrypt()
+
+    assert rows_by_kid() == before
+
+
+def test_check_readable_refuses_keys_no_secret_key_reads_and_creates_none(store):
+    store.ensure()
+    before = rows_by_kid()
+    wrong = KeyStore(NEW_SECRET)
+
+    with pytest.raises(SigningKeyError, match="Set MONESPACE_SECRET_KEY back to that key"):
+        wrong.check_readable()
+    wrong.ensure()  # a current and a next key exist: it makes none in their place
+
+    assert rows_by_kid() == before
+
+
+def test_check_readable_on_a_database_without_keys(database):
+    assert KeyStore(NEW_SECRET, previous_secret_keys=(SECRET,)).check_readable() == []
 
 
 # Process cache

@@ -277,3 +277,31 @@ def test_no_token_outlives_the_login_session_however_often_it_rotates(make_app, 
     refused = refresh(browser, rotated["refresh_token"], basic("fisc", secret))
     assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
     assert userinfo_status(browser, rotated["access_token"]) == 401
+
+
+# -- a change of the secret key ---------------------------------------------------------------
+
+
+def test_a_session_opened_before_the_secret_key_changed_still_ends_with_its_tokens(
+    make_app, browser, secret, sent
+):
+    from tests.demo_app import SECRET_KEY
+
+    tokens = logged_in_with_tokens(browser, secret)
+    sid = claims_of(browser, tokens["id_token"])["sid"]
+    session_cookie = browser.cookie()
+    # The nodes rolled with a new secret key, the one it replaced kept as a previous one.
+    changed = make_app(secret_key="n" * 40, previous_secret_keys=SECRET_KEY)
+    changed.extensions[EXTENSION].backchannel_transport = lambda method, url, form=None: (
+        sent.append((url, dict(form or {}))) or HttpResponse(200, b"", {})
+    )
+    after = Browser(changed)
+    after.set_session(session_cookie)
+    assert claims_of(after, tokens["id_token"])["sid"] == sid  # the same signing keys
+
+    response = after.get("/logout/rp?" + urlencode({"id_token_hint": tokens["id_token"]}))
+
+    assert response.status_code == 303  # the hint's sid is the session's: no confirmation
+    ((url, form),) = sent
+    assert url == BACKCHANNEL and claims_of(after, form["logout_token"])["sid"] == sid
+    assert_ended(after, secret, tokens)

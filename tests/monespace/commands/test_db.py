@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from authz import db, schema
-from authz.models import ALL_MODELS, Enterprise, EnterpriseMandate, SchemaInfo
+from authz.models import ALL_MODELS, AuditMention, Enterprise, EnterpriseMandate, SchemaInfo
 from monespace.cli import cli
 
 REPO = Path(__file__).resolve().parents[3]
@@ -64,7 +64,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     )
     db.database.execute_sql("DROP INDEX audit_event_action_seq")
     fresh_mandate_indexes = {i.name for i in db.database.get_indexes("enterprise_mandate")}
-    db.database.drop_tables([EnterpriseMandate])
+    db.database.drop_tables([EnterpriseMandate, AuditMention])
     SchemaInfo.update(version=1).execute()
     assert "authz_epoch" not in {c.name for c in db.database.get_columns("enterprise")}
 
@@ -75,6 +75,7 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
     assert "upgraded schema to version 4: An HMAC per audit log row" in output
     assert "upgraded schema to version 5: Mandates between enterprises" in output
     assert "upgraded schema to version 6: A catalogue entry per client" in output
+    assert "upgraded schema to version 7: The persons each audit event names" in output
     assert schema.current_version() == schema.CURRENT_VERSION
     # The table comes back with the indexes of a new database (the one open mandate per pair).
     assert {i.name for i in db.database.get_indexes("enterprise_mandate")} == (
@@ -91,9 +92,13 @@ def test_upgrade_from_version_1_keeps_the_rows(empty_database, upgrade):
 def test_a_database_newer_than_the_code_is_one_error_line(
     database, database_url, tmp_path, request
 ):
-    SchemaInfo.update(version=schema.CURRENT_VERSION + 7).execute()
+    SchemaInfo.update(
+        version=schema.CURRENT_VERSION + 7, compatible_from=schema.CURRENT_VERSION + 7
+    ).execute()
     request.addfinalizer(
-        lambda: SchemaInfo.update(version=schema.CURRENT_VERSION).execute()
+        lambda: SchemaInfo.update(
+            version=schema.CURRENT_VERSION, compatible_from=schema.CURRENT_VERSION
+        ).execute()
     )  # the next test's database fixture finds this software's version
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONESPACE_")},
@@ -114,5 +119,28 @@ def test_a_database_newer_than_the_code_is_one_error_line(
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"error: the database is at schema version {schema.CURRENT_VERSION + 7}, newer than "
-        f"this software ({schema.CURRENT_VERSION}): upgrade monespace before using it"
+        f"this software ({schema.CURRENT_VERSION}) and not compatible with it (software of "
+        f"version {schema.CURRENT_VERSION + 7} or later runs on it): upgrade monespace before "
+        "using it"
     ]
+
+
+def test_a_newer_database_this_software_still_runs_on_is_left_as_it_is(database, upgrade, request):
+    # As the next release's upgrade leaves it when its steps are backward compatible: the
+    # previous release (this one) rolled back, its upgrade Job run again, succeeds.
+    SchemaInfo.update(
+        version=schema.CURRENT_VERSION + 1, compatible_from=schema.CURRENT_VERSION
+    ).execute()
+    request.addfinalizer(
+        lambda: SchemaInfo.update(
+            version=schema.CURRENT_VERSION, compatible_from=schema.CURRENT_VERSION
+        ).execute()
+    )
+
+    output = upgrade()
+
+    assert (
+        f"schema at version {schema.CURRENT_VERSION + 1}, newer than this software "
+        f"({schema.CURRENT_VERSION}), which still runs on it; nothing to do"
+    ) in output
+    assert schema.current_version() == schema.CURRENT_VERSION + 1

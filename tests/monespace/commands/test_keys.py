@@ -72,10 +72,42 @@ def test_keys_made_with_another_secret_key_are_a_clear_error(cli_env, capsys):
     code, out, err = run_cli(capsys, "keys", "rotate", "--force")
     assert (code, out) == (1, "")
     assert err.startswith("error: signing key ")
-    assert "the secret key must be the one the keys were created with" in err
+    assert "Set MONESPACE_SECRET_KEY back to that key" in err
 
 
 def test_help_names_the_subcommands(cli_env, capsys):
     code, out, _err = run_cli(capsys, "keys", "--help")
     assert code == 0
     assert "list" in out and "rotate" in out
+
+
+def test_a_new_secret_key_with_the_previous_one_then_reencrypt(cli_env, capsys, monkeypatch):
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    old = KeyStore(CLI_SECRET)
+    old.ensure()
+    signer = old.signing_key()
+    token = jwt.encode({"alg": "RS256", "kid": signer.kid}, {"sub": "someone"}, signer)
+    jwks = old.jwks()
+    new_secret = "n" * 40
+
+    monkeypatch.setenv("MONESPACE_SECRET_KEY", new_secret)
+    code, out, err = run_cli(capsys, "keys", "reencrypt")  # without the previous key: refused
+    assert (code, out) == (1, "")
+    assert err.startswith("error: signing key ") and len(err.splitlines()) == 1
+    assert "list the old one in MONESPACE_PREVIOUS_SECRET_KEYS" in err
+
+    monkeypatch.setenv("MONESPACE_PREVIOUS_SECRET_KEYS", CLI_SECRET)
+    code, out, err = run_cli(capsys, "keys", "reencrypt")
+    assert (code, err) == (0, "")
+    assert sorted(line.split(": ")[1] for line in out.splitlines() if "re-encrypted" in line) == (
+        sorted(k["kid"] for k in jwks["keys"])
+    )
+    code, out, err = run_cli(capsys, "keys", "reencrypt")
+    assert (code, err) == (0, "")
+    assert out.startswith("every signing key is encrypted under the secret key; nothing to do")
+
+    alone = KeyStore(new_secret)  # the previous secret key no longer needed for them
+    assert alone.jwks() == jwks
+    assert jwt.decode(token, KeySet.import_key_set(alone.jwks())).claims["sub"] == "someone"

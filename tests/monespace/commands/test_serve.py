@@ -312,3 +312,48 @@ def test_production_serves_one_metrics_view_of_two_gunicorn_workers(
     lines = [json.loads(line) for line in output if line.startswith("{")]
     assert any(line["logger"] == "gunicorn.error" for line in lines)
     assert all(set(line) >= {"time", "level", "logger", "message", "request_id"} for line in lines)
+
+
+def test_serve_refuses_a_secret_key_that_reads_none_of_the_signing_keys(
+    database, database_url, tmp_path
+):
+    from idp_bridge.oidc.keys import KeyStore
+    from idp_bridge.oidc.models import SigningKey
+
+    KeyStore("k" * 40).ensure()  # made under production_env's secret key
+    before = {row.kid for row in SigningKey.select()}
+    env = production_env(database_url, tmp_path, MONESPACE_SECRET_KEY="w" * 40)
+    command = [sys.executable, "-m", "monespace", "serve", "--port", "1", "--workers", "1"]
+
+    refused = run_refused(command, env)
+
+    assert refused.returncode == 1
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: signing key ")
+    assert "Set MONESPACE_SECRET_KEY back to that key" in errors[0]
+    assert "Traceback" not in refused.stderr
+    assert {row.kid for row in SigningKey.select()} == before
+
+
+def test_gunicorn_started_directly_refuses_such_a_secret_key_in_one_line(
+    database, database_url, tmp_path
+):
+    """As the Docker image starts it: the refusal is one error line, not a traceback."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("production mode runs on PostgreSQL")
+    from idp_bridge.oidc.keys import KeyStore
+
+    KeyStore("k" * 40).ensure()
+    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
+    command += ["--bind", f"127.0.0.1:{free_port()}", "--workers", "1"]
+    env = production_env(database_url, tmp_path, MONESPACE_SECRET_KEY="w" * 40)
+
+    refused = run_refused(command, env)
+
+    assert refused.returncode == 3  # gunicorn: a worker failed to boot
+    errors = [line for line in refused.stderr.splitlines() if "error: " in line]
+    assert len(errors) == 1  # a JSON line of the log, as every line in production
+    assert json.loads(errors[0])["message"].startswith("error: signing key ")
+    assert "Set MONESPACE_SECRET_KEY back to that key" in errors[0]
+    assert "Traceback" not in refused.stderr
