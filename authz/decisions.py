@@ -35,12 +35,13 @@ from authz import mandates, metrics
 from authz.decisionlog import DecisionLog
 from authz.engine import Explanation, PolicyEngine, get_engine
 from authz.epochs import EpochTracker
-from authz.espaces import ActingFor, acting_for_pair
+from authz.espaces import ActingFor, acting_for_pair, mandate_used
 from authz.permissions import ALL_PERMISSIONS
 from authz.tables import today
 
 _ALL_ACTIONS = "*"  # cache key of the list of permissions of a pair
 _ACTING_FOR = "acting_for"  # cache key of what a person may do for an enterprise (claims)
+_THROUGH = "through:"  # cache key prefix of the firm a permission comes through (searches)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ class DecisionPoint:
         self.log = log or DecisionLog("off")
         self._cache: TTLCache | None = TTLCache(cache_size, ttl) if cache_size else None
         self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Empty the cache: every answer is then computed afresh (benchmarks of uncached
+        searches)."""
+        if self._cache is not None:
+            with self._lock:
+                self._cache.clear()
 
     # -- single decisions ----------------------------------------------------------------
 
@@ -204,6 +212,27 @@ class DecisionPoint:
         self._store(question, pair[1], (acting is not None, acting))
         return acting
 
+    def through(
+        self, nrn: str, action: str, bce: str, service_domain: str | None, *, allowed: bool = False
+    ) -> tuple[str, str] | None:
+        """(BCE number, name) of the firm through whose mandate ``nrn`` may do ``action`` for
+        ``bce``; None when their own facts allow it, or nothing does. ``allowed``: the policy
+        said yes already (a search's result), which spares asking it again when only one firm
+        can be the reason (:func:`authz.espaces.mandate_used`). Cached like decisions (under
+        the epochs of the enterprise and of its firms)."""
+        day = today()
+        question = (nrn, _THROUGH + action, bce, service_domain, day)
+        cached = self._cached(question)
+        if cached is not None:
+            return cached[2]
+        pair = mandates.load_pair(nrn, bce, day, service_domain)
+        if pair is None:
+            return None
+        mandate = mandate_used(self.engine, pair[0], action, pair[1], allowed=allowed)
+        firm = None if mandate is None else (mandate.firm.bce, mandate.firm.name)
+        self._store(question, pair[1], (firm is not None, firm))
+        return firm
+
     def enterprises_of(
         self,
         nrn: str,
@@ -214,7 +243,7 @@ class DecisionPoint:
     ) -> tuple[list[str], int | None]:
         """BCE numbers of enterprises where ``nrn`` may do ``action``, and the next cursor."""
         return self._search(
-            mandates.enterprises_held(nrn, today(), after),
+            mandates.enterprises_held(nrn, today(), after, service_domain),
             lambda bce: self.evaluate(nrn, action, bce, service_domain).allowed,
             limit,
         )

@@ -3,8 +3,10 @@
 Who may act for which enterprise is the policy's answer (permission ``act_for`` for the
 relying party's service domain, ``policies/enterprise.polar``), asked at call time over the
 facts of :mod:`authz.mandates`; nothing here decides. The chooser lists the enterprises of
-:func:`espace_choices`; when its answer comes back, :func:`acting_for` asks again, since the
-form proves nothing. The provider turns the answer into claims (``idp_bridge.oidc.claims``).
+:func:`espace_choices`, then the clients reached through the person's firms
+(:func:`client_choices`, a page at a time); when its answer comes back, :func:`acting_for` asks
+again, since the form proves nothing, and names the firm when the right comes through one. The
+provider turns the answer into claims (``idp_bridge.oidc.claims``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from authz import facts as F
-from authz import mandates
+from authz import firm_clients, mandates
 from authz.engine import PolicyEngine, get_engine
 from authz.identifiers import format_bce
-from authz.mandates import BASIS_DESIGNATION, BASIS_GRANT, BASIS_REPRESENTATION
-from authz.permissions import ACT_FOR
+from authz.mandates import BASIS_DESIGNATION, BASIS_GRANT, BASIS_MANDATE, BASIS_REPRESENTATION
+from authz.permissions import ACT_FOR, ACT_FOR_CLIENTS
 from authz.tables import today
 
 
@@ -32,8 +34,32 @@ class EnterpriseChoice:
     bce: str  # 10 digits
     name: str
     formatted_bce: str  # 0123.456.749
-    basis: str  # grant | designation | representation
+    basis: str  # grant | designation | representation | mandate
     since: date  # when that mandate began (a representation: when the registry gave it us)
+    # Through an intermediary (basis "mandate"): the firm holding the client's mandate.
+    firm_bce: str = ""
+    firm_name: str = ""
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """A page of the clients a person acts for through their firms."""
+
+    choices: list[EnterpriseChoice]
+    next_after: int | None  # the cursor of the next page (a mandate id); None on the last
+
+
+@dataclass(frozen=True)
+class Intermediary:
+    """The firm a person acts through for a client: the firm, the person's roles there, and
+    the client's mandate to it."""
+
+    bce: str
+    name: str
+    roles: list[str]
+    domains: list[str]
+    valid_from: date
+    valid_until: date | None
 
 
 @dataclass(frozen=True)
@@ -45,8 +71,9 @@ class ActingFor:
     name: str
     roles: list[str]
     permissions: list[str]
-    basis: str  # grant | designation | representation
+    basis: str  # grant | designation | representation | mandate
     valid_until: date | None  # the mandate's last day, if it has one
+    intermediary: Intermediary | None = None  # basis "mandate": the firm acted through
 
 
 def acting_for(nrn: str, bce: str, service_domain: str) -> ActingFor | None:
@@ -62,22 +89,92 @@ def acting_for_pair(
 ) -> ActingFor | None:
     """:func:`acting_for` over facts already read (:func:`authz.mandates.load_pair`).
 
-    Only the person's own facts on the enterprise count here: acting for a client through an
-    intermediary (a mandate to the person's firm) is answered by the decision API, but its
-    representation claim, which must name the firm, is not issued yet (docs/intermediaries.md),
-    so the chooser does not offer such clients and this answers None for them."""
+    The person's own facts on the enterprise come first: roles and permissions are theirs.
+    Failing those, a mandate the enterprise gave the person's firm (basis ``mandate``): no
+    role on the client, the permissions the policy gives through that mandate, and the firm
+    named (:class:`Intermediary`)."""
     engine = engine or get_engine()
-    person, enterprise = direct_facts(person, enterprise)
-    if not engine.allowed(person, ACT_FOR, enterprise):
-        return None
-    fact = _basis(engine, person, enterprise)
+    own, own_enterprise = direct_facts(person, enterprise)
+    if not engine.allowed(own, ACT_FOR, own_enterprise):
+        return _through_firm(engine, person, enterprise)
+    fact = _basis(engine, own, own_enterprise)
     return ActingFor(
         enterprise.bce,
         enterprise.name,
-        engine.roles(person, enterprise),
-        engine.permissions(person, enterprise),
+        engine.roles(own, own_enterprise),
+        engine.permissions(own, own_enterprise),
         _KIND[type(fact)],
         _valid_until(fact),
+    )
+
+
+def mandate_used(
+    engine: PolicyEngine,
+    person: F.PersonFacts,
+    action: str,
+    enterprise: F.EnterpriseFacts,
+    *,
+    allowed: bool = False,
+) -> F.ClientMandate | None:
+    """The client's mandate through which the person may do ``action``, when their own facts
+    on the enterprise do not allow it; None otherwise (allowed directly, or not at all).
+
+    ``allowed``: the caller already has the policy's yes for the pair. Then a person holding
+    nothing of their own on the enterprise, and something in only one of its firms, acts
+    through that firm's mandate (nothing else could have allowed it): the policy is not asked
+    again."""
+    if not enterprise.mandates:
+        return None
+    own, own_enterprise = direct_facts(person, enterprise)
+    holds = own.grants or own.designations or own.representations
+    if holds and engine.allowed(own, action, own_enterprise):
+        return None
+    candidates = [
+        (mandate, in_firm)
+        for mandate in enterprise.mandates
+        if (in_firm := _in_firm(person, mandate.firm.bce)).grants or in_firm.designations
+    ]
+    if allowed and not holds and len(candidates) == 1:
+        return candidates[0][0]
+    for mandate, in_firm in candidates:
+        one = dataclasses.replace(enterprise, mandates=[mandate])
+        if engine.allowed(in_firm, action, one):
+            return mandate
+    return None
+
+
+def _through_firm(
+    engine: PolicyEngine, person: F.PersonFacts, enterprise: F.EnterpriseFacts
+) -> ActingFor | None:
+    mandate = mandate_used(engine, person, ACT_FOR, enterprise)
+    if mandate is None:
+        return None
+    in_firm = _in_firm(person, mandate.firm.bce)
+    one = dataclasses.replace(enterprise, mandates=[mandate])
+    return ActingFor(
+        enterprise.bce,
+        enterprise.name,
+        [],
+        engine.permissions(in_firm, one),
+        BASIS_MANDATE,
+        mandate.valid_until,
+        Intermediary(
+            mandate.firm.bce,
+            mandate.firm.name,
+            engine.roles(in_firm, mandate.firm),
+            list(mandate.domains),
+            mandate.valid_from,
+            mandate.valid_until,
+        ),
+    )
+
+
+def _in_firm(person: F.PersonFacts, firm: str) -> F.PersonFacts:
+    """The person holding only their facts in ``firm``."""
+    return F.PersonFacts(
+        person.nrn,
+        [g for g in person.grants if g.enterprise == firm],
+        [d for d in person.designations if d.enterprise == firm],
     )
 
 
@@ -155,6 +252,87 @@ def espace_choices(
     return [choice for _, choice in found[:limit]]
 
 
+def client_choices(
+    nrn: str,
+    service_domain: str,
+    *,
+    query: str | None = None,
+    after: int | None = None,
+    limit: int = 20,
+    exclude: frozenset[str] | set[str] = frozenset(),
+) -> ClientPage:
+    """The clients this person acts for through their firms in ``service_domain``, a page at
+    a time, by name; each names the firm holding its mandate. ``exclude``: enterprises
+    already listed (those of :func:`espace_choices`); ``query`` as there; ``after`` the
+    cursor of :attr:`ClientPage.next_after`.
+
+    Firms first: the enterprises where the person holds standing facts, kept when the policy
+    gives them ``act_for_clients`` for this domain (a person is in few). Then their mandates,
+    read a chunk at a time from the cursor (:func:`authz.firm_clients.held_mandates`, never
+    all of them), each asked of the policy until the page is full."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    engine, day = get_engine(), today()
+    firms = {}
+    people = {}
+    for holding in mandates.facts_by_enterprise(nrn, day, service_domain):
+        if engine.allowed(holding.person, ACT_FOR_CLIENTS, holding.enterprise):
+            firms[holding.enterprise.bce] = holding.enterprise
+            people[holding.enterprise.bce] = holding.person
+    match = _matcher(query)
+    name_like, digits = _sql_search(query)
+    found: list[tuple[int, EnterpriseChoice]] = []
+    seen: set[str] = set(exclude)
+    # The policy is asked once per firm and mandate terms: every client listed is active and
+    # differs from the next only by its name and number, which the rules read only to tie the
+    # mandate to its client. (An answer here only offers a choice; the choice coming back is
+    # asked of the policy afresh, client by client.)
+    answers: dict[tuple, bool] = {}
+    while firms and len(found) <= limit:
+        chunk = firm_clients.held_mandates(
+            firms,
+            day,
+            service_domain,
+            name_like=name_like,
+            digits=digits,
+            exclude=exclude,
+            after=after,
+            limit=firm_clients.PAGE_CHUNK,
+        )
+        for held in chunk:
+            after = held.id
+            client = held.client
+            if client.bce in seen or not match(client):
+                continue
+            mandate = client.mandates[0]
+            terms = (held.firm.bce, tuple(mandate.domains), mandate.valid_from, mandate.valid_until)
+            if terms not in answers:
+                answers[terms] = engine.allowed(people[held.firm.bce], ACT_FOR, client)
+            if not answers[terms]:
+                continue
+            seen.add(client.bce)
+            found.append(
+                (
+                    held.id,
+                    EnterpriseChoice(
+                        client.bce,
+                        client.name,
+                        format_bce(client.bce),
+                        BASIS_MANDATE,
+                        mandate.valid_from,
+                        held.firm.bce,
+                        held.firm.name,
+                    ),
+                )
+            )
+            if len(found) > limit:
+                break
+        if len(chunk) < firm_clients.PAGE_CHUNK:
+            break
+    next_after = found[limit - 1][0] if len(found) > limit else None
+    return ClientPage([choice for _, choice in found[:limit]], next_after)
+
+
 # -- the mandate an answer rests on ------------------------------------------------------------
 
 _KIND = {
@@ -204,6 +382,29 @@ def _matcher(query: str | None):
         return folded in _fold(enterprise.name) or (digits is not None and digits in enterprise.bce)
 
     return match
+
+
+# Letters an accented one folds to: in SQL, where accents cannot be folded, any character may
+# stand in their place; :func:`_matcher` then keeps the true matches.
+_ACCENTABLE = set("aceinouyz")
+
+
+def _sql_search(query: str | None) -> tuple[str | None, str | None]:
+    """The chooser's search as SQL can test it: a LIKE pattern on the lower-cased name that
+    every name :func:`_matcher` keeps also matches (``\\`` escaping), and the BCE digits."""
+    folded = _fold(query or "")
+    if not folded:
+        return None, None
+    stripped = (query or "").strip()
+    digits = re.sub(r"\D", "", stripped) if _NUMBER.fullmatch(stripped) else None
+
+    def literal(c: str) -> str:
+        if c in _ACCENTABLE or not c.isascii():
+            return "_"
+        return "\\" + c if c in "%_\\" else c
+
+    words = ["".join(literal(c) for c in word) for word in folded.split()]
+    return "%" + "%".join(words) + "%", digits
 
 
 def _fold(text: str) -> str:

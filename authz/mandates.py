@@ -2,7 +2,9 @@
 
 Decisions, the representation claims, the espace chooser, the decision API's searches and the
 admin UI's "Mes entreprises" all read mandates here; no other module queries the mandate tables
-(role grants, GAP designations, legal representations) to find who holds what.
+(role grants, GAP designations, legal representations) to find who holds what. (The clients of
+a firm, listed a page at a time for the chooser, are read by ``authz.firm_clients``: mandates
+between enterprises only.)
 
 A mandate rests on one fact, its *basis*: a role grant, a GAP designation or a legal
 representation from the BCE registry. Two words, one definition each:
@@ -48,8 +50,8 @@ from authz.models import (
 # the pages' too.
 BASIS_GRANT, BASIS_DESIGNATION, BASIS_REPRESENTATION = "grant", "designation", "representation"
 BASES = (BASIS_DESIGNATION, BASIS_GRANT, BASIS_REPRESENTATION)  # strongest first
-# A client enterprise reached through a firm's mandate: not a fact of the person on the client
-# (the facts are the person's role in the firm and the client's mandate to it).
+# A right that comes through an intermediary: the client's mandate to the person's firm (not a
+# fact of the person on the client: the facts are their role in the firm and the mandate).
 BASIS_MANDATE = "mandate"
 
 _MODELS = {
@@ -549,40 +551,73 @@ def representation_end(fact_id: int) -> date | None:
 # -- searches over holders (the decision API) --------------------------------------------------
 
 
-def enterprises_held(nrn: str, day: date, after: int = 0) -> Iterator[list[tuple[int, str]]]:
-    """(id, BCE number) of the enterprises where ``nrn`` holds a standing fact, ascending by id
-    after the ``after`` cursor, a chunk at a time."""
+def enterprises_held(
+    nrn: str, day: date, after: int = 0, service_domain: str | None = None
+) -> Iterator[list[tuple[int, str]]]:
+    """(id, BCE number) of the enterprises where ``nrn`` holds a standing fact, and of the
+    clients whose accepted mandates (covering ``service_domain`` when one is given) are held
+    by those enterprises, ascending by id after the ``after`` cursor, a chunk at a time."""
     person = Person.select(Person.id).where(Person.nrn == nrn).first()
     if person is None:
         return iter(())
+
+    def clients(after: int, chunk: int):
+        held = RoleGrant.select(RoleGrant.enterprise).where(
+            (RoleGrant.person == person.id) & standing(BASIS_GRANT, day)
+        ) | GapDesignation.select(GapDesignation.enterprise).where(
+            (GapDesignation.person == person.id) & standing(BASIS_DESIGNATION, day)
+        )
+        condition = (
+            EnterpriseMandate.mandatee.in_(held)
+            & (EnterpriseMandate.status == "accepted")
+            & (EnterpriseMandate.mandator > after)
+        )
+        if service_domain is not None:
+            condition &= covers(service_domain)
+        column = EnterpriseMandate.mandator
+        return column.model.select(column).where(condition).order_by(column).distinct().limit(chunk)
+
     return _holders(
         "enterprise",
         lambda model: model.person == person.id,
         day,
         after,
         lambda ids: Enterprise.select(Enterprise.id, Enterprise.bce).where(Enterprise.id.in_(ids)),
+        also=clients,
     )
 
 
 def holders_for(bce: str, day: date, after: int = 0) -> Iterator[list[tuple[int, str]]]:
-    """(id, NRN) of the persons holding a standing fact on ``bce``, ascending by id after the
-    ``after`` cursor, a chunk at a time."""
+    """(id, NRN) of the persons holding a standing fact on ``bce``, or on a firm holding an
+    accepted mandate from it, ascending by id after the ``after`` cursor, a chunk at a time."""
     enterprise = Enterprise.select(Enterprise.id).where(Enterprise.bce == bce).first()
     if enterprise is None:
         return iter(())
+    firms = EnterpriseMandate.select(EnterpriseMandate.mandatee).where(
+        (EnterpriseMandate.mandator == enterprise.id) & (EnterpriseMandate.status == "accepted")
+    )
+    on = [enterprise.id, *(row[0] for row in firms.tuples())]  # a client's firms are few
     return _holders(
         "person",
-        lambda model: model.enterprise == enterprise.id,
+        lambda model: model.enterprise.in_(on),
         day,
         after,
         lambda ids: Person.select(Person.id, Person.nrn).where(Person.id.in_(ids)),
     )
 
 
-def _holders(column_name: str, condition, day: date, after: int, names, chunk: int = 200):
-    """Each fact table gives its ``chunk`` smallest ids above the cursor; the ``chunk``
-    smallest of their union are then exactly the next ids, however many facts the tables
-    hold."""
+def covers(service_domain: str):
+    """A mandate's domains (space-separated) include ``service_domain``, as a condition."""
+    padded = Value(" ").concat(EnterpriseMandate.domains).concat(" ")
+    return padded.contains(f" {service_domain} ")
+
+
+def _holders(
+    column_name: str, condition, day: date, after: int, names, chunk: int = 200, also=None
+):
+    """Each fact table (and ``also``, a query of ids) gives its ``chunk`` smallest ids above
+    the cursor; the ``chunk`` smallest of their union are then exactly the next ids, however
+    many facts the tables hold."""
     while True:
         ids: set[int] = set()
         for basis, model in _MODELS.items():
@@ -595,6 +630,8 @@ def _holders(column_name: str, condition, day: date, after: int, names, chunk: i
                 .limit(chunk)
             )
             ids.update(row[0] for row in query.tuples())
+        if also is not None:
+            ids.update(row[0] for row in also(after, chunk).tuples())
         batch = sorted(ids)[:chunk]
         if not batch:
             return

@@ -5,10 +5,13 @@ Marc gave Sophie the owner role, Luc the agent role for the "fiscalite" domain o
 the reader role. Nora asked to become an agent and waits for Marc's answer. Jean is a sole
 trader who designated himself GAP of his own business. Les Amis du Parc Démo ASBL has a legal
 representative, Paul, but no GAP yet, so nobody can ask it for a role. Alice is a citizen who
-acts only for herself. Olivier is the operator (``operators`` in the configuration). The
-registry facts (enterprises, legal representatives) come from the CSV files in ``demo_data/``
-through the real BCE import; everything else goes through the mandate services, so the audit
-log tells the same story.
+acts only for herself. Fiduciaire Démo SRL is an accounting firm: its legal representative,
+Victor, designated himself its GAP and accepted the mandates of three small clients (a
+garage, a florist and a bookshop: ``fiscalite``, the bookshop also ``social``); Inès, his
+client agent, acts for them in those domains. Olivier is the operator (``operators`` in the
+configuration). The registry facts (enterprises, legal representatives) come from the CSV
+files in ``demo_data/`` through the real BCE import; everything else goes through the mandate
+services, so the audit log tells the same story.
 
 Every identifier is fictional: valid checksums, invented people and enterprises.
 """
@@ -16,6 +19,7 @@ Every identifier is fictional: valid checksums, invented people and enterprises.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from authz import bce_import, db, queries
@@ -23,7 +27,15 @@ from authz.catalogue import CatalogueEntry
 from authz.clients import ClientMetadata, add_client, set_catalogue
 from authz.engine import get_engine
 from authz.persons import PersonData, record_person
-from authz.services import Caller, designate_gap, grant_role, request_role
+from authz.services import (
+    Caller,
+    accept_mandate,
+    designate_gap,
+    grant_role,
+    propose_mandate,
+    request_role,
+)
+from authz.tables import today
 from monespace.config import DEMO_BASE_URL, DEMO_OPERATOR_NRN
 
 DATA_DIR = Path(__file__).resolve().parent / "demo_data"
@@ -33,6 +45,15 @@ DEMO_CLIENT_ID = "demo-rp"
 # Known on purpose so the README can show calls; demo mode only, production never seeds.
 DEMO_CLIENT_SECRET = "demo-secret"  # noqa: S105
 DEMO_ACTOR = "operator:demo-seed"  # the audit log's actor of the demo's own writes
+
+# The accounting firm and its clients: (BCE, the NRN of the client's legal representative, the
+# mandate's domains). The florist's mandate has a last day, the others none.
+FIRM_BCE = "0444555552"  # Fiduciaire Démo SRL
+FIRM_CLIENTS = (
+    ("0444666608", "71031816333", ["fiscalite"]),  # Garage Démo SRL
+    ("0444777761", "69052717118", ["fiscalite"]),  # Fleuriste Démo SC
+    ("0444888817", "83010118580", ["fiscalite", "social"]),  # Librairie Démo SRL
+)
 
 
 def demo_catalogue_entry(start_url: str = DEMO_BASE_URL + "/demo-rp") -> CatalogueEntry:
@@ -104,6 +125,20 @@ PERSONS = (
         "alice", "99090900920", "Alice", "Citoyenne-Démo", "a citizen acting only for herself"
     ),
     DemoPerson(
+        "victor",
+        "78021414619",
+        "Victor",
+        "Fiduciaire-Démo",
+        "legal representative and GAP of Fiduciaire Démo SRL, an accounting firm",
+    ),
+    DemoPerson(
+        "ines",
+        "86091215791",
+        "Inès",
+        "Comptable-Démo",
+        "client agent of Fiduciaire Démo SRL: acts for its three clients",
+    ),
+    DemoPerson(
         "olivier",
         DEMO_OPERATOR_NRN,
         "Olivier",
@@ -144,6 +179,7 @@ def seed(report=lambda _message: None) -> bool:
         "Bonjour Marc, je reprends la comptabilité : pouvez-vous me donner accès ?",
     )
     designate_gap(Caller.for_person(people["jean"]), atelier, people["jean"].nrn)
+    _seed_firm(people)
     add_client(
         ClientMetadata(
             "Demo relying party",
@@ -159,3 +195,21 @@ def seed(report=lambda _message: None) -> bool:
     set_catalogue(DEMO_CLIENT_ID, demo_catalogue_entry(), actor=actor)
     report("demo data loaded")
     return True
+
+
+def _seed_firm(people: dict) -> None:
+    """The accounting firm: Victor its GAP, Inès its client agent, three clients' mandates
+    proposed by their legal representatives and accepted by Victor."""
+    victor = Caller.for_person(people["victor"])
+    designate_gap(victor, FIRM_BCE, people["victor"].nrn)
+    grant_role(victor, FIRM_BCE, people["ines"].nrn, "client_agent")
+    for bce, representative, domains in FIRM_CLIENTS:
+        last_day = date(today().year + 1, 12, 31) if bce == "0444777761" else None
+        mandate = propose_mandate(
+            Caller.for_person(queries.names_by_nrn([representative])[representative]),
+            bce,
+            FIRM_BCE,
+            domains,
+            valid_until=last_day,
+        )
+        accept_mandate(victor, mandate.id)

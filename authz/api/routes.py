@@ -112,6 +112,17 @@ def _search_response(edge: Edge, results: list[dict], query: tuple, after: int |
     )
 
 
+def _through(result: dict, firm: tuple[str, str] | None) -> dict:
+    """A search result allowed through an intermediary names the firm in its ``properties``
+    (``through``: the firm as an AuthZEN resource, with its name)."""
+    if firm is not None:
+        bce, name = firm
+        result["properties"] = {
+            "through": {"type": authzen.RESOURCE_TYPE, "id": bce, "properties": {"name": name}}
+        }
+    return result
+
+
 @bp.post(PATHS["search_subject_endpoint"])
 def search_subject() -> Response:
     """Who may do the action for the enterprise."""
@@ -129,7 +140,13 @@ def search_subject() -> Response:
     nrns, after = edge.point.persons_for(
         bce, permission, domain, edge.tokens.cursor(query, token), limit
     )
-    results = [{"type": authzen.SUBJECT_TYPE, "id": nrn} for nrn in nrns]
+    results = [
+        _through(
+            {"type": authzen.SUBJECT_TYPE, "id": nrn},
+            edge.point.through(nrn, permission, bce, domain, allowed=True),
+        )
+        for nrn in nrns
+    ]
     return _search_response(edge, results, query, after)
 
 
@@ -150,7 +167,13 @@ def search_resource() -> Response:
     bces, after = edge.point.enterprises_of(
         nrn, permission, domain, edge.tokens.cursor(query, token), limit
     )
-    results = [{"type": authzen.RESOURCE_TYPE, "id": bce} for bce in bces]
+    results = [
+        _through(
+            {"type": authzen.RESOURCE_TYPE, "id": bce},
+            edge.point.through(nrn, permission, bce, domain, allowed=True),
+        )
+        for bce in bces
+    ]
     return _search_response(edge, results, query, after)
 
 

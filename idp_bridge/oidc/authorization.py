@@ -147,6 +147,8 @@ def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: floa
     if "enterprise" in scopes:
         if "none" in prompts:
             # No page may be shown: answer only when there is nothing to choose.
+            # Clients through a firm need no look: acting for them takes a role in the firm
+            # that acts for the firm itself, so the firm is a choice already.
             if espaces.espace_choices(session.person.nrn, client.service_domain, limit=1):
                 return _redirect_error(
                     params, "interaction_required", "the person must choose an espace"
@@ -333,6 +335,9 @@ def _error_page(message: str) -> Response:
 # -- the espace chooser ---------------------------------------------------------------------
 
 
+CLIENTS_PER_PAGE = 20  # clients reached through a firm, per page of the chooser
+
+
 @bp.route("/authorize/espace", methods=["GET", "POST"])
 def espace() -> Any:
     edge = current_edge()
@@ -350,12 +355,26 @@ def espace() -> Any:
     token = csrf_token(session, f"espace:{pending_id}")
     if request.method == "GET":
         query = request.args.get("q") or None
-        choices = espaces.espace_choices(session.person.nrn, client.service_domain, query=query)
+        after = request.args.get("after", type=int)
+        if after is not None and not 0 < after < 2**31:
+            after = None  # not a cursor this page gave: the first page
+        nrn, domain = session.person.nrn, client.service_domain
+        choices = espaces.espace_choices(nrn, domain, query=query)
+        clients = espaces.client_choices(
+            nrn,
+            domain,
+            query=query,
+            after=after,
+            limit=CLIENTS_PER_PAGE,
+            exclude={c.bce for c in choices},
+        )
         return render_template(
             "oidc/espace.html",
             client=client,
             service=catalogue.display_name(client, str(get_locale() or "fr")),
             choices=choices,
+            clients=clients,
+            after=after,
             query=query or "",
             request_id=pending_id,
             token=token,

@@ -11,6 +11,17 @@ rely on them::
                    "roles": ["owner", ...], "permissions": ["act_for", ...],
                    "basis": "grant", "valid_until": "2027-03-31"}
 
+Through an intermediary (a mandate the enterprise gave the person's firm), ``roles`` is empty,
+``basis`` is ``"mandate"``, ``valid_until`` the mandate's last day, and an ``intermediary``
+object names the firm (docs/intermediaries.md)::
+
+    "represents": {"sub": "0123456749", ..., "roles": [], "permissions": ["act_for", ...],
+                   "basis": "mandate",
+                   "intermediary": {"sub": "0403170701", "sub_id_type": "...", "name": "...",
+                                    "roles": ["client_agent", ...],
+                                    "mandate": {"domains": ["fiscalite"],
+                                                "valid_from": "2026-01-01"}}}
+
 They follow the ``represents`` claim of the Dutch government profile of OpenID Connect
 (OpenID NLGov, Logius): the person who logged in stays in the token's ``sub``, and the party
 they act for goes in ``represents``, with its own ``sub`` and ``sub_id_type``. The direction is
@@ -30,7 +41,7 @@ from collections.abc import Callable
 
 from authz.engine import get_engine
 from authz.errors import InvalidInput
-from authz.espaces import ActingFor, acting_for
+from authz.espaces import ActingFor, Intermediary, acting_for
 from authz.identifiers import normalize_bce
 from authz.permissions import ACT_FOR
 from authz.tables import today
@@ -90,7 +101,25 @@ def represents_claim(
     }
     if acting.valid_until is not None:
         claim["valid_until"] = acting.valid_until.isoformat()
+    if acting.intermediary is not None:
+        claim["intermediary"] = intermediary_claim(acting.intermediary)
     return claim
+
+
+def intermediary_claim(firm: Intermediary) -> dict:
+    """The ``intermediary`` member of ``represents`` (basis ``mandate``): the firm the person
+    acts through, with the same identifier fields as the client, the person's roles in the
+    firm, and the client's mandate to it. One level: never an intermediary inside."""
+    mandate = {"domains": list(firm.domains), "valid_from": firm.valid_from.isoformat()}
+    if firm.valid_until is not None:
+        mandate["valid_until"] = firm.valid_until.isoformat()
+    return {
+        "sub": firm.bce,
+        "sub_id_type": CBE_SUB_ID_TYPE,
+        "name": firm.name,
+        "roles": list(firm.roles),
+        "mandate": mandate,
+    }
 
 
 def _bce_or_none(value: object) -> str | None:

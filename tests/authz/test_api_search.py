@@ -8,9 +8,10 @@ import pytest
 
 from authz import authzen
 from authz.clients import ClientMetadata, add_client
-from authz.models import Person
+from authz.models import Enterprise, EnterpriseMandate, LegalRepresentation, Person
 from authz.services import Caller as ServiceCaller
-from authz.services import grant_role
+from authz.services import accept_mandate, end_mandate, grant_role, propose_mandate
+from monespace import demo
 from tests.authz.conftest import (
     ALICE,
     ATELIER,
@@ -24,7 +25,9 @@ from tests.authz.conftest import (
     basic,
     enterprise,
     person,
+    question,
 )
+from tests.authz.services import make_bce
 
 
 def subjects_who(action: str, bce: str, **page) -> dict:
@@ -295,3 +298,98 @@ def test_bad_search_is_400(api, kind, body, code):
     response = api.search(kind, body)
     assert response.status_code == 400
     assert response.get_json()["error"] == code
+
+
+# -- through intermediaries: the demo's accounting firm -----------------------------------------
+
+FIRM = demo.FIRM_BCE
+GARAGE, FLEURISTE, LIBRAIRIE = (bce for bce, _, _ in demo.FIRM_CLIENTS)
+INES, VICTOR = (next(p.nrn for p in demo.PERSONS if p.key == k) for k in ("ines", "victor"))
+THROUGH_FIRM = {
+    "through": {"type": "enterprise", "id": FIRM, "properties": {"name": "Fiduciaire Démo SRL"}}
+}
+
+
+def firm_mandate(client: str) -> EnterpriseMandate:
+    return EnterpriseMandate.get(
+        (EnterpriseMandate.mandator == Enterprise.get(Enterprise.bce == client).id)
+        & (EnterpriseMandate.status == "accepted")
+    )
+
+
+@pytest.fixture
+def social(api_app) -> Caller:
+    """A caller whose service domain is ``social``."""
+    _client, secret = add_client(
+        ClientMetadata("Social", "social", client_id="social-rp"), actor="operator:t"
+    )
+    return Caller(api_app.test_client(), basic("social-rp", secret))
+
+
+def test_evaluations_through_the_firm_allowed_and_refused(api, social):
+    assert api.decide(question(INES, "act_for", GARAGE))
+    assert api.decide(question(INES, "submit_dossier", LIBRAIRIE))
+    assert not api.decide(question(INES, "view_members", GARAGE))  # never management
+    assert social.decide(question(INES, "act_for", LIBRAIRIE))
+    assert not social.decide(question(INES, "act_for", GARAGE))  # wrong domain
+    grant_role(gap(VICTOR), FIRM, LUC, "agent")
+    assert not api.decide(question(LUC, "act_for", GARAGE))  # a member without the permission
+    end_mandate(gap(VICTOR), firm_mandate(GARAGE).id, "no longer a client")
+    assert not api.decide(question(INES, "act_for", GARAGE))  # ended
+    assert api.decide(question(INES, "act_for", FLEURISTE))  # the others stay
+
+
+def test_who_may_act_for_a_client_names_the_firm(api, social):
+    grant_role(gap(VICTOR), FIRM, LUC, "agent")  # in the firm, without act_for_clients
+    (page,) = all_pages(api, "subject", subjects_who("act_for", GARAGE))
+    assert page == [
+        {"type": "person", "id": VICTOR, "properties": THROUGH_FIRM},
+        {"type": "person", "id": INES, "properties": THROUGH_FIRM},
+    ] or page == [
+        {"type": "person", "id": INES, "properties": THROUGH_FIRM},
+        {"type": "person", "id": VICTOR, "properties": THROUGH_FIRM},
+    ]
+    assert all_pages(social, "subject", subjects_who("act_for", GARAGE)) == [[]]  # wrong domain
+    end_mandate(gap(VICTOR), firm_mandate(GARAGE).id, "no longer a client")
+    assert all_pages(api, "subject", subjects_who("act_for", GARAGE)) == [[]]
+    # The firm's own people on the firm: directly, no "through".
+    (own,) = all_pages(api, "subject", subjects_who("act_for", FIRM))
+    assert {entity["id"] for entity in own} == {VICTOR, INES, LUC}
+    assert all("properties" not in entity for entity in own)
+
+
+def test_which_enterprises_may_ines_act_for(api, social):
+    (page,) = all_pages(api, "resource", resources_of(INES, "act_for"))
+    by_id = {entity["id"]: entity.get("properties") for entity in page}
+    assert by_id == {
+        FIRM: None,
+        GARAGE: THROUGH_FIRM,
+        FLEURISTE: THROUGH_FIRM,
+        LIBRAIRIE: THROUGH_FIRM,
+    }
+    in_social = all_pages(social, "resource", resources_of(INES, "act_for"))[0]
+    assert sorted(ids(in_social)) == [FIRM, LIBRAIRIE]  # the garage's mandate is fiscalite only
+    end_mandate(gap(VICTOR), firm_mandate(FLEURISTE).id, "no longer a client")
+    (page,) = all_pages(api, "resource", resources_of(INES, "act_for"))
+    assert sorted(ids(page)) == sorted([FIRM, GARAGE, LIBRAIRIE])
+    assert all_pages(api, "resource", resources_of(LUC, "act_for")) == [
+        [{"type": "enterprise", "id": BOULANGERIE}]
+    ]
+
+
+def test_a_firm_of_many_clients_is_paged(api):
+    representative = Person.create(nrn=nrns(1)[0], given_name="Rep")
+    numbers = []
+    for i in range(12):
+        client = Enterprise.create(bce=make_bce(6_100_000 + i), name=f"Client {i:02d}")
+        LegalRepresentation.create(person=representative, enterprise=client)
+        mandate = propose_mandate(gap(representative.nrn), client.bce, FIRM, ["fiscalite"])
+        accept_mandate(gap(VICTOR), mandate.id)
+        numbers.append(client.bce)
+    pages = all_pages(api, "resource", resources_of(INES, "act_for", limit=5))
+    assert [len(p) for p in pages] == [5, 5, 5, 1]
+    assert sorted(ids([e for p in pages for e in p])) == sorted(
+        [FIRM, GARAGE, FLEURISTE, LIBRAIRIE, *numbers]
+    )
+    subjects = all_pages(api, "subject", subjects_who("act_for", numbers[0], limit=1))
+    assert sorted(ids([e for p in subjects for e in p])) == sorted([VICTOR, INES])

@@ -96,6 +96,18 @@ def espace_chooser(new_page) -> Page:
     return page
 
 
+def espace_chooser_with_clients(new_page) -> Page:
+    """Inès, client agent of the demo's firm: its clients listed after the firm, "via" it."""
+    page = demo_rp(new_page)
+    page.get_by_role("button", name="Se connecter pour une entreprise").click()
+    page.wait_for_url("**/login?**")
+    login_from_here(page, "ines", next_path="/authorize/espace")
+    expect(
+        page.get_by_role("radio", name="Garage Démo SRL (0444.666.608) – via Fiduciaire Démo SRL")
+    ).to_be_visible()
+    return page
+
+
 def demo_rp_result(new_page) -> Page:
     page = espace_chooser(new_page)
     page.get_by_role("radio", name="Boulangerie Démo SA (0123.456.749)").check()
@@ -140,6 +152,7 @@ PAGES: dict[str, Callable[..., Page]] = {
     "ajouter-une-entreprise-envoyee": add_form_sent,
     "service-de-demonstration": demo_rp,
     "choix-de-l-espace": espace_chooser,
+    "choix-de-l-espace-clients": espace_chooser_with_clients,
     "service-de-demonstration-resultat": demo_rp_result,
     "boite-d-envoi": outbox,
     "boite-d-envoi-courriel": outbox_message,

@@ -339,3 +339,59 @@ def test_the_chooser_names_the_service_from_the_catalogue(browser, confidential,
     assert page.status_code == 200
     assert named in page_text(page)
     assert f'<html lang="{lang}">' in page.get_data(as_text=True)
+
+
+# -- the chooser with many clients through a firm ----------------------------------------------
+
+
+def _firm_of_many_clients(count: int) -> None:
+    """``count`` more clients of the demo firm (``Client NN Démo SRL``), mandates accepted."""
+    from authz.models import Enterprise, LegalRepresentation, Person
+    from authz.services import Caller, accept_mandate, propose_mandate
+    from monespace import demo
+    from tests.authz.services import make_bce, make_nrn
+
+    with db.connection():
+        representative = Person.create(nrn=make_nrn("600101", 7), given_name="Rep")
+        victor = Caller.for_person(Person.get(Person.nrn == "78021414619"))
+        for i in range(count):
+            client = Enterprise.create(bce=make_bce(6_000_000 + i), name=f"Client {i:02d} Démo SRL")
+            LegalRepresentation.create(person=representative, enterprise=client)
+            mandate = propose_mandate(
+                Caller.for_person(representative), client.bce, demo.FIRM_BCE, ["fiscalite"]
+            )
+            accept_mandate(victor, mandate.id)
+
+
+def test_the_chooser_pages_and_searches_the_clients_of_a_firm(browser, confidential):
+    _firm_of_many_clients(25)  # with the demo's three: 28 clients
+    browser.login("eid", "person:ines")
+    chooser = browser.follow(authorize(browser, scope="openid enterprise").headers["Location"])
+    text = chooser.get_data(as_text=True)
+    assert text.count("– via Fiduciaire Démo SRL") == 20
+    assert 'role="search"' in text and "Première page" not in text
+    next_link = unescape(re.search(r'<a href="([^"]+)" rel="next">', text)[1])
+
+    second = browser.get(next_link).get_data(as_text=True)
+    assert second.count("– via Fiduciaire Démo SRL") == 8
+    assert 'rel="next"' not in second and "Première page" in second
+    assert "Librairie Démo SRL" in second  # after every "Client NN", by name
+
+    request_id = re.search(r'name="request" value="([^"]+)"', text)[1]
+    found = browser.get(f"/authorize/espace?request={request_id}&q=client+07").get_data(
+        as_text=True
+    )
+    assert found.count("– via Fiduciaire Démo SRL") == 1 and "Client 07 Démo SRL" in found
+    params = callback_params(choose(browser, browser.get(next_link), "0444888817"))
+    assert "code" in params
+
+
+@pytest.mark.parametrize("after", ["abc", "-1", "0", "99999999999999999999999", "4"])
+def test_a_page_cursor_not_given_by_the_page_is_no_error(browser, confidential, after):
+    browser.login("eid", "person:ines")
+    chooser = browser.follow(authorize(browser, scope="openid enterprise").headers["Location"])
+    request_id = re.search(r'name="request" value="([^"]+)"', chooser.get_data(as_text=True))[1]
+    page = browser.get(f"/authorize/espace?request={request_id}&after={after}")
+    assert page.status_code == 200
+    if after != "4":  # not a cursor at all: the first page
+        assert "Fleuriste Démo SC" in page.get_data(as_text=True)

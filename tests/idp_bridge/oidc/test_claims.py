@@ -9,6 +9,7 @@ and GAP; Paul represents an ASBL with no GAP; Hugo a stopped company; Alice is a
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 
@@ -16,11 +17,12 @@ from authz import espaces
 from authz.espaces import espace_choices
 from authz.models import (
     Enterprise,
+    EnterpriseMandate,
     Person,
     RoleGrant,
     today,
 )
-from authz.services import Caller, change_role, grant_role, revoke_role
+from authz.services import Caller, change_role, end_mandate, grant_role, revoke_role
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.claims import (
     CBE_SUB_ID_TYPE,
@@ -31,6 +33,17 @@ from idp_bridge.oidc.claims import (
 )
 from monespace import demo
 from tests.authz.services import make_bce, make_nrn
+from tests.idp_bridge.oidc.client_requests import (
+    authorize_query,
+    basic,
+    callback_params,
+    choose,
+    id_token_claims,
+    pkce_pair,
+    redeem,
+    refresh,
+)
+from tests.idp_bridge.web_client import page_text
 
 ISSUER = "https://monespace.example.test"
 BOULANGERIE, ATELIER, ASBL, BRASSERIE = "0123456749", "0888888895", "0999999922", "0777777771"
@@ -195,3 +208,100 @@ def test_professional_claims(story):
 def test_no_professional_claims_without_a_representation(story):
     with pytest.raises(ValueError, match="citizen"):
         professional_claims(represents_claim(NRN["emma"], BOULANGERIE, "fiscalite", ISSUER))
+
+
+# -- through an intermediary: the demo's accounting firm ---------------------------------------
+
+FIRM = demo.FIRM_BCE
+GARAGE, FLEURISTE, LIBRAIRIE = (bce for bce, _, _ in demo.FIRM_CLIENTS)
+
+
+def firm_mandate(client: str) -> EnterpriseMandate:
+    return EnterpriseMandate.get(
+        (EnterpriseMandate.mandator == Enterprise.get(Enterprise.bce == client).id)
+        & (EnterpriseMandate.status == "accepted")
+    )
+
+
+def test_claim_through_an_intermediary_names_the_firm(story):
+    since = firm_mandate(FLEURISTE).valid_from.isoformat()
+    last = f"{today().year + 1}-12-31"
+    assert represents_claim(NRN["ines"], FLEURISTE, "fiscalite", ISSUER) == {
+        "sub": FLEURISTE,
+        "sub_id_type": CBE_SUB_ID_TYPE,
+        "iss": ISSUER,
+        "name": "Fleuriste Démo SC",
+        "roles": [],
+        "permissions": ["act_for", "read_dossier", "edit_dossier", "submit_dossier"],
+        "basis": "mandate",
+        "valid_until": last,
+        "intermediary": {
+            "sub": FIRM,
+            "sub_id_type": CBE_SUB_ID_TYPE,
+            "name": "Fiduciaire Démo SRL",
+            "roles": ["client_agent", "agent", "reader"],
+            "mandate": {"domains": ["fiscalite"], "valid_from": since, "valid_until": last},
+        },
+    }
+    # A mandate without a last day: no valid_until, in the claim nor in its mandate.
+    garage = represents_claim(NRN["ines"], GARAGE, "fiscalite", ISSUER)
+    assert "valid_until" not in garage and "valid_until" not in garage["intermediary"]["mandate"]
+    # The firm's GAP acts through the designation that makes him its GAP.
+    victor = represents_claim(NRN["victor"], LIBRAIRIE, "social", ISSUER)
+    assert victor["intermediary"]["roles"][0] == "gap"
+    assert victor["intermediary"]["mandate"]["domains"] == ["fiscalite", "social"]
+
+
+@pytest.mark.parametrize(
+    ("key", "bce", "domain", "why"),
+    [
+        ("ines", GARAGE, "social", "the garage's mandate is for fiscalite only"),
+        ("luc", GARAGE, "fiscalite", "not a member of the firm"),
+        ("alice", LIBRAIRIE, "social", "a citizen"),
+    ],
+)
+def test_no_claim_without_the_mandate_and_the_role(story, key, bce, domain, why):
+    assert not may_represent(NRN[key], bce, domain), why
+    assert represents_claim(NRN[key], bce, domain, ISSUER) is None, why
+
+
+def test_no_claim_for_a_member_without_act_for_clients(story):
+    grant_role(as_("victor"), FIRM, NRN["luc"], "agent")
+    assert represents_claim(NRN["luc"], GARAGE, "fiscalite", ISSUER) is None
+
+
+def test_the_tokens_of_a_login_through_the_firm(browser, confidential):
+    """Inès logs in through the eID simulator, picks a client of her firm in the chooser; the
+    ID token and userinfo carry ``represents`` naming the firm. Once the firm ends that
+    client's mandate, the refresh is refused, and the next login neither offers the client
+    nor accepts it from the form."""
+    browser.login("eid", "person:ines")
+    verifier, challenge = pkce_pair()
+    query = authorize_query("fisc", challenge, scope="openid profile enterprise")
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    text = page_text(chooser)
+    assert "Librairie Démo SRL (0444.888.817) – via Fiduciaire Démo SRL" in text
+    assert "Fiduciaire Démo SRL (0444.555.552)" in text  # the firm itself, directly
+
+    params = callback_params(choose(browser, chooser, LIBRAIRIE))
+    tokens = redeem(browser, params["code"], verifier, basic("fisc", confidential)).get_json()
+    claims_ = id_token_claims(browser, tokens["id_token"])
+    represents = claims_["represents"]
+    assert claims_["espace"] == "professionnel"
+    assert (represents["sub"], represents["basis"], represents["roles"]) == (
+        LIBRAIRIE,
+        "mandate",
+        [],
+    )
+    assert represents["intermediary"]["sub"] == FIRM
+    assert represents["intermediary"]["mandate"]["domains"] == ["fiscalite", "social"]
+    info = browser.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.get_json()["represents"] == represents
+
+    end_mandate(as_("victor"), firm_mandate(LIBRAIRIE).id, "no longer a client")
+    refused = refresh(browser, tokens["refresh_token"], basic("fisc", confidential))
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_grant"
+    chooser = browser.follow(browser.get("/authorize?" + urlencode(query)).headers["Location"])
+    assert "Librairie" not in page_text(chooser) and "Garage Démo SRL" in page_text(chooser)
+    forced = choose(browser, chooser, LIBRAIRIE)
+    assert forced.status_code == 400
