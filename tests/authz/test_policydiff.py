@@ -14,6 +14,8 @@ from authz.models import today
 from policies import POLICY_DIR
 from tests.authz.conftest import LUC, SOPHIE
 
+INES, FIRM = "86091215791", "0444555552"  # the demo's client agent and accounting firm
+
 BOULANGERIE = "0123456749"
 
 
@@ -53,9 +55,12 @@ def test_a_changed_rule_names_each_changed_decision(story, agents_cannot_act, ex
     found, changes = all_changes(get_engine(), agents_cannot_act, exact=exact)
 
     assert found.exact is exact
-    # Luc is the demo's one agent (for fiscalite); owners still act.
+    # Luc is the demo's agent of Boulangerie (for fiscalite); Inès, client agent of the demo's
+    # accounting firm, is an agent of the firm itself (in every domain); owners still act.
     assert [(c.about, c.old, c.new) for c in changes] == [
-        ((LUC, "act_for", BOULANGERIE, "fiscalite"), True, False)
+        ((LUC, "act_for", BOULANGERIE, "fiscalite"), True, False),
+        ((INES, "act_for", FIRM, None), True, False),
+        ((INES, "act_for", FIRM, "fiscalite"), True, False),
     ]
     explained = policydiff.explain(get_engine(), agents_cannot_act, changes[0], today())
     assert explained.old_explanation.startswith("ALLOW  act_for")

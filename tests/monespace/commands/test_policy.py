@@ -206,8 +206,11 @@ def test_diff_of_a_changed_rule_exits_1_with_both_explanations(seeded, policy_co
     assert f"rule enterprise.polar:152  {AGENT_RULE}" in old
     assert "DENY  act_for  person 90010100123" in new
     assert "the role agent does not give act_for" in new
-    # Three truth-table cases (the agents of Acme and of the firm Fidu), and Luc.
-    assert out.rstrip().endswith("4 changed: decisions change")
+    ines = "CHANGED  act_for  person 86091215791  enterprise 0444555552"
+    assert ines in out  # the client agent of the demo's firm is an agent of the firm itself
+    # Three truth-table cases (the agents of Acme and of the firm Fidu), Luc, and Inès (every
+    # domain, then fiscalite).
+    assert out.rstrip().endswith("6 changed: decisions change")
 
 
 def test_diff_without_the_database_runs_the_truth_table_only(policy_copy, capsys):
