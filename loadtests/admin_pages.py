@@ -18,13 +18,9 @@ import argparse
 import hashlib
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 from authz import db, queries
 from authz.identifiers import format_nrn
@@ -263,34 +259,9 @@ def time_pages(app, members: int, rounds: int) -> list[Timing]:
     return timings
 
 
-@contextmanager
-def demo_app(kind: str) -> Iterator:
-    """The demo app on a throw-away database of ``kind``, its data seeded."""
-    from monespace.app import create_app
-
-    with (
-        dataset.throwaway_database(kind, prefix="monespace_adminpages") as url,
-        tempfile.TemporaryDirectory(prefix="monespace-adminpages-") as tmp,
-    ):
-        app = create_app(
-            {
-                "database_url": url,
-                "mode": "demo",
-                "secret_key": "admin pages benchmark " * 2,
-                "data_dir": str(Path(tmp)),
-                "base_url": "http://localhost",
-                "decision_log": "off",
-            }
-        )
-        try:
-            yield app
-        finally:
-            app.extensions["monespace.decisions"].tracker.stop()
-
-
 def run(kind: str, members: int, rounds: int) -> tuple[list[Timing], float]:
     """Build the data, time the pages; the timings and the seconds the data took."""
-    with demo_app(kind) as app:
+    with dataset.demo_app(kind, "adminpages") as app:
         with app.app_context():
             db.database.connect(reuse_if_open=True)
             enterprise = queries.enterprise(BOULANGERIE)

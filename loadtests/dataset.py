@@ -330,6 +330,32 @@ def _blocking_libpq() -> Iterator[None]:
         psycopg2.extensions.set_wait_callback(callback)
 
 
+@contextmanager
+def demo_app(kind: str, name: str) -> Iterator:
+    """The demo app on a throw-away database of ``kind``, its data seeded; ``name`` (letters,
+    digits, _) names the database and the app's temporary directory."""
+    from monespace.app import create_app
+
+    with (
+        throwaway_database(kind, prefix=f"monespace_{name}") as url,
+        tempfile.TemporaryDirectory(prefix=f"monespace-{name}-") as tmp,
+    ):
+        app = create_app(
+            {
+                "database_url": url,
+                "mode": "demo",
+                "secret_key": f"{name} benchmark " * 4,
+                "data_dir": str(Path(tmp)),
+                "base_url": "http://localhost",
+                "decision_log": "off",
+            }
+        )
+        try:
+            yield app
+        finally:
+            app.extensions["monespace.decisions"].tracker.stop()
+
+
 def bulk_writer() -> _PostgresWriter | _SqliteWriter:
     """The fastest writer of many rows for the connected database: ``COPY`` on PostgreSQL,
     ``executemany`` on SQLite (``write(table, columns, rows)``, then ``finish()``)."""

@@ -1,6 +1,6 @@
 """A firm of many clients: ``python -m loadtests.intermediaries [--quick] [--database ...]``.
 
-A throw-away database (PostgreSQL ``monespace_inter_api_firms_<pid>`` on
+A throw-away database (PostgreSQL ``monespace_firms_<pid>`` on
 ``MONESPACE_BENCH_POSTGRES_URL``, or a SQLite file) gets the demo story, then the demo's
 accounting firm (Fiduciaire Démo SRL) is given 2,000 client enterprises with accepted
 ``fiscalite`` mandates and 50 more client agents, and 50 other persons each own one of those
@@ -32,13 +32,10 @@ import argparse
 import base64
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from urllib.parse import urlencode
 
 from authz import db, queries
@@ -380,36 +377,11 @@ def searches(app, size: Size) -> dict[str, Timing]:
     return found
 
 
-@contextmanager
-def demo_app(kind: str) -> Iterator:
-    """The demo app on a throw-away database of ``kind``, its data seeded."""
-    from monespace.app import create_app
-
-    with (
-        dataset.throwaway_database(kind, prefix="monespace_inter_api_firms") as url,
-        tempfile.TemporaryDirectory(prefix="monespace-inter-api-firms-") as tmp,
-    ):
-        app = create_app(
-            {
-                "database_url": url,
-                "mode": "demo",
-                "secret_key": "intermediaries benchmark " * 2,
-                "data_dir": str(Path(tmp)),
-                "base_url": "http://localhost",
-                "decision_log": "off",
-            }
-        )
-        try:
-            yield app
-        finally:
-            app.extensions["monespace.decisions"].tracker.stop()
-
-
 def run(kind: str, size: Size) -> tuple[dict[str, Timing], float]:
     from authz.api.edge import EDGE
     from authz.epochs import PostgresEpochTracker
 
-    with demo_app(kind) as app:
+    with dataset.demo_app(kind, "firms") as app:
         # The epoch tracker starts on the first request; until it is healthy (PostgreSQL's
         # listener connected) no cached allow is served.
         app.extensions[EDGE].start_tracker()
