@@ -8,7 +8,8 @@ rate-limit refusal. The pages use them so that every form is guarded the same wa
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,6 +18,7 @@ from flask_babel import ngettext
 from admin_ui import limits
 from authz import constant_time
 from authz.errors import InvalidInput, NotFound
+from authz.services import Caller
 from authz.services.base import find_enterprise
 from idp_bridge.browser_session import csrf_token, current_login
 
@@ -83,3 +85,24 @@ def nrn_error() -> str:
         "Indiquez un numéro de registre national valide (11 chiffres, par exemple "
         "85.07.30-033.61), ou laissez le champ vide."
     )
+
+
+@dataclass(frozen=True)
+class OnEnterprise:
+    """The logged-in person (their login session) on one enterprise's pages; the pages of each
+    kind add what the policy lets them do there."""
+
+    session: Any
+    enterprise: Enterprise
+
+    @property
+    def person(self) -> Person:
+        return self.session.person
+
+    @property
+    def bce(self) -> str:
+        return self.enterprise.bce
+
+    def caller(self) -> Caller:
+        """The person as the services' caller, from this request's address."""
+        return Caller.for_person(self.person, ip=request.remote_addr)

@@ -23,7 +23,7 @@ from flask import (
 from flask_babel import gettext as _
 
 from admin_ui.enterprises import short_role_labels
-from admin_ui.pages import enterprise_or_404, logged_in, refused
+from admin_ui.pages import OnEnterprise, enterprise_or_404, logged_in, refused
 from authz import facts as F
 from authz import queries
 from authz.engine import get_engine
@@ -51,13 +51,12 @@ from authz.permissions import (
 )
 from authz.queries import pending_count
 from authz.roles import GRANTABLE_ROLES, ROLE_RANK
-from authz.services import Caller
 from authz.services.base import facts_for, parse_end_date, parse_id, parse_scope
 from authz.tables import MAX_ROW_ID, today
 from idp_bridge.browser_session import csrf_token
 
 if TYPE_CHECKING:
-    from authz.models import Enterprise, Person, RoleRequest
+    from authz.models import Enterprise, RoleRequest
 
 # The templates live with the other admin pages, in admin_ui/templates/manage/.
 bp = Blueprint(
@@ -69,26 +68,13 @@ GRANT_FIELDS = ("role", "valid_until", "scope")
 
 
 @dataclass(frozen=True)
-class Manager:
+class Manager(OnEnterprise):
     """The logged-in person on one enterprise's pages, and what the policy lets them do."""
 
-    session: Any
-    enterprise: Enterprise
     permissions: frozenset[str]
     grantable: tuple[str, ...]  # roles they may grant, strongest first
     revocable: frozenset[str]  # roles they may revoke (and so change)
     facts: tuple[F.PersonFacts, F.EnterpriseFacts]  # as the policy saw them
-
-    @property
-    def person(self) -> Person:
-        return self.session.person
-
-    @property
-    def bce(self) -> str:
-        return self.enterprise.bce
-
-    def caller(self) -> Caller:
-        return Caller.for_person(self.person, ip=request.remote_addr)
 
     def offered(self, at_most: str | None = None) -> tuple[str, ...]:
         """Roles the caller may grant, none stronger than ``at_most``, strongest first."""

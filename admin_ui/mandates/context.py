@@ -13,17 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from admin_ui.pages import enterprise_or_404, logged_in, person_name, refused
+from admin_ui.pages import OnEnterprise, enterprise_or_404, logged_in, person_name, refused
 from authz import queries
 from authz.engine import get_engine
 from authz.errors import AlreadyDecided, AuthzError, EnterpriseStopped, Forbidden, NotFound
 from authz.identifiers import format_bce
 from authz.permissions import ACCEPT_MANDATE, GIVE_MANDATE
-from authz.services import Caller
 from authz.services.base import facts_for
 from authz.services.intermediaries import MANDATEE, MANDATOR
 from authz.tables import MAX_ROW_ID
@@ -38,25 +37,12 @@ bp = Blueprint(
 
 
 @dataclass(frozen=True)
-class MandateCaller:
+class MandateCaller(OnEnterprise):
     """The logged-in person on one enterprise's mandate pages, and what the policy lets them
     do: give (and end) its mandates to firms, accept (refuse, end) those clients give it."""
 
-    session: Any
-    enterprise: Enterprise
     may_give: bool
     may_accept: bool
-
-    @property
-    def person(self) -> Person:
-        return self.session.person
-
-    @property
-    def bce(self) -> str:
-        return self.enterprise.bce
-
-    def caller(self) -> Caller:
-        return Caller.for_person(self.person, ip=request.remote_addr)
 
 
 def mandate_powers(person: Person, enterprise: Enterprise) -> tuple[bool, bool]:
