@@ -67,16 +67,7 @@ def add_members(
     with db.database.atomic():
         writer.write(
             "person",
-            (
-                "id",
-                "nrn",
-                "given_name",
-                "family_name",
-                "email_verified",
-                "language",
-                "created_at",
-                "updated_at",
-            ),
+            dataset.PERSON_COLUMNS,
             (
                 (
                     base + k,

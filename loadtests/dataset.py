@@ -101,6 +101,29 @@ def gap_of(enterprise: int) -> int:
     return block * PERSONS_PER_BLOCK + PERSONS_PER_BLOCK - 1 - local
 
 
+# The columns of the rows written in bulk, in the order of the tuples given.
+PERSON_COLUMNS = (
+    "id",
+    "nrn",
+    "given_name",
+    "family_name",
+    "email_verified",
+    "language",
+    "created_at",
+    "updated_at",
+)
+ENTERPRISE_COLUMNS = (
+    "id",
+    "bce",
+    "name",
+    "legal_form",
+    "status",
+    "authz_epoch",
+    "created_at",
+    "updated_at",
+)
+
+
 # -- throw-away databases -----------------------------------------------------------------
 
 
@@ -189,16 +212,7 @@ class Dataset:
         with db.database.atomic():
             writer.write(
                 "person",
-                (
-                    "id",
-                    "nrn",
-                    "given_name",
-                    "family_name",
-                    "email_verified",
-                    "language",
-                    "created_at",
-                    "updated_at",
-                ),
+                PERSON_COLUMNS,
                 (
                     (ID_BASE + k, nrn(k), "Bench", f"Person {k}", False, "fr", STAMP, STAMP)
                     for k in persons
@@ -206,16 +220,7 @@ class Dataset:
             )
             writer.write(
                 "enterprise",
-                (
-                    "id",
-                    "bce",
-                    "name",
-                    "legal_form",
-                    "status",
-                    "authz_epoch",
-                    "created_at",
-                    "updated_at",
-                ),
+                ENTERPRISE_COLUMNS,
                 (
                     (
                         ID_BASE + e,

@@ -107,16 +107,7 @@ def build(size: Size) -> None:
         enterprises += [(plain + k, plain_bce(k), f"Plain {k:03d}") for k in range(size.owners)]
         writer.write(
             "enterprise",
-            (
-                "id",
-                "bce",
-                "name",
-                "legal_form",
-                "status",
-                "authz_epoch",
-                "created_at",
-                "updated_at",
-            ),
+            dataset.ENTERPRISE_COLUMNS,
             (
                 (row_id, bce, name, "company", "active", 0, STAMP, STAMP)
                 for row_id, bce, name in enterprises
@@ -147,16 +138,7 @@ def build(size: Size) -> None:
         people += [(owner_nrn(k), f"Owner {k:03d}") for k in range(size.owners)]
         writer.write(
             "person",
-            (
-                "id",
-                "nrn",
-                "given_name",
-                "family_name",
-                "email_verified",
-                "language",
-                "created_at",
-                "updated_at",
-            ),
+            dataset.PERSON_COLUMNS,
             (
                 (BASE + i, nrn, "Bench", name, False, "fr", STAMP, STAMP)
                 for i, (nrn, name) in enumerate(people)
