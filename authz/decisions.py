@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from cachetools import TTLCache
 
@@ -183,34 +185,24 @@ class DecisionPoint:
         Stored as (any permission?, permissions): an empty list counts as a deny, a non-empty
         one as an allow, for the rule on unhealthy trackers.
         """
-        day = today()
-        question = (nrn, _ALL_ACTIONS, bce, service_domain, day)
-        cached = self._cached(question)
-        if cached is not None:
-            return list(cached[2])
-        pair = mandates.load_pair(nrn, bce, day, service_domain)
-        if pair is None:
-            return []
-        permissions = self.engine.permissions(*pair)
-        self._store(question, pair[1], (bool(permissions), tuple(permissions)))
-        return permissions
+
+        def permissions(person: F.PersonFacts, enterprise: F.EnterpriseFacts) -> tuple:
+            found = tuple(self.engine.permissions(person, enterprise))
+            return bool(found), found
+
+        return list(self._on_pair(_ALL_ACTIONS, nrn, bce, service_domain, permissions, ()))
 
     def acting_for(self, nrn: str, bce: str, service_domain: str | None) -> ActingFor | None:
         """:func:`authz.espaces.acting_for` (the ``represents`` claim of tokens), cached like
         single decisions: under the enterprise's epoch and the day, so an answer is never
         used after a change of the enterprise's mandates, on any node (as soon as its
         tracker hears of it), and no cached allow is used while the tracker is unhealthy."""
-        day = today()
-        question = (nrn, _ACTING_FOR, bce, service_domain, day)
-        cached = self._cached(question)
-        if cached is not None:
-            return cached[2]
-        pair = mandates.load_pair(nrn, bce, day, service_domain)
-        if pair is None:
-            return None
-        acting = acting_for_pair(*pair, engine=self.engine)
-        self._store(question, pair[1], (acting is not None, acting))
-        return acting
+
+        def acting(person: F.PersonFacts, enterprise: F.EnterpriseFacts) -> tuple:
+            found = acting_for_pair(person, enterprise, engine=self.engine)
+            return found is not None, found
+
+        return self._on_pair(_ACTING_FOR, nrn, bce, service_domain, acting, None)
 
     def through(
         self, nrn: str, action: str, bce: str, service_domain: str | None, *, allowed: bool = False
@@ -220,18 +212,36 @@ class DecisionPoint:
         said yes already (a search's result), which spares asking it again when only one firm
         can be the reason (:func:`authz.espaces.mandate_used`). Cached like decisions (under
         the epochs of the enterprise and of its firms)."""
+
+        def firm(person: F.PersonFacts, enterprise: F.EnterpriseFacts) -> tuple:
+            mandate = mandate_used(self.engine, person, action, enterprise, allowed=allowed)
+            found = None if mandate is None else (mandate.firm.bce, mandate.firm.name)
+            return found is not None, found
+
+        return self._on_pair(_THROUGH + action, nrn, bce, service_domain, firm, None)
+
+    def _on_pair(
+        self,
+        kind: str,
+        nrn: str,
+        bce: str,
+        service_domain: str | None,
+        answer: Callable[[F.PersonFacts, F.EnterpriseFacts], tuple[bool, Any]],
+        unknown: Any,
+    ) -> Any:
+        """What ``answer`` gives (an allow?, the value) on the pair's facts, cached like single
+        decisions under ``kind``; ``unknown`` when the person or the enterprise is not known."""
         day = today()
-        question = (nrn, _THROUGH + action, bce, service_domain, day)
+        question = (nrn, kind, bce, service_domain, day)
         cached = self._cached(question)
         if cached is not None:
             return cached[2]
         pair = mandates.load_pair(nrn, bce, day, service_domain)
         if pair is None:
-            return None
-        mandate = mandate_used(self.engine, pair[0], action, pair[1], allowed=allowed)
-        firm = None if mandate is None else (mandate.firm.bce, mandate.firm.name)
-        self._store(question, pair[1], (firm is not None, firm))
-        return firm
+            return unknown
+        allowed, value = answer(*pair)
+        self._store(question, pair[1], (allowed, value))
+        return value
 
     def enterprises_of(
         self,
