@@ -28,6 +28,7 @@ from pathlib import Path
 
 from loadtests import dataset, inprocess
 from loadtests.inprocess import SizeResult
+from loadtests.servers import SERVERS
 from monespace import gunicorn_config
 
 US, MS, MB = 1e3, 1e6, 1024 * 1024
@@ -211,9 +212,9 @@ def run_database(kind: str, args, report: Callable[[str], None]) -> list[Row]:
 def _http(url: str, data: dataset.Dataset, args, report) -> list[Row]:
     from loadtests import httpbench
     from loadtests.loadgen import LoadGenerator
-    from loadtests.servers import GunicornSettings
+    from loadtests.servers import settings_for
 
-    settings = GunicornSettings(args.workers, args.worker_class, args.threads)
+    settings = settings_for(args.server, args.workers, args.threads, args.worker_class)
     budget = httpbench.HTTP_QUICK if args.quick else httpbench.HTTP_FULL
     report(
         f"HTTP: {settings}; load: {args.load_processes} processes x {args.connections} connections"
@@ -248,14 +249,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--no-http", action="store_true", help="in-process measures only")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="gunicorn",
+        help="the server model over HTTP (default: gunicorn, as production runs it)",
+    )
     parser.add_argument("--workers", type=int, default=gunicorn_config.workers)
     parser.add_argument(
         "--worker-class",
         choices=("gevent", "gthread", "sync"),
         default=gunicorn_config.worker_class,
-        help="default: the production setting (monespace/gunicorn_config.py)",
+        help="gunicorn's; default: the production setting (monespace/gunicorn_config.py)",
     )
-    parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="per gthread worker, per granian worker"
+    )
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8, help="per load process")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from loadtests import dataset
 from loadtests.loadgen import LoadGenerator, LoadResult, post, warm
-from loadtests.servers import GunicornSettings, Server, gunicorn
+from loadtests.servers import Server, ServerSettings, serve
 from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 EVALUATION = "/access/v1/evaluation"
@@ -73,7 +73,7 @@ def app_environment(url: str, work_dir: Path) -> dict[str, str]:
 def measure(
     url: str,
     data: dataset.Dataset,
-    settings: GunicornSettings,
+    settings: ServerSettings,
     load: LoadGenerator,
     budget: HttpBudget,
     work_dir: Path,
@@ -97,8 +97,8 @@ def measure(
         for g in (dataset.grant_row(rng.randrange(data.grants), data.today) for _ in range(20_000))
     ]
     with (
-        gunicorn("monespace.app:create_app()", settings, env, work_dir) as app,
-        gunicorn("loadtests.raw_app:app", settings, {}, work_dir) as raw,
+        serve("monespace.app:create_app()", settings, env, work_dir) as app,
+        serve("loadtests.raw_app:app", settings, {}, work_dir) as raw,
     ):
         hot_app = [post(EVALUATION, evaluation_body(q), app.port, basic) for q in hot]
         hot_raw = [post(EVALUATION, evaluation_body(q), raw.port, basic) for q in hot]

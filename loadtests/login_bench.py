@@ -27,7 +27,7 @@ from pathlib import Path
 from loadtests import dataset
 from loadtests.bench import Row, machine, render
 from loadtests.logins import LoginClient, LoginFailed, LoginResult, SubjectBook, step_totals
-from loadtests.servers import GunicornSettings, free_port, gunicorn
+from loadtests.servers import GunicornSettings, free_port, serve
 
 TARGET = 30.0  # complete logins per second, on 2 cores
 BOULANGERIE, ATELIER = "0123456749", "0888888895"
@@ -182,7 +182,7 @@ def measure(
     }
     report(f"starting the demo app ({settings}) on {base_url} (keys generated once)...")
     phases = []
-    with gunicorn("monespace.app:create_app()", settings, env, work_dir, port=port):
+    with serve("monespace.app:create_app()", settings, env, work_dir, port=port):
         # One login of each kind per worker thread first: the start-up's work is not measured.
         for method in methods:
             run_phase(base_url, method, settings.workers, Budget(0.0, 1.0))

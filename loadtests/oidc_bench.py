@@ -28,6 +28,7 @@ from pathlib import Path
 from loadtests.bench import MB, Row, machine, render
 from loadtests.loadgen import LoadGenerator, LoadResult, exchange, form, get
 from loadtests.oidc_sides import VERIFIER, BenchmarkError, Side
+from loadtests.servers import SERVERS
 
 PROJECT, NODE = "Mon Espace", "node oidc-provider"
 ENDPOINTS = (
@@ -284,13 +285,17 @@ class Outcome:
 
 
 def run(
-    budget: Budget, report: Callable[[str], None], workers: int = 2, threads: int = 4
+    budget: Budget,
+    report: Callable[[str], None],
+    workers: int = 2,
+    threads: int = 4,
+    server: str = "gunicorn",
 ) -> Outcome:
     """Start both sides on a throw-away PostgreSQL database, measure, stop everything."""
     from loadtests import dataset, oidc_sides
-    from loadtests.servers import GunicornSettings
+    from loadtests.servers import settings_for
 
-    settings = GunicornSettings(workers, "gthread", threads)
+    settings = settings_for(server, workers, threads, worker_class="gthread")
     oidc_sides.install_peer(report)
     with (
         dataset.throwaway_database("postgresql", prefix="monespace_oidcbench") as url,
@@ -318,8 +323,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m loadtests.oidc_bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1.5 s (~2 min)")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="gunicorn",
+        help="Mon Espace's server model (default: gunicorn's gthread workers)",
+    )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="per gthread worker, per granian worker"
+    )
     args = parser.parse_args(argv)
 
     def report(message: str) -> None:
@@ -327,7 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.monotonic()
     try:
-        outcome = run(QUICK if args.quick else FULL, report, args.workers, args.threads)
+        outcome = run(
+            QUICK if args.quick else FULL, report, args.workers, args.threads, args.server
+        )
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from loadtests import dataset, oidc_tokens
 from loadtests.loadgen import HOST, LoadGenerator, LoadResult, warm
-from loadtests.servers import GunicornSettings, Server, gunicorn
+from loadtests.servers import GunicornSettings, Server, serve
 from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 BASIC = "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}".encode()).decode()
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             f"connections; PostgreSQL; {os.cpu_count()} cores shared with the load generator"
         )
         with (
-            gunicorn("monespace.app:create_app()", settings, env, work) as server,
+            serve("monespace.app:create_app()", settings, env, work) as server,
             LoadGenerator(args.processes, args.connections) as load,
         ):
             port = server.port

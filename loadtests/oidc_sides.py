@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit
 
 import psutil
 
-from loadtests.servers import HOST, GunicornSettings, free_port, gunicorn
+from loadtests.servers import HOST, ServerSettings, free_port, serve
 from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 PEER_DIR = Path(__file__).parent / "oidc_peer"
@@ -152,7 +152,7 @@ class _ProjectMinter:
 
 @contextlib.contextmanager
 def project(
-    url: str, settings: GunicornSettings, work_dir: Path, report: Callable[[str], None]
+    url: str, settings: ServerSettings, work_dir: Path, report: Callable[[str], None]
 ) -> Iterator[Side]:
     """Mon Espace on ``url`` (schema and demo story already there, :func:`dataset.prepare`)."""
     from authz import db
@@ -167,7 +167,7 @@ def project(
     with app.app_context(), db.connection():
         # The signing keys and the subject salt, made once before the workers race for them.
         app.extensions[EXTENSION].provider.provider()
-    with gunicorn("monespace.app:create_app()", settings, env, work_dir) as server:
+    with serve("monespace.app:create_app()", settings, env, work_dir) as server:
         yield Side(
             "Mon Espace",
             server.port,

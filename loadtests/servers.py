@@ -1,10 +1,16 @@
-"""Servers under test: gunicorn started on 127.0.0.1 by the benchmark and stopped by it.
+"""Servers under test: started on 127.0.0.1 by the benchmark and stopped by it.
 
-Every server starts from the production settings (:mod:`monespace.gunicorn_config`, as
-``monespace serve`` runs them), with the number of workers and the worker class the benchmark
-names. The same settings serve the real app and the app it is compared with, so what differs
-between them is the application's work alone. A sampler thread records the resident memory
-(RSS) of each worker while the load runs.
+- **gunicorn** (:class:`GunicornSettings`), as production runs it: the production settings
+  (:mod:`monespace.gunicorn_config`, as ``monespace serve`` runs them), with the number of
+  workers and the worker class the benchmark names.
+- **granian** (:class:`GranianSettings`), the server model measured next to it: an HTTP server
+  written in Rust (tokio, hyper) that reads and writes the connections itself and calls the
+  WSGI app from a pool of threads in each worker process (``--server granian`` of the
+  benchmarks; docs/performance.md, "Server models").
+
+The same settings serve the real app and the app it is compared with, so what differs between
+them is the application's work alone. A sampler thread records the resident memory (RSS) of
+each worker while the load runs.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -44,9 +51,81 @@ class GunicornSettings:
             args += ["--threads", str(self.threads)]
         return args
 
+    def command(self, app: str, port: int) -> list[str]:
+        """gunicorn serving ``app`` (``module:callable``) on ``port``."""
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{HOST}:{port}",
+            *self.args(),
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
+            app,
+        ]
+
     def __str__(self) -> str:
         threads = f", {self.threads} threads each" if self.worker_class == "gthread" else ""
         return f"gunicorn, {self.workers} {self.worker_class} workers{threads}"
+
+
+@dataclass(frozen=True)
+class GranianSettings:
+    """granian's WSGI interface: ``workers`` processes, each calling the app from ``threads``
+    threads (granian's ``--blocking-threads``); the connections are the Rust side's."""
+
+    workers: int = gunicorn_config.workers
+    threads: int = 4
+
+    def command(self, app: str, port: int) -> list[str]:
+        """granian serving ``app``: ``module:callable``, or ``module:factory()`` called once
+        per worker (granian's ``--factory``)."""
+        factory = app.endswith("()")
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(self.workers),
+            "--blocking-threads",
+            str(self.threads),
+            "--log-level",
+            "warning",
+            *(["--factory"] if factory else []),
+            app.removesuffix("()"),
+        ]
+
+    def __str__(self) -> str:
+        return f"granian, {self.workers} WSGI workers, {self.threads} threads each"
+
+
+class ServerSettings(Protocol):
+    """What a benchmark needs of a server model: the command that serves an app, a name."""
+
+    workers: int
+
+    def command(self, app: str, port: int) -> list[str]: ...
+
+
+SERVERS = ("gunicorn", "granian")
+
+
+def settings_for(
+    server: str, workers: int, threads: int, worker_class: str = gunicorn_config.worker_class
+) -> ServerSettings:
+    """The settings of ``server`` (one of :data:`SERVERS`) for the benchmarks' options."""
+    if server == "granian":
+        return GranianSettings(workers, threads)
+    return GunicornSettings(workers, worker_class, threads)
 
 
 def free_port() -> int:
@@ -56,7 +135,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A running gunicorn master, its port and its workers' peak RSS."""
+    """A running server's main process, its port and its workers' peak RSS."""
 
     def __init__(self, process: subprocess.Popen, port: int, log_path: Path):
         self.process, self.port, self.log_path = process, port, log_path
@@ -104,9 +183,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(
+def serve(
     app: str,
-    settings: GunicornSettings,
+    settings: ServerSettings,
     env: Mapping[str, str],
     log_dir: Path,
     ready_path: str = "/healthz",
@@ -116,20 +195,8 @@ def gunicorn(
     """Serve ``app`` (``module:callable``) on ``port`` (a free one by default) of 127.0.0.1
     until the block ends."""
     port = port or free_port()
-    log_path = log_dir / f"gunicorn-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"{HOST}:{port}",
-        *settings.args(),
-        "--log-level",
-        "warning",
-        "--timeout",
-        "60",
-        app,
-    ]
+    log_path = log_dir / f"server-{port}.log"
+    command = settings.command(app, port)
     # As `monespace serve` runs it: the metrics in multiprocess mode.
     metrics_dir = log_dir / f"metrics-{port}"
     metrics_dir.mkdir(exist_ok=True)
@@ -154,7 +221,7 @@ def _wait_ready(server: Server, path: str, timeout: float, refused_for: float = 
     url = f"http://{HOST}:{server.port}{path}"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited at start-up:\n{server.log_tail()}")
+            raise RuntimeError(f"the server exited at start-up:\n{server.log_tail()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200 and len(server.workers()) > 0:
@@ -169,5 +236,5 @@ def _wait_ready(server: Server, path: str, timeout: float, refused_for: float = 
             pass
         time.sleep(0.2)
     raise RuntimeError(
-        f"gunicorn did not answer {url} within {timeout:.0f} s:\n{server.log_tail()}"
+        f"the server did not answer {url} within {timeout:.0f} s:\n{server.log_tail()}"
     )
