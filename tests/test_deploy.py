@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from monespace import config, gunicorn_config
+from monespace import config, server_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -180,9 +180,10 @@ def test_the_nodes_are_probed_and_protected_from_disruption():
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert web["spec"]["replicas"] >= 2
     assert web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    # Requests in flight get the graceful_timeout of monespace serve, after the preStop pause.
+    # Requests in flight get granian's graceful timeout (monespace serve), after the preStop
+    # pause.
     pause = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
-    graceful = gunicorn_config.graceful_timeout
+    graceful = server_config.GRACEFUL_TIMEOUT
     assert pod_spec(web)["terminationGracePeriodSeconds"] > pause + graceful
     budget = [doc for doc in manifests().values() if doc["kind"] == "PodDisruptionBudget"]
     assert [doc["spec"]["selector"]["matchLabels"] for doc in budget] == [labels]

@@ -5,7 +5,7 @@ nodes; yields their ports once each one's epoch tracker is healthy. ``two_metere
 the same, sharing a metrics directory.
 
 ``installation``: the deployment's topology as processes (``installation.py``): two nodes
-under gunicorn and the worker.
+under granian and the worker.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def two_processes(database, database_url):
 @pytest.fixture
 def two_metered_processes(database, database_url, tmp_path):
     """Two app processes sharing one metrics directory (prometheus_client's multiprocess
-    mode, as gunicorn's workers under `monespace serve`), /metrics open to
+    mode, as granian's workers under `monespace serve`), /metrics open to
     ``tests.scrape.TOKEN``; yields (ports, processes, the directory)."""
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
