@@ -13,8 +13,8 @@ pool of Python threads per worker: Python runs only the app.
 
 **Slow and idle clients** cost a Rust task, not a Python thread: a request reaches Python only
 once its head is read. HTTP/1 only (``--http 1``): in granian's "auto" mode a connection that
-sends nothing waits, unbounded, for the bytes that tell HTTP/1 from HTTP/2; in HTTP/1 mode
-hyper's header read timeout closes it, as it closes a client that sends its head too slowly
+sends nothing waits for the bytes that tell HTTP/1 from HTTP/2 without the header read timeout
+(still open after 18 s when measured); in HTTP/1 mode hyper's header read timeout closes it, as it closes a client that sends its head too slowly
 and an idle kept-alive connection. Measured in ``tests/monespace/commands/test_serve.py``.
 
 **Backpressure** (``--backpressure``) is granian's bound on the *connections* one worker serves
@@ -45,7 +45,9 @@ APP = "monespace.app:create_served_app"
 # Two processes per node: one per core of a small machine; more nodes for more.
 WORKERS = 2
 # Python threads per worker calling the app. More threads do not make a core faster: 4 and 8
-# measured alike on the cached decisions (docs/performance.md); 4 keeps the queue in Rust.
+# answered as many cached decisions a second, but their p99 was 3.6 and 7.1 ms with 4, 14.3 and
+# 11.1 ms with 8 (two runs each, docs/performance.md "Server models"); past 4 the requests wait
+# in Rust's queue, not for the GIL.
 THREADS = 4
 # Connections one worker serves at once (granian's backpressure: one permit per connection);
 # past them the kernel's backlog (BACKLOG) waits.
