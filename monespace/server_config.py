@@ -14,8 +14,9 @@ pool of Python threads per worker: Python runs only the app.
 **Slow and idle clients** cost a Rust task, not a Python thread: a request reaches Python only
 once its head is read. HTTP/1 only (``--http 1``): in granian's "auto" mode a connection that
 sends nothing waits for the bytes that tell HTTP/1 from HTTP/2 without the header read timeout
-(still open after 18 s when measured); in HTTP/1 mode hyper's header read timeout closes it, as it closes a client that sends its head too slowly
-and an idle kept-alive connection. Measured in ``tests/monespace/commands/test_serve.py``.
+(still open after 18 s when measured); in HTTP/1 mode hyper's header read timeout closes it, as
+it closes a client that sends its head too slowly and an idle kept-alive connection. Measured
+in ``tests/monespace/commands/test_serve.py``.
 
 **Backpressure** (``--backpressure``) is granian's bound on the *connections* one worker serves
 at once (a permit per accepted connection, held until it closes), not on requests in flight:
