@@ -113,7 +113,8 @@ def open_session(
         )
     if on_replaced is not None:
         for previous in ended:
-            on_replaced(previous)
+            # Once committed: at once, or when the caller's transaction commits.
+            db.after_commit(lambda previous=previous: on_replaced(previous))
     return raw_id, session
 
 
