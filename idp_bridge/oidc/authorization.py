@@ -46,7 +46,8 @@ from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
-from idp_bridge.oidc.provider import request_client
+from idp_bridge.oidc.provider import person_known, request_client
+from idp_bridge.oidc.storage import reads_remembered
 from idp_bridge.sessions import LANGUAGES
 
 if TYPE_CHECKING:
@@ -328,10 +329,15 @@ def _answer(auth_req, params, client: RegisteredClient, session, bce: str | None
     }
     if bce is not None:
         auth_req[ESPACE] = bce
-    response = pyop.authorize(auth_req, session.person.nrn)
-    code = response["code"]
-    sub = pyop.authz_state.get_subject_identifier_for_code(code)
-    remember_client(edge, session, client.client_id, sub, pyop.authz_state.family_of_code(code))
+    # The code just written is read back from what was written, the person from the session
+    # (both read or written by this request); the session's record of clients is changed by
+    # compare-and-swap.
+    with reads_remembered(), person_known(session.person):
+        response = pyop.authorize(auth_req, session.person.nrn)
+        code = response["code"]
+        sub = pyop.authz_state.get_subject_identifier_for_code(code)
+        family = pyop.authz_state.family_of_code(code)
+        remember_client(edge, session, client.client_id, sub, family)
     return _respond(params, {**response.to_dict(), "iss": edge.issuer})  # iss: RFC 9207
 
 

@@ -500,3 +500,31 @@ def test_an_expired_request_is_not_resumed(browser, confidential):
     resumed = log_in_again(browser, started)
 
     assert resumed.status_code == 400 and "a expiré" in page_text(resumed)
+
+
+# What a whole login through the chooser costs the database (docs/performance.md, "Complete
+# logins"): the request waiting, the eID login's pending request, the answer with the
+# session, the code; reads of the session, the client, the chooser's policy questions.
+LOGIN_COMMITS = 4
+LOGIN_STATEMENTS = 30
+
+
+def test_a_whole_login_through_the_chooser_stays_within_its_commits_and_statements(
+    app, browser, confidential, sql_log
+):
+    def whole_login(browser: Browser) -> dict:
+        started = authorize(browser, scope="openid enterprise")
+        chooser = browser.follow(log_in_again(browser, started, "person:luc").headers["Location"])
+        return callback_params(choose(browser, chooser, "citoyen"))
+
+    whole_login(browser)  # the first one makes the provider's keys and salt
+    sql_log.clear()
+
+    params = whole_login(Browser(app))  # another browser: a whole login again
+
+    assert "code" in params
+    # Written: the request waiting, the eID login's pending request (one statement each,
+    # committed alone), the answer with the session, the code (a transaction each).
+    assert len(sql_log.writes(in_transaction=False)) == 2
+    assert sql_log.commits + 2 == LOGIN_COMMITS, sql_log.commits
+    assert len(sql_log.statements) <= LOGIN_STATEMENTS, len(sql_log.statements)
