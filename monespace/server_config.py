@@ -94,12 +94,30 @@ def granian_argv(
 
 
 def served_workers() -> int | None:
-    """In a granian worker, the number of workers its master runs; None elsewhere.
+    """In a granian worker, the number of workers its master runs; None elsewhere."""
+    options = _granian_options()
+    if options is None:
+        return None
+    return int(options["workers"]) if options.get("workers") else 1
+
+
+def served_threads() -> int | None:
+    """In a granian worker, the threads it calls the app from (``--blocking-threads``); None
+    elsewhere, or when granian picks them itself."""
+    options = _granian_options()
+    if options is None or not options.get("blocking_threads"):
+        return None
+    return int(options["blocking_threads"])
+
+
+def _granian_options() -> dict | None:
+    """In a granian worker, the options its master was started with; None elsewhere.
 
     granian hands its workers no count, but each worker is started with the master's command
     line (``sys.argv``: a fork keeps it, multiprocessing's spawn restores it) and its
     environment: parsed again by granian's own command, they give ``--workers`` or
-    ``GRANIAN_WORKERS`` as the master read them, however granian was started."""
+    ``GRANIAN_WORKERS`` (and the other options) as the master read them, however granian was
+    started."""
     if multiprocessing.current_process().name != "granian-worker":
         return None
     from granian.cli import cli
@@ -108,8 +126,7 @@ def served_workers() -> int | None:
     context = cli.make_context(
         "granian", list(sys.argv[1:]), auto_envvar_prefix="GRANIAN", resilient_parsing=True
     )
-    workers = context.params.get("workers")
-    return int(workers) if workers else 1
+    return context.params
 
 
 def log_format(read_settings: bool = True) -> str:

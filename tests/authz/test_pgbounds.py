@@ -1,7 +1,9 @@
 """authz/pgbounds.py in a server's thread (the production workers, granian's, call the app from
 a few threads each: monespace/server_config.py): the wait callback waits on the socket through
 ``select.poll``, without the GIL, so while a request's query waits the worker's other threads
-go on. Each case runs in a process of its own, the callback installed there or not.
+go on. Each case runs in a process of its own, the callback installed there or not. The
+process's record of its bounded waits says when PostgreSQL seems silent (``silent``: what
+authz.db.Slots reads to stop queueing for it).
 
 (The bounds on a database that stops answering, in that same thread: tests/flows/
 test_silent_database.py.)
@@ -11,9 +13,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from authz import pgbounds
 
 CHECKOUT = Path(__file__).parents[2]
 SCRIPT = """
@@ -62,3 +67,18 @@ def postgresql_only(url: str) -> str:
 def test_a_query_waiting_in_one_thread_leaves_the_others_running(database, database_url, mode):
     url = postgresql_only(database_url)
     assert ticks_during_a_query(url, mode) >= 10  # 20 ticks of 50 ms in 1 s
+
+
+def test_silent_while_a_bounded_wait_lasts_and_just_after_one_gave_up(monkeypatch):
+    monkeypatch.setattr(pgbounds, "_waiting", {})
+    monkeypatch.setattr(pgbounds, "_last_given_up", float("-inf"))
+    assert not pgbounds.silent(0.5)
+    pgbounds._waiting[1] = time.monotonic() - 0.1  # a wait that began a moment ago
+    assert not pgbounds.silent(0.5)
+    pgbounds._waiting[2] = time.monotonic() - 2  # one that has lasted two seconds
+    assert pgbounds.silent(0.5)
+    pgbounds._waiting.clear()
+    pgbounds._last_given_up = time.monotonic()  # one just gave up
+    assert pgbounds.silent(0.5)
+    pgbounds._last_given_up = time.monotonic() - 1
+    assert not pgbounds.silent(0.5)

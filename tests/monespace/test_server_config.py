@@ -63,6 +63,24 @@ def test_without_either_granian_runs_one_worker(in_a_granian_worker):
 def test_the_shipped_argv_is_read_back_by_its_workers(in_a_granian_worker):
     in_a_granian_worker(*server_config.granian_argv("127.0.0.1", 8000, 2)[3:])
     assert server_config.served_workers() == 2
+    assert server_config.served_threads() == server_config.THREADS
+
+
+def test_threads_are_known_when_given_and_one_is_kept_from_the_database(
+    in_a_granian_worker, monkeypatch
+):
+    from monespace import bootstrap
+
+    assert server_config.served_threads() is None  # not in a granian worker
+    assert bootstrap.database_slots() is None
+    in_a_granian_worker("--interface", "wsgi", "--blocking-threads", "6", server_config.APP)
+    assert server_config.served_threads() == 6
+    assert bootstrap.database_slots() == 5
+    in_a_granian_worker("--interface", "wsgi", server_config.APP)  # granian picks them
+    assert server_config.served_threads() is None and bootstrap.database_slots() is None
+    monkeypatch.setenv("GRANIAN_BLOCKING_THREADS", "1")
+    assert server_config.served_threads() == 1
+    assert bootstrap.database_slots() == 1  # never none at all
 
 
 @pytest.mark.parametrize(

@@ -428,9 +428,10 @@ FROZEN_ALL_WITHIN = 30
 def test_a_frozen_database_holds_the_threads_no_longer_than_its_bounds(start_node, database_url):
     """One worker (server_config.THREADS threads), a database that stops answering (a proxy
     that forwards nothing), twice as many uncached decisions at once as there are threads:
-    each is a 503 once its bounds run out, none hangs; /healthz, queued behind them (every
-    thread waits on PostgreSQL), answers once a thread is free; the node heals on thaw.
-    (Under gevent /healthz answered at once: docs/runbook.md, "A frozen database".)"""
+    each is a 503, none hangs; /healthz, sent after them, answers within a second: one
+    thread is never given to the database (authz.db.Slots), and the decisions queued for a
+    slot give up as soon as the database has been silent for half a second. The node heals
+    on thaw."""
     from urllib.parse import urlparse, urlunparse
 
     from tests.tcp_proxy import FreezableProxy
@@ -471,5 +472,5 @@ def test_a_frozen_database_holds_the_threads_no_longer_than_its_bounds(start_nod
     assert len(answers) == 2 * server_config.THREADS
     assert all(status == 503 for status, _body, _took in answers), answers
     assert max(took for _s, _b, took in answers) < FROZEN_ALL_WITHIN
-    assert health[0] == 200 and health[2] < FROZEN_ALL_WITHIN
+    assert health[0] == 200 and health[2] < 1.0, health
     assert healed[0] == 200
