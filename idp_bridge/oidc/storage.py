@@ -21,6 +21,15 @@ one commit instead of one per statement, and none of them if any fails.
 Only top-level item changes are written back: a change inside a nested dict or list (which
 pyop never makes) is not seen. Keys longer than the column are stored as their SHA-256, so
 ``items()`` yields those keys hashed.
+
+Revocations reach every process's caches from here: every row removed by :meth:`DatabaseStorage.pop`
+(a revocation, a logout, a replay revoking a family, whatever the caller) calls
+``authz.epochs.revoked`` in the deleting transaction, so at commit every process drops the
+records it keeps (``idp_bridge.oidc.token_reads.RecordCache``). Only the collections made
+``write_once`` may be kept: their rows are inserted, then only removed (or left to expire);
+changing a live row in place is refused (:class:`StaleRecordError`), so a removal is the only
+change a kept record can miss. The purge deletes rows already expired, which no cache serves
+(their expiry is checked at every use): it announces nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from typing import Any
 from peewee import EXCLUDED, DatabaseError
 from pyop.storage import StorageBase
 
-from authz import db
+from authz import db, epochs
 from idp_bridge.oidc.models import ProviderState
 from idp_bridge.shared.db_stores import PurgeSchedule
 
@@ -120,8 +129,8 @@ def written_together() -> Iterator[None]:
 
 def store_all(values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]]) -> None:
     """Set each ``(storage, key, value)`` as ``storage[key] = value`` does, in one statement."""
-    rows, now = [], None
-    for storage, key, value in values:
+    rows, now, values_seen = [], None, list(values)
+    for storage, key, value in values_seen:
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
         now = storage._clock()
@@ -135,15 +144,26 @@ def store_all(values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]]) 
         )
     if now is None:
         return
+    once = sorted({s.collection for s, _key, _value in values_seen if s.write_once})
+    query = ProviderState.insert_many(rows).on_conflict(
+        conflict_target=[ProviderState.collection, ProviderState.key],
+        update={
+            ProviderState.value: EXCLUDED.value,
+            ProviderState.expires_at: EXCLUDED.expires_at,
+        },
+        # A live row of a write-once collection is never overwritten (module docstring).
+        where=(
+            (ProviderState.expires_at <= _as_datetime(now)) | ProviderState.collection.not_in(once)
+            if once
+            else None
+        ),
+    )
     with db.connection():
         _purge_if_due(_as_datetime(now))
-        ProviderState.insert_many(rows).on_conflict(
-            conflict_target=[ProviderState.collection, ProviderState.key],
-            update={
-                ProviderState.value: EXCLUDED.value,
-                ProviderState.expires_at: EXCLUDED.expires_at,
-            },
-        ).execute()
+        if not once:
+            query.execute()
+        elif len(list(query.returning(ProviderState.id).tuples().execute())) != len(rows):
+            raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
     for row in rows:
         _remember(row[ProviderState.collection], row[ProviderState.key], row[ProviderState.value])
 
@@ -239,6 +259,10 @@ class DatabaseStorage(StorageBase):
     ``ttl``: seconds a value lives after it is set (``None``: until deleted). Setting a key
     starts its time again; editing a record read from the storage does not. Expired rows are
     invisible and purged now and then, at most once a minute per process.
+
+    ``write_once``: a live row is never changed, only removed (setting a key that has a live
+    value, editing or swapping a record raise :class:`StaleRecordError`), so that its records
+    may be kept by every process until a removal is announced (module docstring).
     """
 
     def __init__(
@@ -246,6 +270,8 @@ class DatabaseStorage(StorageBase):
         collection: str,
         ttl: int | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        write_once: bool = False,
     ):
         max_length = ProviderState.collection.max_length
         if not collection or len(collection) > max_length:
@@ -253,6 +279,7 @@ class DatabaseStorage(StorageBase):
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
             raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
         self.collection, self._ttl, self._clock = collection, ttl, clock
+        self.write_once = write_once
 
     def __repr__(self) -> str:
         return f"DatabaseStorage({self.collection!r}, ttl={self._ttl!r})"
@@ -275,6 +302,10 @@ class DatabaseStorage(StorageBase):
     def __setitem__(self, key: str, value: Mapping[str, Any]) -> None:
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
+        if self.write_once:
+            if not self.add(key, value):
+                raise StaleRecordError(f"a live {self.collection} record cannot be replaced")
+            return
         stored_key = self._key(key)
         if (
             isinstance(value, StoredRecord)
@@ -352,7 +383,7 @@ class DatabaseStorage(StorageBase):
         """Remove ``key`` and return its value (a plain dict), or ``default``: one statement,
         so of two callers only one gets the value."""
         stored_key = self._key(key)
-        with db.connection():
+        with db.connection(), db.transaction():
             rows = list(
                 ProviderState.delete()
                 .where(self._row(stored_key))
@@ -360,6 +391,8 @@ class DatabaseStorage(StorageBase):
                 .tuples()
                 .execute()
             )
+            if rows:  # every process drops what it keeps, when this commits
+                epochs.revoked()
         _remember(self.collection, stored_key, None)
         if not rows:
             return default
@@ -526,6 +559,8 @@ class DatabaseStorage(StorageBase):
         """Replace the value ``old_text`` of a live row by ``new_text``, keeping its expiry
         unless given ``expires_at``; :class:`StaleRecordError` if the row no longer holds
         ``old_text``."""
+        if self.write_once:
+            raise StaleRecordError(f"{self.collection} records are never changed in place")
         changes = {ProviderState.value: new_text}
         if expires_at is not _MISSING:
             changes[ProviderState.expires_at] = expires_at
