@@ -36,7 +36,7 @@ from idp_bridge.oidc.models import ProviderState
 from idp_bridge.oidc.storage import DatabaseStorage
 
 # Entries (a token's or a subject's rows) kept per process. A person's access token record is
-# about 1 KB of JSON: some 20 MB at most.
+# about 1 KB of JSON: some 20 to 30 MB at most.
 RECORDS_KEPT = 20_000
 
 _statements: dict[tuple[type, int], str] = {}
