@@ -13,6 +13,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -90,7 +91,8 @@ def open_session(
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     ended: list[LoginSession] = []
-    with db.connection(), db.transaction():
+    # The caller's transaction when it has one (an upstream's answer): no savepoint in it.
+    with db.connection(), nullcontext() if db.database.in_transaction() else db.transaction():
         person, _created = upsert_person(identity)
         replaced = set()
         if _well_formed(replaces):
@@ -113,7 +115,8 @@ def open_session(
         )
     if on_replaced is not None:
         for previous in ended:
-            on_replaced(previous)
+            # Once committed: at once, or when the caller's transaction commits.
+            db.after_commit(lambda previous=previous: on_replaced(previous))
     return raw_id, session
 
 

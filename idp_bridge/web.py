@@ -43,7 +43,7 @@ from flask import (
 from flask_babel import gettext as _
 from stdnum.be import nn
 
-from authz import constant_time
+from authz import constant_time, db
 from idp_bridge import browser_session, metrics, wiring
 from idp_bridge.browser_session import (
     SESSION_COOKIE,
@@ -161,12 +161,22 @@ def _answer_view(name: str):
     def answer() -> Response:
         """The upstream's answer (a form posted, or a redirect's query): the login ends."""
         params = request.form if request.method == "POST" else request.args
-        try:
-            identity = _upstream(name).complete(params, binding=_binding(name))
-        except UpstreamError as exc:
-            metrics.count_login(name, exc.reason)
-            return _refused(exc)
-        response = _logged_in(identity)
+        upstream = _upstream(name)
+        # One transaction, one commit: the pending login taken, the assertion recorded as
+        # used, the person and the session. A refused answer leaves the block normally, so
+        # what it spent (the pending login, the assertion) is committed: it cannot be tried
+        # again. Anything else undoes it all: no login happened.
+        with db.connection(), db.transaction():
+            try:
+                identity = upstream.complete(params, binding=_binding(name))
+            except UpstreamError as exc:
+                refused = exc
+            else:
+                refused = None
+                response = _logged_in(identity)
+        if refused is not None:
+            metrics.count_login(name, refused.reason)
+            return _refused(refused)
         metrics.count_login(name, "success")
         return response
 

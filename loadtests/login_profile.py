@@ -9,6 +9,12 @@ every ``xmlsec1`` process pysaml2 starts is counted and timed, by what it was as
 it imports (``MONESPACE_EID_CRYPTO_BACKEND=xmlsec1`` brings the processes back). It prints,
 per method: the time of each step (client side), the xmlsec1 processes per login and their
 share of the app's time, and the functions that took the most time (cumulative).
+
+Per step (each request the app serves, the simulators' included; a request the app makes to
+itself, itsme's back channel, counted apart from the one that made it): the CPU time of the
+thread that served it (``time.thread_time``, profiler included unless ``--no-cprofile``), the
+SQL statements and the commits that wrote something (a write outside a transaction, or a
+transaction that wrote), each one a flush of PostgreSQL's log to disk.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from werkzeug.serving import make_server
 
 from loadtests import dataset
 from loadtests.login_bench import plan
-from loadtests.logins import LoginClient, step_totals
+from loadtests.logins import LoginClient, step_name, step_totals
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 class XmlsecCalls:
@@ -68,15 +76,20 @@ class XmlsecCalls:
 
 
 class SqlStatements:
-    """Counts and times the SQL statements peewee sends, by their first words."""
+    """Counts and times the SQL statements peewee sends, by their first words, and the
+    commits that wrote (by ``step``, the request under way, set by :class:`ProfiledApp`)."""
 
     def __init__(self):
         self.count: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()
+        self.by_step: Counter[str] = Counter()
+        self.commits: Counter[str] = Counter()
+        self.step = "-"
+        self._wrote = False  # a write inside the transaction under way
 
     @contextmanager
     def watching(self) -> Iterator[SqlStatements]:
-        original = Database.execute_sql
+        original, original_commit = Database.execute_sql, Database.commit
         statements = self
 
         def execute_sql(database, sql, params=None, *args, **kwargs):
@@ -87,16 +100,28 @@ class SqlStatements:
                 kind = _sql_kind(sql)
                 statements.count[kind] += 1
                 statements.seconds[kind] += time.perf_counter() - started
+                statements.by_step[statements.step] += 1
+                if kind.startswith(_WRITES) or " RETURNING " in sql.upper():
+                    if database.in_transaction():
+                        statements._wrote = True
+                    else:  # autocommit: the statement is its own transaction
+                        statements.commits[statements.step] += 1
 
-        Database.execute_sql = execute_sql
+        def commit(database):
+            if statements._wrote:
+                statements.commits[statements.step] += 1
+                statements._wrote = False
+            return original_commit(database)
+
+        Database.execute_sql, Database.commit = execute_sql, commit
         try:
             yield self
         finally:
-            Database.execute_sql = original
+            Database.execute_sql, Database.commit = original, original_commit
 
     def reset(self) -> None:
-        self.count.clear()
-        self.seconds.clear()
+        for counter in (self.count, self.seconds, self.by_step, self.commits):
+            counter.clear()
 
 
 def _sql_kind(sql: str) -> str:
@@ -113,32 +138,60 @@ def _sql_kind(sql: str) -> str:
 
 
 class ProfiledApp:
-    """A WSGI layer that runs every request under one profile and adds up the app's time."""
+    """A WSGI layer that runs every request under one profile and adds up the app's time,
+    and the CPU time of each step (a nested request's apart from its caller's)."""
 
-    def __init__(self, app):
-        self.app, self.profile, self.seconds = app, cProfile.Profile(), 0.0
+    def __init__(self, app, sql: SqlStatements | None = None, cprofile: bool = True):
+        self.app, self.sql, self.cprofile = app, sql, cprofile
+        self.profile, self.seconds = cProfile.Profile(), 0.0
+        self.cpu: Counter[str] = Counter()
+        self._stack: list[str] = []
         self.on = False
 
     def __call__(self, environ, start_response):
         if not self.on:
             return self.app(environ, start_response)
-        started = time.perf_counter()
-        self.profile.enable()
+        step = step_name(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+        outer = not self._stack
+        if outer:
+            started = time.perf_counter()
+            if self.cprofile:
+                self.profile.enable()
+        else:  # the caller's CPU so far is the caller's
+            self._charge(self._stack[-1])
+        self._stack.append(step)
+        self._mark = time.thread_time()
+        if self.sql is not None:
+            self.sql.step = step
         try:
             return list(self.app(environ, start_response))
         finally:
-            self.profile.disable()
-            self.seconds += time.perf_counter() - started
+            self._charge(self._stack.pop())
+            if self.sql is not None:
+                self.sql.step = self._stack[-1] if self._stack else "-"
+            if outer:
+                if self.cprofile:
+                    self.profile.disable()
+                self.seconds += time.perf_counter() - started
+
+    def _charge(self, step: str) -> None:
+        now = time.thread_time()
+        self.cpu[step] += now - self._mark
+        self._mark = now
 
     def reset(self) -> None:
         self.profile, self.seconds = cProfile.Profile(), 0.0
+        self.cpu.clear()
 
 
-def profile(url: str, work_dir: Path, logins: int, warm: int, top: int) -> str:
+def profile(
+    url: str, work_dir: Path, logins: int, warm: int, top: int, cprofile: bool = True
+) -> str:
     from monespace.app import create_app
 
     out = io.StringIO()
-    holder = ProfiledApp(None)
+    xmlsec, sql = XmlsecCalls(), SqlStatements()
+    holder = ProfiledApp(None, sql, cprofile)
     server = make_server("127.0.0.1", 0, holder, threaded=False)
     base_url = f"http://127.0.0.1:{server.server_port}"
     holder.app = create_app(
@@ -153,7 +206,6 @@ def profile(url: str, work_dir: Path, logins: int, warm: int, top: int) -> str:
     )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    xmlsec, sql = XmlsecCalls(), SqlStatements()
     try:
         with xmlsec.watching(), sql.watching():
             for method in ("eid", "itsme"):
@@ -184,6 +236,7 @@ def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top) -> 
     for name, (count, seconds) in sorted(step_totals(results).items(), key=lambda kv: -kv[1][1]):
         per = f" x{count / logins:.0f}" if count > logins else ""
         print(f"   {name:<40}{per:>4} {seconds / logins * 1e3:8.1f} ms", file=out)
+    _steps(out, holder, sql, logins)
     total = sum(xmlsec.seconds.values())
     print(
         f"   xmlsec1 processes: {sum(xmlsec.count.values()) / logins:.1f} per login, "
@@ -209,9 +262,34 @@ def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top) -> 
             f"     {kind:<40} {count / logins:5.1f} per login, {seconds / count * 1e3:.2f} ms each",
             file=out,
         )
+    if not holder.cprofile:
+        return
     stats = io.StringIO()
     pstats.Stats(holder.profile, stream=stats).sort_stats("cumulative").print_stats(top)
     print(stats.getvalue(), file=out)
+
+
+def _steps(out, holder: ProfiledApp, sql: SqlStatements, logins: int) -> None:
+    """Per step served: CPU, statements and commits per login; the simulators' apart."""
+    print(f"   {'served (per login)':<40} {'CPU ms':>8} {'SQL':>5} {'commits':>7}", file=out)
+    totals = {"provider": [0.0, 0, 0], "simulators": [0.0, 0, 0]}
+    steps = set(holder.cpu) | set(sql.by_step)
+    for step in sorted(steps, key=lambda s: -holder.cpu[s]):
+        cpu, statements, commits = holder.cpu[step], sql.by_step[step], sql.commits[step]
+        side = "simulators" if " /simulators/" in step else "provider"
+        for i, value in enumerate((cpu, statements, commits)):
+            totals[side][i] += value
+        print(
+            f"   {step:<40} {cpu / logins * 1e3:8.1f} {statements / logins:5.1f} "
+            f"{commits / logins:7.1f}",
+            file=out,
+        )
+    for side, (cpu, statements, commits) in totals.items():
+        print(
+            f"   {'= ' + side:<40} {cpu / logins * 1e3:8.1f} {statements / logins:5.1f} "
+            f"{commits / logins:7.1f}",
+            file=out,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,13 +299,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logins", type=int, default=20, help="profiled logins per method")
     parser.add_argument("--warm", type=int, default=3, help="logins before profiling")
     parser.add_argument("--top", type=int, default=40, help="functions shown")
+    parser.add_argument(
+        "--no-cprofile",
+        dest="cprofile",
+        action="store_false",
+        help="no cProfile: the CPU per step without the profiler's own cost",
+    )
     args = parser.parse_args(argv)
     with (
         dataset.throwaway_database("postgresql", prefix="monespace_loginload") as url,
         tempfile.TemporaryDirectory(prefix="monespace-login-profile-") as tmp,
     ):
         dataset.prepare(url)
-        print(profile(url, Path(tmp), args.logins, args.warm, args.top))
+        print(profile(url, Path(tmp), args.logins, args.warm, args.top, args.cprofile))
     return 0
 
 

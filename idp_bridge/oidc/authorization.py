@@ -6,14 +6,17 @@ are known, errors are shown to the person, never redirected (Core 3.1.2.6, RFC 6
 4.1.2.1). Then pyop checks the request, PKCE is checked (RFC 7636: S256 only, required for
 public clients), and the person logs in if needed (``prompt``, ``max_age``, ``acr_values``,
 ``login_hint``, ``id_token_hint``); the request waits in the database meanwhile, so any node
-can resume it. A login made after the request was received answers it whatever it asked
-(Core 3.1.2.1: ``prompt=login`` and ``max_age`` ask for one fresh login, not for a login
-newer than the answer). With the ``enterprise`` scope the person picks an espace
-(``/authorize/espace``), checked again against the policy when it comes back; under
-``prompt=none`` the choice is made only when there is just one (the citizen espace), else
-``interaction_required`` (Core 3.1.2.6). The answer carries ``code``, ``state`` and ``iss``
-(RFC 9207), in the query or, with ``response_mode=form_post``, in a form the browser posts
-to the redirect URI (OAuth 2.0 Form Post Response Mode); errors go back the same way.
+can resume it: one row from the request to its answer, read (not rewritten) on the way back
+from the login and by the chooser, taken in the transaction that writes the code (a request
+gets one code; its wait costs one commit). A login made after the request was received
+answers it whatever it asked (Core 3.1.2.1: ``prompt=login`` and ``max_age`` ask for one
+fresh login, not for a login newer than the answer). With the ``enterprise`` scope the
+person picks an espace (``/authorize/espace``), checked again against the policy when it
+comes back; under ``prompt=none`` the choice is made only when there is just one (the
+citizen espace), else ``interaction_required`` (Core 3.1.2.6). The answer carries ``code``,
+``state`` and ``iss`` (RFC 9207), in the query or, with ``response_mode=form_post``, in a
+form the browser posts to the redirect URI (OAuth 2.0 Form Post Response Mode); errors go
+back the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from jwkest import JWKESTException
 from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
-from authz import catalogue, constant_time, espaces
+from authz import catalogue, constant_time, db, espaces
 from authz.clients import RegisteredClient
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
@@ -43,7 +46,8 @@ from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
 from idp_bridge.oidc.errors import OAuthError, single_params
 from idp_bridge.oidc.logout import remember_client, sid_of
-from idp_bridge.oidc.provider import request_client
+from idp_bridge.oidc.provider import person_known, request_client
+from idp_bridge.oidc.storage import reads_remembered
 from idp_bridge.sessions import LANGUAGES
 
 if TYPE_CHECKING:
@@ -54,6 +58,9 @@ bp = Blueprint("oidc", __name__)  # templates: idp_bridge/templates/oidc/
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})  # Core 3.1.2.1
 MAX_AGE = re.compile(r"[0-9]{1,10}")  # seconds; a non-negative integer (Core 3.1.2.1)
 RESPONSE_MODES = ("query", "form_post")  # the code flow's default, and Form Post
+# Seconds a person has at least to choose an espace once back from the login: a request that
+# waited longer than PENDING_TTL minus this is given a new life when it reaches the chooser.
+CHOOSER_TIME = 300
 # Not passed to pyop: ``claims`` could ask for the NRN past the scope check; oic would verify
 # ``id_token_hint`` with keys it does not have (this module verifies it).
 _KEPT_FROM_PYOP = ("claims", "id_token_hint")
@@ -83,9 +90,11 @@ def authorize() -> Any:
 
 @bp.get("/authorize/resume")
 def resume() -> Any:
-    """Back from the login page: the request waited under its id."""
+    """Back from the login page: the request waited under its id. It is read, not taken: it
+    goes on waiting under the same id for the chooser or a new login, and is taken with the
+    code it is answered with."""
     pending_id = request.args.get("request", "")
-    stored = current_edge().pending.pop(pending_id) if pending_id else None
+    stored = current_edge().pending.peek(pending_id) if pending_id else None
     if stored is None:
         return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
     params = dict(stored)
@@ -94,7 +103,7 @@ def resume() -> Any:
         client = _client_and_redirect(params)
     except _PageError as exc:
         return _error_page(str(exc))
-    return _proceed(params, client, asked_at=asked_at)
+    return _proceed(params, client, asked_at=asked_at, pending_id=pending_id)
 
 
 def _client_and_redirect(params: dict[str, str]) -> RegisteredClient:
@@ -107,9 +116,21 @@ def _client_and_redirect(params: dict[str, str]) -> RegisteredClient:
     return client
 
 
-def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: float) -> Any:
+def _proceed(
+    params: dict[str, str],
+    client: RegisteredClient,
+    *,
+    asked_at: float,
+    pending_id: str | None = None,
+) -> Any:
+    """Check the request and answer it, or send the person to log in or to choose.
+    ``pending_id``: the id the request waits under (resumed), taken when it is answered."""
     edge = current_edge()
     pyop = edge.provider.provider()
+
+    def _redirect_error(params, error, description):  # a resumed request is answered too
+        return _refuse(params, error, description, pending_id)
+
     if params.get("response_mode", "query") not in RESPONSE_MODES:
         return _redirect_error(params, "invalid_request", "response_mode: query or form_post")
     # Request objects are not supported (Core 6.1, 6.2: say so).
@@ -142,7 +163,7 @@ def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: floa
     if reason is not None:
         if "none" in prompts:
             return _redirect_error(params, "login_required", reason)
-        resume_url = url_for("oidc.resume", request=_wait(params, asked_at))
+        resume_url = url_for("oidc.resume", request=_wait(params, asked_at, pending_id))
         return redirect(url_for("login.login_page", next=resume_url, lang=_language(params)), 303)
     if "enterprise" in scopes:
         if "none" in prompts:
@@ -153,10 +174,12 @@ def _proceed(params: dict[str, str], client: RegisteredClient, *, asked_at: floa
                 return _redirect_error(
                     params, "interaction_required", "the person must choose an espace"
                 )
-            return _answer(auth_req, params, client, session, bce=None)
-        espace_url = url_for("oidc.espace", request=_wait(params, asked_at), lang=_language(params))
+            return _answer_once(pending_id, auth_req, params, client, session, bce=None)
+        espace_url = url_for(
+            "oidc.espace", request=_wait(params, asked_at, pending_id), lang=_language(params)
+        )
         return redirect(espace_url, 303)
-    return _answer(auth_req, params, client, session, bce=None)
+    return _answer_once(pending_id, auth_req, params, client, session, bce=None)
 
 
 def _prompts(params: dict[str, str]) -> set[str]:
@@ -204,10 +227,16 @@ def _hint(params: dict[str, str], client: RegisteredClient) -> dict | None:
     return hint
 
 
-def _wait(params: dict[str, str], asked_at: float) -> str:
-    """Keep the request in the database while the person logs in or chooses; its id."""
-    pending_id = secrets.token_urlsafe(24)
-    current_edge().pending.put(pending_id, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
+def _wait(params: dict[str, str], asked_at: float, pending_id: str | None = None) -> str:
+    """Keep the request in the database while the person logs in or chooses; its id.
+
+    A request already waiting (``pending_id``) goes on waiting under its id, unwritten,
+    unless less than :data:`CHOOSER_TIME` of its life is left: it then gets a new one."""
+    pending = current_edge().pending
+    if pending_id is not None and time.time() - asked_at < PENDING_TTL - CHOOSER_TIME:
+        return pending_id
+    pending_id = pending_id or secrets.token_urlsafe(24)
+    pending.put(pending_id, {**params, "_asked_at": str(asked_at)}, PENDING_TTL)
     return pending_id
 
 
@@ -268,6 +297,25 @@ def _language(params: dict[str, str]) -> str | None:
     return None
 
 
+class _Refused(Exception):
+    """A page refusing the request; raised inside a transaction to undo it."""
+
+    def __init__(self, response: Response):
+        super().__init__()
+        self.response = response
+
+
+def _answer_once(
+    pending_id: str | None, auth_req, params, client: RegisteredClient, session, bce: str | None
+) -> Response:
+    """:func:`_answer`, the waiting request (if any) taken in the transaction that writes the
+    code: of two answers to one request (two tabs, a replayed URL), one gets a code."""
+    with db.connection(), db.transaction():
+        if pending_id is not None and current_edge().pending.pop(pending_id) is None:
+            return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
+        return _answer(auth_req, params, client, session, bce)
+
+
 def _answer(auth_req, params, client: RegisteredClient, session, bce: str | None) -> Response:
     edge = current_edge()
     pyop = edge.provider.provider()
@@ -281,11 +329,23 @@ def _answer(auth_req, params, client: RegisteredClient, session, bce: str | None
     }
     if bce is not None:
         auth_req[ESPACE] = bce
-    response = pyop.authorize(auth_req, session.person.nrn)
-    code = response["code"]
-    sub = pyop.authz_state.get_subject_identifier_for_code(code)
-    remember_client(edge, session, client.client_id, sub, pyop.authz_state.family_of_code(code))
+    # The code just written is read back from what was written, the person from the session
+    # (both read or written by this request); the session's record of clients is changed by
+    # compare-and-swap.
+    with reads_remembered(), person_known(session.person):
+        response = pyop.authorize(auth_req, session.person.nrn)
+        code = response["code"]
+        sub = pyop.authz_state.get_subject_identifier_for_code(code)
+        family = pyop.authz_state.family_of_code(code)
+        remember_client(edge, session, client.client_id, sub, family)
     return _respond(params, {**response.to_dict(), "iss": edge.issuer})  # iss: RFC 9207
+
+
+def _refuse(params: dict[str, str], error: str, description: str, pending_id: str | None):
+    """:func:`_redirect_error`, the waiting request (if any) taken: it has its answer."""
+    if pending_id is not None and current_edge().pending.pop(pending_id) is None:
+        return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
+    return _redirect_error(params, error, description)
 
 
 def _redirect_error(params: dict[str, str], error: str, description: str) -> Response:
@@ -343,56 +403,83 @@ def espace() -> Any:
     edge = current_edge()
     pending_id = request.values.get("request", "")
     session = current_login()
-    # Read, not taken: the person may reload the page, search, or go and add an enterprise.
-    stored = edge.pending.peek(pending_id) if pending_id else None
-    if stored is None or session is None:
+    if not pending_id or session is None:
         return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
-    params = dict(stored)
+    if request.method == "POST":
+        return _choose(edge, pending_id, session)
+    # Read, not taken: the person may reload the page, search, or go and add an enterprise.
+    stored = edge.pending.peek(pending_id)
+    if stored is None:
+        return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
     try:
-        client = _client_and_redirect(params)
+        client = _client_and_redirect(dict(stored))
     except _PageError as exc:
         return _error_page(str(exc))
     token = csrf_token(session, f"espace:{pending_id}")
-    if request.method == "GET":
-        query = request.args.get("q") or None
-        after = request.args.get("after", type=int)
-        if after is not None and not 0 < after < 2**31:
-            after = None  # not a cursor this page gave: the first page
-        nrn, domain = session.person.nrn, client.service_domain
-        choices = espaces.espace_choices(nrn, domain, query=query)
-        clients = espaces.client_choices(
-            nrn,
-            domain,
-            query=query,
-            after=after,
-            limit=CLIENTS_PER_PAGE,
-            exclude={c.bce for c in choices},
-        )
-        return render_template(
-            "oidc/espace.html",
-            client=client,
-            service=catalogue.display_name(client, str(get_locale() or "fr")),
-            choices=choices,
-            clients=clients,
-            after=after,
-            query=query or "",
-            request_id=pending_id,
-            token=token,
-        )
+    query = request.args.get("q") or None
+    after = request.args.get("after", type=int)
+    if after is not None and not 0 < after < 2**31:
+        after = None  # not a cursor this page gave: the first page
+    nrn, domain = session.person.nrn, client.service_domain
+    choices = espaces.espace_choices(nrn, domain, query=query)
+    clients = espaces.client_choices(
+        nrn,
+        domain,
+        query=query,
+        after=after,
+        limit=CLIENTS_PER_PAGE,
+        exclude={c.bce for c in choices},
+    )
+    return render_template(
+        "oidc/espace.html",
+        client=client,
+        service=catalogue.display_name(client, str(get_locale() or "fr")),
+        choices=choices,
+        clients=clients,
+        after=after,
+        query=query or "",
+        request_id=pending_id,
+        token=token,
+    )
+
+
+def _choose(edge, pending_id: str, session) -> Response:
+    """The chooser's form: the request is taken in the transaction that writes its code.
+    A refusal undoes the taking (the person may choose again); of two posts (two tabs), the
+    second waits for the first and finds the request gone."""
+    try:
+        with db.connection(), db.transaction():
+            stored = edge.pending.pop(pending_id)
+            if stored is None:
+                raise _Refused(
+                    _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
+                )
+            return _chosen(edge, pending_id, dict(stored), session)
+    except _Refused as refused:
+        return refused.response
+
+
+def _chosen(edge, pending_id: str, params: dict[str, str], session) -> Response:
+    """The chooser's form checked again (its token, the policy); the code for the espace."""
+    try:
+        client = _client_and_redirect(params)
+    except _PageError as exc:
+        raise _Refused(_error_page(str(exc))) from None
+    token = csrf_token(session, f"espace:{pending_id}")
     if not constant_time.equal(request.form.get("token", ""), token):
-        return _error_page(_("Le formulaire a expiré. Rechargez la page et réessayez."))
+        raise _Refused(_error_page(_("Le formulaire a expiré. Rechargez la page et réessayez.")))
     choice = request.form.get("espace", "")
     bce = None
     if choice != "citoyen":
         if not claims.may_represent(session.person.nrn, choice, client.service_domain):
-            return _error_page(
-                _("Vous ne pouvez pas agir pour cette entreprise auprès de ce service.")
+            raise _Refused(
+                _error_page(
+                    _("Vous ne pouvez pas agir pour cette entreprise auprès de ce service.")
+                )
             )
         bce = claims.represents_claim(
             session.person.nrn, choice, client.service_domain, edge.issuer
         )["sub"]
-    if edge.pending.pop(pending_id) is None:  # one answer per request, even from two tabs
-        return _error_page(_("Cette demande de connexion a expiré. Retournez au service."))
     public = {k: v for k, v in params.items() if not k.startswith("_")}
     auth_req = edge.provider.provider().parse_authentication_request(_for_pyop(public))
     return _answer(auth_req, params, client, session, bce)

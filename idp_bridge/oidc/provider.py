@@ -26,6 +26,8 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from flask import g, has_request_context
@@ -171,12 +173,31 @@ class ClientDirectory(Mapping):
         return len(enabled_client_ids())
 
 
+_known_person: ContextVar[Any] = ContextVar("monespace_known_person", default=None)
+
+
+@contextmanager
+def person_known(person: Any) -> Iterator[None]:
+    """Within the block, :class:`PersonClaims` answers for ``person`` (a row read by the
+    request under way, as the login session's person) without reading it again: pyop asks
+    for the claims of the person it issues a code to twice."""
+    token = _known_person.set(person)
+    try:
+        yield
+    finally:
+        _known_person.reset(token)
+
+
 class PersonClaims(Mapping):
     """A person's standard claims (Core 5.1) by NRN, the provider's local user id."""
 
     def __getitem__(self, nrn: str) -> dict[str, Any]:
-        with db.connection():
-            person = find_person(nrn) if isinstance(nrn, str) else None
+        known = _known_person.get()
+        if known is not None and isinstance(nrn, str) and known.nrn == nrn:
+            person = known
+        else:
+            with db.connection():
+                person = find_person(nrn) if isinstance(nrn, str) else None
         if person is None:
             raise KeyError(nrn)
         return {

@@ -3,10 +3,14 @@
 ``saml_keys`` and ``world``: the eID service provider and the SAML IdP simulator
 (:mod:`tests.idp_bridge.saml_messages`); ``itsme_keys`` and ``itsme``: our itsme relying party
 and the itsme simulator (:mod:`tests.idp_bridge.itsme_login`). Keys are generated once per run.
+``sql_log``: every SQL statement and commit from then on.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import peewee
 import pytest
 
 from idp_bridge.upstreams import saml_crypto
@@ -38,3 +42,44 @@ def itsme_keys() -> itsme_key_set.Keys:
 def itsme(itsme_keys) -> itsme_login.World:
     """Our itsme relying party and the itsme simulator, one fake clock for both."""
     return itsme_login.make_itsme(itsme_keys)
+
+
+@dataclass
+class SqlLog:
+    """What was sent to the database: each statement with whether a transaction was open, and
+    the number of transactions committed."""
+
+    statements: list[tuple[str, bool]] = field(default_factory=list)
+    commits: int = 0
+
+    def clear(self) -> None:
+        self.statements.clear()
+        self.commits = 0
+
+    def writes(self, *, in_transaction: bool) -> list[str]:
+        verbs = ("INSERT", "UPDATE", "DELETE")
+        return [
+            sql
+            for sql, inside in self.statements
+            if sql.lstrip().upper().startswith(verbs) and inside == in_transaction
+        ]
+
+
+@pytest.fixture
+def sql_log(database, monkeypatch) -> SqlLog:
+    """Every statement peewee sends, and every commit, from now on (whichever database the
+    app connects to)."""
+    log = SqlLog()
+    execute_sql, commit = peewee.Database.execute_sql, peewee.Database.commit
+
+    def logged(self, sql, *args, **kwargs):
+        log.statements.append((sql, self.in_transaction()))
+        return execute_sql(self, sql, *args, **kwargs)
+
+    def committed(self, *args, **kwargs):
+        log.commits += 1
+        return commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(peewee.Database, "execute_sql", logged)
+    monkeypatch.setattr(peewee.Database, "commit", committed)
+    return log

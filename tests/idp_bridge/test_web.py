@@ -314,6 +314,34 @@ def test_an_itsme_callback_from_another_browser_is_refused(app, browser, caplog)
     assert victim.cookie() is None
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_an_answer_refused_in_another_browser_is_spent_for_the_right_one(
+    app, browser, caplog, method
+):
+    """The answer's checks and the session are one transaction; a refusal commits what the
+    answer spent (its pending login, the assertion), so it cannot be tried again."""
+    answer = browser.answer(method, "person:marc")
+    victim = Browser(app)
+    victim.start(method)  # a login of the victim's own is under way
+    assert victim.deliver(answer).status_code == 400
+
+    again = browser.deliver(answer)
+
+    logged = "unsolicited" if method == "eid" else "unknown state"
+    assert_refused(again, browser, caplog, reason="invalid", logged=logged, before=0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_an_answer_accepted_is_one_commit(browser, sql_log, method):
+    """The pending login taken, the assertion recorded, the person, the session: one commit."""
+    answer = browser.answer(method, "person:marc")
+    sql_log.clear()
+
+    assert_logged_in(browser.deliver(answer), browser)
+
+    assert sql_log.commits == 1 and sql_log.writes(in_transaction=False) == []
+
+
 def test_cancelling_on_the_itsme_simulator_is_a_cancelled_login(browser, caplog):
     answer = browser.answer("itsme", "cancel")
     assert answer.query["error"] == "access_denied"

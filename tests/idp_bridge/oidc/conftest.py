@@ -1,15 +1,13 @@
 """Fixtures of the OpenID provider's tests: a browser on the demo app, a registered
-confidential client, a code (with its PKCE verifier) issued to it, and a log of the SQL
-statements sent."""
+confidential client, a code (with its PKCE verifier) issued to it (the log of the SQL
+statements sent, ``sql_log``, is in ``tests/idp_bridge/conftest.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import flask
-import peewee
 import pytest
 
 from authz.clients import ClientMetadata, add_client
@@ -50,47 +48,6 @@ def code_and_verifier(browser, confidential) -> tuple[str, str]:
         browser.get("/authorize?" + urlencode(authorize_query("fisc", challenge)))
     )
     return params["code"], verifier
-
-
-@dataclass
-class SqlLog:
-    """What was sent to the database: each statement with whether a transaction was open, and
-    the number of transactions committed."""
-
-    statements: list[tuple[str, bool]] = field(default_factory=list)
-    commits: int = 0
-
-    def clear(self) -> None:
-        self.statements.clear()
-        self.commits = 0
-
-    def writes(self, *, in_transaction: bool) -> list[str]:
-        verbs = ("INSERT", "UPDATE", "DELETE")
-        return [
-            sql
-            for sql, inside in self.statements
-            if sql.lstrip().upper().startswith(verbs) and inside == in_transaction
-        ]
-
-
-@pytest.fixture
-def sql_log(database, monkeypatch) -> SqlLog:
-    """Every statement peewee sends, and every commit, from now on (whichever database the
-    app connects to)."""
-    log = SqlLog()
-    execute_sql, commit = peewee.Database.execute_sql, peewee.Database.commit
-
-    def logged(self, sql, *args, **kwargs):
-        log.statements.append((sql, self.in_transaction()))
-        return execute_sql(self, sql, *args, **kwargs)
-
-    def committed(self, *args, **kwargs):
-        log.commits += 1
-        return commit(self, *args, **kwargs)
-
-    monkeypatch.setattr(peewee.Database, "execute_sql", logged)
-    monkeypatch.setattr(peewee.Database, "commit", committed)
-    return log
 
 
 @pytest.fixture

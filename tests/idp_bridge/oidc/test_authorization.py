@@ -18,8 +18,9 @@ from joserfc import jwt
 from authz import db
 from authz.catalogue import CatalogueEntry
 from authz.clients import ClientMetadata, add_client, set_catalogue
-from idp_bridge.models import LoginSession
-from idp_bridge.oidc.edge import EXTENSION
+from idp_bridge.models import LoginSession, PendingLogin
+from idp_bridge.oidc.authorization import CHOOSER_TIME
+from idp_bridge.oidc.edge import EXTENSION, PENDING_TTL
 from idp_bridge.shared.nested_jwt import generate_rsa_key
 from tests.idp_bridge.oidc.client_requests import (
     BOULANGERIE,
@@ -395,3 +396,135 @@ def test_a_page_cursor_not_given_by_the_page_is_no_error(browser, confidential, 
     assert page.status_code == 200
     if after != "4":  # not a cursor at all: the first page
         assert "Fleuriste Démo SC" in page.get_data(as_text=True)
+
+
+# -- the waiting request: one row, taken with the code ------------------------------------------
+
+
+def pending_rows() -> list[PendingLogin]:
+    with db.connection():
+        return list(PendingLogin.select().where(PendingLogin.kind == "authorize"))
+
+
+def writes(sql_log, verb: str, table: str) -> int:
+    return sum(1 for sql, _inside in sql_log.statements if sql.startswith(f"{verb} {table}"))
+
+
+def test_a_request_waits_in_one_row_taken_with_its_code_in_one_commit(
+    browser, confidential, sql_log
+):
+    started = authorize(browser, scope="openid enterprise")
+    assert len(pending_rows()) == 1
+    sql_log.clear()
+    chooser = browser.follow(log_in_again(browser, started, "person:luc").headers["Location"])
+    assert chooser.status_code == 200
+    # Back from the login and at the chooser: the same row, read, never written again.
+    assert [row.key for row in pending_rows()] == [
+        re.search(r'name="request" value="([^"]+)"', chooser.get_data(as_text=True))[1]
+    ]
+    assert writes(sql_log, "INSERT INTO", '"pending_login"') == 1  # the eID login's, not ours
+    sql_log.clear()
+
+    params = callback_params(choose(browser, chooser, BOULANGERIE))
+
+    # Taken in the transaction that wrote the code: one commit, no read before the taking.
+    assert sql_log.commits == 1 and sql_log.writes(in_transaction=False) == []
+    reads = [sql for sql, _ in sql_log.statements if sql.startswith("SELECT")]
+    assert not any("pending_login" in sql for sql in reads)
+    assert "code" in params and pending_rows() == []
+
+
+def test_a_resumed_request_answered_at_once_is_taken_with_its_code(browser, confidential, sql_log):
+    started = authorize(browser)
+    next_path = parse_qs(urlsplit(started.headers["Location"]).query)["next"][0]
+    logged_in = browser.login("eid", "person:claire", next_path)
+    sql_log.clear()
+
+    answered = browser.follow(logged_in.headers["Location"])
+
+    assert "code" in callback_params(answered) and pending_rows() == []
+    # The request taken, the code, its family, its subject: one commit for all.
+    assert sql_log.commits == 1 and sql_log.writes(in_transaction=False) == []
+
+
+def test_a_resume_url_used_again_after_the_answer_finds_the_request_gone(browser, confidential):
+    started = authorize(browser)
+    next_path = parse_qs(urlsplit(started.headers["Location"]).query)["next"][0]
+    resumed = browser.follow(browser.login("eid", "person:claire", next_path).headers["Location"])
+    assert "code" in callback_params(resumed)
+
+    again = browser.get(next_path)
+
+    assert again.status_code == 400 and "a expiré" in page_text(again)
+
+
+def test_a_chooser_refused_leaves_the_request_waiting_and_one_choice_gets_a_code(
+    browser, confidential
+):
+    browser.login("eid", "person:emma")  # a reader: may not act for the Boulangerie
+    chooser = browser.follow(authorize(browser, scope="openid enterprise").headers["Location"])
+
+    refused = choose(browser, chooser, BOULANGERIE)
+    assert refused.status_code == 400 and len(pending_rows()) == 1  # the taking was undone
+    first = choose(browser, chooser, "citoyen")
+    second = choose(browser, chooser, "citoyen")  # another tab, the same form
+
+    assert "code" in callback_params(first)
+    assert second.status_code == 400 and "a expiré" in page_text(second)
+
+
+def test_a_request_that_waited_long_gets_time_to_choose(browser, confidential):
+    started = authorize(browser, scope="openid enterprise")
+    with db.connection():  # it waited 12 minutes for the login: 3 left, fewer than CHOOSER_TIME
+        row = PendingLogin.get(PendingLogin.kind == "authorize")
+        value = json.loads(row.value)
+        value["_asked_at"] = str(float(value["_asked_at"]) - 720)
+        row.value, row.expires_at = json.dumps(value), row.expires_at - timedelta(seconds=720)
+        row.save()
+        before = row.expires_at
+
+    chooser = browser.follow(log_in_again(browser, started, "person:luc").headers["Location"])
+
+    [row] = pending_rows()
+    assert row.expires_at - before >= timedelta(seconds=CHOOSER_TIME)
+    assert "code" in callback_params(choose(browser, chooser, "citoyen"))
+
+
+def test_an_expired_request_is_not_resumed(browser, confidential):
+    started = authorize(browser)
+    with db.connection():
+        for row in PendingLogin.select():
+            row.expires_at -= timedelta(seconds=PENDING_TTL)
+            row.save()
+
+    resumed = log_in_again(browser, started)
+
+    assert resumed.status_code == 400 and "a expiré" in page_text(resumed)
+
+
+# What a whole login through the chooser costs the database (docs/performance.md, "Complete
+# logins"): the request waiting, the eID login's pending request, the answer with the
+# session, the code; reads of the session, the client, the chooser's policy questions.
+LOGIN_COMMITS = 4
+LOGIN_STATEMENTS = 30
+
+
+def test_a_whole_login_through_the_chooser_stays_within_its_commits_and_statements(
+    app, browser, confidential, sql_log
+):
+    def whole_login(browser: Browser) -> dict:
+        started = authorize(browser, scope="openid enterprise")
+        chooser = browser.follow(log_in_again(browser, started, "person:luc").headers["Location"])
+        return callback_params(choose(browser, chooser, "citoyen"))
+
+    whole_login(browser)  # the first one makes the provider's keys and salt
+    sql_log.clear()
+
+    params = whole_login(Browser(app))  # another browser: a whole login again
+
+    assert "code" in params
+    # Written: the request waiting, the eID login's pending request (one statement each,
+    # committed alone), the answer with the session, the code (a transaction each).
+    assert len(sql_log.writes(in_transaction=False)) == 2
+    assert sql_log.commits + 2 == LOGIN_COMMITS, sql_log.commits
+    assert len(sql_log.statements) <= LOGIN_STATEMENTS, len(sql_log.statements)
