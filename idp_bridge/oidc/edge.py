@@ -227,10 +227,14 @@ def answer_errors_as_oauth(bp: Blueprint) -> None:
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if isinstance(exc, peewee.OperationalError | peewee.InterfaceError):
-            logger.error("OpenID provider: database unavailable: %s", exc)
-            return oauth_json(
-                OAuthError("temporarily_unavailable", "the database is unavailable", 503)
-            )
-        logger.exception("OpenID provider: unexpected error")
-        return oauth_json(OAuthError("server_error", "internal error", 500))
+        return oauth_json(unexpected_error(exc))
+
+
+def unexpected_error(exc: Exception) -> OAuthError:
+    """What a failure nobody foresaw at a machine endpoint answers, logged (called while it is
+    handled): 503 for an unavailable database, else 500 (the log has the traceback)."""
+    if isinstance(exc, peewee.OperationalError | peewee.InterfaceError):
+        logger.error("OpenID provider: database unavailable: %s", exc)
+        return OAuthError("temporarily_unavailable", "the database is unavailable", 503)
+    logger.exception("OpenID provider: unexpected error")
+    return OAuthError("server_error", "internal error", 500)

@@ -25,14 +25,19 @@ import hmac
 import json
 import secrets
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from flask import g, has_request_context
+from joserfc import jws
+from joserfc.jwk import RSAKey
 from jwkest.jwk import RSAKey as JwkestRSAKey
 from jwkest.jwk import import_rsa_key
+from jwkest.jws import left_hash
+from oic.oic.message import IdToken
 from peewee import IntegrityError
 from pyop.provider import Provider
 from pyop.subject_identifier import SubjectIdentifierFactory
@@ -117,14 +122,24 @@ def discovery(issuer: str) -> dict[str, Any]:
     }
 
 
+# The clients read in a request answered below Flask (the fast lane): what g holds in Flask's.
+_lane_clients: ContextVar[dict[str, RegisteredClient | None] | None] = ContextVar(
+    "monespace_oidc_lane_clients", default=None
+)
+
+
 def request_client(client_id: str | None) -> RegisteredClient | None:
     """The enabled client, read once per request: pyop looks a client up several times while
     answering one request (17 reads of the client table in a login), and a registration
     changed meanwhile is seen by the next request, as if the request had come a moment sooner.
     """
-    if not client_id or not has_request_context():
+    seen = _lane_clients.get()
+    if seen is None:
+        if not client_id or not has_request_context():
+            return enabled_client(client_id)
+        seen = g.setdefault("monespace_clients", {})
+    if not client_id:
         return enabled_client(client_id)
-    seen = g.setdefault("monespace_clients", {})
     if client_id not in seen:
         seen[client_id] = enabled_client(client_id)
     return seen[client_id]
@@ -133,8 +148,23 @@ def request_client(client_id: str | None) -> RegisteredClient | None:
 def remember_client(client: RegisteredClient) -> None:
     """``client``, just read and authenticated in this request, is what :func:`request_client`
     answers for its id until the request ends."""
-    if has_request_context():
+    seen = _lane_clients.get()
+    if seen is not None:
+        seen[client.client_id] = client
+    elif has_request_context():
         g.setdefault("monespace_clients", {})[client.client_id] = client
+
+
+@contextmanager
+def clients_remembered() -> Iterator[None]:
+    """A request answered outside Flask's request context (the fast lane): within the block,
+    :func:`request_client` reads each client once and :func:`remember_client` is heard, as in
+    a Flask request."""
+    token = _lane_clients.set({})
+    try:
+        yield
+    finally:
+        _lane_clients.reset(token)
 
 
 class ClientDirectory(Mapping):
@@ -266,6 +296,62 @@ def jwkest_key(key) -> JwkestRSAKey:
     return JwkestRSAKey(key=import_rsa_key(pem), kid=key.kid, use="sig", alg="RS256")
 
 
+class SigningProvider(Provider):
+    """pyop's ``Provider``, its ID tokens signed by OpenSSL (``cryptography``, through joserfc)
+    rather than by jwkest's pycryptodome: the same RS256 signature (PKCS #1 v1.5 is
+    deterministic), a quarter of the CPU (about 0.3 ms instead of 1.1 ms for a 2048-bit key).
+    ``id_token_key`` is the signing key (joserfc's); the claims are pyop's, built as its
+    ``_create_signed_id_token`` builds them."""
+
+    id_token_key: RSAKey | None = None
+
+    def _create_signed_id_token(
+        self,
+        client_id,
+        sub,
+        user_claims=None,
+        nonce=None,
+        authorization_code=None,
+        access_token_value=None,
+        extra_id_token_claims=None,
+    ) -> str:
+        key = self.id_token_key
+        alg = self.clients[client_id].get(
+            "id_token_signed_response_alg",
+            self.configuration_information["id_token_signing_alg_values_supported"][0],
+        )
+        if key is None or alg != "RS256":
+            return super()._create_signed_id_token(
+                client_id,
+                sub,
+                user_claims,
+                nonce,
+                authorization_code,
+                access_token_value,
+                extra_id_token_claims,
+            )
+        args: dict[str, Any] = {}
+        if authorization_code:
+            args["c_hash"] = left_hash(authorization_code.encode("utf-8"), "HS256")
+        if access_token_value:
+            args["at_hash"] = left_hash(access_token_value.encode("utf-8"), "HS256")
+        args.update(user_claims or {})
+        args.update(extra_id_token_claims or {})
+        now = int(time.time())
+        id_token = IdToken(
+            iss=self.configuration_information["issuer"],
+            sub=sub,
+            aud=client_id,
+            iat=now,
+            exp=now + self.id_token_lifetime,
+            **args,
+        )
+        if nonce:
+            id_token["nonce"] = nonce
+        header = {"alg": "RS256", "kid": key.kid}
+        return jws.serialize_compact(header, id_token.to_json(), key, algorithms=["RS256"])
+
+
 class OpenIdProvider:
     """The provider of one app: pyop's ``Provider``, its state and its keys."""
 
@@ -282,7 +368,7 @@ class OpenIdProvider:
             k: v.replace("http://", "https://", 1) if isinstance(v, str) else v
             for k, v in configuration.items()
         }
-        self._provider = Provider(
+        self._provider = SigningProvider(
             signing_key=None,
             configuration_information=checked,
             authz_state=authz_state,
@@ -300,6 +386,7 @@ class OpenIdProvider:
         with self._lock:
             if key.kid != self._kid:
                 self._provider.signing_key = jwkest_key(key)
+                self._provider.id_token_key = key
                 self._kid = key.kid
         return self._provider
 

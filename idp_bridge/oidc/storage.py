@@ -38,6 +38,7 @@ import copy
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -77,6 +78,35 @@ def _as_datetime(unix_time: float) -> datetime:
 
 def _visible(now: datetime):
     return ProviderState.expires_at.is_null() | (ProviderState.expires_at > now)
+
+
+# The statements of the grants' hot paths (a record read, its compare-and-swap, tokens
+# stored), their SQL built by peewee once per kind of database and shape: building a one-row
+# statement cost peewee more CPU than PostgreSQL took to run it. (kind, shape) -> (SQL, the
+# names of its parameters in order).
+_built: dict[tuple[type, tuple], tuple[str, tuple[str, ...]]] = {}
+_built_lock = threading.Lock()
+
+
+def _execute(shape: tuple, build: Callable[[Callable[[str], str]], Any], values: dict[str, Any]):
+    """Run the statement ``build`` makes, named ``shape``, with ``values``: ``build`` gets a
+    function that turns a parameter's name into the marker it puts where the value goes.
+    Values of ``expires_at`` are given as datetimes or None, as peewee would send them."""
+    kind = type(db.database.obj)
+    built = _built.get((kind, shape))
+    if built is None:
+        sql, params = build(lambda name: f"\x00{name}\x00").sql()
+        names = tuple(str(param).strip("\x00") for param in params)
+        if sorted(names) != sorted(values):  # the statement's parameters are the markers
+            raise RuntimeError(f"unexpected parameters for {shape!r}: {params!r}")
+        with _built_lock:
+            built = _built.setdefault((kind, shape), (sql, names))
+    sql, names = built
+    return db.database.execute_sql(sql, [values[name] for name in names])
+
+
+def _db_time(value: datetime | None) -> Any:
+    return None if value is None else ProviderState.expires_at.db_value(value)
 
 
 # (collection, stored key) -> the row's value as last read or written in this block, or None
@@ -134,38 +164,68 @@ def store_all(values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]]) 
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
         now = storage._clock()
-        rows.append(
-            {
-                ProviderState.collection: storage.collection,
-                ProviderState.key: storage._key(key),
-                ProviderState.value: _dumps(value),
-                ProviderState.expires_at: storage._expiry(now),
-            }
-        )
+        rows.append((storage.collection, storage._key(key), _dumps(value), storage._expiry(now)))
     if now is None:
         return
-    once = sorted({s.collection for s, _key, _value in values_seen if s.write_once})
-    query = ProviderState.insert_many(rows).on_conflict(
-        conflict_target=[ProviderState.collection, ProviderState.key],
-        update={
-            ProviderState.value: EXCLUDED.value,
-            ProviderState.expires_at: EXCLUDED.expires_at,
-        },
-        # A live row of a write-once collection is never overwritten (module docstring).
-        where=(
-            (ProviderState.expires_at <= _as_datetime(now)) | ProviderState.collection.not_in(once)
-            if once
-            else None
-        ),
-    )
+    once = tuple(sorted({s.collection for s, _key, _value in values_seen if s.write_once}))
     with db.connection():
         _purge_if_due(_as_datetime(now))
-        if not once:
-            query.execute()
-        elif len(list(query.returning(ProviderState.id).tuples().execute())) != len(rows):
-            raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
-    for row in rows:
-        _remember(row[ProviderState.collection], row[ProviderState.key], row[ProviderState.value])
+        stored = _store(rows, once, _as_datetime(now))
+    if once and stored != len(rows):
+        for collection, stored_key, _text, _expires_at in rows:
+            _forget(collection, stored_key)
+        raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
+    for collection, stored_key, text, _expires_at in rows:
+        _remember(collection, stored_key, text)
+
+
+def _store(
+    rows: list[tuple[str, str, str, datetime | None]],
+    once: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> int | None:
+    """``INSERT`` (collection, key, value, expires_at) rows, each replacing the row of its key,
+    except a live row of the write-once collections ``once`` (given ``now``), which is left as
+    it is; with ``once``, return how many rows were written."""
+
+    def build(marker: Callable[[str], str]):
+        query = ProviderState.insert_many(
+            [
+                {
+                    ProviderState.collection: marker(f"c{n}"),
+                    ProviderState.key: marker(f"k{n}"),
+                    ProviderState.value: marker(f"v{n}"),
+                    ProviderState.expires_at: marker(f"e{n}"),
+                }
+                for n in range(len(rows))
+            ]
+        ).on_conflict(
+            conflict_target=[ProviderState.collection, ProviderState.key],
+            update={
+                ProviderState.value: EXCLUDED.value,
+                ProviderState.expires_at: EXCLUDED.expires_at,
+            },
+            # A live row of a write-once collection is never overwritten (module docstring).
+            where=(
+                (ProviderState.expires_at <= marker("now"))
+                | ProviderState.collection.not_in([marker(f"o{n}") for n in range(len(once))])
+            )
+            if once
+            else None,
+        )
+        return query.returning(ProviderState.id) if once else query
+
+    values: dict[str, Any] = {}
+    for n, (collection, stored_key, text, expires_at) in enumerate(rows):
+        values.update(
+            {f"c{n}": collection, f"k{n}": stored_key, f"v{n}": text, f"e{n}": _db_time(expires_at)}
+        )
+    if not once:
+        _execute(("store", len(rows)), build, values)
+        return None
+    values["now"] = _db_time(now)
+    values.update({f"o{n}": collection for n, collection in enumerate(once)})
+    return len(_execute(("store", len(rows), len(once)), build, values).fetchall())
 
 
 _schedule = PurgeSchedule()  # this table's own schedule, same rule as the login stores'
@@ -302,10 +362,6 @@ class DatabaseStorage(StorageBase):
     def __setitem__(self, key: str, value: Mapping[str, Any]) -> None:
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
-        if self.write_once:
-            if not self.add(key, value):
-                raise StaleRecordError(f"a live {self.collection} record cannot be replaced")
-            return
         stored_key = self._key(key)
         if (
             isinstance(value, StoredRecord)
@@ -319,14 +375,14 @@ class DatabaseStorage(StorageBase):
         now = self._clock()
         text = _dumps(value)
         expires_at = self._expiry(now)
+        once = (self.collection,) if self.write_once else ()
         with db.connection():
             _purge_if_due(_as_datetime(now))
-            ProviderState.insert(
-                collection=self.collection, key=stored_key, value=text, expires_at=expires_at
-            ).on_conflict(
-                conflict_target=[ProviderState.collection, ProviderState.key],
-                update={ProviderState.value: text, ProviderState.expires_at: expires_at},
-            ).execute()
+            row = (self.collection, stored_key, text, expires_at)
+            stored = _store([row], once, _as_datetime(now))
+        if once and stored != 1:
+            _forget(self.collection, stored_key)
+            raise StaleRecordError(f"a live {self.collection} record cannot be replaced")
         _remember(self.collection, stored_key, text)
 
     def pack(self, value):
@@ -354,13 +410,23 @@ class DatabaseStorage(StorageBase):
         if memo is not None and (self.collection, stored_key) in memo:
             return memo[self.collection, stored_key]
         with db.connection():
-            text = (
-                ProviderState.select(ProviderState.value)
-                .where(self._row(stored_key) & _visible(self._now()))
-                .scalar()
-            )
+            text = self._read(stored_key)
         _remember(self.collection, stored_key, text)
         return text
+
+    def _read(self, stored_key: str) -> str | None:
+        """The live row's value, else ``None`` (one statement, its SQL built once)."""
+
+        def build(marker: Callable[[str], str]):
+            return ProviderState.select(ProviderState.value).where(
+                (ProviderState.collection == marker("c"))
+                & (ProviderState.key == marker("k"))
+                & _visible(marker("now"))
+            )
+
+        values = {"c": self.collection, "k": stored_key, "now": _db_time(self._now())}
+        row = _execute(("read",), build, values).fetchone()
+        return None if row is None else row[0]
 
     def items(self) -> Iterator[tuple[str, StoredRecord]]:
         """Every live (key, record) of the collection, in key order, read a page at a time."""
@@ -417,11 +483,7 @@ class DatabaseStorage(StorageBase):
         stored_key = self._key(code)
         for _ in range(CONSUME_ATTEMPTS):
             with db.connection():
-                text = (
-                    ProviderState.select(ProviderState.value)
-                    .where(self._row(stored_key) & _visible(self._now()))
-                    .scalar()
-                )
+                text = self._read(stored_key)
             if text is None:
                 return None
             record = json.loads(text)
@@ -539,7 +601,7 @@ class DatabaseStorage(StorageBase):
                 if self.add(key, value):
                     return value
                 continue  # added by another writer meanwhile: change theirs
-            value = change(copy.deepcopy(dict(current)))
+            value = change(json.loads(current._text))  # a deep copy, read from its text
             if value is None:
                 return dict(current)
             try:
@@ -561,19 +623,30 @@ class DatabaseStorage(StorageBase):
         ``old_text``."""
         if self.write_once:
             raise StaleRecordError(f"{self.collection} records are never changed in place")
-        changes = {ProviderState.value: new_text}
-        if expires_at is not _MISSING:
-            changes[ProviderState.expires_at] = expires_at
-        with db.connection():
-            changed = (
-                ProviderState.update(changes)
-                .where(
-                    self._row(stored_key)
-                    & (ProviderState.value == old_text)
-                    & _visible(self._now())
-                )
-                .execute()
+        renewed = expires_at is not _MISSING
+
+        def build(marker: Callable[[str], str]):
+            changes = {ProviderState.value: marker("new")}
+            if renewed:
+                changes[ProviderState.expires_at] = marker("exp")
+            return ProviderState.update(changes).where(
+                (ProviderState.collection == marker("c"))
+                & (ProviderState.key == marker("k"))
+                & (ProviderState.value == marker("old"))
+                & _visible(marker("now"))
             )
+
+        values = {
+            "new": new_text,
+            "c": self.collection,
+            "k": stored_key,
+            "old": old_text,
+            "now": _db_time(self._now()),
+        }
+        if renewed:
+            values["exp"] = _db_time(expires_at)
+        with db.connection():
+            changed = _execute(("swap", renewed), build, values).rowcount
         if changed != 1:
             _forget(self.collection, stored_key)
             raise StaleRecordError(

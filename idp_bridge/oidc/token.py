@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 from pyop.exceptions import InvalidAuthorizationCode, InvalidSubjectIdentifier, InvalidTokenRequest
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The grants whose code or refresh token the first use spends.
+SPENDING_GRANTS = ("authorization_code", "refresh_token")
+
 bp = Blueprint("oidc_token", __name__)
 answer_errors_as_oauth(bp)
 
@@ -61,25 +64,35 @@ def _token() -> Response:
         if not grant_type:
             raise invalid_request("grant_type is required")
         if grant_type == "client_credentials":
-            return _client_credentials(edge, client)
-        if grant_type not in ("authorization_code", "refresh_token"):
+            return no_store(jsonify(client_credentials_answer(edge, client)))
+        if grant_type not in SPENDING_GRANTS:
             raise OAuthError(
                 "unsupported_grant_type",
                 "grant types: authorization_code, refresh_token, client_credentials",
             )
-        # pyop reads the code (or refresh token) and its family several times, and the access
-        # token back: each is read once. Every decision taken on those reads is confirmed by
-        # the compare-and-swap of the code or refresh token and of the family that issues the
-        # tokens (state.ProviderAuthorizationState._issue), so none rests on a stale read.
+        answer = grant_answer(edge, client, form)
+    except OAuthError as exc:
+        return oauth_json(exc)
+    return no_store(jsonify(answer))
+
+
+def grant_answer(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> dict[str, Any]:
+    """The token answer of an ``authorization_code`` or ``refresh_token`` grant (``form``: the
+    request's parameters, ``client_id`` set to the authenticated ``client``), else OAuthError.
+    The route and the fast lane (``fastlane.FastProvider``) call it; it may spend the code or
+    refresh token (or, for a replay, revoke its grant), so its caller answers every outcome."""
+    # pyop reads the code (or refresh token) and its family several times, and the access
+    # token back: each is read once. Every decision taken on those reads is confirmed by
+    # the compare-and-swap of the code or refresh token and of the family that issues the
+    # tokens (state.ProviderAuthorizationState._issue), so none rests on a stale read.
+    try:
         with reads_remembered():
-            if grant_type == "authorization_code":
+            if form["grant_type"] == "authorization_code":
                 response = _redeem_code(edge, client, form)
             else:
                 response = _refresh(edge, client, form)
             answer = response.to_dict()
             answer["scope"] = _granted_scope(edge, answer["access_token"])
-    except OAuthError as exc:
-        return oauth_json(exc)
     except (
         InvalidAuthorizationCode,
         InvalidTokenRequest,
@@ -88,8 +101,8 @@ def _token() -> Response:
     ) as exc:
         logger.warning("token request refused: %s", exc)
         error = getattr(exc, "oauth_error", None) or "invalid_grant"
-        return oauth_json(OAuthError(error, "the grant cannot be used"))
-    return no_store(jsonify(answer))
+        raise OAuthError(error, "the grant cannot be used") from None
+    return answer
 
 
 def _granted_scope(edge: Edge, access_token: str) -> str:
@@ -101,9 +114,11 @@ def _granted_scope(edge: Edge, access_token: str) -> str:
     return " ".join(scope) if isinstance(scope, list | tuple) else scope
 
 
-def _client_credentials(edge: Edge, client: RegisteredClient) -> Response:
+def client_credentials_answer(edge: Edge, client: RegisteredClient) -> dict[str, Any]:
     """RFC 6749 section 4.4: an access token for the client itself, to call the decision API
-    (its answers stay limited to the client's service domain). Confidential clients only."""
+    (its answers stay limited to the client's service domain). Confidential clients only.
+    The token answer, as the route and the fast lane (``fastlane.FastProvider``) send it; its
+    one statement stores the token."""
     if client.auth_method == "none":
         raise OAuthError("unauthorized_client", "a public client cannot use client credentials")
     now = int(time.time())
@@ -120,7 +135,7 @@ def _client_credentials(edge: Edge, client: RegisteredClient) -> Response:
         "expires_in": ACCESS_TOKEN_TTL,
         "scope": "decisions",
     }
-    return no_store(jsonify(answer))
+    return answer
 
 
 def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]):
@@ -134,7 +149,7 @@ def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]):
     if form.get("redirect_uri") != auth_req["redirect_uri"]:  # RFC 6749 4.1.3
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
     pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
-    return pyop._do_code_exchange(form, grant_claims(auth_req, client))
+    return pyop._do_code_exchange(form, grant_claims(auth_req, client, edge))
 
 
 def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]):
@@ -152,7 +167,7 @@ def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]):
     grant = state.families.live(record.get("family"))
     auth_req = grant[state.KEY_AUTHORIZATION_REQUEST] if grant else {}
     try:
-        grant_claims(auth_req, client)
+        grant_claims(auth_req, client, edge)
     except OAuthError:
         state.revoke_refresh_token(refresh_token)
         raise

@@ -443,7 +443,7 @@ def test_an_unforeseen_failure_at_the_token_endpoint_is_oauth_json(
     def broken(*_args, **_kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(token_module, "_client_credentials", broken)
+    monkeypatch.setattr(token_module, "client_credentials_answer", broken)
     response = browser.client.post(
         "/token",
         data={"grant_type": "client_credentials"},

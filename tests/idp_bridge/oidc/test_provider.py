@@ -190,3 +190,38 @@ def test_an_unregistered_redirect_uri_is_refused_by_pyop(provider):
         provider.provider().parse_authentication_request(
             authentication_request(redirect_uri="https://evil.example/callback")
         )
+
+
+def test_id_tokens_are_signed_by_openssl_as_jwkest_would_sign_them(app, confidential):
+    """``SigningProvider``: pyop's claims, the current key's kid, and an RS256 signature that
+    jwkest (pyop's own library) verifies with the published key."""
+    import base64
+    import json
+
+    from jwkest import BadSignature
+    from jwkest.jws import JWS
+    from pyop.provider import Provider
+
+    pyop = app.extensions["monespace.oidc"].provider.provider()
+    args = ("fisc", "a-subject", {"name": "Claire"}, "a-nonce", None, "an-access-token")
+    extra = {"acr": "http://eidas.europa.eu/LoA/high", "sid": "s1"}
+    ours = pyop._create_signed_id_token(*args, dict(extra))
+    theirs = Provider._create_signed_id_token(pyop, *args, dict(extra))
+
+    def parts(token: str) -> tuple[dict, dict]:
+        header, payload, _signature = token.split(".")
+        return tuple(
+            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in (header, payload)
+        )
+
+    (our_header, our_claims), (their_header, their_claims) = parts(ours), parts(theirs)
+    assert our_header == their_header == {"alg": "RS256", "kid": pyop.signing_key.kid}
+    times = ("iat", "exp")
+    assert {k: v for k, v in our_claims.items() if k not in times} == {
+        k: v for k, v in their_claims.items() if k not in times
+    }
+    assert our_claims["exp"] - our_claims["iat"] == their_claims["exp"] - their_claims["iat"]
+    assert JWS().verify_compact(ours, [pyop.signing_key])["sub"] == "a-subject"
+    tampered = ours[:-4] + ("AAAA" if not ours.endswith("AAAA") else "BBBB")
+    with pytest.raises(BadSignature):
+        JWS().verify_compact(tampered, [pyop.signing_key])

@@ -152,7 +152,7 @@ def test_a_database_that_does_not_answer_is_503_temporarily_unavailable(
     def silent(*_args, **_kwargs):
         raise peewee.OperationalError("connection timed out")
 
-    monkeypatch.setattr(token_module, "_client_credentials", silent)
+    monkeypatch.setattr(token_module, "client_credentials_answer", silent)
     answer = post(
         browser, "/token", [("grant_type", "client_credentials")], basic("fisc", confidential)
     )
