@@ -18,6 +18,13 @@ by the others:
 - **SQLite**: ``PRAGMA data_version`` on a dedicated connection changes whenever another
   connection commits. The tracker looks at it before every use of the view and drops the view
   when it moved: no delay at all, for about 4 microseconds.
+
+The same listener carries *revocations*: a write that ends the validity of something other
+processes may keep (the OpenID provider's token records) calls :func:`revoked` in its
+transaction; at commit, every process's trackers move their ``revocations`` count (this
+process at once, the others on ``NOTIFY monespace_revocation``; on SQLite, any commit moves
+it). A cache of such things drops its entries when the count moves, and is not used while the
+tracker is unhealthy.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from authz.models import Enterprise
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "monespace_authz_epoch"
+REVOCATION_CHANNEL = "monespace_revocation"
 LISTENER_NAME = "monespace-listener"  # its application_name in pg_stat_activity
 # Enterprises whose epoch a process remembers; beyond that the oldest are re-read when needed.
 VIEW_SIZE = 200_000
@@ -59,6 +67,22 @@ def committed() -> None:
     forget their views at once, without waiting for the notification to come back."""
     for tracker in list(_trackers):
         tracker.forget_all()
+
+
+def revocation_committed() -> None:
+    """Call after a transaction that called :func:`revoked` has committed: this process's
+    trackers move their revocation count at once."""
+    for tracker in list(_trackers):
+        tracker.note_revocation()
+
+
+def revoked() -> None:
+    """Inside the transaction of a write that ends the validity of something other processes
+    may keep (a token removed): at commit, every process's trackers move their revocation
+    count (this process at once; the others on ``NOTIFY``, or SQLite's data_version)."""
+    db.after_commit(revocation_committed)
+    if db.is_postgresql():
+        db.database.execute_sql("SELECT pg_notify(%s, '')", (REVOCATION_CHANNEL,))
 
 
 def bump(enterprise_ids: Iterable[int]) -> None:
@@ -101,6 +125,9 @@ class EpochTracker:
         # Moves on every forget: an epoch read from the database while a notification arrived
         # may predate the change it announced, so it must not enter the view.
         self._generation = 0
+        # Moves on every revocation heard of and on every forget_all (a view dropped because
+        # changes may have been missed): caches of revocable things compare it (revoked()).
+        self.revocations = 0
         _trackers.add(self)
 
     @property
@@ -135,7 +162,13 @@ class EpochTracker:
     def forget_all(self) -> None:
         with self._lock:
             self._generation += 1
+            self.revocations += 1
             self._view.clear()
+
+    def note_revocation(self) -> None:
+        """Something revocable was revoked: caches keyed on :attr:`revocations` drop theirs."""
+        with self._lock:
+            self.revocations += 1
 
     def start(self) -> None:
         """Begin watching (threads, connections); idempotent."""
@@ -183,7 +216,8 @@ class SqliteEpochTracker(EpochTracker):
 
 
 class PostgresEpochTracker(EpochTracker):
-    """Listens to ``monespace_authz_epoch`` on its own connection, in a daemon thread."""
+    """Listens to ``monespace_authz_epoch`` and ``monespace_revocation`` on its own
+    connection, in a daemon thread."""
 
     HEARTBEAT = 1.0  # seconds; a heartbeat query runs every half of it
     # Without a heartbeat for this long, the listener counts as broken (stated in
@@ -269,6 +303,7 @@ class PostgresEpochTracker(EpochTracker):
         conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
         with conn.cursor() as cur:
             cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            cur.execute(f"LISTEN {REVOCATION_CHANNEL}")
             cur.execute("SELECT pg_backend_pid()")
             self.backend_pid = cur.fetchone()[0]
         return conn
@@ -319,7 +354,11 @@ class PostgresEpochTracker(EpochTracker):
 
     def _drain(self, conn) -> None:
         while conn.notifies:
-            bces = conn.notifies.pop(0).payload.split()
+            notification = conn.notifies.pop(0)
+            if notification.channel == REVOCATION_CHANNEL:
+                self.note_revocation()
+                continue
+            bces = notification.payload.split()
             self.forget(bces)
             metrics.EPOCH_NOTIFICATIONS.inc()
             metrics.EPOCH_ENTERPRISES.inc(len(bces))

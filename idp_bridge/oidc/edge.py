@@ -28,6 +28,7 @@ from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.provider import OpenIdProvider, SubjectIdentifiers, subject_salt
 from idp_bridge.oidc.state import ProviderAuthorizationState
 from idp_bridge.oidc.storage import DatabaseStorage
+from idp_bridge.oidc.token_reads import RecordCache
 from idp_bridge.shared.db_stores import DatabaseRequestStore, DatabaseSeenStore
 from idp_bridge.shared.transport import urllib_transport
 
@@ -82,7 +83,7 @@ class Edge:
         self._provider: OpenIdProvider | None = None
         self._lock = threading.Lock()
         # Access tokens of the client credentials grant (callers of the decision API).
-        self.client_tokens = DatabaseStorage("client_tokens", ttl=ACCESS_TOKEN_TTL)
+        self.client_tokens = DatabaseStorage("client_tokens", ttl=ACCESS_TOKEN_TTL, write_once=True)
         # Which clients got tokens in each login session (by sid), for back-channel logout.
         self.session_clients = DatabaseStorage(
             "session_clients", ttl=config.session_absolute_timeout + REFRESH_TOKEN_TTL
@@ -93,6 +94,18 @@ class Edge:
         # The decision API's edge (authz.api), when the app has one: its decision point
         # caches the answers behind ``represents`` under the enterprises' epochs.
         self.decisions: Any = None
+        # The token and subject records introspection and userinfo read, kept until a
+        # removal is announced to the epoch tracker (none kept without a tracker).
+        self.records = RecordCache(self.revocation_tracker)
+
+    def revocation_tracker(self) -> Any:
+        """The decision point's epoch tracker, started in this process; None without one."""
+        decisions = self.decisions
+        if decisions is None:
+            return None
+        if decisions.started_pid != os.getpid():  # a forked worker: its own epoch listener
+            decisions.start_tracker()
+        return decisions.point.tracker
 
     def acting_for(self, nrn: str, bce: str, service_domain: str) -> ActingFor | None:
         """What the person may do for the enterprise now: the decision point's cached

@@ -227,9 +227,12 @@ def _form_content_type(environ: dict) -> bool:
     return mimetype.strip().lower() == FORM and charset in ("", "charset=utf-8")
 
 
-def _form(data: bytes) -> ImmutableMultiDict | None:
+def _form(data: bytes) -> Mapping[str, str] | None:
     """The form as werkzeug parses it, or None for one the routes must answer: not UTF-8, a
-    control character in a name or a value (the app's request check refuses it)."""
+    control character in a name or a value (the app's request check refuses it). A plain dict
+    when each name comes once (a missing name is then a dict's miss, not werkzeug's
+    ``BadRequestKeyError`` built and caught); a repeated name keeps the multi-dict, whose
+    repetition ``single_params`` refuses."""
     try:
         items = parse_qsl(data.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
     except (UnicodeDecodeError, ValueError):
@@ -237,4 +240,6 @@ def _form(data: bytes) -> ImmutableMultiDict | None:
     for name, value in items:
         if CONTROL_CHARACTERS.search(name) or CONTROL_CHARACTERS.search(value):
             return None
+    if len({name for name, _value in items}) == len(items):
+        return dict(items)
     return ImmutableMultiDict(items)

@@ -58,10 +58,11 @@ def answer(edge: Edge, client: RegisteredClient, token_value: str) -> dict[str, 
     representation the policy no longer allows, or (an access token) that userinfo refuses
     for want of a person (its subject no longer indexed, the person gone); when active, what
     the token is for, the ``represents`` claim included. The access tokens of both kinds are
-    read in one statement (:func:`~idp_bridge.oidc.token_reads.read_token`); a refresh token
-    is read after them; a person's access token costs two reads more (subject, person)."""
+    read in one statement (:func:`~idp_bridge.oidc.token_reads.read_token`), or kept
+    (``edge.records``); a refresh token is read after them; a person's access token costs two
+    reads more (subject, kept too, and person)."""
     state = edge.provider.provider().authz_state
-    found = read_token(token_value, (edge.client_tokens, state.access_tokens))
+    found = read_token(token_value, (edge.client_tokens, state.access_tokens), edge.records)
     own = found.get(edge.client_tokens.collection)
     if own is not None and own["client_id"] == client.client_id and own["exp"] >= time.time():
         return {"active": True, "token_type": "Bearer", "iss": edge.issuer, **own}
@@ -77,7 +78,7 @@ def answer(edge: Edge, client: RegisteredClient, token_value: str) -> dict[str, 
     if kind == "access_token":
         # Active only if userinfo would answer for it: its subject still indexed, the person
         # still there (a token userinfo refuses must not pass for active here).
-        user_id = subject_user(state, record)
+        user_id = subject_user(edge, record)
         if user_id is None or user_id not in edge.provider.provider().userinfo:
             return {"active": False}
         auth_req = record.get(state.KEY_AUTHORIZATION_REQUEST) or {}

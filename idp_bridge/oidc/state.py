@@ -91,7 +91,7 @@ class ProviderAuthorizationState(AuthorizationState):
         super().__init__(
             subject_identifier_factory,
             DatabaseStorage(CODES, ttl=self._code_ttl, clock=clock),
-            DatabaseStorage(ACCESS_TOKENS, ttl=access_token_lifetime, clock=clock),
+            DatabaseStorage(ACCESS_TOKENS, ttl=access_token_lifetime, clock=clock, write_once=True),
             DatabaseStorage(REFRESH_TOKENS, ttl=refresh_token_lifetime, clock=clock),
             SubjectIdentifierStorage(clock=clock),
             authorization_code_lifetime=authorization_code_lifetime,

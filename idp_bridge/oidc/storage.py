@@ -21,6 +21,15 @@ one commit instead of one per statement, and none of them if any fails.
 Only top-level item changes are written back: a change inside a nested dict or list (which
 pyop never makes) is not seen. Keys longer than the column are stored as their SHA-256, so
 ``items()`` yields those keys hashed.
+
+Revocations reach every process's caches from here: every row removed by :meth:`DatabaseStorage.pop`
+(a revocation, a logout, a replay revoking a family, whatever the caller) calls
+``authz.epochs.revoked`` in the deleting transaction, so at commit every process drops the
+records it keeps (``idp_bridge.oidc.token_reads.RecordCache``). Only the collections made
+``write_once`` may be kept: their rows are inserted, then only removed (or left to expire);
+changing a live row in place is refused (:class:`StaleRecordError`), so a removal is the only
+change a kept record can miss. The purge deletes rows already expired, which no cache serves
+(their expiry is checked at every use): it announces nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from typing import Any
 from peewee import EXCLUDED, DatabaseError
 from pyop.storage import StorageBase
 
-from authz import db
+from authz import db, epochs
 from idp_bridge.oidc.models import ProviderState
 from idp_bridge.shared.db_stores import PurgeSchedule
 
@@ -150,26 +159,37 @@ def written_together() -> Iterator[None]:
 
 def store_all(values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]]) -> None:
     """Set each ``(storage, key, value)`` as ``storage[key] = value`` does, in one statement."""
-    rows, now = [], None
-    for storage, key, value in values:
+    rows, now, values_seen = [], None, list(values)
+    for storage, key, value in values_seen:
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
         now = storage._clock()
         rows.append((storage.collection, storage._key(key), _dumps(value), storage._expiry(now)))
     if now is None:
         return
+    once = tuple(sorted({s.collection for s, _key, _value in values_seen if s.write_once}))
     with db.connection():
         _purge_if_due(_as_datetime(now))
-        _store(rows)
+        stored = _store(rows, once, _as_datetime(now))
+    if once and stored != len(rows):
+        for collection, stored_key, _text, _expires_at in rows:
+            _forget(collection, stored_key)
+        raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
     for collection, stored_key, text, _expires_at in rows:
         _remember(collection, stored_key, text)
 
 
-def _store(rows: list[tuple[str, str, str, datetime | None]]) -> None:
-    """``INSERT`` (collection, key, value, expires_at) rows, each replacing the row of its key."""
+def _store(
+    rows: list[tuple[str, str, str, datetime | None]],
+    once: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> int | None:
+    """``INSERT`` (collection, key, value, expires_at) rows, each replacing the row of its key,
+    except a live row of the write-once collections ``once`` (given ``now``), which is left as
+    it is; with ``once``, return how many rows were written."""
 
     def build(marker: Callable[[str], str]):
-        return ProviderState.insert_many(
+        query = ProviderState.insert_many(
             [
                 {
                     ProviderState.collection: marker(f"c{n}"),
@@ -185,14 +205,27 @@ def _store(rows: list[tuple[str, str, str, datetime | None]]) -> None:
                 ProviderState.value: EXCLUDED.value,
                 ProviderState.expires_at: EXCLUDED.expires_at,
             },
+            # A live row of a write-once collection is never overwritten (module docstring).
+            where=(
+                (ProviderState.expires_at <= marker("now"))
+                | ProviderState.collection.not_in([marker(f"o{n}") for n in range(len(once))])
+            )
+            if once
+            else None,
         )
+        return query.returning(ProviderState.id) if once else query
 
     values: dict[str, Any] = {}
     for n, (collection, stored_key, text, expires_at) in enumerate(rows):
         values.update(
             {f"c{n}": collection, f"k{n}": stored_key, f"v{n}": text, f"e{n}": _db_time(expires_at)}
         )
-    _execute(("store", len(rows)), build, values)
+    if not once:
+        _execute(("store", len(rows)), build, values)
+        return None
+    values["now"] = _db_time(now)
+    values.update({f"o{n}": collection for n, collection in enumerate(once)})
+    return len(_execute(("store", len(rows), len(once)), build, values).fetchall())
 
 
 _schedule = PurgeSchedule()  # this table's own schedule, same rule as the login stores'
@@ -286,6 +319,10 @@ class DatabaseStorage(StorageBase):
     ``ttl``: seconds a value lives after it is set (``None``: until deleted). Setting a key
     starts its time again; editing a record read from the storage does not. Expired rows are
     invisible and purged now and then, at most once a minute per process.
+
+    ``write_once``: a live row is never changed, only removed (setting a key that has a live
+    value, editing or swapping a record raise :class:`StaleRecordError`), so that its records
+    may be kept by every process until a removal is announced (module docstring).
     """
 
     def __init__(
@@ -293,6 +330,8 @@ class DatabaseStorage(StorageBase):
         collection: str,
         ttl: int | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        write_once: bool = False,
     ):
         max_length = ProviderState.collection.max_length
         if not collection or len(collection) > max_length:
@@ -300,6 +339,7 @@ class DatabaseStorage(StorageBase):
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
             raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
         self.collection, self._ttl, self._clock = collection, ttl, clock
+        self.write_once = write_once
 
     def __repr__(self) -> str:
         return f"DatabaseStorage({self.collection!r}, ttl={self._ttl!r})"
@@ -335,9 +375,14 @@ class DatabaseStorage(StorageBase):
         now = self._clock()
         text = _dumps(value)
         expires_at = self._expiry(now)
+        once = (self.collection,) if self.write_once else ()
         with db.connection():
             _purge_if_due(_as_datetime(now))
-            _store([(self.collection, stored_key, text, expires_at)])
+            row = (self.collection, stored_key, text, expires_at)
+            stored = _store([row], once, _as_datetime(now))
+        if once and stored != 1:
+            _forget(self.collection, stored_key)
+            raise StaleRecordError(f"a live {self.collection} record cannot be replaced")
         _remember(self.collection, stored_key, text)
 
     def pack(self, value):
@@ -404,7 +449,7 @@ class DatabaseStorage(StorageBase):
         """Remove ``key`` and return its value (a plain dict), or ``default``: one statement,
         so of two callers only one gets the value."""
         stored_key = self._key(key)
-        with db.connection():
+        with db.connection(), db.transaction():
             rows = list(
                 ProviderState.delete()
                 .where(self._row(stored_key))
@@ -412,6 +457,8 @@ class DatabaseStorage(StorageBase):
                 .tuples()
                 .execute()
             )
+            if rows:  # every process drops what it keeps, when this commits
+                epochs.revoked()
         _remember(self.collection, stored_key, None)
         if not rows:
             return default
@@ -574,6 +621,8 @@ class DatabaseStorage(StorageBase):
         """Replace the value ``old_text`` of a live row by ``new_text``, keeping its expiry
         unless given ``expires_at``; :class:`StaleRecordError` if the row no longer holds
         ``old_text``."""
+        if self.write_once:
+            raise StaleRecordError(f"{self.collection} records are never changed in place")
         renewed = expires_at is not _MISSING
 
         def build(marker: Callable[[str], str]):

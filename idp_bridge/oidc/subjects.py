@@ -54,7 +54,7 @@ class SubjectIdentifierStorage(DatabaseStorage):
 
     def __init__(self, clock: Callable[[], float] = time.time):
         super().__init__(SUBJECT_IDENTIFIERS, clock=clock)
-        self.index = DatabaseStorage(SUBJECT_USERS, clock=clock)
+        self.index = DatabaseStorage(SUBJECT_USERS, clock=clock, write_once=True)
         self._users: LRUCache[str, str] = LRUCache(SUBJECTS_KEPT)  # sub -> user id, indexed
         self._pairwise: LRUCache[tuple[str, str], bool] = LRUCache(SUBJECTS_KEPT)  # recorded
         self._lock = threading.Lock()

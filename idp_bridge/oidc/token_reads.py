@@ -1,60 +1,161 @@
 """Reading a presented token in one SQL statement, whichever collection it belongs to; reading
-the records of the hot endpoints without building their SQL each time.
+the records of the hot endpoints without building their SQL each time; keeping them.
 
 Introspection (RFC 7662) is given a token without being told what it is: an access token of
 the client credentials grant, a person's access token or a refresh token. Asking each
 :class:`~idp_bridge.oidc.storage.DatabaseStorage` in turn costs one round trip to the
 database per collection; :func:`read_token` asks for the token in several collections at
 once, with the same rules as ``DatabaseStorage.get``: the same key (long tokens stored as their
-SHA-256), only rows that have not expired, nothing cached (a revocation is seen at once). Its
-SQL is built once per database and number of collections, not for every request: building a
-statement cost peewee more than PostgreSQL took to run it. :func:`read_record` is the same
-read for one collection (``DatabaseStorage.get`` for the paths that only read).
+SHA-256), only rows that have not expired. Its SQL is built once per database and number of
+collections, not for every request: building a statement cost peewee more than PostgreSQL took
+to run it. :func:`read_record` is the same read for one collection (``DatabaseStorage.get``
+for the paths that only read).
+
+Given a :class:`RecordCache`, the records of ``write_once`` collections (access tokens of both
+kinds, the subjects' index) are kept by each process: such a row changes only by its removal,
+and every removal announces itself at commit to every process (``storage``'s module
+docstring, ``authz.epochs.revoked``), which then drops everything it keeps. Each entry's
+expiry is checked against the clock at every use; nothing is kept, nor served from what is
+kept, while the process's epoch tracker is unhealthy (the listener that hears of removals
+made elsewhere is down); only records found are kept, never an absence.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC
 from typing import Any
 
+from cachetools import LRUCache
+
 from authz import db
+from authz.epochs import EpochTracker
 from idp_bridge.oidc.models import ProviderState
 from idp_bridge.oidc.storage import DatabaseStorage
+
+# Entries (a token's or a subject's rows) kept per process. A person's access token record is
+# about 1 KB of JSON: some 20 to 30 MB at most.
+RECORDS_KEPT = 20_000
 
 _statements: dict[tuple[type, int], str] = {}
 _lock = threading.Lock()
 
+Rows = tuple[tuple[str, str, float | None], ...]  # (collection, JSON text, expiry or None)
 
-def read_token(value: str, storages: Sequence[DatabaseStorage]) -> dict[str, dict[str, Any]]:
+
+class RecordCache:
+    """Records of ``write_once`` collections, kept until a removal is announced.
+
+    ``tracker``: the process's epoch tracker (started), or None (nothing is kept). At most
+    ``maxsize`` entries, the least recently used dropped first.
+    """
+
+    def __init__(
+        self, tracker: Callable[[], EpochTracker | None], maxsize: int = RECORDS_KEPT
+    ) -> None:
+        self._tracker = tracker
+        self._entries: LRUCache = LRUCache(maxsize=maxsize)
+        self._lock = threading.Lock()
+        self._revocations: int | None = None  # the tracker's count the entries were read at
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def maxsize(self) -> int:
+        return int(self._entries.maxsize)
+
+    def read(self, key: tuple, now: float, fetch: Callable[[], Rows]) -> Rows:
+        """The rows kept under ``key`` if none has expired at ``now``, else ``fetch()``'s
+        (kept if any, and if no removal was announced meanwhile)."""
+        tracker = self._tracker()
+        if tracker is None:
+            return fetch()
+        tracker.refresh()  # SQLite: another connection's commit moves the count
+        if not tracker.healthy:
+            return fetch()
+        count = tracker.revocations
+        with self._lock:
+            if count != self._revocations:
+                self._entries.clear()
+                self._revocations = count
+            rows = self._entries.get(key)
+        if rows is not None and all(expiry is None or expiry > now for _c, _t, expiry in rows):
+            self.hits += 1
+            return rows
+        self.misses += 1
+        rows = fetch()
+        if rows:
+            # A removal committed while the rows were read moved the count (at once here, on
+            # SQLite at this refresh, elsewhere when its notification arrives, and then these
+            # entries go with the others): rows read before it are not kept.
+            tracker.refresh()
+            with self._lock:
+                if tracker.healthy and tracker.revocations == count == self._revocations:
+                    self._entries[key] = rows
+        return rows
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def read_token(
+    value: str, storages: Sequence[DatabaseStorage], cache: RecordCache | None = None
+) -> dict[str, dict[str, Any]]:
     """The live record of ``value`` in each of ``storages`` that holds it, by collection name
-    (plain dicts: nothing is written back)."""
+    (plain dicts: nothing is written back); through ``cache`` when given and every storage is
+    ``write_once``."""
     if not isinstance(value, str) or not storages:
         return {}
     first = storages[0]
     key = first._key(value)  # the same rule in every collection
-    now = ProviderState.expires_at.db_value(first._now())
-    collections = [storage.collection for storage in storages]
-    with db.connection():
-        cursor = db.database.execute_sql(_statement(len(collections)), (*collections, key, now))
-        rows = cursor.fetchall()
-    return {collection: json.loads(text) for collection, text in rows}
+    collections = tuple(storage.collection for storage in storages)
+    now = first._clock()
+
+    def fetch() -> Rows:
+        moment = ProviderState.expires_at.db_value(first._now())
+        with db.connection():
+            cursor = db.database.execute_sql(
+                _statement(len(collections)), (*collections, key, moment)
+            )
+            rows = cursor.fetchall()
+        return tuple((collection, text, _unix(expiry)) for collection, text, expiry in rows)
+
+    if cache is not None and all(storage.write_once for storage in storages):
+        rows = cache.read((collections, key), now, fetch)
+    else:
+        rows = fetch()
+    return {collection: json.loads(text) for collection, text, _expiry in rows}
 
 
-def read_record(key: str, storage: DatabaseStorage) -> dict[str, Any] | None:
+def read_record(
+    key: str, storage: DatabaseStorage, cache: RecordCache | None = None
+) -> dict[str, Any] | None:
     """``storage.get(key)`` as a plain dict, with the statement built once."""
-    return read_token(key, (storage,)).get(storage.collection)
+    return read_token(key, (storage,), cache).get(storage.collection)
+
+
+def _unix(expiry: Any) -> float | None:
+    if expiry is None:
+        return None
+    moment = ProviderState.expires_at.python_value(expiry)  # SQLite: text
+    return moment.replace(tzinfo=UTC).timestamp()
 
 
 def _statement(count: int) -> str:
-    """``SELECT collection, value`` of one key in ``count`` collections, rows not expired; the
-    parameters are the collections, the key, then the time now."""
+    """``SELECT collection, value, expires_at`` of one key in ``count`` collections, rows not
+    expired; the parameters are the collections, the key, then the time now."""
     kind = type(db.database.obj)
     sql = _statements.get((kind, count))
     if sql is None:
         placeholder = object()  # any value: only the statement's text is kept
-        query = ProviderState.select(ProviderState.collection, ProviderState.value).where(
+        query = ProviderState.select(
+            ProviderState.collection, ProviderState.value, ProviderState.expires_at
+        ).where(
             ProviderState.collection.in_([f"c{n}" for n in range(count)])
             & (ProviderState.key == "k")
             & (ProviderState.expires_at.is_null() | (ProviderState.expires_at > placeholder))

@@ -82,11 +82,12 @@ def bearer_token(header: str | None, form: Mapping[str, str]) -> str | None:
     return credentials.strip() or None
 
 
-def subject_user(state, record: Mapping[str, Any]) -> str | None:
+def subject_user(edge: Edge, record: Mapping[str, Any]) -> str | None:
     """The local user an access token's record stands for, by its subject's index entry
     (pyop's ``get_user_id_for_subject_identifier``); None when the subject is no longer indexed.
     Userinfo answers ``invalid_token`` then, and introspection ``active: false``."""
-    subject = read_record(record.get("sub") or "", state.subject_identifiers.index)
+    index = edge.provider.provider().authz_state.subject_identifiers.index
+    subject = read_record(record.get("sub") or "", index, edge.records)
     return None if subject is None else subject.get("user_id")
 
 
@@ -106,10 +107,10 @@ def claims_for(edge: Edge, access_token: str | None) -> dict[str, Any]:
             raise BearerTokenError("no bearer token")
         # ProviderAuthorizationState.active_access_token, then get_user_id_for_subject_
         # identifier (the subject's index), each one read with its statement built once.
-        record = read_record(access_token, state.access_tokens)
+        record = read_record(access_token, state.access_tokens, edge.records)
         if record is None or record["exp"] < state._now():  # the state's own clock
             raise InvalidAccessToken("unknown, expired or revoked access token")
-        user_id = subject_user(state, record)
+        user_id = subject_user(edge, record)
         if user_id is None:
             raise InvalidSubjectIdentifier("unknown subject identifier")
         auth_req = AuthorizationRequest().from_dict(record[state.KEY_AUTHORIZATION_REQUEST])

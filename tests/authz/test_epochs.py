@@ -231,3 +231,23 @@ def test_postgres_silent_listener_turns_unhealthy(pg_firms, pg_tracker):
     finally:
         os.kill(backend, signal.SIGCONT)
     assert wait_for(lambda: pg_tracker.healthy, 5)
+
+
+def test_postgres_revocation_reaches_the_tracker_at_commit_only(pg_firms, pg_tracker):
+    """Another process's tracker (this one is left out of this process's own trackers, so
+    only the notification can move it)."""
+    epochs._trackers.discard(pg_tracker)
+    assert pg_tracker.epoch(ACME) == 0
+    before = pg_tracker.revocations
+    with db.transaction():
+        epochs.revoked()
+        time.sleep(0.2)
+        assert pg_tracker.revocations == before  # not before the commit
+    assert wait_for(lambda: pg_tracker.revocations > before, 2)
+    moved = pg_tracker.revocations
+    with pytest.raises(RuntimeError), db.transaction():
+        epochs.revoked()
+        raise RuntimeError("the revocation fails")
+    time.sleep(0.3)
+    assert pg_tracker.revocations == moved
+    assert ACME in pg_tracker._view  # a revocation leaves the epochs' view alone

@@ -5,12 +5,15 @@ Run as ``python tests/flows/app_process.py DATABASE_URL PORT``. It serves the ap
 free one, printed on its ``ready PORT`` line), and adds routes that only this harness has: ``POST /_test/revoke/<grant_id>`` revokes a grant
 through the mandate services *in this process*, ``GET /_test/cache/...`` says whether this
 process's cache holds an answer, ``POST /_test/tokens`` issues an access and a refresh token of
-the demo client to Luc acting for Boulangerie Démo SA (as a login would), and
-``GET /_test/ready`` answers once the epoch tracker is healthy.
+the demo client to Luc acting for Boulangerie Démo SA (as a login would), ``POST
+/_test/logout`` ends the login session an access token came from (``logout.notify``, as a
+logout does), ``GET /_test/records`` counts the answers this process gave from the token
+records it keeps, and ``GET /_test/ready`` answers once the epoch tracker is healthy.
 """
 
 from __future__ import annotations
 
+import secrets
 import sys
 
 from flask import jsonify
@@ -44,6 +47,33 @@ def main(database_url: str, port: int) -> None:
     def tokens():
         issued = next(oidc_tokens.tokens(app, 1))
         return jsonify(access_token=issued.access_token, refresh_token=issued.refresh_token)
+
+    @app.post("/_test/logout")
+    def logout_of_token():
+        """The login session an access token came from ends in this process (what the
+        RP-initiated logout and the end of a session run: ``logout.notify``)."""
+        from types import SimpleNamespace
+
+        from flask import request
+
+        from idp_bridge.oidc import logout
+        from idp_bridge.oidc.edge import EXTENSION
+
+        edge = app.extensions[EXTENSION]
+        state = edge.provider.provider().authz_state
+        record = state.access_tokens[request.form["access_token"]]
+        session = SimpleNamespace(id_hash=secrets.token_hex(16))
+        logout.remember_client(edge, session, record["client_id"], record["sub"], record["family"])
+        logout.notify(edge, session)
+        return jsonify(logged_out=True)
+
+    @app.get("/_test/records")
+    def records():
+        """How often this process answered from the token records it keeps."""
+        from idp_bridge.oidc.edge import EXTENSION
+
+        kept = app.extensions[EXTENSION].records
+        return jsonify(hits=kept.hits, kept=len(kept))
 
     @app.get("/_test/ready")
     def ready():

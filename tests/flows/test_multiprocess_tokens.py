@@ -1,8 +1,11 @@
 """Proof that what the provider caches never outlives a change made through another process.
 
-Two app processes share one database (PostgreSQL, then SQLite), as two nodes do. A token
-revoked through one, or the mandate behind its ``represents`` claim revoked through one, is
-refused by the other's introspection and userinfo within a second; a client disabled, or its
+Two app processes share one database (PostgreSQL, then SQLite), as two nodes do. Each keeps the
+token records its introspection and userinfo read (``token_reads.RecordCache``). A token
+revoked through one (``/revoke``, a logout, a refresh token presented again revoking its
+grant), or the mandate behind its ``represents`` claim revoked through one, is refused by the
+other's introspection and userinfo within a second, after the other has answered for it (and
+kept it); the process that made the change refuses it at once. A client disabled, or its
 secret rotated, is refused by the other's token endpoint within a second.
 """
 
@@ -119,12 +122,80 @@ def test_a_client_disabled_or_its_secret_rotated_is_refused_at_the_other(two_pro
     )
     for port in (first, second):
         assert client_credentials(port, "batch", secret) == 200
+    # The changes are made by this test's process: both app processes are "the other" one,
+    # each keeping the client from its own last read (so each gets the whole bound).
     new_secret = rotate_secret("batch", actor="operator:test")
     seen_within(BOUND_SECONDS, lambda: client_credentials(second, "batch", secret) == 401)
-    assert client_credentials(first, "batch", secret) == 401
+    seen_within(BOUND_SECONDS, lambda: client_credentials(first, "batch", secret) == 401)
     assert client_credentials(second, "batch", new_secret) == 200
     disable_client("batch", actor="operator:test")
     seen_within(BOUND_SECONDS, lambda: client_credentials(second, "batch", new_secret) == 401)
-    assert client_credentials(first, "batch", new_secret) == 401
+    seen_within(BOUND_SECONDS, lambda: client_credentials(first, "batch", new_secret) == 401)
     # The demo client is untouched.
     assert client_credentials(second, *DEMO) == 200
+
+
+def answered_by_both(ports, token: str) -> None:
+    """Each process answers for the token twice, the second time from what it kept."""
+    for port in ports:
+        for round in range(2):
+            hits = send(port, "GET", "/_test/records", None, "")[1]["hits"]
+            assert introspect(port, token)["active"] is True
+            assert userinfo(port, token) == 200
+            kept = send(port, "GET", "/_test/records", None, "")[1]["hits"] - hits
+            if round:  # introspection and userinfo: the token and its subject, each kept
+                assert kept == 4, kept
+
+
+def refused_by_both(ports, token: str) -> float:
+    """Seconds until the second process refuses the token at introspection and userinfo;
+    the first, which made the change, refuses it at once."""
+    first, second = ports
+    assert introspect(first, token) == {"active": False}
+    assert userinfo(first, token) == 401
+    return seen_within(
+        BOUND_SECONDS,
+        lambda: introspect(second, token) == {"active": False} and userinfo(second, token) == 401,
+    )
+
+
+def test_a_revoked_token_kept_by_the_other_process_is_refused_within_the_bound(two_processes):
+    tokens, other = mint(two_processes[0]), mint(two_processes[0])
+    answered_by_both(two_processes, tokens["access_token"])
+    answered_by_both(two_processes, other["access_token"])
+    status, _ = send(
+        two_processes[0], "POST", "/revoke", {"token": tokens["access_token"]}, basic(*DEMO)
+    )
+    assert status == 200
+    refused_by_both(two_processes, tokens["access_token"])
+    answered_by_both(two_processes, other["access_token"])  # another grant's: untouched
+
+
+def test_a_logout_through_one_process_ends_the_tokens_kept_by_the_other(two_processes):
+    first, second = two_processes
+    tokens, other = mint(first), mint(first)
+    answered_by_both(two_processes, tokens["access_token"])
+    answered_by_both(two_processes, other["access_token"])
+    status, _ = send(first, "POST", "/_test/logout", {"access_token": tokens["access_token"]}, "")
+    assert status == 200
+    refused_by_both(two_processes, tokens["access_token"])
+    assert introspect(second, tokens["refresh_token"]) == {"active": False}
+    answered_by_both(two_processes, other["access_token"])  # another session's: untouched
+
+
+def test_a_refresh_token_presented_again_ends_the_grant_kept_by_the_other(two_processes):
+    first, second = two_processes
+    tokens, other = mint(first), mint(first)
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    status, rotated = send(first, "POST", "/token", refresh, basic(*DEMO))
+    assert status == 200
+    # The grant is live: its first access token and the rotated one are answered for.
+    answered_by_both(two_processes, tokens["access_token"])
+    answered_by_both(two_processes, rotated["access_token"])
+    answered_by_both(two_processes, other["access_token"])
+    status, answer = send(first, "POST", "/token", refresh, basic(*DEMO))  # a replay
+    assert (status, answer["error"]) == (400, "invalid_grant")
+    refused_by_both(two_processes, tokens["access_token"])
+    refused_by_both(two_processes, rotated["access_token"])
+    assert introspect(second, rotated["refresh_token"]) == {"active": False}
+    answered_by_both(two_processes, other["access_token"])  # another grant's: untouched
