@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Mon Espace, production image: gunicorn on port 8000, configuration from the environment.
+# Mon Espace, production image: granian on port 8000 (`monespace serve`: the checks at start,
+# then granian under monespace/server_config.py), configuration from the environment.
 #
 #   docker build -t monespace .
 #   docker run --rm -e MONESPACE_DATABASE_URL=... -e MONESPACE_SECRET_KEY=... \
@@ -19,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MONESPACE_MODE=production \
     MONESPACE_DATA_DIR=/var/lib/monespace
-# The metrics of gunicorn's workers, added up by whichever answers /metrics (made at start).
+# The metrics of granian's workers, added up by whichever answers /metrics (emptied by
+# `monespace serve` at start).
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/monespace-metrics
 
 # The eID login's XML signatures are checked in process by the xmlsec binding, whose wheel
@@ -52,4 +54,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 
 # A command given to `docker run` replaces this one (for example `monespace db upgrade`).
-CMD ["gunicorn", "--config", "python:monespace.gunicorn_config", "--bind", "0.0.0.0:8000"]
+CMD ["monespace", "serve", "--host", "0.0.0.0", "--port", "8000"]

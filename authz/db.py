@@ -90,6 +90,50 @@ class PoolExhausted(OperationalError):
     unavailable for now (503, with Retry-After), never as a failure of its own (500)."""
 
 
+class DatabaseSilent(OperationalError):
+    """Every thread allowed to use the database is busy with it while it seems silent
+    (:func:`authz.pgbounds.silent`): answered at once as unavailable (503), not queued."""
+
+
+# A thread waiting for a database slot gives up once the database has been silent this long.
+SILENT_AFTER_SECONDS = 0.5
+
+
+class Slots:
+    """How many threads of a process may hold or wait for a database connection at once.
+
+    A threaded server calls the app from a fixed number of threads; if every one of them
+    waits on a database that stopped answering, nothing else is answered (``/healthz``, a
+    cached decision) until the waits' bounds run out. With one slot fewer than threads, a
+    thread is always left for requests that need no database. A thread waiting for a slot
+    gives up (:class:`DatabaseSilent`) as soon as the database seems silent, or with
+    :class:`PoolExhausted` after ``wait`` seconds; a thread takes one slot however many
+    times it connects, and gives it back with its connection.
+    """
+
+    def __init__(self, size: int, wait: float, silent_after: float = SILENT_AFTER_SECONDS):
+        self.size, self.wait, self.silent_after = size, wait, silent_after
+        self._free = threading.BoundedSemaphore(size)
+        self._held = threading.local()
+
+    def take(self) -> None:
+        if getattr(self._held, "slot", False):
+            return
+        deadline = time.monotonic() + self.wait
+        while not self._free.acquire(timeout=0.05):
+            if pgbounds.silent(self.silent_after):
+                raise DatabaseSilent("the database does not answer; every slot is waiting on it")
+            if time.monotonic() >= deadline:
+                metrics.POOL_EXHAUSTED.inc()
+                raise PoolExhausted(f"no database slot free after {self.wait} s")
+        self._held.slot = True
+
+    def give_back(self) -> None:
+        if getattr(self._held, "slot", False):
+            self._held.slot = False
+            self._free.release()
+
+
 class _WaitingPool:
     """peewee's pool, raising :class:`PoolExhausted` where it raises a bare ValueError."""
 
@@ -134,6 +178,24 @@ class _PostgresqlPool(_WaitingPool, PooledPostgresqlDatabase):
         super().__init__(*args, **kwargs, **bounds.connect_params())
         self.bounds = bounds
         self.recheck_after = recheck_after
+        self.slots: Slots | None = None
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        if self.slots is None or not self.is_closed():
+            return super().connect(reuse_if_open)
+        self.slots.take()
+        try:
+            return super().connect(reuse_if_open)
+        except BaseException:
+            self.slots.give_back()
+            raise
+
+    def close(self) -> bool:
+        try:
+            return super().close()
+        finally:
+            if self.slots is not None and self.is_closed():
+                self.slots.give_back()
 
     def _close(self, conn: Any, close_conn: bool = False) -> None:
         # Stamped before the connection is back in the pool, where another thread may take it.
@@ -174,11 +236,13 @@ def make_database(
     pool_wait: int = POOL_WAIT_SECONDS,
     bounds: Bounds | None = None,
     pool_recheck: float = POOL_RECHECK_SECONDS,
+    slots: int | None = None,
 ) -> Database:
     """Build (not open) a peewee database from ``sqlite:///path`` or ``postgresql://...``;
     at most ``pool_size`` connections, a request waiting at most ``pool_wait`` seconds for one;
     PostgreSQL connections bounded by ``bounds``, asked whether they still work when handed
-    out unless given back within ``pool_recheck`` seconds (:data:`POOL_RECHECK_SECONDS`).
+    out unless given back within ``pool_recheck`` seconds (:data:`POOL_RECHECK_SECONDS`);
+    with ``slots``, at most that many threads using PostgreSQL at once (:class:`Slots`).
     """
     parsed = urlparse(url)
     metrics.POOL_MAX.set(pool_size)
@@ -200,7 +264,7 @@ def make_database(
             check_same_thread=False,
         )
     if parsed.scheme in ("postgres", "postgresql"):
-        return _PostgresqlPool(
+        pool = _PostgresqlPool(
             parsed.path.lstrip("/"),
             max_connections=pool_size,
             timeout=pool_wait,
@@ -212,6 +276,8 @@ def make_database(
             host=parsed.hostname,
             port=parsed.port or 5432,
         )
+        pool.slots = Slots(slots, pool_wait) if slots else None
+        return pool
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
 
@@ -221,9 +287,10 @@ def connect(
     pool_wait: int = POOL_WAIT_SECONDS,
     bounds: Bounds | None = None,
     pool_recheck: float = POOL_RECHECK_SECONDS,
+    slots: int | None = None,
 ) -> Database:
     """Bind the proxy to the database at ``url`` and return it."""
-    db = make_database(url, pool_size, pool_wait, bounds, pool_recheck)
+    db = make_database(url, pool_size, pool_wait, bounds, pool_recheck, slots)
     database.initialize(db)
     return db
 

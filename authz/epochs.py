@@ -258,7 +258,7 @@ class PostgresEpochTracker(EpochTracker):
         )
 
     def start(self) -> None:
-        # A thread does not survive fork (gunicorn workers): start one per process.
+        # A thread does not survive fork (a server forking its workers): start one per process.
         if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
             return
         self._pid = os.getpid()

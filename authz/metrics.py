@@ -1,6 +1,6 @@
 """Prometheus metrics of the core: decisions, epochs, the connection pool.
 
-Declared once per process at import (``prometheus_client``; under gunicorn, its multiprocess
+Declared once per process at import (``prometheus_client``; under granian, its multiprocess
 mode: each worker writes its values to files that the scraped process adds up, see
 ``monespace.metrics``). Every label takes values from a small fixed set, never from a request,
 so the number of series stays bounded. Children of labelled metrics are bound here, once, and

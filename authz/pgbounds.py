@@ -32,6 +32,10 @@ MARGIN_SECONDS = 1.0
 
 _STATEMENT_TIMEOUT = re.compile(r"statement_timeout\s*=\s*(\d+)")
 _install_lock = threading.Lock()
+# The bounded waits in progress (thread ident -> when the wait began) and when one last gave
+# up: what :func:`silent` reads, so other threads can stop queueing for a silent database.
+_waiting: dict[int, float] = {}
+_last_given_up = float("-inf")
 
 
 class DatabaseTimeout(psycopg2.OperationalError):
@@ -75,7 +79,32 @@ def wait(conn) -> None:
     """psycopg2's wait callback: poll the connection until the operation is done, waiting on
     its socket no later than its deadline."""
     bound = _bound(conn)
-    deadline = None if bound is None else time.monotonic() + bound
+    if bound is None:
+        _poll_until(conn, None, bound)
+        return
+    started = time.monotonic()
+    thread = threading.get_ident()
+    _waiting[thread] = started
+    try:
+        _poll_until(conn, started + bound, bound)
+    except DatabaseTimeout:
+        global _last_given_up
+        _last_given_up = time.monotonic()
+        raise
+    finally:
+        _waiting.pop(thread, None)
+
+
+def silent(longer_than: float) -> bool:
+    """Whether PostgreSQL seems silent to this process: a bounded wait has lasted more than
+    ``longer_than`` seconds, or one gave up less than ``longer_than`` seconds ago."""
+    now = time.monotonic()
+    if now - _last_given_up < longer_than:
+        return True
+    return any(now - started > longer_than for started in list(_waiting.values()))
+
+
+def _poll_until(conn, deadline: float | None, bound: float | None) -> None:
     poller = None
     while True:
         state = conn.poll()

@@ -1,7 +1,7 @@
 """Prometheus metrics of the logins and the provider: logins by upstream and outcome, tokens
 issued and refused by grant type. Labels take values from fixed sets (an upstream's name comes
 from the configuration, never from a request), so the number of series stays bounded; see
-``authz.metrics`` for how the values are kept across gunicorn's workers."""
+``authz.metrics`` for how the values are kept across granian's workers."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The floor the decision API is compared with: Flask answering a constant decision.
 
 It serves the decision API's path and answers ``{"decision": true}`` without authenticating,
-reading the body or deciding anything. Served by the same gunicorn settings and loaded by the
-same generator as the real app, it shows what HTTP, gunicorn and Flask cost on their own.
+reading the body or deciding anything. Served by the same server settings and loaded by the
+same generator as the real app, it shows what HTTP, the server and Flask cost on their own.
 """
 
 from __future__ import annotations

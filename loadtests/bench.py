@@ -4,8 +4,9 @@ For each database (a throw-away SQLite file or PostgreSQL database, dropped at t
 
 1. in process: uncached and cached decisions at 1,000 role grants, then the database is grown
    to 1,000,000 (``--quick``: 100,000) and the same questions are timed again;
-2. over HTTP (``--no-http`` skips it): gunicorn serving the app and a raw WSGI app answering a
-   constant, with the same settings (the production ones, :mod:`monespace.gunicorn_config`),
+2. over HTTP (``--no-http`` skips it): granian serving the app and a raw WSGI app answering a
+   constant, with the same settings (the production ones, :mod:`monespace.server_config`;
+   ``--server gunicorn`` for the former server model),
    loaded by the same generator (16 connections); then the batch endpoint; the workers' peak
    RSS.
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from loadtests import dataset, inprocess
 from loadtests.inprocess import SizeResult
 from loadtests.servers import SERVERS
-from monespace import gunicorn_config
+from monespace import server_config
 
 US, MS, MB = 1e3, 1e6, 1024 * 1024
 
@@ -252,18 +253,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--server",
         choices=SERVERS,
-        default="gunicorn",
-        help="the server model over HTTP (default: gunicorn, as production runs it)",
+        default="granian",
+        help="the server model over HTTP (default: granian, as production runs it)",
     )
-    parser.add_argument("--workers", type=int, default=gunicorn_config.workers)
+    parser.add_argument("--workers", type=int, default=server_config.WORKERS)
     parser.add_argument(
         "--worker-class",
         choices=("gevent", "gthread", "sync"),
-        default=gunicorn_config.worker_class,
-        help="gunicorn's; default: the production setting (monespace/gunicorn_config.py)",
+        default="gevent",
+        help="gunicorn's (--server gunicorn); default: gevent, as production ran it",
     )
     parser.add_argument(
-        "--threads", type=int, default=4, help="per gthread worker, per granian worker"
+        "--threads",
+        type=int,
+        default=server_config.THREADS,
+        help="per granian worker (default: the production setting), per gthread worker",
     )
     parser.add_argument("--load-processes", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8, help="per load process")

@@ -6,7 +6,7 @@ Profiles (cProfile) on a small generated database:
   of ``authz.mandates``) and the policy query (oso's Rust VM, oso's Python host: FFI messages as
   JSON, attribute lookups on the facts), with the VM events and host calls per decision;
 - ``POST /access/v1/evaluation`` answered from the cache, through Flask's test client (no
-  sockets, no gunicorn), split by the layers and steps it runs, next to the bare Flask app.
+  sockets, no server), split by the layers and steps it runs, next to the bare Flask app.
   Well-formed evaluations are answered by the API's fast lane, a WSGI layer in front of Flask
   (``authz.api``), so Flask's own dispatch should show no time at all.
 

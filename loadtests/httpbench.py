@@ -1,6 +1,6 @@
 """The decision API over HTTP, compared with a raw WSGI app under the same load.
 
-Two gunicorn servers with the same settings run side by side: the real app
+Two servers (granian by default) with the same settings run side by side: the real app
 (``monespace.app:create_app()``, demo client ``demo-rp``) and :mod:`loadtests.raw_app`, a WSGI
 callable answering a constant (the cached evaluation's fast lane skips Flask, so Flask is not
 the floor to compare it with). Rounds

@@ -1,4 +1,4 @@
-"""Locust users for sizing a cluster, against the demo (``monespace serve``, or gunicorn in
+"""Locust users for sizing a cluster, against the demo (``monespace serve``, or granian in
 demo mode with the login simulators on).
 
     locust -f loadtests/locustfile.py --headless -u 20 -r 10 -t 30s --host http://127.0.0.1:8000

@@ -1,6 +1,6 @@
 """Complete logins under load: ``python -m loadtests.login_bench [--quick]``.
 
-The app runs in demo mode under gunicorn (2 ``gthread`` workers of 4 threads, as
+The app runs in demo mode under granian (2 workers of 4 threads, production's settings, as
 ``loadtests.bench``) on a throw-away PostgreSQL database (``monespace_loginload_<pid>``, on
 ``MONESPACE_BENCH_POSTGRES_URL``), the login simulators in the same app. N clients (threads,
 each its own cookie jar: :class:`loadtests.logins.LoginClient`) do complete logins one after
@@ -27,7 +27,7 @@ from pathlib import Path
 from loadtests import dataset
 from loadtests.bench import Row, machine, render
 from loadtests.logins import LoginClient, LoginFailed, LoginResult, SubjectBook, step_totals
-from loadtests.servers import GunicornSettings, free_port, serve
+from loadtests.servers import GranianSettings, free_port, serve
 
 TARGET = 30.0  # complete logins per second, on 2 cores
 BOULANGERIE, ATELIER = "0123456749", "0888888895"
@@ -164,7 +164,7 @@ def step_rows(phases: Sequence[PhaseResult]) -> list[Row]:
 
 def measure(
     url: str,
-    settings: GunicornSettings,
+    settings: GranianSettings,
     budget: Budget,
     work_dir: Path,
     methods: Sequence[str] = ("eid", "itsme"),
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, nargs="+", help="client counts (default 4 16)")
     parser.add_argument("--method", choices=("eid", "itsme", "both"), default="both")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4, help="per gthread worker")
+    parser.add_argument("--threads", type=int, default=4, help="per granian worker")
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
     budget = Budget(
@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tuple(args.clients) if args.clients else budget.client_counts,
     )
     methods = ("eid", "itsme") if args.method == "both" else (args.method,)
-    settings = GunicornSettings(args.workers, "gthread", args.threads)
+    settings = GranianSettings(args.workers, args.threads)
 
     def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -2,7 +2,7 @@
 
 :class:`LoginClient` holds one ``requests.Session`` (one cookie jar: one person's browser) and
 runs the whole authorization code flow of the demo client ``demo-rp`` against a demo app
-(``monespace serve``, or gunicorn in demo mode), the login simulators mounted in it:
+(``monespace serve``, or granian in demo mode), the login simulators mounted in it:
 
 1. the authorization request (``state``, ``nonce``, PKCE S256) to ``/authorize``, which sends
    the browser to the login page;

@@ -289,7 +289,7 @@ def run(
     report: Callable[[str], None],
     workers: int = 2,
     threads: int = 4,
-    server: str = "gunicorn",
+    server: str = "granian",
 ) -> Outcome:
     """Start both sides on a throw-away PostgreSQL database, measure, stop everything."""
     from loadtests import dataset, oidc_sides
@@ -326,8 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--server",
         choices=SERVERS,
-        default="gunicorn",
-        help="Mon Espace's server model (default: gunicorn's gthread workers)",
+        default="granian",
+        help="Mon Espace's server model (default: granian, as production runs it; "
+        "gunicorn: gthread workers)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(

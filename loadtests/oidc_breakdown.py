@@ -1,6 +1,6 @@
 """Where the OpenID provider's time goes: ``python -m loadtests.oidc_breakdown [--database ...]``.
 
-Each hot endpoint is called through Flask's test client (no sockets, no gunicorn) on a
+Each hot endpoint is called through Flask's test client (no sockets, no server) on a
 throw-away database holding the demo story, first to warm up, then timed, then under cProfile:
 ``client_credentials``, the redemption of an authorization code, the rotation of a refresh
 token, the introspection of a person's access token, userinfo, the JWK Set and the discovery

@@ -1,6 +1,6 @@
 """The OpenID provider's hot endpoints over HTTP: ``python -m loadtests.oidc_http``.
 
-gunicorn (2 ``gthread`` workers x 4 threads, as ``loadtests.bench``) serves the app on a
+granian (as production runs it, as ``loadtests.bench``) serves the app on a
 throw-away database holding the demo story; the load generator of ``loadtests.loadgen``
 (``--processes`` x ``--connections`` keep-alive connections, 2 x 8 by default) loads one
 endpoint at a time: ``client_credentials``, the introspection of a person's access token,
@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from loadtests import dataset, oidc_tokens
 from loadtests.loadgen import HOST, LoadGenerator, LoadResult, warm
-from loadtests.servers import GunicornSettings, Server, serve
+from loadtests.servers import GranianSettings, Server, serve
 from monespace.demo import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 BASIC = "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}".encode()).decode()
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from monespace.app import create_app
 
-    settings = GunicornSettings()
+    settings = GranianSettings()
     connections = args.processes * args.connections
     with (
         dataset.throwaway_database("postgresql") as url,

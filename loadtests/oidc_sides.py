@@ -1,11 +1,12 @@
 """The two OpenID providers the OIDC benchmark compares, started and stopped by it, and what
 their requests need beforehand: authorization codes, refresh tokens, a person's access tokens.
 
-- **Mon Espace**: gunicorn serving ``monespace.app:create_app()`` on a throw-away database with
-  the demo story and the demo client, with the settings of :mod:`loadtests.httpbench`. Codes
-  and tokens are minted in the benchmark process through the app's own provider objects
-  (pyop's ``Provider.authorize`` and the provider's authorization state), against the same
-  database: the rows a login through ``/authorize`` leaves behind, without the browser.
+- **Mon Espace**: granian (or gunicorn) serving ``monespace.app:create_app()`` on a throw-away
+  database with the demo story and the demo client, with the settings of
+  :mod:`loadtests.httpbench`. Codes and tokens are minted in the benchmark process through the
+  app's own provider objects (pyop's ``Provider.authorize`` and the provider's authorization
+  state), against the same database: the rows a login through ``/authorize`` leaves behind,
+  without the browser.
 - **node oidc-provider**: ``loadtests/oidc_peer/peer.js`` (one node process, in-memory store),
   pinned by ``package-lock.json`` and installed with ``npm ci`` when missing. It mints codes
   and tokens through the library's models on a second port that only the benchmark calls.
@@ -163,7 +164,7 @@ def project(
 
     env = app_environment(url, work_dir)
     report(f"Mon Espace: {settings}")
-    app = create_app(config_module.load(environ={**os.environ, **env}))  # as gunicorn's
+    app = create_app(config_module.load(environ={**os.environ, **env}))  # as a worker's
     with app.app_context(), db.connection():
         # The signing keys and the subject salt, made once before the workers race for them.
         app.extensions[EXTENSION].provider.provider()

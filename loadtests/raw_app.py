@@ -2,7 +2,7 @@
 
 It answers ``{"decision": true}`` to every request without reading the request, routing,
 authenticating or deciding anything, and without Flask: the decision API's cached answers take
-a fast lane that skips Flask too, so this is what gunicorn and HTTP cost on their own under
+a fast lane that skips Flask too, so this is what the server and HTTP cost on their own under
 the same settings. (:mod:`loadtests.bare_app`, the same answer through Flask, is the floor of
 the Flask breakdown in :mod:`loadtests.breakdown`.)
 """

@@ -1,12 +1,13 @@
 """Servers under test: started on 127.0.0.1 by the benchmark and stopped by it.
 
-- **gunicorn** (:class:`GunicornSettings`), as production runs it: the production settings
-  (:mod:`monespace.gunicorn_config`, as ``monespace serve`` runs them), with the number of
-  workers and the worker class the benchmark names.
-- **granian** (:class:`GranianSettings`), the server model measured next to it: an HTTP server
-  written in Rust (tokio, hyper) that reads and writes the connections itself and calls the
-  WSGI app from a pool of threads in each worker process (``--server granian`` of the
-  benchmarks; docs/performance.md, "Server models").
+- **granian** (:class:`GranianSettings`), as production runs it: the production settings
+  (:func:`monespace.server_config.granian_argv`, as ``monespace serve`` runs them), with the
+  number of workers and threads the benchmark names. An HTTP server written in Rust (tokio,
+  hyper) that reads and writes the connections itself and calls the WSGI app from a pool of
+  threads in each worker process.
+- **gunicorn** (:class:`GunicornSettings`), the former production server, measured next to it
+  (``--server gunicorn`` of the benchmarks; docs/performance.md, "Server models"): gevent
+  workers as production ran them (1,000 connections each, keep-alive 5 s), or gthread.
 
 The same settings serve the real app and the app it is compared with, so what differs between
 them is the application's work alone. A sampler thread records the resident memory (RSS) of
@@ -32,21 +33,22 @@ from typing import Protocol
 
 import psutil
 
-from monespace import gunicorn_config
-from monespace.commands.serve import GUNICORN_CONFIG
+from monespace import server_config
 
 HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class GunicornSettings:
-    workers: int = gunicorn_config.workers
-    worker_class: str = gunicorn_config.worker_class
+    workers: int = server_config.WORKERS
+    worker_class: str = "gevent"
     threads: int = 4
 
     def args(self) -> list[str]:
-        args = ["--config", GUNICORN_CONFIG, "--workers", str(self.workers)]
-        args += ["--worker-class", self.worker_class]
+        # The settings production ran under gunicorn, until granian replaced it.
+        args = ["--workers", str(self.workers), "--worker-class", self.worker_class]
+        args += ["--worker-connections", "1000", "--keep-alive", "5"]
+        args += ["--graceful-timeout", "30", "--no-control-socket"]
         if self.worker_class == "gthread":
             args += ["--threads", str(self.threads)]
         return args
@@ -74,35 +76,25 @@ class GunicornSettings:
 
 @dataclass(frozen=True)
 class GranianSettings:
-    """granian's WSGI interface: ``workers`` processes, each calling the app from ``threads``
-    threads (granian's ``--blocking-threads``); the connections are the Rust side's."""
+    """granian's WSGI interface under the production settings: ``workers`` processes, each
+    calling the app from ``threads`` threads; the connections are the Rust side's."""
 
-    workers: int = gunicorn_config.workers
-    threads: int = 4
+    workers: int = server_config.WORKERS
+    threads: int = server_config.THREADS
 
     def command(self, app: str, port: int) -> list[str]:
         """granian serving ``app``: ``module:callable``, or ``module:factory()`` called once
         per worker (granian's ``--factory``)."""
-        factory = app.endswith("()")
-        return [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--host",
+        return server_config.granian_argv(
             HOST,
-            "--port",
-            str(port),
-            "--workers",
-            str(self.workers),
-            "--blocking-threads",
-            str(self.threads),
-            "--log-level",
-            "warning",
-            *(["--factory"] if factory else []),
-            app.removesuffix("()"),
-        ]
+            port,
+            self.workers,
+            log_format="text",
+            threads=self.threads,
+            app=app.removesuffix("()"),
+            factory=app.endswith("()"),
+            options=("--log-level", "warning"),
+        )
 
     def __str__(self) -> str:
         return f"granian, {self.workers} WSGI workers, {self.threads} threads each"
@@ -116,11 +108,11 @@ class ServerSettings(Protocol):
     def command(self, app: str, port: int) -> list[str]: ...
 
 
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("granian", "gunicorn")
 
 
 def settings_for(
-    server: str, workers: int, threads: int, worker_class: str = gunicorn_config.worker_class
+    server: str, workers: int, threads: int, worker_class: str = "gevent"
 ) -> ServerSettings:
     """The settings of ``server`` (one of :data:`SERVERS`) for the benchmarks' options."""
     if server == "granian":

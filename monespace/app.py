@@ -1,10 +1,10 @@
 """The Flask app factory: one app wiring the packages together.
 
 ``create_app()`` with no argument reads the configuration from the environment, which makes it
-the WSGI entry point as well (the shipped gunicorn settings use ``create_served_app()``, which
-turns a refusal at start-up into one ``error:`` line)::
+the WSGI entry point as well (the shipped server settings, :mod:`monespace.server_config`, use
+``create_served_app``, which turns a refusal at start-up into one ``error:`` line)::
 
-    gunicorn --bind 0.0.0.0:8000 --workers 2 'monespace.app:create_app()'
+    granian --interface wsgi --factory --workers 2 monespace.app:create_served_app
 
 The checked :class:`~monespace.config.Config` is ``app.config["MONESPACE"]``.
 """
@@ -38,8 +38,8 @@ from authz.metrics import start_flushing
 from idp_bridge.oidc.edge import EXTENSION as OIDC
 from idp_bridge.oidc.fastlane import FastProvider
 from idp_bridge.wiring import LoginConfigError
-from monespace import bootstrap, i18n, metrics, wsgi
-from monespace.config import Config, ConfigError, counts_per_process, redact_url
+from monespace import bootstrap, i18n, logs, metrics, server_config, wsgi
+from monespace.config import Config, ConfigError, check_workers, counts_per_process, redact_url
 from monespace.wsgi import DefaultHeaders, Observed, RequestGate
 
 # Packages that plug into the app, in order. Each module exposes ``init_app(app)``, which
@@ -160,20 +160,34 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-# gunicorn's exit status of a worker that cannot boot (gunicorn.arbiter.Arbiter): the master
-# then stops rather than start workers again.
-WORKER_BOOT_ERROR = 3
+# The exit status of a worker whose app refuses to start; granian's master then stops (exit 1)
+# rather than serve without it (a worker that fails again at once is a crash loop to granian).
+BOOT_REFUSED = 3
 
 
 def create_served_app() -> Flask:
-    """:func:`create_app` for gunicorn's workers (``monespace.gunicorn_config``): a refusal at
-    start-up (a setting, the schema, signing keys no secret key decrypts) is one ``error:``
-    line of the log, as the command line prints it, and the worker's boot error."""
+    """:func:`create_app` for the server's workers (granian's ``--factory``,
+    :mod:`monespace.server_config`), once in each worker process.
+
+    - the log lines in the service's format, granian's own lines too when it was started with
+      the shipped ``--log-config``;
+    - the metrics' multiprocess directory rid of the live gauges of workers that are gone
+      (:func:`monespace.metrics.drop_dead_processes`);
+    - a refusal at start-up (a setting, the schema, signing keys no secret key decrypts, and
+      per-process rate-limit counters in more than one worker, however granian was started:
+      :func:`monespace.server_config.served_workers`) is one ``error:`` line of the log, as the
+      command line prints it, and the worker's exit."""
+    logs.configure(server_config.log_format())
+    metrics.drop_dead_processes()
     try:
-        return create_app()
+        app = create_app()
+        workers = server_config.served_workers()
+        if workers is not None:
+            check_workers(app.config["MONESPACE"], workers)
+        return app
     except (ConfigError, AuthzError) as exc:
         logging.getLogger(__name__).error("error: %s", exc)
-        raise SystemExit(WORKER_BOOT_ERROR) from None
+        raise SystemExit(BOOT_REFUSED) from None
 
 
 def _init_request_gate(app: Flask) -> None:

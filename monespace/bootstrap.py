@@ -80,7 +80,18 @@ def connect_database(config: Config, application_name: str = POOL) -> Database:
         config.database_pool_wait,
         database_bounds(config, application_name),
         config.database_pool_recheck,
+        slots=database_slots(),
     )
+
+
+def database_slots() -> int | None:
+    """Under granian, one thread fewer than the worker's may use the database at once
+    (:class:`authz.db.Slots`): a thread is left for ``/healthz`` and cached answers while
+    the database does not answer. None (no limit but the pool's) elsewhere."""
+    from monespace import server_config
+
+    threads = server_config.served_threads()
+    return max(1, threads - 1) if threads else None
 
 
 # The schema sets of the packages, authz first (the others refer to its tables). A package

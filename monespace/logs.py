@@ -8,11 +8,12 @@ which request the thread is answering (a context variable), so a request that lo
 pays nothing more.
 
 ``log_format`` (``json`` or ``text``; json by default in production) is applied by
-:func:`configure`, once per process, by its entry point (gunicorn's workers through
-``monespace.gunicorn_hooks``, the demo's ``monespace serve``; the worker formats its own
-lines), not by the app factory: a handler on the root logger, which every logger reaches; the
-service's own loggers (``monespace.*``, ``authz.*``, ``idp_bridge.*``, ``admin_ui.*``, Flask's
-``app.logger`` among them) at level INFO, the libraries' at their own (WARNING by default).
+:func:`configure`, once per process, by its entry point (granian's workers through their
+factory, ``monespace.app.create_served_app``; the demo's ``monespace serve``; the worker
+formats its own lines), not by the app factory: a handler on the root logger, which every
+logger reaches; the service's own loggers (``monespace.*``, ``authz.*``, ``idp_bridge.*``,
+``admin_ui.*``, Flask's ``app.logger`` among them) at level INFO, the libraries' at their own
+(WARNING by default).
 """
 
 from __future__ import annotations

@@ -5,12 +5,14 @@ Each package declares its metrics (``authz.metrics``, ``idp_bridge.metrics``,
 (:class:`~monespace.wsgi.Observed` calls :meth:`Requests.observe` for every one of them, the
 fast lanes' included) and renders everything for a scrape.
 
-Under gunicorn, each worker process keeps its values in files of the directory named by
-``PROMETHEUS_MULTIPROC_DIR`` (``prometheus_client``'s multiprocess mode, set up by
-``monespace serve`` before gunicorn starts: :func:`prepare_multiprocess_dir`), and whichever
-worker answers a scrape adds up the files of all of them; gunicorn's ``child_exit`` hook
-(``monespace.gunicorn_hooks``) marks a dead worker's gauges gone. Without that variable (the
-demo, the tests, the worker) a process serves its own values.
+Under granian, each worker process keeps its values in files of the directory named by
+``PROMETHEUS_MULTIPROC_DIR`` (``prometheus_client``'s multiprocess mode, emptied by
+``monespace serve`` before granian starts: :func:`prepare_multiprocess_dir`), and whichever
+worker answers a scrape adds up the files of all of them. granian has no hook for a worker's
+end: a worker's live gauges (pool connections, listener health) are dropped once its process is
+gone, by the next worker that starts and by every scrape (:func:`drop_dead_processes`); its
+counters stay in the sums, as Prometheus expects of counters. Without that variable (the demo,
+the tests, the worker) a process serves its own values.
 
 ``/metrics`` is not public: it answers only a request bearing ``metrics_token``
 (``Authorization: Bearer``), and is not served at all (404) when no token is configured.
@@ -111,6 +113,7 @@ def registry() -> CollectorRegistry:
     (this process's pending updates written first)."""
     flush()
     if os.environ.get(MULTIPROC_VARIABLE):
+        drop_dead_processes()
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected)
         return collected
@@ -189,3 +192,32 @@ def prepare_multiprocess_dir(environ: dict[str, str] | None = None) -> Path:
         path = Path(tempfile.mkdtemp(prefix="monespace-metrics-"))
         environ[MULTIPROC_VARIABLE] = str(path)
     return path
+
+
+def drop_dead_processes(environ: dict[str, str] | None = None) -> list[int]:
+    """Mark dead the processes whose values are in the multiprocess directory but which no
+    longer run (``prometheus_client``'s ``mark_process_dead``: their live gauges removed, their
+    counters kept); returns their PIDs. Nothing without the directory."""
+    environ = os.environ if environ is None else environ
+    named = environ.get(MULTIPROC_VARIABLE)
+    if not named:
+        return []
+    pids = set()
+    for path in Path(named).glob("*_*.db"):
+        pid = path.stem.rsplit("_", 1)[1]
+        if pid.isdigit():
+            pids.add(int(pid))
+    dead = sorted(pid for pid in pids if not _alive(pid))
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, named)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True

@@ -171,7 +171,7 @@ class RequestGate:
                 if not chunk:
                     return bytes(data)
                 data += chunk
-        except Exception as exc:  # each server raises its own (OSError, gunicorn's errors)
+        except Exception as exc:  # each server raises its own (OSError, granian's errors)
             raise UnreadableBody() from exc
         raise BodyTooLarge()
 

@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from monespace import config, gunicorn_config
+from monespace import config, server_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -84,6 +84,9 @@ def test_the_compose_topology():
     assert services["worker"]["command"] == ["monespace", "worker"]
     for node in ("node1", "node2"):
         assert services[node]["command"][:2] == ["monespace", "serve"]
+        # Requests in flight get granian's graceful timeout before the engine kills the node.
+        grace = int(services[node]["stop_grace_period"].removesuffix("s"))
+        assert grace > server_config.GRACEFUL_TIMEOUT
         # No node starts before the schema is current, nor without Redis for the limits.
         assert services[node]["depends_on"]["db-upgrade"] == {
             "condition": "service_completed_successfully"
@@ -180,15 +183,32 @@ def test_the_nodes_are_probed_and_protected_from_disruption():
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert web["spec"]["replicas"] >= 2
     assert web["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    # Requests in flight get the graceful_timeout of monespace serve, after the preStop pause.
+    # Requests in flight get granian's graceful timeout (monespace serve), after the preStop
+    # pause.
     pause = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
-    graceful = gunicorn_config.graceful_timeout
+    graceful = server_config.GRACEFUL_TIMEOUT
     assert pod_spec(web)["terminationGracePeriodSeconds"] > pause + graceful
     budget = [doc for doc in manifests().values() if doc["kind"] == "PodDisruptionBudget"]
     assert [doc["spec"]["selector"]["matchLabels"] for doc in budget] == [labels]
     assert [doc["spec"]["minAvailable"] for doc in budget] == [1]
     service = [doc for doc in manifests().values() if doc["kind"] == "Service"]
     assert [doc["spec"]["selector"] for doc in service] == [labels]
+
+
+def test_the_docker_image_runs_the_serve_command_as_compose_and_kubernetes_do():
+    """The checks at start, the metrics directory emptied, then granian under its settings."""
+    lines = (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    [command] = [line for line in lines if line.startswith("CMD ")]
+
+    assert json.loads(command.removeprefix("CMD ")) == [
+        "monespace",
+        "serve",
+        "--host",
+        "0.0.0.0",  # noqa: S104 (in the container, behind the proxy)
+        "--port",
+        "8000",
+    ]
+    assert "gunicorn" not in "\n".join(lines)
 
 
 def test_the_schema_upgrade_is_a_job_and_the_worker_a_deployment():

@@ -61,7 +61,7 @@ class Edge:
         self.bearer: Callable[[str], str | None] | None = None
 
     def start_tracker(self) -> None:
-        # gunicorn forks its workers after create_app, and threads do not survive a fork:
+        # A server may fork its workers after create_app, and threads do not survive a fork:
         # each process starts its own epoch tracker, on its first request.
         with self.lock:
             if self.started_pid != os.getpid():

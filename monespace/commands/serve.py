@@ -2,8 +2,8 @@
 
 Demo mode runs the app in Flask's development server, in this process (one command to try it).
 Production mode checks the configuration and the schema, then replaces this process with
-gunicorn (``--workers`` processes) under the settings of :mod:`monespace.gunicorn_config`, the
-same server and settings the Docker image runs.
+granian (``--workers`` processes) under the settings of :mod:`monespace.server_config`; the
+Docker image, compose and Kubernetes run this command.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import sys
 
 import click
 
-from monespace import bootstrap, config, gunicorn_config, logs, metrics
+from monespace import bootstrap, config, logs, metrics, server_config
 from monespace.app import create_app
 from monespace.config import redact_url
-
-GUNICORN_CONFIG = "python:monespace.gunicorn_config"
 
 
 def _browsable_host(host: str) -> str:
@@ -26,32 +24,18 @@ def _browsable_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
 
 
-def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--config",
-        GUNICORN_CONFIG,
-        "--bind",
-        f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        "--workers",
-        str(workers),
-    ]
-
-
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--workers",
-    default=gunicorn_config.workers,
+    default=server_config.WORKERS,
     show_default=True,
     type=click.IntRange(min=1),
-    help="gunicorn worker processes (production mode only).",
+    help="granian worker processes (production mode only).",
 )
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the service: the demo in one process, or production under gunicorn."""
+    """Run the service: the demo in one process, or production under granian."""
     settings = config.load()
     if settings.is_demo:
         # Unless a base URL is configured, the demo's follows the address it is served on.
@@ -83,23 +67,23 @@ def _serve_demo(settings: config.Config, host: str, port: int) -> None:
 
 def observed(settings: config.Config) -> None:
     """The metrics' and logs' part of the production server: the metrics' multiprocess
-    directory and the log format, named for gunicorn's workers (whose hooks,
-    ``monespace.gunicorn_hooks``, the shipped settings name)."""
+    directory, emptied of an earlier run's files, and the log format, named for granian's
+    workers (their app factory, ``monespace.app.create_served_app``, reads both)."""
     metrics_dir = metrics.prepare_multiprocess_dir()
     os.environ["MONESPACE_LOG_FORMAT"] = settings.log_format
     click.echo(f"  metrics of the workers in {metrics_dir} ({metrics.MULTIPROC_VARIABLE})")
 
 
 def _serve_production(settings: config.Config, host: str, port: int, workers: int) -> None:
-    # Fail here, with one line, rather than in every gunicorn worker: the schema, and the
+    # Fail here, with one line, rather than in every granian worker: the schema, and the
     # upstream logins (IdP metadata, keys) built as a worker would build them.
     config.check_workers(settings, workers)
     with bootstrap.command_database(settings, check="current"):
         pass
     create_app(settings)
-    argv = gunicorn_argv(host, port, workers)
+    argv = server_config.granian_argv(host, port, workers, settings.log_format)
     observed(settings)
-    click.echo(f"Mon Espace (production) at {settings.base_url}, under gunicorn:")
+    click.echo(f"Mon Espace (production) at {settings.base_url}, under granian:")
     click.echo(f"  {shlex.join(argv)}")
     sys.stdout.flush()
     sys.stderr.flush()

@@ -224,3 +224,59 @@ def test_a_pooled_connection_whose_session_was_ended_is_replaced_unseen(
             assert in_pool and not set(in_pool) & set(ended)
     finally:
         admin.close()
+
+
+# -- slots: the threads that may use the database at once ---------------------------------
+
+
+def _in_thread(work):
+    """Run ``work`` in another thread; its result or its exception."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(work())
+        except Exception as exc:  # the outcome under test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=10)
+    return outcome[0]
+
+
+def test_a_thread_takes_one_slot_however_often_it_connects_and_gives_it_back():
+    slots = db.Slots(1, wait=0.2)
+    slots.take()
+    slots.take()  # the same thread: still one slot
+    assert isinstance(_in_thread(slots.take), db.PoolExhausted)  # none left for another
+    slots.give_back()
+    slots.give_back()  # given back once only
+    assert _in_thread(slots.take) is None  # the other thread takes it...
+    assert isinstance(_in_thread(slots.take), db.PoolExhausted)  # ...and keeps it
+
+
+def test_a_thread_waiting_for_a_slot_gives_up_at_once_when_the_database_is_silent(monkeypatch):
+    slots = db.Slots(1, wait=30)
+    slots.take()
+    monkeypatch.setattr(db.pgbounds, "silent", lambda longer_than: True)
+    started = time.monotonic()
+    assert isinstance(_in_thread(slots.take), db.DatabaseSilent)
+    assert time.monotonic() - started < 1
+    slots.give_back()
+    assert _in_thread(slots.take) is None  # a free slot is taken, silent or not
+
+
+def test_a_postgresql_pool_with_slots_lets_that_many_threads_in(database, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("slots bound PostgreSQL's pool")
+    pool = db.make_database(database_url, pool_size=5, pool_wait=1, slots=1)
+    try:
+        pool.connect()
+        pool.execute_sql("SELECT 1")
+        refused = _in_thread(pool.connect)
+        assert isinstance(refused, db.PoolExhausted)  # 503 at the edges, after the wait
+        pool.close()  # the connection, and the slot, given back
+        assert _in_thread(lambda: (pool.connect(), pool.execute_sql("SELECT 1"), pool.close()))
+    finally:
+        pool.close_all()

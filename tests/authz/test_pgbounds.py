@@ -1,37 +1,46 @@
-"""authz/pgbounds.py under gevent (the production workers, monespace/gunicorn_config.py): the
-wait callback waits through ``select.poll``, which gevent replaces, so a query waits as a
-greenlet and the worker's other connections go on; without the callback libpq blocks the whole
-worker. Each case runs in a process of its own: gevent patches the standard library for good.
+"""authz/pgbounds.py in a server's thread (the production workers, granian's, call the app from
+a few threads each: monespace/server_config.py): the wait callback waits on the socket through
+``select.poll``, without the GIL, so while a request's query waits the worker's other threads
+go on. Each case runs in a process of its own, the callback installed there or not. The
+process's record of its bounded waits says when PostgreSQL seems silent (``silent``: what
+authz.db.Slots reads to stop queueing for it).
+
+(The bounds on a database that stops answering, in that same thread: tests/flows/
+test_silent_database.py.)
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from authz import pgbounds
+
 CHECKOUT = Path(__file__).parents[2]
 SCRIPT = """
 import sys
-from gevent import monkey
-monkey.patch_all()
+import threading
 import time
-import gevent
 import psycopg2
 from authz import pgbounds
 if sys.argv[2] == "callback":
     pgbounds.install()
 conn = psycopg2.connect(sys.argv[1])
 ticks = []
-def tick():
-    while True:
-        ticks.append(time.monotonic())
-        gevent.sleep(0.05)
-ticker = gevent.spawn(tick)
-gevent.sleep(0)
-conn.cursor().execute("SELECT pg_sleep(1)")
+querying = threading.Event()
+def query():
+    querying.set()
+    conn.cursor().execute("SELECT pg_sleep(1)")
+thread = threading.Thread(target=query)
+thread.start()
+querying.wait()
+while thread.is_alive():
+    ticks.append(time.monotonic())
+    time.sleep(0.05)
 print(len(ticks) - 1)
 """
 
@@ -54,11 +63,22 @@ def postgresql_only(url: str) -> str:
     return url
 
 
-def test_a_query_waits_as_a_greenlet_under_gevent(database, database_url):
+@pytest.mark.parametrize("mode", ["callback", "none"])
+def test_a_query_waiting_in_one_thread_leaves_the_others_running(database, database_url, mode):
     url = postgresql_only(database_url)
-    assert ticks_during_a_query(url, "callback") >= 10  # 20 ticks of 50 ms in 1 s
+    assert ticks_during_a_query(url, mode) >= 10  # 20 ticks of 50 ms in 1 s
 
 
-def test_without_the_callback_a_query_blocks_the_worker(database, database_url):
-    url = postgresql_only(database_url)
-    assert ticks_during_a_query(url, "none") == 0
+def test_silent_while_a_bounded_wait_lasts_and_just_after_one_gave_up(monkeypatch):
+    monkeypatch.setattr(pgbounds, "_waiting", {})
+    monkeypatch.setattr(pgbounds, "_last_given_up", float("-inf"))
+    assert not pgbounds.silent(0.5)
+    pgbounds._waiting[1] = time.monotonic() - 0.1  # a wait that began a moment ago
+    assert not pgbounds.silent(0.5)
+    pgbounds._waiting[2] = time.monotonic() - 2  # one that has lasted two seconds
+    assert pgbounds.silent(0.5)
+    pgbounds._waiting.clear()
+    pgbounds._last_given_up = time.monotonic()  # one just gave up
+    assert pgbounds.silent(0.5)
+    pgbounds._last_given_up = time.monotonic() - 1
+    assert not pgbounds.silent(0.5)

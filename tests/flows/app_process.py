@@ -1,14 +1,15 @@
-"""One app process for the multi-process tests: the real app, plus two test-only routes.
+"""One app process for the multi-process tests: the real app, plus test-only routes.
 
 Run as ``python tests/flows/app_process.py DATABASE_URL PORT``. It serves the app built by
-``create_app`` (its own decision cache and epoch tracker, as any node) on 127.0.0.1:PORT, and
-adds routes that only this harness has: ``POST /_test/revoke/<grant_id>`` revokes a grant
-through the mandate services *in this process*, ``GET /_test/cache/...`` says whether this
-process's cache holds an answer, ``POST /_test/tokens`` issues an access and a refresh token of
-the demo client to Luc acting for Boulangerie Démo SA (as a login would), ``POST
-/_test/logout`` ends the login session an access token came from (``logout.notify``, as a
-logout does), ``GET /_test/records`` counts the answers this process gave from the token
-records it keeps, and ``GET /_test/ready`` answers once the epoch tracker is healthy.
+``create_app`` (its own decision cache and epoch tracker, as any node) on 127.0.0.1:PORT (0: a
+free one, printed on its ``ready PORT`` line), and adds routes that only this harness has:
+``POST /_test/revoke/<grant_id>`` revokes a grant through the mandate services *in this
+process*, ``GET /_test/cache/...`` says whether this process's cache holds an answer,
+``POST /_test/tokens`` issues an access and a refresh token of the demo client to Luc acting
+for Boulangerie Démo SA (as a login would), ``POST /_test/logout`` ends the login session an
+access token came from (``logout.notify``, as a logout does), ``GET /_test/records`` counts
+the answers this process gave from the token records it keeps, and ``GET /_test/ready``
+answers once the epoch tracker is healthy.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ def main(database_url: str, port: int) -> None:
         point.tracker.start()
         return jsonify(healthy=point.tracker.healthy), (200 if point.tracker.healthy else 503)
 
+    # Port 0: the system picks a free one, said on the ready line (a port chosen by the
+    # parent could be taken before this process binds it).
     server = make_server("127.0.0.1", port, app, threaded=True)
-    print("ready", flush=True)
+    print("ready", server.server_port, flush=True)
     server.serve_forever()
 
 

@@ -5,7 +5,7 @@ nodes; yields their ports once each one's epoch tracker is healthy. ``two_metere
 the same, sharing a metrics directory.
 
 ``installation``: the deployment's topology as processes (``installation.py``): two nodes
-under gunicorn and the worker.
+under granian and the worker.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def two_processes(database, database_url):
 @pytest.fixture
 def two_metered_processes(database, database_url, tmp_path):
     """Two app processes sharing one metrics directory (prometheus_client's multiprocess
-    mode, as gunicorn's workers under `monespace serve`), /metrics open to
+    mode, as granian's workers under `monespace serve`), /metrics open to
     ``tests.scrape.TOKEN``; yields (ports, processes, the directory)."""
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
@@ -50,9 +50,8 @@ def _two_processes(database, database_url, env: dict, processes: list | None = N
     ports = []
     try:
         for _ in range(2):
-            port = free_port()
             process = subprocess.Popen(
-                [sys.executable, str(HARNESS), database_url, str(port)],
+                [sys.executable, str(HARNESS), database_url, "0"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -60,9 +59,10 @@ def _two_processes(database, database_url, env: dict, processes: list | None = N
                 env={**os.environ, "PYTHONPATH": str(HARNESS.parents[2]), **env},
             )
             processes.append(process)
-            ports.append(port)
         for process in processes:
-            assert process.stdout.readline().strip() == "ready", process.stderr.read()
+            ready, _, port = process.stdout.readline().strip().partition(" ")
+            assert ready == "ready" and port.isdigit(), process.stderr.read()
+            ports.append(int(port))
         for port in ports:
             deadline = time.monotonic() + 10
             while call(port, "GET", "/_test/ready")[0] != 200:

@@ -1,7 +1,7 @@
 """The compose topology without containers: how tests/flows/test_two_nodes.py starts it.
 
 Each part is the real command the deployment runs (deploy/compose.yaml): ``monespace serve``
-in production mode (gunicorn) for each node, ``monespace worker`` for the periodic jobs, all
+in production mode (granian) for each node, ``monespace worker`` for the periodic jobs, all
 on one PostgreSQL database, the secrets read from a directory of files
 (``MONESPACE_SECRETS_DIR``) as the containers read theirs. The ``installation`` fixture
 (tests/flows/conftest.py) starts it.
@@ -102,6 +102,6 @@ class Node:
 
 
 def serve(port: int, environ: dict[str, str]) -> Node:
-    """``monespace serve`` (gunicorn, one worker process: two nodes on two cores)."""
+    """``monespace serve`` (granian, one worker process: two nodes on two cores)."""
     args = ("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1")
     return Node(port, monespace(*args, environ=environ))

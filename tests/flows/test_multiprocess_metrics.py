@@ -1,14 +1,13 @@
 """Metrics across processes: two app processes sharing one metrics directory (the multiprocess
-mode `monespace serve` gives gunicorn's workers) show the same totals whichever is scraped,
-and a process that ended leaves the counters' sums but not the live gauges."""
+mode `monespace serve` gives granian's workers) show the same totals whichever is scraped,
+and a process that ended leaves the counters' sums but not the live gauges: with no hook of
+the server called, the scrape itself drops the gauges of processes that no longer run."""
 
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 from authz.metrics import FLUSH_SECONDS
-from monespace import gunicorn_hooks
 from tests.flows.app_processes import BOULANGERIE, call, luc_may_act
 from tests.scrape import scrape, value
 
@@ -35,7 +34,7 @@ def emma_may_act(port: int) -> bool:
     return body["decision"]
 
 
-def test_every_process_shows_the_sum_of_all(two_metered_processes, monkeypatch):
+def test_every_process_shows_the_sum_of_all(two_metered_processes):
     (first, second), processes, metrics_dir = two_metered_processes
     assert luc_may_act(first) and luc_may_act(first)
     assert not emma_may_act(second)
@@ -54,12 +53,12 @@ def test_every_process_shows_the_sum_of_all(two_metered_processes, monkeypatch):
     pids = {int(path.stem.rsplit("_", 1)[1]) for path in metrics_dir.glob("counter_*.db")}
     assert {p.pid for p in processes} <= pids
 
-    # The second process ends; gunicorn's child_exit hook marks it dead.
-    processes[1].terminate()
+    # The second process ends, as a worker killed; nobody tells the first.
+    processes[1].kill()
     processes[1].wait(timeout=10)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-    gunicorn_hooks.child_exit(None, SimpleNamespace(pid=processes[1].pid))
+    assert list(metrics_dir.glob(f"gauge_live*_{processes[1].pid}.db"))
     samples = scrape(url(first))
+    assert not list(metrics_dir.glob(f"gauge_live*_{processes[1].pid}.db"))
     # Counters keep what the dead process counted; live gauges count the living only.
     assert value(samples, "monespace_decisions_total", decision="deny", cache="miss") == 1
     assert value(samples, "monespace_db_pool_max_connections") == 32

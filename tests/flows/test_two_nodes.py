@@ -1,7 +1,7 @@
 """The deployment's topology without containers: two nodes and the worker on one PostgreSQL.
 
 What deploy/compose.yaml and deploy/kubernetes/ run, started as the processes they start
-(``monespace serve`` under gunicorn, ``monespace worker``), in production mode with the
+(``monespace serve`` under granian, ``monespace worker``), in production mode with the
 secrets in files: a decision through either node, a token from one introspected at the other,
 a revocation through one seen by the other, the worker's health; then a node stopped as an
 orchestrator stops it (SIGTERM) finishes the request in flight and exits 0 while the other

@@ -10,7 +10,7 @@ from authz import db
 from authz.models import Person
 from monespace import bootstrap
 
-# Each process waits at a barrier file, then builds the app: as gunicorn's workers do, each
+# Each process waits at a barrier file, then builds the app: as a server's workers do, each
 # calling create_app() at start-up.
 STARTER = textwrap.dedent(
     """

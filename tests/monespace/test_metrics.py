@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -174,3 +177,28 @@ def test_an_unknown_path_adds_no_label_value(metered):
     }
     unmatched = {"endpoint": metrics.UNMATCHED, "status": "404"}
     assert value(after, REQUESTS, **unmatched) - value(before, REQUESTS, **unmatched) == 3
+
+
+# -- the multiprocess directory: the live gauges of processes that are gone -----------------
+
+
+def test_the_live_gauges_of_a_dead_process_are_dropped_its_counters_kept(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    files = [
+        f"gauge_livesum_{gone.pid}.db",
+        f"counter_{gone.pid}.db",
+        f"gauge_livesum_{os.getpid()}.db",  # this process: alive
+        "gauge_livesum_notapid.db",
+    ]
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+
+    dead = metrics.drop_dead_processes({metrics.MULTIPROC_VARIABLE: str(tmp_path)})
+
+    assert dead == [gone.pid]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files[1:])
+
+
+def test_without_a_multiprocess_directory_nothing_is_dropped(tmp_path):
+    assert metrics.drop_dead_processes({}) == []

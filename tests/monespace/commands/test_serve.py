@@ -1,13 +1,15 @@
 """monespace/commands/serve.py: the production node keeps answering while slow and idle clients
-hold connections open (gunicorn under monespace/gunicorn_config.py); its metrics and logs.
+hold connections open (granian under monespace/server_config.py); its metrics and logs.
 
 Slow clients send a request's header lines one every two seconds and never finish; idle
 clients open a connection and send nothing, or keep an answered connection alive. Meanwhile
 ``/healthz`` and a decision are asked again and again on new connections: each answers 200
-within a second. (Under gunicorn's sync workers, two such slow clients silence a node.)
+within a second. (Under gunicorn's sync workers, two such slow clients silenced a node; under
+granian's default "auto" HTTP mode, idle connections that send nothing are never closed, and
+with a small backpressure a few of them silence a worker.)
 
 Production refuses rate-limit counters kept per process (``memory://``) in more than one
-worker, whether ``monespace serve`` or gunicorn itself (the Docker image) starts it.
+worker, whether ``monespace serve`` or granian itself, started by hand, starts it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from authz.metrics import FLUSH_SECONDS
-from monespace import config, demo
-from monespace.commands.serve import GUNICORN_CONFIG, gunicorn_argv, observed
+from monespace import config, demo, server_config
+from monespace.commands.serve import observed
 from tests import scrape
 from tests.flows.app_processes import free_port
 
@@ -58,23 +60,23 @@ def decision(bce: str) -> str:
 ALLOWED, REFUSED = decision("0123456749"), decision("0403170701")  # his, and another's
 
 
-def test_production_runs_gunicorn_under_the_shipped_settings():
-    argv = gunicorn_argv("0.0.0.0", 8000, 3)  # noqa: S104
-    assert argv[1:] == [
-        "-m",
-        "gunicorn",
-        "--config",
-        "python:monespace.gunicorn_config",
-        "--bind",
-        "0.0.0.0:8000",
-        "--workers",
-        "3",
-    ]
-    assert gunicorn_argv("::", 8000, 1)[6] == "[::]:8000"
+def test_production_runs_granian_under_the_shipped_settings():
+    argv = server_config.granian_argv("0.0.0.0", 8000, 3)  # noqa: S104
+    assert argv[1:3] == ["-m", "granian"]
+    assert argv[-2:] == ["--factory", "monespace.app:create_served_app"]
+    options = {name: argv[argv.index(name) + 1] for name in argv if name.startswith("--")}
+    assert options["--interface"] == "wsgi"
+    assert options["--http"] == "1"
+    assert options["--host"] == "0.0.0.0"  # noqa: S104
+    assert (options["--port"], options["--workers"]) == ("8000", "3")
+    assert options["--workers-kill-timeout"] == str(server_config.GRACEFUL_TIMEOUT)
+    assert "--respawn-failed-workers" in argv
+    assert argv[argv.index("--log-config") + 1] == str(server_config.LOG_CONFIG)
+    assert "--log-config" not in server_config.granian_argv("::", 8000, 1, "text")
 
 
-def timed_request(port: int, method: str, path: str, body: str | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def timed_request(port: int, method: str, path: str, body: str | None = None, timeout: float = 5):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     started = time.monotonic()
     try:
         headers = {"Authorization": AUTH, "Content-Type": "application/json"} if body else {}
@@ -181,31 +183,81 @@ def test_serve_refuses_per_process_counters_in_two_workers(database, database_ur
 
     assert refused.returncode == 1
     assert refused.stderr.strip().startswith("error: rate_limit_storage: memory://")
-    assert "2 workers" in refused.stderr and "gunicorn" not in refused.stdout
+    assert "2 workers" in refused.stderr and "granian" not in refused.stdout
 
 
-def test_gunicorn_started_directly_refuses_them_too(database, database_url, tmp_path):
-    """As the Docker image starts it: gunicorn with the shipped settings, no serve command."""
+def granian_directly(*options: str) -> list[str]:
+    """granian started by hand on the service's factory, not by ``monespace serve``."""
+    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1"]
+    command += ["--port", str(free_port()), "--log-config", str(server_config.LOG_CONFIG)]
+    return [*command, *options, "--factory", server_config.APP]
+
+
+def error_lines(stderr: str) -> list[dict]:
+    """The log's JSON lines whose message is a refusal (one a worker: each refuses alike)."""
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["message"].startswith("error: ")]
+
+
+@pytest.mark.parametrize(
+    ("options", "environ"),
+    [(("--workers", "2"), {}), ((), {"GRANIAN_WORKERS": "2"})],
+    ids=["option", "environment"],
+)
+def test_granian_started_directly_refuses_them_too(
+    database, database_url, tmp_path, options, environ
+):
+    """granian by hand, its workers named on its command line or in its environment: each
+    worker reads the count granian read, and refuses to start."""
     if not database_url.startswith("postgresql"):
         pytest.skip("production mode runs on PostgreSQL")
-    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
-    command += ["--bind", f"127.0.0.1:{free_port()}", "--workers", "2"]
+    command = granian_directly(*options)
 
-    refused = run_refused(command, production_env(database_url, tmp_path))
+    refused = run_refused(command, production_env(database_url, tmp_path, **environ))
+
+    assert refused.returncode == 1
+    errors = error_lines(refused.stderr)
+    assert errors and all(
+        e["message"].startswith("error: rate_limit_storage: memory:// counts in each process")
+        and "2 workers" in e["message"]
+        for e in errors
+    )
+    assert "Traceback" not in refused.stderr
+
+
+def test_granian_started_directly_serves_one_worker_with_such_counters(
+    database, database_url, tmp_path
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("production mode runs on PostgreSQL")
+    command = granian_directly("--workers", "1")
+    port = int(command[command.index("--port") + 1])
+    env = production_env(database_url, tmp_path)
+    with (tmp_path / "granian.log").open("w") as log:
+        node = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while timed_request(port, "GET", "/healthz")[0] != 200:
+            assert node.poll() is None, (tmp_path / "granian.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(timeout=40) == 0
+    assert not error_lines((tmp_path / "granian.log").read_text())
+
+
+def test_granian_started_directly_refuses_an_unreachable_redis(database, database_url, tmp_path):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("production mode runs on PostgreSQL")
     shared = production_env(
         database_url,
         tmp_path,
         MONESPACE_RATE_LIMIT_STORAGE="redis://127.0.0.1:1/0",  # shared, but no Redis there
     )
-    no_redis = run_refused(command, shared)
+    no_redis = run_refused(granian_directly("--workers", "2"), shared)
 
-    # gunicorn halts with 3 (a worker failed to boot); when the second worker's exit is reaped
-    # while the arbiter is already stopping, its SIGCHLD handler raises the halt again,
-    # uncaught, and the status is 1 (gunicorn's own race). Either way the node does not start,
-    # and the log says why in one line.
-    assert refused.returncode in (1, 3)
-    assert "error: rate_limit_storage: memory:// counts in each process" in refused.stderr
-    assert no_redis.returncode in (1, 3)
+    assert no_redis.returncode == 1
     assert "rate_limit_storage: redis://127.0.0.1:1/0: the server does not answer" in (
         no_redis.stderr
     )
@@ -255,11 +307,11 @@ def test_without_a_directory_named_a_new_one_is_made(tmp_path, monkeypatch):
     os.rmdir(made)
 
 
-def test_production_serves_one_metrics_view_of_two_gunicorn_workers(
+def test_production_serves_one_metrics_view_of_two_granian_workers(
     database, database_url, tmp_path
 ):
-    """`monespace serve` in production: gunicorn with two workers; whichever answers a scrape
-    shows both workers' requests; the log lines are JSON, gunicorn's too."""
+    """`monespace serve` in production: granian with two workers; whichever answers a scrape
+    shows both workers' requests; the log lines are JSON, granian's too."""
     demo.seed()
     database.close()
     port = free_port()
@@ -314,7 +366,7 @@ def test_production_serves_one_metrics_view_of_two_gunicorn_workers(
         process.wait(timeout=30)
     output = (tmp_path / "serve.log").read_text().splitlines()
     lines = [json.loads(line) for line in output if line.startswith("{")]
-    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    assert any(line["logger"] == "_granian" for line in lines)  # granian's own lines
     assert all(set(line) >= {"time", "level", "logger", "message", "request_id"} for line in lines)
 
 
@@ -340,24 +392,85 @@ def test_serve_refuses_a_secret_key_that_reads_none_of_the_signing_keys(
     assert {row.kid for row in SigningKey.select()} == before
 
 
-def test_gunicorn_started_directly_refuses_such_a_secret_key_in_one_line(
+def test_granian_under_the_shipped_settings_refuses_such_a_secret_key_in_one_line(
     database, database_url, tmp_path
 ):
-    """As the Docker image starts it: the refusal is one error line, not a traceback."""
+    """granian started by hand with the shipped settings (respawn of failed workers among
+    them): the worker's refusal is one JSON error line, not a traceback; the worker started
+    again refuses alike at once, and granian stops (its crash loop check) with status 1."""
     if not database_url.startswith("postgresql"):
         pytest.skip("production mode runs on PostgreSQL")
     from idp_bridge.oidc.keys import KeyStore
 
     KeyStore("k" * 40).ensure()
-    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
-    command += ["--bind", f"127.0.0.1:{free_port()}", "--workers", "1"]
+    command = server_config.granian_argv("127.0.0.1", free_port(), 1)
     env = production_env(database_url, tmp_path, MONESPACE_SECRET_KEY="w" * 40)
 
     refused = run_refused(command, env)
 
-    assert refused.returncode == 3  # gunicorn: a worker failed to boot
-    errors = [line for line in refused.stderr.splitlines() if "error: " in line]
-    assert len(errors) == 1  # a JSON line of the log, as every line in production
-    assert json.loads(errors[0])["message"].startswith("error: signing key ")
-    assert "Set MONESPACE_SECRET_KEY back to that key" in errors[0]
+    assert refused.returncode == 1
+    errors = error_lines(refused.stderr)
+    assert 1 <= len(errors) <= 2  # the worker, and the one started in its place
+    assert all(e["message"] == errors[0]["message"] for e in errors)
+    assert errors[0]["message"].startswith("error: signing key ")
+    assert "Set MONESPACE_SECRET_KEY back to that key" in errors[0]["message"]
     assert "Traceback" not in refused.stderr
+
+
+# -- a frozen database, under the server's threads ------------------------------------------
+
+# Every answer within this (the client waits longer): 2 x THREADS requests at once, each
+# bounded (1 s to connect, 1 s + 1 s a statement), their new connections opened one at a time
+# (peewee's pool opens them under its lock), a thread each, THREADS at a time.
+FROZEN_ALL_WITHIN = 30
+
+
+def test_a_frozen_database_holds_the_threads_no_longer_than_its_bounds(start_node, database_url):
+    """One worker (server_config.THREADS threads), a database that stops answering (a proxy
+    that forwards nothing), twice as many uncached decisions at once as there are threads:
+    each is a 503, none hangs; /healthz, sent after them, answers within a second: one
+    thread is never given to the database (authz.db.Slots), and the decisions queued for a
+    slot give up as soon as the database has been silent for half a second. The node heals
+    on thaw."""
+    from urllib.parse import urlparse, urlunparse
+
+    from tests.tcp_proxy import FreezableProxy
+
+    url = urlparse(database_url)
+    proxy = FreezableProxy((url.hostname or "127.0.0.1", url.port or 5432))
+    proxied = urlunparse(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
+    bounds = {
+        "MONESPACE_DATABASE_CONNECT_TIMEOUT": "1",
+        "MONESPACE_DATABASE_STATEMENT_TIMEOUT": "1",
+        "MONESPACE_DECISION_CACHE_SIZE": "0",  # every decision asks the database
+    }
+    try:
+        with start_node(proxied, 1, **bounds) as port:
+            assert timed_request(port, "POST", "/access/v1/evaluation", ALLOWED)[0] == 200
+            proxy.freeze()
+            answers: list = []
+            asking = [
+                threading.Thread(
+                    target=lambda: answers.append(
+                        timed_request(port, "POST", "/access/v1/evaluation", ALLOWED, 40)
+                    )
+                )
+                for _ in range(2 * server_config.THREADS)
+            ]
+            for thread in asking:
+                thread.start()
+            time.sleep(0.2)
+            health = timed_request(port, "GET", "/healthz", timeout=40)
+            for thread in asking:
+                thread.join(timeout=30)
+            proxy.thaw()
+            healed = timed_request(port, "POST", "/access/v1/evaluation", ALLOWED)
+    finally:
+        proxy.thaw()
+        proxy.close()
+
+    assert len(answers) == 2 * server_config.THREADS
+    assert all(status == 503 for status, _body, _took in answers), answers
+    assert max(took for _s, _b, took in answers) < FROZEN_ALL_WITHIN
+    assert health[0] == 200 and health[2] < 1.0, health
+    assert healed[0] == 200
