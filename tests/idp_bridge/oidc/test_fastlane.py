@@ -374,6 +374,17 @@ def one_each(browser: Browser, lane, pairs_fast, pairs_route, auth: dict):
         lane.answering = True
 
 
+def refresh_each(browser: Browser, lane, tokens_fast: dict, tokens_route: dict, auth: dict):
+    """:func:`one_each` for two refreshes: each lane presents its own grant's refresh token."""
+    return one_each(
+        browser,
+        lane,
+        refresh_grant(tokens_fast["refresh_token"]),
+        refresh_grant(tokens_route["refresh_token"]),
+        auth,
+    )
+
+
 def comparable(answer):
     """A token answer without what differs between two grants: the tokens and its length."""
     status, headers, body = answer
@@ -403,24 +414,12 @@ def test_code_redemption_and_refresh_get_the_routes_answers_without_flask(
 
     # Refresh tokens rotated, by each lane; then presented again: the grant revoked.
     dispatched.clear()
-    fast, route = one_each(
-        browser,
-        fast_lane,
-        refresh_grant(tokens_a["refresh_token"]),
-        refresh_grant(tokens_b["refresh_token"]),
-        auth,
-    )
+    fast, route = refresh_each(browser, fast_lane, tokens_a, tokens_b, auth)
     assert comparable(fast) == comparable(route) and fast[0] == "200 OK"
     assert dispatched == ["/token"]
     rotated_a = json.loads(fast[2])
     assert same(browser, fast_lane, "GET", "/userinfo", bearer(rotated_a))[0] == "200 OK"
-    fast, route = one_each(
-        browser,
-        fast_lane,
-        refresh_grant(tokens_a["refresh_token"]),
-        refresh_grant(tokens_b["refresh_token"]),
-        auth,
-    )
+    fast, route = refresh_each(browser, fast_lane, tokens_a, tokens_b, auth)
     assert fast == route and fast[0] == "400 BAD REQUEST"
     assert json.loads(fast[2])["error"] == "invalid_grant"
     assert same(browser, fast_lane, "GET", "/userinfo", bearer(rotated_a))[0] == "401 UNAUTHORIZED"
@@ -532,13 +531,7 @@ def test_a_representation_no_longer_allowed_is_refused_by_both(
     grant = RoleGrant.get((RoleGrant.person == luc) & RoleGrant.ended_at.is_null())
     revoke_role(Caller.for_person(grant.enterprise.gap_designations[0].person), grant.id)
     dispatched.clear()
-    fast, route = one_each(
-        browser,
-        fast_lane,
-        refresh_grant(first["refresh_token"]),
-        refresh_grant(second["refresh_token"]),
-        auth,
-    )
+    fast, route = refresh_each(browser, fast_lane, first, second, auth)
     assert fast == route and fast[0] == "400 BAD REQUEST"
     assert b"no longer act for this enterprise" in fast[2]
     assert dispatched == ["/token"]
