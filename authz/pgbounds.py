@@ -32,9 +32,11 @@ MARGIN_SECONDS = 1.0
 
 _STATEMENT_TIMEOUT = re.compile(r"statement_timeout\s*=\s*(\d+)")
 _install_lock = threading.Lock()
-# The bounded waits in progress (thread ident -> when the wait began) and when one last gave
-# up: what :func:`silent` reads, so other threads can stop queueing for a silent database.
+# The bounded waits in progress (thread ident -> when the wait began), when one last ended with
+# an answer and when one last gave up: what :func:`silent` reads, so other threads can stop
+# queueing for a silent database.
 _waiting: dict[int, float] = {}
+_last_answered = float("-inf")
 _last_given_up = float("-inf")
 
 
@@ -87,6 +89,8 @@ def wait(conn) -> None:
     _waiting[thread] = started
     try:
         _poll_until(conn, started + bound, bound)
+        global _last_answered
+        _last_answered = time.monotonic()
     except DatabaseTimeout:
         global _last_given_up
         _last_given_up = time.monotonic()
@@ -96,11 +100,15 @@ def wait(conn) -> None:
 
 
 def silent(longer_than: float) -> bool:
-    """Whether PostgreSQL seems silent to this process: a bounded wait has lasted more than
-    ``longer_than`` seconds, or one gave up less than ``longer_than`` seconds ago."""
+    """Whether PostgreSQL seems silent to this process: a bounded wait gave up less than
+    ``longer_than`` seconds ago, or one has lasted more than ``longer_than`` seconds while no
+    other got an answer in that time. One slow statement is not silence while others are
+    answered."""
     now = time.monotonic()
     if now - _last_given_up < longer_than:
         return True
+    if now - _last_answered <= longer_than:
+        return False
     return any(now - started > longer_than for started in list(_waiting.values()))
 
 
