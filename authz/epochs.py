@@ -20,11 +20,11 @@ by the others:
   when it moved: no delay at all, for about 4 microseconds.
 
 The same listener carries *revocations*: a write that ends the validity of something other
-processes may keep (the OpenID provider's token records) calls :func:`revoked` in its
-transaction; at commit, every process's trackers move their ``revocations`` count (this
-process at once, the others on ``NOTIFY monespace_revocation``; on SQLite, any commit moves
-it). A cache of such things drops its entries when the count moves, and is not used while the
-tracker is unhealthy.
+processes may keep (the OpenID provider's token records, a person's claims; :mod:`authz.kept`)
+calls :func:`revoked` in its transaction; at commit, every process's trackers move their
+``revocations`` count (this process at once, the others on ``NOTIFY monespace_revocation``; on
+SQLite, any commit moves it). A cache of such things drops its entries when the count moves,
+and is not used while the tracker is unhealthy.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ The sources: a login (the upstream's identity, ``idp_bridge.sessions``), a manda
 naming someone never seen (a GAP designated or a role granted by NRN), the BCE registry import
 (its representatives, a batch at a time) and the demo seed. What a source does not say (a
 field left ``None``) is kept as it is; no other module writes Person rows.
+
+Every change to a recorded person announces itself at commit (:func:`authz.epochs.revoked`):
+the processes that keep persons' claims (the OpenID provider's introspection and userinfo,
+:mod:`authz.kept`) drop what they keep. A creation needs no announcement: an absence is never
+kept.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, fields
 
 from peewee import IntegrityError
 
-from authz import audit, db
+from authz import audit, db, epochs
 from authz.languages import LANGUAGES
 from authz.models import Person
 from authz.tables import RowByKey, utcnow
@@ -81,6 +86,7 @@ def record_person(
                     setattr(person, name, wanted[name])
                 person.updated_at = utcnow()
                 person.save(only=[*(getattr(Person, name) for name in changed), Person.updated_at])
+                epochs.revoked()
                 _audit(actor, "person.update", data.nrn, policy_version, ip, fields=changed)
         return person, False
 
@@ -116,6 +122,8 @@ def record_persons(
             setattr(person, name, value)
         changed.add(nrn)
         events.append(_event(actor, "person.update", nrn, policy_version, fields=sorted(changes)))
+    if changed:
+        epochs.revoked()
     audit.record_many(events)
     return persons, changed
 

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from authz.clients import ClientCache, RegisteredClient
 from authz.espaces import ActingFor, acting_for
+from authz.kept import KeptUntilRevoked
 from idp_bridge.oidc import claims
 from idp_bridge.oidc.client_auth import ClientAuthenticator
 from idp_bridge.oidc.errors import OAuthError
@@ -47,6 +48,9 @@ BACKCHANNEL_TIMEOUT = 5.0  # seconds a client's back-channel logout endpoint may
 # is kept: a client disabled, or its secret rotated, on another node is refused here within
 # them (a change made through this process, at once).
 CLIENT_CACHE_SECONDS = 0.5
+# Persons whose claims a process keeps for introspection and userinfo (a few hundred bytes
+# each: some 10 MB at most).
+PERSONS_KEPT = 20_000
 LOA_RANK = {"http://eidas.europa.eu/LoA/substantial": 1, "http://eidas.europa.eu/LoA/high": 2}
 # Stashed in the authentication request pyop stores with the code and the access token, so the
 # token and userinfo endpoints know how the person logged in and which enterprise they chose.
@@ -97,6 +101,10 @@ class Edge:
         # The token and subject records introspection and userinfo read, kept until a
         # removal is announced to the epoch tracker (none kept without a tracker).
         self.records = RecordCache(self.revocation_tracker)
+        # The persons' claims they answer with, kept until a person's change is announced.
+        self.persons: KeptUntilRevoked[dict[str, Any]] = KeptUntilRevoked(
+            self.revocation_tracker, PERSONS_KEPT
+        )
 
     def revocation_tracker(self) -> Any:
         """The decision point's epoch tracker, started in this process; None without one."""
@@ -136,7 +144,7 @@ class Edge:
                     refresh_token_lifetime=REFRESH_TOKEN_TTL,
                     grant_deadline=session_end,
                 )
-                self._provider = OpenIdProvider(self.issuer, self.keys, state)
+                self._provider = OpenIdProvider(self.issuer, self.keys, state, self.persons)
             return self._provider
 
 

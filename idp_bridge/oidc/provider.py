@@ -50,7 +50,7 @@ from idp_bridge.oidc.keys import KeyStore
 from idp_bridge.oidc.models import ProviderState
 
 if TYPE_CHECKING:
-    pass
+    from authz.kept import KeptUntilRevoked
 
 ID_TOKEN_LIFETIME = 300  # seconds
 # Scopes beyond openid and profile, and the claims each one releases (Core 5.4).
@@ -219,34 +219,51 @@ def person_known(person: Any) -> Iterator[None]:
 
 
 class PersonClaims(Mapping):
-    """A person's standard claims (Core 5.1) by NRN, the provider's local user id."""
+    """A person's standard claims (Core 5.1) by NRN, the provider's local user id; kept by
+    ``kept`` when given (until a person's change is announced: :mod:`authz.persons`)."""
+
+    def __init__(self, kept: KeptUntilRevoked[dict[str, Any]] | None = None):
+        self._kept = kept
 
     def __getitem__(self, nrn: str) -> dict[str, Any]:
         known = _known_person.get()
         if known is not None and isinstance(nrn, str) and known.nrn == nrn:
-            person = known
+            claims = _claims(known)
         else:
-            with db.connection():
-                person = find_person(nrn) if isinstance(nrn, str) else None
-        if person is None:
+            claims = self._claims(nrn)
+        if claims is None:
             raise KeyError(nrn)
-        return {
-            "given_name": person.given_name,
-            "family_name": person.family_name,
-            "name": person.display_name,
-            "locale": person.language,
-            "nrn": person.nrn,
-        }
+        return dict(claims)
 
     def __contains__(self, nrn: object) -> bool:
-        with db.connection():
-            return isinstance(nrn, str) and find_person(nrn) is not None
+        return self._claims(nrn) is not None
+
+    def _claims(self, nrn: object) -> dict[str, Any] | None:
+        if not isinstance(nrn, str):
+            return None
+
+        def read() -> dict[str, Any] | None:
+            with db.connection():
+                person = find_person(nrn)
+            return None if person is None else _claims(person)
+
+        return read() if self._kept is None else self._kept.read(("person", nrn), read)
 
     def __iter__(self) -> Iterator[str]:
         raise TypeError("persons are looked up by NRN, never listed")
 
     def __len__(self) -> int:
         raise TypeError("persons are looked up by NRN, never counted")
+
+
+def _claims(person: Any) -> dict[str, Any]:
+    return {
+        "given_name": person.given_name,
+        "family_name": person.family_name,
+        "name": person.display_name,
+        "locale": person.language,
+        "nrn": person.nrn,
+    }
 
 
 class SubjectIdentifiers(SubjectIdentifierFactory):
@@ -355,7 +372,13 @@ class SigningProvider(Provider):
 class OpenIdProvider:
     """The provider of one app: pyop's ``Provider``, its state and its keys."""
 
-    def __init__(self, issuer: str, keys: KeyStore, authz_state: Any):
+    def __init__(
+        self,
+        issuer: str,
+        keys: KeyStore,
+        authz_state: Any,
+        persons: KeptUntilRevoked[dict[str, Any]] | None = None,
+    ):
         self.issuer = issuer
         self.keys = keys
         self._lock = threading.Lock()
@@ -373,7 +396,7 @@ class OpenIdProvider:
             configuration_information=checked,
             authz_state=authz_state,
             clients=ClientDirectory(),
-            userinfo=Userinfo(PersonClaims()),
+            userinfo=Userinfo(PersonClaims(persons)),
             id_token_lifetime=ID_TOKEN_LIFETIME,
             extra_scopes=EXTRA_SCOPES,
         )

@@ -28,10 +28,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
-from cachetools import LRUCache
-
 from authz import db
 from authz.epochs import EpochTracker
+from authz.kept import KeptUntilRevoked
 from idp_bridge.oidc.models import ProviderState
 from idp_bridge.oidc.storage import DatabaseStorage
 
@@ -45,62 +44,14 @@ _lock = threading.Lock()
 Rows = tuple[tuple[str, str, float | None], ...]  # (collection, JSON text, expiry or None)
 
 
-class RecordCache:
-    """Records of ``write_once`` collections, kept until a removal is announced.
-
-    ``tracker``: the process's epoch tracker (started), or None (nothing is kept). At most
-    ``maxsize`` entries, the least recently used dropped first.
-    """
+class RecordCache(KeptUntilRevoked[Rows]):
+    """Records of ``write_once`` collections, kept until a removal is announced
+    (:class:`authz.kept.KeptUntilRevoked`); at most ``maxsize`` entries."""
 
     def __init__(
         self, tracker: Callable[[], EpochTracker | None], maxsize: int = RECORDS_KEPT
     ) -> None:
-        self._tracker = tracker
-        self._entries: LRUCache = LRUCache(maxsize=maxsize)
-        self._lock = threading.Lock()
-        self._revocations: int | None = None  # the tracker's count the entries were read at
-        self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def maxsize(self) -> int:
-        return int(self._entries.maxsize)
-
-    def read(self, key: tuple, now: float, fetch: Callable[[], Rows]) -> Rows:
-        """The rows kept under ``key`` if none has expired at ``now``, else ``fetch()``'s
-        (kept if any, and if no removal was announced meanwhile)."""
-        tracker = self._tracker()
-        if tracker is None:
-            return fetch()
-        tracker.refresh()  # SQLite: another connection's commit moves the count
-        if not tracker.healthy:
-            return fetch()
-        count = tracker.revocations
-        with self._lock:
-            if count != self._revocations:
-                self._entries.clear()
-                self._revocations = count
-            rows = self._entries.get(key)
-        if rows is not None and all(expiry is None or expiry > now for _c, _t, expiry in rows):
-            self.hits += 1
-            return rows
-        self.misses += 1
-        rows = fetch()
-        if rows:
-            # A removal committed while the rows were read moved the count (at once here, on
-            # SQLite at this refresh, elsewhere when its notification arrives, and then these
-            # entries go with the others): rows read before it are not kept.
-            tracker.refresh()
-            with self._lock:
-                if tracker.healthy and tracker.revocations == count == self._revocations:
-                    self._entries[key] = rows
-        return rows
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        super().__init__(tracker, maxsize)
 
 
 def read_token(
@@ -126,7 +77,14 @@ def read_token(
         return tuple((collection, text, _unix(expiry)) for collection, text, expiry in rows)
 
     if cache is not None and all(storage.write_once for storage in storages):
-        rows = cache.read((collections, key), now, fetch)
+        rows = (
+            cache.read(
+                (collections, key),
+                lambda: fetch() or None,
+                lambda kept: all(expiry is None or expiry > now for _c, _t, expiry in kept),
+            )
+            or ()
+        )
     else:
         rows = fetch()
     return {collection: json.loads(text) for collection, text, _expiry in rows}

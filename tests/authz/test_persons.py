@@ -11,6 +11,7 @@ import pytest
 
 from authz import audit
 from authz.engine import get_engine
+from authz.epochs import tracker_for
 from authz.models import AuditEvent, Person
 from authz.persons import PersonData, record_person, record_persons
 from tests.authz.services import make_nrn
@@ -99,6 +100,28 @@ def test_a_batch_creates_renames_and_keeps(database):
         ("person.update", ANNE, {"fields": ["family_name"]}),
     ]
     assert audit.verify().ok
+
+
+def test_a_change_is_announced_to_the_processes_that_keep_persons(database, database_url):
+    """authz.kept: a process keeping a person's claims drops them when a change commits; a
+    creation or a record that changes nothing is not announced (absences are never kept)."""
+    tracker = tracker_for(database_url)  # this process's tracker, counting revocations
+    try:
+        record(PersonData(ANNE, "Anne", "Dupont"))
+        record(PersonData(ANNE, "Anne", "Dupont"))
+        record_persons([PersonData(BOB, "Bob")], actor="operator:test", policy_version="v1")
+        record_persons([PersonData(BOB, "Bob")], actor="operator:test", policy_version="v1")
+        assert tracker.revocations == 0
+        record(PersonData(ANNE, "Anne", "Lambert"))
+        assert tracker.revocations == 1
+        record_persons(
+            [PersonData(BOB, "Robert"), PersonData(CLAIRE, "Claire")],
+            actor="operator:test",
+            policy_version="v1",
+        )
+        assert tracker.revocations == 2
+    finally:
+        tracker.stop()
 
 
 def test_a_mandate_service_naming_someone_new_records_them(database):

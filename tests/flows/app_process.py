@@ -70,11 +70,12 @@ def main(database_url: str, port: int) -> None:
 
     @app.get("/_test/records")
     def records():
-        """How often this process answered from the token records it keeps."""
+        """How often this process answered from the token records and persons it keeps."""
         from idp_bridge.oidc.edge import EXTENSION
 
-        kept = app.extensions[EXTENSION].records
-        return jsonify(hits=kept.hits, kept=len(kept))
+        edge = app.extensions[EXTENSION]
+        kept = edge.records
+        return jsonify(hits=kept.hits, kept=len(kept), person_hits=edge.persons.hits)
 
     @app.get("/_test/ready")
     def ready():

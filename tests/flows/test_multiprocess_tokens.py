@@ -6,7 +6,9 @@ revoked through one (``/revoke``, a logout, a refresh token presented again revo
 grant), or the mandate behind its ``represents`` claim revoked through one, is refused by the
 other's introspection and userinfo within a second, after the other has answered for it (and
 kept it); the process that made the change refuses it at once. A client disabled, or its
-secret rotated, is refused by the other's token endpoint within a second.
+secret rotated, is refused by the other's token endpoint within a second. A person's names
+changed elsewhere (a login, the registry) are in both processes' userinfo within a second,
+though each keeps the claims it answered with.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import urlencode
 
 from authz.clients import ClientMetadata, add_client, disable_client, rotate_secret
 from authz.models import Person, RoleGrant
+from authz.persons import PersonData, record_person
 from tests.flows.app_processes import LUC
 
 BOUND_SECONDS = 1.0
@@ -112,6 +115,35 @@ def test_a_mandate_revoked_through_one_process_ends_the_tokens_at_the_other(two_
     refreshed = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     status, answer = send(second, "POST", "/token", refreshed, basic(*DEMO))
     assert (status, answer["error"]) == (400, "invalid_grant")
+
+
+def claims(port: int, token: str) -> dict:
+    status, answer = send(port, "GET", "/userinfo", None, f"Bearer {token}")
+    assert status == 200, answer
+    return answer
+
+
+def test_a_person_changed_elsewhere_is_seen_by_both_processes(two_processes):
+    first, second = two_processes
+    tokens = mint(first)
+    before = claims(first, tokens["access_token"])
+    for port in (first, second):
+        for _ in range(3):  # read, then answered from what the process keeps
+            assert claims(port, tokens["access_token"]) == before
+        _status, records = send(port, "GET", "/_test/records", None, "")
+        assert records["person_hits"] >= 2
+    # Changed by this test's process, as a login or the registry import would.
+    record_person(
+        PersonData(LUC, given_name="Lucien", family_name="Renommé"),
+        actor="registry:test",
+        policy_version="test",
+    )
+    for port in (first, second):
+        seen_within(
+            BOUND_SECONDS,
+            lambda port=port: claims(port, tokens["access_token"])["given_name"] == "Lucien",
+        )
+        assert claims(port, tokens["access_token"])["family_name"] == "Renommé"
 
 
 def test_a_client_disabled_or_its_secret_rotated_is_refused_at_the_other(two_processes):

@@ -99,7 +99,7 @@ def test_rows_read_while_a_removal_commits_are_not_kept(tracker, tokens):
         DatabaseStorage("access_tokens", write_once=True).pop("t1")  # another request
         return rows
 
-    assert cache.read((("access_tokens",), "t1"), 0.0, read_then_removed)
+    assert cache.read((("access_tokens",), "t1"), read_then_removed)
     assert len(cache) == 0
     assert read_record("t1", tokens, cache) is None
 

@@ -96,3 +96,28 @@ def test_a_token_whose_subject_is_no_longer_indexed_is_invalid_token_at_the_rout
             assert response.headers["Cache-Control"] == "no-store"
     finally:
         fast_lane.answering = True
+
+
+def test_a_token_answered_again_reads_nothing_and_a_renamed_person_is_seen_at_once(
+    app, browser, access_token, sql_log
+):
+    """The token, its subject and the person's claims are kept by the process
+    (idp_bridge.oidc.token_reads, authz.kept): answered again without SQL; a change to the
+    person, announced at its commit (authz.persons), is in the next answer."""
+    from authz.models import Person
+    from authz.persons import PersonData, record_person
+    from idp_bridge.oidc.edge import EXTENSION
+
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    first = browser.get("/userinfo", headers=bearer).get_json()
+    tracker = app.extensions[EXTENSION].revocation_tracker()
+    if hasattr(tracker, "wait_until_healthy"):
+        assert tracker.wait_until_healthy(5)
+    assert browser.get("/userinfo", headers=bearer).get_json() == first  # now kept
+    sql_log.clear()
+    assert browser.get("/userinfo", headers=bearer).get_json() == first
+    assert sql_log.statements == []
+    with app.app_context():
+        nrn = Person.get(Person.given_name == first["given_name"]).nrn
+        record_person(PersonData(nrn, given_name="Autre"), actor="test", policy_version="v1")
+    assert browser.get("/userinfo", headers=bearer).get_json()["given_name"] == "Autre"
