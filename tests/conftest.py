@@ -29,6 +29,7 @@ from admin_ui import limits
 from authz import audit, db, events
 from monespace import bootstrap
 from monespace.app import create_app
+from tests import demo_snapshot
 from tests.demo_app import app_settings, stop
 from tests.smtp_server import (
     Collector,
@@ -202,7 +203,8 @@ def make_app(database, database_url, tmp_path):
 
     def make(**settings) -> Flask:
         limits.reset()  # the memory:// counters outlive the database between tests
-        app = create_app(app_settings(database_url, tmp_path, **settings))
+        with demo_snapshot.seeding():  # the demo data of this process's first start, copied
+            app = create_app(app_settings(database_url, tmp_path, **settings))
         apps.append(app)
         return app
 
