@@ -27,6 +27,7 @@ from werkzeug.serving import make_server
 
 from admin_ui import limits
 from authz import audit, db, events
+from authz.epochs import PostgresEpochTracker, tracker_for
 from monespace import bootstrap
 from monespace.app import create_app
 from tests import demo_snapshot
@@ -190,6 +191,18 @@ def database(connected):
         _drop_all(connected)
         bootstrap.upgrade_schemas()
     return connected
+
+
+@pytest.fixture
+def started_tracker(database, database_url):
+    """This process's epoch tracker on the test's database, started (on PostgreSQL, its
+    listener connected): what caches of revocable things (authz.kept) follow."""
+    tracker = tracker_for(database_url)
+    tracker.start()
+    if isinstance(tracker, PostgresEpochTracker):
+        assert tracker.wait_until_healthy(5)
+    yield tracker
+    tracker.stop()
 
 
 # -- the demo app -------------------------------------------------------------------------------

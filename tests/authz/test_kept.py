@@ -8,18 +8,12 @@ from __future__ import annotations
 import pytest
 
 from authz import epochs
-from authz.epochs import PostgresEpochTracker, tracker_for
 from authz.kept import KeptUntilRevoked
 
 
 @pytest.fixture
-def tracker(database, database_url):
-    tracker = tracker_for(database_url)
-    tracker.start()
-    if isinstance(tracker, PostgresEpochTracker):
-        assert tracker.wait_until_healthy(5)
-    yield tracker
-    tracker.stop()
+def tracker(started_tracker):
+    return started_tracker
 
 
 class Source:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from authz import db
-from authz.epochs import PostgresEpochTracker, tracker_for
+from authz.epochs import PostgresEpochTracker
 from idp_bridge.oidc import storage as storage_module
 from idp_bridge.oidc.storage import DatabaseStorage, StaleRecordError
 from idp_bridge.oidc.token_reads import RecordCache, read_record, read_token
@@ -23,13 +23,8 @@ class Clock:
 
 
 @pytest.fixture
-def tracker(database, database_url):
-    tracker = tracker_for(database_url)
-    tracker.start()
-    if isinstance(tracker, PostgresEpochTracker):
-        assert tracker.wait_until_healthy(5)
-    yield tracker
-    tracker.stop()
+def tracker(started_tracker):
+    return started_tracker
 
 
 @pytest.fixture
