@@ -62,7 +62,10 @@ class Edge:
 
     def start_tracker(self) -> None:
         # A server may fork its workers after create_app, and threads do not survive a fork:
-        # each process starts its own epoch tracker, on its first request.
+        # each process starts its own epoch tracker, on its first request. Every request asks:
+        # a started one is seen without the lock.
+        if self.started_pid == os.getpid():
+            return
         with self.lock:
             if self.started_pid != os.getpid():
                 self.point.tracker.start()

@@ -8,7 +8,6 @@ here in the API's JSON format.
 from __future__ import annotations
 
 import functools
-import os
 
 import peewee
 from flask import Blueprint, Response, current_app, request
@@ -33,8 +32,7 @@ bp = Blueprint("authzen", __name__)
 def current_edge() -> Edge:
     """This app's edge, its epoch tracker running in this process (every route calls it)."""
     edge = current_app.extensions[EDGE]
-    if edge.started_pid != os.getpid():
-        edge.start_tracker()
+    edge.start_tracker()
     return edge
 
 

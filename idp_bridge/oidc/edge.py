@@ -9,7 +9,6 @@ wires them into the app.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -111,8 +110,7 @@ class Edge:
         decisions = self.decisions
         if decisions is None:
             return None
-        if decisions.started_pid != os.getpid():  # a forked worker: its own epoch listener
-            decisions.start_tracker()
+        decisions.start_tracker()  # a forked worker: its own epoch listener
         return decisions.point.tracker
 
     def acting_for(self, nrn: str, bce: str, service_domain: str) -> ActingFor | None:
@@ -121,8 +119,7 @@ class Edge:
         decisions = self.decisions
         if decisions is None:
             return acting_for(nrn, bce, service_domain)
-        if decisions.started_pid != os.getpid():  # a forked worker: its own epoch listener
-            decisions.start_tracker()
+        decisions.start_tracker()  # a forked worker: its own epoch listener
         return decisions.point.acting_for(nrn, bce, service_domain)
 
     def client_of_token(self, token_value: str) -> str | None:

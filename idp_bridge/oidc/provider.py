@@ -247,7 +247,7 @@ class PersonClaims(Mapping):
                 person = find_person(nrn)
             return None if person is None else _claims(person)
 
-        return read() if self._kept is None else self._kept.read(("person", nrn), read)
+        return read() if self._kept is None else self._kept.read(nrn, read)
 
     def __iter__(self) -> Iterator[str]:
         raise TypeError("persons are looked up by NRN, never listed")
