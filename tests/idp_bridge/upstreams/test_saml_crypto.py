@@ -12,11 +12,15 @@ import base64
 import re
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
+import saml2.sigver
 from cryptography import x509
 from saml2 import samlp
 from saml2.sigver import CryptoBackendXmlSec1, SignatureError, XmlsecError, get_xmlsec_binary
+from saml2.xml.schema import XMLSchemaError
+from saml2.xml.schema import validate as pysaml2_schema_check
 
 from idp_bridge.upstreams import saml_crypto
 from idp_bridge.upstreams.eid import EidConfigError, crypto_backend
@@ -28,6 +32,7 @@ from tests.idp_bridge.saml_messages import (
     decode,
     element_id,
     make_eid,
+    resign,
     sign,
 )
 
@@ -235,3 +240,105 @@ def test_the_backend_setting(saml_keys, monkeypatch):
 def test_nothing_is_decrypted(signed, saml_keys):
     with pytest.raises(XmlsecError):
         saml_crypto.XmlsecBinding().decrypt(signed, str(saml_keys.sp[0]))
+
+
+def schema_valid(check, document: str) -> bool:
+    try:
+        check(document)
+    except XMLSchemaError:
+        return False
+    return True
+
+
+def _in_extensions(xml: str) -> str:
+    return f"<ns0:Extensions>{ASSERTION_XML.search(xml).group(0)}</ns0:Extensions>"
+
+
+# Edits of a genuine Response: whether the SAML schemas accept the result.
+SCHEMA_EDITS = {
+    "genuine": (lambda xml: xml, True),
+    "an unknown element before the Issuer": (
+        lambda xml: xml.replace("<ns1:Issuer", "<ns1:Bogus/><ns1:Issuer", 1),
+        False,
+    ),
+    "an attribute the schema does not have": (
+        lambda xml: xml.replace('Version="2.0"', 'Version="2.0" Role="admin"', 1),
+        False,
+    ),
+    "the Version missing": (lambda xml: xml.replace(' Version="2.0"', "", 1), False),
+    "an instant that is not a dateTime": (
+        lambda xml: re.sub(r'IssueInstant="[^"]+"', 'IssueInstant="yesterday"', xml, count=1),
+        False,
+    ),
+    "the Status before the Issuer": (
+        lambda xml: re.sub(
+            r"(<ns1:Issuer.*?</ns1:Issuer>)(.*?)(<ns0:Status>.*?</ns0:Status>)",
+            r"\3\2\1",
+            xml,
+            count=1,
+            flags=re.S,
+        ),
+        False,
+    ),
+    "a copy of the assertion in Extensions (the same ID twice)": (
+        lambda xml: xml.replace("<ns0:Status>", f"{_in_extensions(xml)}<ns0:Status>", 1),
+        False,
+    ),
+    "a copy of the assertion in Extensions, its IDs changed": (
+        lambda xml: xml.replace(
+            "<ns0:Status>",
+            re.sub(r'(I[Dd])="([^"]+)"', r'\1="copy-\2"', _in_extensions(xml)) + "<ns0:Status>",
+            1,
+        ),
+        True,  # Extensions take elements of other namespaces: the anchor check refuses this
+    ),
+    "two Subjects in the assertion": (
+        lambda xml: re.sub(r"(<ns1:Subject>.*?</ns1:Subject>)", r"\1\1", xml, count=1, flags=re.S),
+        False,
+    ),
+    "not well-formed": (lambda xml: xml[: len(xml) // 2], False),
+}
+
+
+@pytest.fixture
+def namespace_prefixes():
+    """``xmlschema`` registers the prefixes of a document it refuses in ElementTree's
+    process-wide table, which changes how pysaml2 writes every later message (``samlp:``
+    instead of ``ns0:``): put the table back for the tests that follow."""
+    kept = dict(ElementTree._namespace_map)
+    yield
+    ElementTree._namespace_map.clear()
+    ElementTree._namespace_map.update(kept)
+
+
+@pytest.mark.parametrize("edit", list(SCHEMA_EDITS))
+def test_the_schema_check_in_libxml2_agrees_with_pysaml2s(edit, signed, namespace_prefixes):
+    """The SAML schemas checked in libxml2 accept and refuse what pysaml2's ``xmlschema`` check
+    does, for the Response and for the assertion alone (pysaml2 checks each signed element)."""
+    change, expected = SCHEMA_EDITS[edit]
+    response = change(signed)
+    assert schema_valid(pysaml2_schema_check, response) is expected
+    assert schema_valid(saml_crypto.validate_with_libxml2, response) is expected
+    if expected:
+        # The assertions as pysaml2 checks them: re-serialized, namespaces declared on each.
+        for assertion in samlp.response_from_string(response).assertion:
+            assert schema_valid(pysaml2_schema_check, str(assertion))
+            assert schema_valid(saml_crypto.validate_with_libxml2, str(assertion))
+
+
+def test_a_well_signed_response_the_schemas_refuse_is_refused(saml_keys, signed):
+    """With the binding, pysaml2's check before a signature check is libxml2's; a Response
+    edited against the schemas and signed again for real is refused by it, and the genuine one
+    passes."""
+    world = make_eid(saml_keys, crypto_backend=saml_crypto.BINDING)
+    assert saml2.sigver.validate_doc_with_schema is saml_crypto.validate_with_libxml2
+    sec = world.upstream._client.sec
+    genuine = samlp.response_from_string(signed)
+    assert sec.check_signature(genuine, RESPONSE, origdoc=signed)
+    edited = signed.replace('Version="2.0"', 'Version="2.0" Role="admin"')
+    edited = resign(edited, saml_keys.idp_key)
+    assert sec.crypto.validate_signature(
+        edited, idp_cert(saml_keys), "pem", RESPONSE, element_id(edited, "Response")
+    )
+    with pytest.raises(SignatureError, match="Invalid document format"):
+        sec.check_signature(samlp.response_from_string(edited), RESPONSE, origdoc=edited)
