@@ -35,25 +35,19 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
-# Stands for the value looked up in the statement a RowByKey keeps (no key holds a NUL).
-_KEY = "\x00key\x00"
-
-
 class RowByKey:
-    """``model.get_or_none(field == value)`` with its SQL built once per kind of database:
-    the rows read on every request of a relying party (its client, the person behind a
-    token) cost peewee several times more to build the statement than to run it."""
+    """``model.get_or_none(field == value)`` with its SQL built once per kind of database
+    (:func:`authz.db.built_statement`): the rows read on every request of a relying party (its
+    client, the person behind a token) cost peewee several times more to build the statement
+    than to run it."""
 
     def __init__(self, model: type[Model], field: Field):
         self.model, self.field = model, field
-        self._built: dict[type, tuple[str, list]] = {}
+        self._shape = ("row_by_key", model._meta.table_name, field.name)
 
     def __call__(self, value: Any) -> Any:
-        kind = type(db.database.obj)
-        built = self._built.get(kind)
-        if built is None:
-            query = self.model.select().where(self.field == _KEY).limit(1)
-            built = self._built.setdefault(kind, query.sql())
-        sql, params = built
-        params = [value if param == _KEY else param for param in params]
+        sql, params = db.built_statement(self._shape, self._build, {"key": value})
         return next(iter(self.model.raw(sql, *params)), None)
+
+    def _build(self, param):
+        return self.model.select().where(self.field == param("key")).limit(1)

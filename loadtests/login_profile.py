@@ -141,8 +141,14 @@ class ProfiledApp:
     """A WSGI layer that runs every request under one profile and adds up the app's time,
     and the CPU time of each step (a nested request's apart from its caller's)."""
 
-    def __init__(self, app, sql: SqlStatements | None = None, cprofile: bool = True):
-        self.app, self.sql, self.cprofile = app, sql, cprofile
+    def __init__(
+        self,
+        app,
+        sql: SqlStatements | None = None,
+        cprofile: bool = True,
+        only_step: str | None = None,
+    ):
+        self.app, self.sql, self.cprofile, self.only_step = app, sql, cprofile, only_step
         self.profile, self.seconds = cProfile.Profile(), 0.0
         self.cpu: Counter[str] = Counter()
         self._stack: list[str] = []
@@ -153,9 +159,10 @@ class ProfiledApp:
             return self.app(environ, start_response)
         step = step_name(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
         outer = not self._stack
+        profiled = self.cprofile and self.only_step in (None, step)
         if outer:
             started = time.perf_counter()
-            if self.cprofile:
+            if profiled:
                 self.profile.enable()
         else:  # the caller's CPU so far is the caller's
             self._charge(self._stack[-1])
@@ -170,7 +177,7 @@ class ProfiledApp:
             if self.sql is not None:
                 self.sql.step = self._stack[-1] if self._stack else "-"
             if outer:
-                if self.cprofile:
+                if profiled:
                     self.profile.disable()
                 self.seconds += time.perf_counter() - started
 
@@ -185,13 +192,21 @@ class ProfiledApp:
 
 
 def profile(
-    url: str, work_dir: Path, logins: int, warm: int, top: int, cprofile: bool = True
+    url: str,
+    work_dir: Path,
+    logins: int,
+    warm: int,
+    top: int,
+    cprofile: bool = True,
+    only_step: str | None = None,
+    sort: str = "cumulative",
+    methods: Sequence[str] = ("eid", "itsme"),
 ) -> str:
     from monespace.app import create_app
 
     out = io.StringIO()
     xmlsec, sql = XmlsecCalls(), SqlStatements()
-    holder = ProfiledApp(None, sql, cprofile)
+    holder = ProfiledApp(None, sql, cprofile, only_step)
     server = make_server("127.0.0.1", 0, holder, threaded=False)
     base_url = f"http://127.0.0.1:{server.server_port}"
     holder.app = create_app(
@@ -208,7 +223,7 @@ def profile(
     thread.start()
     try:
         with xmlsec.watching(), sql.watching():
-            for method in ("eid", "itsme"):
+            for method in methods:
                 client = LoginClient(base_url)
                 for n in range(warm):
                     client.login(method, *plan(n))
@@ -220,7 +235,7 @@ def profile(
                 results = [client.login(method, *plan(n)) for n in range(logins)]
                 elapsed = time.perf_counter() - started
                 holder.on = False
-                _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top)
+                _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top, sort)
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -228,7 +243,7 @@ def profile(
     return out.getvalue()
 
 
-def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top) -> None:
+def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top, sort) -> None:
     print(
         f"\n== {method}: {logins} logins, one at a time, {elapsed / logins * 1e3:.1f} ms", file=out
     )
@@ -265,7 +280,9 @@ def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top) -> 
     if not holder.cprofile:
         return
     stats = io.StringIO()
-    pstats.Stats(holder.profile, stream=stats).sort_stats("cumulative").print_stats(top)
+    if holder.only_step:
+        print(f"   profiled: {holder.only_step} only", file=out)
+    pstats.Stats(holder.profile, stream=stats).sort_stats(sort).print_stats(top)
     print(stats.getvalue(), file=out)
 
 
@@ -305,13 +322,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_false",
         help="no cProfile: the CPU per step without the profiler's own cost",
     )
+    parser.add_argument(
+        "--step", help='profile only this step, as the report names it ("GET /authorize/espace")'
+    )
+    parser.add_argument(
+        "--sort", default="cumulative", help="pstats order: cumulative (default), tottime, ..."
+    )
+    parser.add_argument(
+        "--method", choices=("eid", "itsme"), action="append", help="one method (repeatable)"
+    )
     args = parser.parse_args(argv)
     with (
         dataset.throwaway_database("postgresql", prefix="monespace_loginload") as url,
         tempfile.TemporaryDirectory(prefix="monespace-login-profile-") as tmp,
     ):
         dataset.prepare(url)
-        print(profile(url, Path(tmp), args.logins, args.warm, args.top, args.cprofile))
+        report = profile(
+            url,
+            Path(tmp),
+            args.logins,
+            args.warm,
+            args.top,
+            args.cprofile,
+            args.step,
+            args.sort,
+            args.method or ("eid", "itsme"),
+        )
+        print(report)
     return 0
 
 

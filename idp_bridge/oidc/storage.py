@@ -38,7 +38,6 @@ import copy
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -80,29 +79,11 @@ def _visible(now: datetime):
     return ProviderState.expires_at.is_null() | (ProviderState.expires_at > now)
 
 
-# The statements of the grants' hot paths (a record read, its compare-and-swap, tokens
-# stored), their SQL built by peewee once per kind of database and shape: building a one-row
-# statement cost peewee more CPU than PostgreSQL took to run it. (kind, shape) -> (SQL, the
-# names of its parameters in order).
-_built: dict[tuple[type, tuple], tuple[str, tuple[str, ...]]] = {}
-_built_lock = threading.Lock()
-
-
 def _execute(shape: tuple, build: Callable[[Callable[[str], str]], Any], values: dict[str, Any]):
-    """Run the statement ``build`` makes, named ``shape``, with ``values``: ``build`` gets a
-    function that turns a parameter's name into the marker it puts where the value goes.
-    Values of ``expires_at`` are given as datetimes or None, as peewee would send them."""
-    kind = type(db.database.obj)
-    built = _built.get((kind, shape))
-    if built is None:
-        sql, params = build(lambda name: f"\x00{name}\x00").sql()
-        names = tuple(str(param).strip("\x00") for param in params)
-        if sorted(names) != sorted(values):  # the statement's parameters are the markers
-            raise RuntimeError(f"unexpected parameters for {shape!r}: {params!r}")
-        with _built_lock:
-            built = _built.setdefault((kind, shape), (sql, names))
-    sql, names = built
-    return db.database.execute_sql(sql, [values[name] for name in names])
+    """The statements of the grants' hot paths (a record read, its compare-and-swap, tokens
+    stored), built once per shape (:func:`authz.db.execute_built`). Values of ``expires_at``
+    are given as datetimes or None, as peewee would send them."""
+    return db.execute_built(("oidc_state", *shape), build, values)
 
 
 def _db_time(value: datetime | None) -> Any:

@@ -280,3 +280,46 @@ def test_a_postgresql_pool_with_slots_lets_that_many_threads_in(database, databa
         assert _in_thread(lambda: (pool.connect(), pool.execute_sql("SELECT 1"), pool.close()))
     finally:
         pool.close_all()
+
+
+def test_a_built_statement_is_built_once_per_shape_and_keeps_its_constants(database):
+    """``built_statement``: peewee builds the statement the first time only; its markers take
+    the values of each call (one name used twice), its other parameters stay as built."""
+    from peewee import Value
+
+    from authz.models import Person
+
+    Person.create(nrn="85020200387", given_name="Marc", family_name="Dupont")
+    Person.create(nrn="60040400794", given_name="Anne", family_name="Martin")
+    builds = []
+
+    def build(param):
+        builds.append(1)
+        return (
+            Person.select(Value("constant"), Person.given_name)
+            .where((Person.nrn == param("nrn")) | (Person.family_name == param("nrn")))
+            .limit(1)
+        )
+
+    shape = ("test", "person by nrn")
+    for nrn, name in [("85020200387", "Marc"), ("60040400794", "Anne"), ("00000000000", None)]:
+        row = db.execute_built(shape, build, {"nrn": nrn}).fetchone()
+        assert (row and tuple(row)) == (("constant", name) if name else None)
+    assert len(builds) == 1
+    sql, params = db.built_statement(shape, build, {"nrn": "' OR '1'='1"})
+    assert params == ["constant", "' OR '1'='1", "' OR '1'='1", 1]
+    assert "' OR" not in sql
+
+
+def test_a_built_statement_refuses_a_value_without_its_place_and_a_place_without_value(
+    database,
+):
+    from authz.models import Person
+
+    def build(param):
+        return Person.select().where(Person.nrn == param("nrn"))
+
+    with pytest.raises(RuntimeError, match="unexpected parameters"):
+        db.built_statement(("test", "extra"), build, {"nrn": "1", "other": "2"})
+    with pytest.raises(RuntimeError, match="unexpected parameters"):
+        db.built_statement(("test", "missing"), build, {})
