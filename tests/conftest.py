@@ -21,6 +21,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 import pytest
+import saml2.cryptography.asymmetric
 from aiosmtpd.controller import Controller
 from flask import Flask
 from werkzeug.serving import make_server
@@ -59,6 +60,29 @@ def shared_demo_keys(tmp_path_factory):
         del os.environ["MONESPACE_KEYS_DIR"]
     else:
         os.environ["MONESPACE_KEYS_DIR"] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def saml_keys_parsed_once():
+    """pysaml2 reads its private key from the key file each time it builds a configuration or
+    a security context: the SAML simulators and our SP, for every app and every login. Parsing
+    a 3072-bit RSA key checks it (some 0.1 s each); in this run the same few key files are
+    read thousands of times. A file's bytes are parsed (and checked) the first time they are
+    read, and the same key object is given for the same bytes after that: a file whose
+    content differs (another key, a damaged one) is parsed anew, and a parse that fails is
+    not kept. Processes started by the tests parse their keys as they always do."""
+    real = saml2.cryptography.asymmetric.load_pem_private_key
+    parsed: dict[tuple[bytes, bytes | None], Any] = {}
+
+    def load_pem_private_key(data, password=None):
+        key = (bytes(data), password)
+        if key not in parsed:
+            parsed[key] = real(data, password)
+        return parsed[key]
+
+    saml2.cryptography.asymmetric.load_pem_private_key = load_pem_private_key
+    yield
+    saml2.cryptography.asymmetric.load_pem_private_key = real
 
 
 TEST_AUDIT_KEY = "test-audit-key-" + "a" * 32
