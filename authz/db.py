@@ -298,6 +298,8 @@ def connect(
 # Statements of hot paths built by peewee once per kind of database and shape: building a
 # one-row statement, or a union of three joins, costs peewee more CPU than the database takes
 # to run it. (kind, shape) -> (SQL, its parameters in order: ("name", marker) or ("value", v)).
+# Not bounded by a size: the shapes are a set the code fixes (a statement's name and the
+# counts or flags that change its text), never a value from a request.
 _built: dict[tuple[type, tuple], tuple[str, tuple[tuple[str, Any], ...]]] = {}
 _built_lock = threading.Lock()
 _MARKER = "\x00"

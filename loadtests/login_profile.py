@@ -281,7 +281,15 @@ def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top, sor
         return
     stats = io.StringIO()
     if holder.only_step:
-        print(f"   profiled: {holder.only_step} only", file=out)
+        if holder.only_step in holder.cpu:
+            print(f"   profiled: {holder.only_step} only", file=out)
+        else:
+            print(
+                f"   no step {holder.only_step!r} in the {method} logins, nothing profiled; "
+                f"its steps: {', '.join(sorted(holder.cpu))}",
+                file=out,
+            )
+            return
     pstats.Stats(holder.profile, stream=stats).sort_stats(sort).print_stats(top)
     print(stats.getvalue(), file=out)
 
