@@ -159,6 +159,16 @@ class ProviderAuthorizationState(AuthorizationState):
         return code
 
     def exchange_code_for_token(self, authorization_code: str) -> AccessToken:
+        access_token, refresh_token = self.redeem_code(authorization_code)
+        if refresh_token:  # for pyop's Provider, which asks for it next
+            with self._issued_lock:
+                self._issued_refresh_tokens[access_token.value] = refresh_token
+        return access_token
+
+    def redeem_code(self, authorization_code: str) -> tuple[AccessToken, str | None]:
+        """The access token, and the refresh token when they are issued, of a code's single
+        redemption; :class:`InvalidAuthorizationCode` when it cannot be redeemed (a replay
+        revokes its grant)."""
         record = self._unused_code(authorization_code)
         family_id = record["family"]
         grant = self.families.live(family_id)
@@ -181,14 +191,17 @@ class ProviderAuthorizationState(AuthorizationState):
         except _LostRace:
             self._unused_code(authorization_code)  # used (and now revoked), unknown, expired
             raise InvalidAuthorizationCode("authorization code could not be redeemed") from None
-        if refresh_token:
-            with self._issued_lock:
-                self._issued_refresh_tokens[access_token.value] = refresh_token
-        return access_token
+        return access_token, refresh_token
 
     def get_authorization_request_for_code(self, authorization_code: str) -> AuthorizationRequest:
+        return AuthorizationRequest().from_dict(self.unused_code(authorization_code)[0])
+
+    def unused_code(self, authorization_code: str) -> tuple[dict, str]:
+        """The authorization request (as stored: a plain dict) and the subject of a code that
+        may still be redeemed, else :class:`InvalidAuthorizationCode` (a used one presented
+        again revokes its grant)."""
         record = self._unused_code(authorization_code)
-        return AuthorizationRequest().from_dict(record[self.KEY_AUTHORIZATION_REQUEST])
+        return record[self.KEY_AUTHORIZATION_REQUEST], record["sub"]
 
     def get_subject_identifier_for_code(self, authorization_code: str) -> str:
         return self._unused_code(authorization_code)["sub"]

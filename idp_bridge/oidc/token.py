@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from pyop.access_token import AccessToken
 from pyop.exceptions import InvalidAuthorizationCode, InvalidSubjectIdentifier, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
@@ -33,9 +34,6 @@ from idp_bridge.oidc.edge import (
 from idp_bridge.oidc.errors import OAuthError, invalid_request, single_params
 from idp_bridge.oidc.provider import remember_client
 from idp_bridge.oidc.storage import reads_remembered
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +86,9 @@ def grant_answer(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> 
     try:
         with reads_remembered():
             if form["grant_type"] == "authorization_code":
-                response = _redeem_code(edge, client, form)
+                answer = _redeem_code(edge, client, form)
             else:
-                response = _refresh(edge, client, form)
-            answer = response.to_dict()
+                answer = _refresh(edge, client, form)
             answer["scope"] = _granted_scope(edge, answer["access_token"])
     except (
         InvalidAuthorizationCode,
@@ -138,10 +135,15 @@ def client_credentials_answer(edge: Edge, client: RegisteredClient) -> dict[str,
     return answer
 
 
-def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]):
-    pyop = edge.provider.provider()
+def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> dict[str, Any]:
+    """Section 4.1.3: the code's client and ``redirect_uri``, its PKCE verifier and the
+    representation it carries checked before it is spent; then the tokens (the code marked
+    used in the transaction that stores them) and the ID token (Core 3.1.3.3)."""
+    provider = edge.provider.provider()
+    state = provider.authz_state
+    code = form.get("code", "")
     try:
-        auth_req = pyop.authz_state.get_authorization_request_for_code(form.get("code", ""))
+        auth_req, sub = state.unused_code(code)
     except (InvalidAuthorizationCode, KeyError):
         raise OAuthError("invalid_grant", "unknown, expired or used code") from None
     if auth_req["client_id"] != client.client_id:
@@ -149,20 +151,34 @@ def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]):
     if form.get("redirect_uri") != auth_req["redirect_uri"]:  # RFC 6749 4.1.3
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request")
     pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
-    return pyop._do_code_exchange(form, grant_claims(auth_req, client, edge))
+    extra_claims = grant_claims(auth_req, client, edge)
+    user_id = state.get_user_id_for_subject_identifier(sub)
+    access_token, refresh_token = state.redeem_code(code)
+    requested = (auth_req.get("claims") or {}).get("id_token") or {}  # Core 5.5
+    user_claims = provider.userinfo.get_claims_for(user_id, requested)
+    answer = _token_answer(access_token, refresh_token)
+    answer["id_token"] = provider._create_signed_id_token(
+        client.client_id,
+        sub,
+        user_claims,
+        auth_req.get("nonce"),
+        None,
+        access_token.value,
+        extra_claims,
+    )
+    return answer
 
 
-def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]):
+def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> dict[str, Any]:
     """RFC 6749 section 6: only the client the token was issued to; the representation it
-    carries must still be allowed (else the whole grant is revoked)."""
-    pyop = edge.provider.provider()
-    state = pyop.authz_state
+    carries must still be allowed (else the whole grant is revoked); rotated at every use."""
+    state = edge.provider.provider().authz_state
     refresh_token = form.get("refresh_token", "")
     record = state.active_refresh_token(refresh_token) if refresh_token else None
     if record is None or record.get("client_id") != client.client_id:
-        # A used one is also caught by pyop's state below, which revokes its grant.
+        # A used one is also caught by the state below, which revokes its grant.
         if record is None and refresh_token:
-            pyop._do_token_refresh(form)
+            state.use_refresh_token(refresh_token)
         raise OAuthError("invalid_grant", "unknown, expired, used or revoked refresh token")
     grant = state.families.live(record.get("family"))
     auth_req = grant[state.KEY_AUTHORIZATION_REQUEST] if grant else {}
@@ -171,4 +187,17 @@ def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]):
     except OAuthError:
         state.revoke_refresh_token(refresh_token)
         raise
-    return pyop._do_token_refresh(form)
+    scope = form.get("scope")
+    return _token_answer(*state.use_refresh_token(refresh_token, scope.split() if scope else None))
+
+
+def _token_answer(access_token: AccessToken, refresh_token: str | None) -> dict[str, Any]:
+    """Section 5.1's answer; the caller adds the scope, and the ID token of a code."""
+    answer: dict[str, Any] = {
+        "access_token": access_token.value,
+        "token_type": access_token.type,
+        "expires_in": access_token.expires_in,
+    }
+    if refresh_token:
+        answer["refresh_token"] = refresh_token
+    return answer
