@@ -35,7 +35,7 @@ import threading
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -55,6 +55,7 @@ PUBLISHED_STATES = (CURRENT, NEXT, PREVIOUS)  # in the order the JWK Set lists t
 
 HKDF_INFO = b"monespace oidc signing keys"
 NONCE_BYTES = 12
+OPENED_KEYS_KEPT = 8  # decrypted keys kept by a process (three are published at a time)
 # Any constant works: it only has to be the same in every process that creates or rotates keys.
 _PG_LOCK_KEY = 0x4D45_4B59  # "MEKY"
 
@@ -113,6 +114,10 @@ class KeyStore:
             TTLCache(maxsize=1, ttl=cache_seconds) if cache_seconds > 0 else None
         )
         self._cache_lock = threading.Lock()
+        # Keys decrypted, by kid and ciphertext: a reload of the published keys (every
+        # ``cache_seconds``) reads their rows again but imports only a key it has not seen,
+        # an import of a private RSA key (its consistency check) costing ~40 ms of CPU.
+        self._opened: LRUCache = LRUCache(maxsize=OPENED_KEYS_KEPT)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -352,7 +357,14 @@ class KeyStore:
         return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
 
     def _decrypt(self, row: SigningKey) -> RSAKey:
-        return self._open(row)[0]
+        seen = (row.kid, row.private_jwk)
+        with self._cache_lock:
+            key = self._opened.get(seen)
+        if key is None:
+            key = self._open(row)[0]
+            with self._cache_lock:
+                self._opened[seen] = key
+        return key
 
     def _open(self, row: SigningKey) -> tuple[RSAKey, int]:
         """The key of ``row`` and which secret key decrypted it (0: the current one)."""
