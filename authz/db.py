@@ -6,10 +6,12 @@ The same models run on both. ``database`` is a proxy bound once at start-up by :
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -336,8 +338,61 @@ def built_statement(
 def execute_built(
     shape: tuple, build: Callable[[Callable[[str], str]], Any], values: dict[str, Any]
 ):
-    """Run :func:`built_statement`'s statement; the cursor."""
-    return database.execute_sql(*built_statement(shape, build, values))
+    """Run :func:`built_statement`'s statement (prepared on PostgreSQL: :func:`prepared`);
+    the cursor."""
+    return database.execute_sql(*prepared(shape, build, values))
+
+
+# PostgreSQL plans a statement at every execution unless it is prepared; for the one-row
+# reads and writes of the hot paths, planning costs as much as running (a read by a unique
+# key: 80 µs of the server's CPU planned each time, 40 µs prepared). Each built shape is
+# prepared once per connection, under a name of its own: (kind, shape) -> (name, its SQL
+# with $n parameters); connection -> the names prepared on it.
+_prepared_forms: dict[tuple[type, tuple], tuple[str, str]] = {}
+_prepared_on: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PLACEHOLDER = re.compile(r"%s")
+
+
+def prepared_text(sql: str) -> str:
+    """The statement ``sql`` runs: for ``EXECUTE`` of a statement :func:`prepared` made, the
+    prepared statement's text (its parameters as ``$n``); else ``sql`` itself."""
+    if sql.startswith("EXECUTE monespace_built_"):
+        name = sql.split()[1]
+        for known, text in list(_prepared_forms.values()):
+            if known == name:
+                return text
+    return sql
+
+
+def prepared(
+    shape: tuple, build: Callable[[Callable[[str], str]], Any], values: dict[str, Any]
+) -> tuple[str, list[Any]]:
+    """:func:`built_statement`'s SQL and parameters, as ``EXECUTE`` of a statement prepared on
+    the thread's connection on PostgreSQL (prepared there first if it is not yet); as they
+    are on SQLite. The caller runs them at once, on the same connection."""
+    sql, params = built_statement(shape, build, values)
+    if not is_postgresql():
+        return sql, params
+    key = (type(database.obj), shape)
+    form = _prepared_forms.get(key)
+    if form is None:
+        if "%%" in sql:  # a literal percent sign: its text would differ once prepared
+            raise RuntimeError(f"{shape!r}: a built statement cannot hold a literal '%'")
+        numbers = iter(range(1, len(params) + 1))
+        text = _PLACEHOLDER.sub(lambda _match: f"${next(numbers)}", sql)
+        with _built_lock:
+            name = f"monespace_built_{len(_prepared_forms)}"
+            form = _prepared_forms.setdefault(key, (name, text))
+    name, text = form
+    connection = database.connection()
+    with _built_lock:
+        ready = _prepared_on.setdefault(connection, set())
+    if name not in ready:
+        database.execute_sql(f"PREPARE {name} AS {text}")
+        ready.add(name)
+    if not params:
+        return f"EXECUTE {name}", params
+    return f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params
 
 
 def is_postgresql() -> bool:

@@ -46,7 +46,7 @@ class RowByKey:
         self._shape = ("row_by_key", model._meta.table_name, field.name)
 
     def __call__(self, value: Any) -> Any:
-        sql, params = db.built_statement(self._shape, self._build, {"key": value})
+        sql, params = db.prepared(self._shape, self._build, {"key": value})
         return next(iter(self.model.raw(sql, *params)), None)
 
     def _build(self, param):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
+import peewee
 import psycopg2
 import pytest
 import saml2.cryptography.asymmetric
@@ -128,6 +129,28 @@ def no_request_hold_outlives_its_request():
     while db.holding_connections():
         db.release_connections()
     assert not leaked, "a request left this thread holding database connections"
+
+
+def statement_run(sql: str) -> str | None:
+    """The statement ``sql`` runs, as the statement counts of the tests see it: a prepared
+    statement's text for its ``EXECUTE`` (``authz.db.prepared``), and ``None`` for preparing
+    one (once per connection, not one of a request's statements)."""
+    return None if sql.startswith("PREPARE ") else db.prepared_text(sql)
+
+
+@pytest.fixture
+def statements(monkeypatch) -> list[str]:
+    """Every SQL statement run from now on (:func:`statement_run`)."""
+    run: list[str] = []
+    real = peewee.Database.execute_sql
+
+    def spy(self, sql, *args, **kwargs):
+        if (text := statement_run(sql)) is not None:
+            run.append(text)
+        return real(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(peewee.Database, "execute_sql", spy)
+    return run
 
 
 # One database per test run, so that runs in parallel (several shells) do not collide.

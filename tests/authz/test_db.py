@@ -323,3 +323,52 @@ def test_a_built_statement_refuses_a_value_without_its_place_and_a_place_without
         db.built_statement(("test", "extra"), build, {"nrn": "1", "other": "2"})
     with pytest.raises(RuntimeError, match="unexpected parameters"):
         db.built_statement(("test", "missing"), build, {})
+
+
+def test_a_built_statement_is_prepared_once_per_connection_on_postgresql(database, monkeypatch):
+    """``execute_built`` on PostgreSQL: the statement is prepared on a connection the first
+    time it runs there, then executed by name (not planned again); on SQLite it runs as
+    built. Its answers are those of the statement as built."""
+    import peewee
+
+    from authz.models import Person
+
+    Person.create(nrn="85020200387", given_name="Marc", family_name="Dupont")
+
+    def build(param):
+        return Person.select(Person.given_name).where(Person.nrn == param("nrn"))
+
+    shape = ("test", "prepared person")
+    sql, _params = db.built_statement(shape, build, {"nrn": "x"})
+    sent: list[str] = []
+    real = peewee.Database.execute_sql
+
+    def spy(self, text, *args, **kwargs):
+        sent.append(text)
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(peewee.Database, "execute_sql", spy)
+    with db.connection():
+        for nrn, name in [("85020200387", "Marc"), ("' OR '1'='1", None), ("85020200387", "Marc")]:
+            row = db.execute_built(shape, build, {"nrn": nrn}).fetchone()
+            assert (row and row[0]) == name
+    if not db.is_postgresql():
+        assert sent == [sql] * 3
+        return
+    prepare, *executions = sent
+    assert prepare.startswith("PREPARE monespace_built_") and "$1" in prepare
+    name = prepare.split()[1]
+    assert executions == [f"EXECUTE {name} (%s)"] * 3
+    assert db.prepared_text(executions[0]) == prepare.split(" AS ", 1)[1]
+
+    # Another connection (another thread's, while this one holds its own) prepares it for
+    # itself, once.
+    def twice():
+        with db.connection():
+            values = {"nrn": "85020200387"}
+            return [db.execute_built(shape, build, values).fetchone()[0] for _ in range(2)]
+
+    with db.connection():
+        sent.clear()
+        assert _in_thread(twice) == ["Marc", "Marc"]
+    assert [text.split()[0] for text in sent] == ["PREPARE", "EXECUTE", "EXECUTE"]

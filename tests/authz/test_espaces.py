@@ -204,16 +204,7 @@ def test_every_enterprise_in_order(alice_gap_of_twelve):
     assert [c.since for c in choices] == sorted((c.since for c in choices), reverse=True)
 
 
-def test_the_list_is_read_in_one_statement(alice_gap_of_twelve, monkeypatch):
-    statements: list[str] = []
-    database_class = type(Person._meta.database.obj)
-    real = database_class.execute_sql
-
-    def spy(self, sql, params=None, *args, **kwargs):
-        statements.append(sql)
-        return real(self, sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database_class, "execute_sql", spy)
+def test_the_list_is_read_in_one_statement(alice_gap_of_twelve, statements):
     assert len(espace_choices(NRN["alice"], "fiscalite")) == 12
     assert len(statements) == 1
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
-
 from authz import mandates
 from authz.espaces import direct_facts
 from authz.mandates import (
@@ -54,21 +52,6 @@ def grant_of(key: str) -> RoleGrant:
 
 def held(key: str, **kwargs) -> list[tuple[str, str, str]]:
     return [(m.enterprise.bce, m.basis, m.role) for m in mandates_of(NRN[key], **kwargs)]
-
-
-@pytest.fixture
-def statements(monkeypatch) -> list[str]:
-    """The SQL statements run from now on."""
-    run: list[str] = []
-    database_class = type(Person._meta.database.obj)
-    real = database_class.execute_sql
-
-    def spy(self, sql, params=None, *args, **kwargs):
-        run.append(sql)
-        return real(self, sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database_class, "execute_sql", spy)
-    return run
 
 
 # -- in force ----------------------------------------------------------------------------------

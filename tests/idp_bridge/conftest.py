@@ -14,6 +14,7 @@ import peewee
 import pytest
 
 from idp_bridge.upstreams import saml_crypto
+from tests.conftest import statement_run
 from tests.idp_bridge import itsme_keys as itsme_key_set
 from tests.idp_bridge import itsme_login, saml_messages
 
@@ -73,7 +74,8 @@ def sql_log(database, monkeypatch) -> SqlLog:
     execute_sql, commit = peewee.Database.execute_sql, peewee.Database.commit
 
     def logged(self, sql, *args, **kwargs):
-        log.statements.append((sql, self.in_transaction()))
+        if (text := statement_run(sql)) is not None:
+            log.statements.append((text, self.in_transaction()))
         return execute_sql(self, sql, *args, **kwargs)
 
     def committed(self, *args, **kwargs):

@@ -58,20 +58,6 @@ def clock(monkeypatch):
     return clock
 
 
-def statements(monkeypatch) -> list[str]:
-    """Every SQL statement run from now on."""
-    executed: list[str] = []
-    database_class = type(db.database.obj)
-    real = database_class.execute_sql
-
-    def spy(self, sql, params=None, *args, **kwargs):
-        executed.append(sql)
-        return real(self, sql, params, *args, **kwargs)
-
-    monkeypatch.setattr(database_class, "execute_sql", spy)
-    return executed
-
-
 # Policy
 
 
@@ -151,7 +137,7 @@ def test_the_person_and_its_audit_event_share_the_callers_transaction(database):
 # Sessions
 
 
-def test_a_login_opens_a_session_found_by_its_id(database, clock, monkeypatch):
+def test_a_login_opens_a_session_found_by_its_id(database, clock, statements):
     raw_id, opened = open_session(ANNE, POLICY)
     row = LoginSession.get_by_id(opened.id)
     assert row.id_hash == hashlib.sha256(raw_id.encode()).hexdigest()
@@ -164,11 +150,11 @@ def test_a_login_opens_a_session_found_by_its_id(database, clock, monkeypatch):
     )
     assert row.expires_at == clock.now + timedelta(seconds=3600)
 
-    executed = statements(monkeypatch)
+    statements.clear()
     found = current_session(raw_id, POLICY)
     assert found is not None and found.id == opened.id
     assert (found.person.nrn, found.person.given_name) == (NRN, "Anne")
-    assert len(executed) == 1  # the person came with the session
+    assert len(statements) == 1  # the person came with the session
 
 
 def test_each_login_issues_a_new_id(database):
