@@ -373,6 +373,13 @@ def prepared(
     sql, params = built_statement(shape, build, values)
     if not is_postgresql():
         return sql, params
+    return prepared_sql(shape, sql, params)
+
+
+def prepared_sql(shape: tuple, sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    """PostgreSQL: ``EXECUTE`` of ``sql`` (its parameters ``%s``; the same text for every
+    call with ``shape``) prepared on the thread's connection, and its parameters."""
+    params = list(params)
     key = (type(database.obj), shape)
     form = _prepared_forms.get(key)
     if form is None:

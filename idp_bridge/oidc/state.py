@@ -40,7 +40,14 @@ from pyop.message import AuthorizationRequest
 from pyop.subject_identifier import SubjectIdentifierFactory
 from pyop.util import requested_scope_is_allowed
 
-from idp_bridge.oidc.storage import DatabaseStorage, StoredRecord, store_all, written_together
+from authz import db
+from idp_bridge.oidc.storage import (
+    DatabaseStorage,
+    StoredRecord,
+    store_all,
+    swap_then_store,
+    written_together,
+)
 from idp_bridge.oidc.subjects import SubjectIdentifierStorage
 from idp_bridge.oidc.token_families import FamilyClosedError, TokenFamilies, new_secret
 
@@ -487,14 +494,43 @@ class ProviderAuthorizationState(AuthorizationState):
                     },
                 )
             )
+        listed = {"access": access_listed, "refresh": refresh_listed, "retire": retire}
+        if consume is not None and self._issued_in_one_statement(family_id, rows, listed, consume):
+            return access_token, refresh_token
         with written_together():
             store_all(rows)
-            self.families.add(
-                family_id, access=access_listed, refresh=refresh_listed, retire=retire
-            )
+            self.families.add(family_id, **listed)
             if consume is not None and not consume[0].consume(consume[1], consume[2]):
                 raise _LostRace(consume[1])
         return access_token, refresh_token
+
+    def _issued_in_one_statement(
+        self,
+        family_id: str,
+        rows: list[tuple[DatabaseStorage, str, dict]],
+        listed: dict[str, Any],
+        consume: tuple[DatabaseStorage, str, StoredRecord],
+    ) -> bool:
+        """:meth:`_issue`'s writes in one statement on PostgreSQL (``storage.swap_then_store``):
+        the family listing the new tokens, then the code or refresh token marked used, then
+        the tokens stored, each only if the one before it was written. False when the family
+        or the record spent changed since they were read: no token was stored, and
+        :meth:`_issue` takes its general path, which reads them again and decides (a revoked
+        family, a lost race). Elsewhere (SQLite, inside a transaction), False at once."""
+        if not db.is_postgresql() or db.database.in_transaction():
+            return False
+        family = self.families.records.get(family_id)  # read by the caller: remembered
+        storage, key, record = consume
+        if family is None or record.get("used") is not False:
+            return False
+        with_tokens = self.families.with_tokens(family_id, family, **listed)
+        return swap_then_store(
+            [
+                (self.families.records, family_id, family, with_tokens, True),
+                (storage, key, record, {**record, "used": True}, False),
+            ],
+            rows,
+        )
 
     def _discard(self, access_tokens: Iterable[str], refresh_tokens: Iterable[str]) -> None:
         for value in access_tokens:

@@ -39,7 +39,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -158,6 +158,102 @@ def store_all(values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]]) 
         raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
     for collection, stored_key, text, _expires_at in rows:
         _remember(collection, stored_key, text)
+
+
+def swap_then_store(
+    swaps: Sequence[tuple[DatabaseStorage, str, StoredRecord, Mapping[str, Any], bool]],
+    values: Iterable[tuple[DatabaseStorage, str, Mapping[str, Any]]],
+) -> bool:
+    """PostgreSQL, in one statement (one round trip, one commit): the compare-and-swaps
+    ``swaps`` (``(storage, key, record read from it, new value, renew)``: the new value
+    written if the row still holds the record; ``renew`` restarts its time to live), in order,
+    each made only if the one before it was; then the ``values`` (as :func:`store_all`), only
+    if every swap was made. Return whether every swap was made.
+
+    When one was not (its row changed since it was read), no value is stored and no swap
+    after it is made, but the ones before it are: the caller orders its swaps so that a first
+    part made alone changes nothing that matters (the token grants swap the token family,
+    listing the new tokens, before the code or refresh token they spend: a family may then list
+    a token that was never stored, which its expiry drops), and goes on as it would have
+    without this statement. Outside a transaction only (one of its own)."""
+    values = list(values)
+    if not swaps or not db.is_postgresql() or db.database.in_transaction():
+        raise ValueError("swap_then_store needs swaps, PostgreSQL, and no transaction under way")
+    now = swaps[0][0]._clock()
+    params: list[Any] = []
+    checked: list[tuple[str, str, str]] = []
+    for storage, key, expected, value, renew in swaps:
+        stored_key = storage._key(key)
+        if storage.write_once:
+            raise StaleRecordError(f"{storage.collection} records are never changed in place")
+        if not (
+            isinstance(expected, StoredRecord)
+            and expected._storage.collection == storage.collection
+            and expected._key == stored_key
+        ):
+            raise ValueError(f"expected must be the record of {key!r} read from {storage!r}")
+        text = _dumps(value)
+        checked.append((storage.collection, stored_key, text))
+        params += [text, *([_db_time(storage._expiry(now))] if renew else [])]
+        params += [storage.collection, stored_key, expected._text, _db_time(_as_datetime(now))]
+    rows = []
+    for storage, key, value in values:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"values must be mappings, got {type(value).__name__}")
+        rows.append((storage.collection, storage._key(key), _dumps(value), storage._expiry(now)))
+        params += [rows[-1][0], rows[-1][1], rows[-1][2], _db_time(rows[-1][3])]
+    once = tuple(sorted({s.collection for s, _key, _value in values if s.write_once}))
+    if rows and once:
+        params += [_db_time(_as_datetime(now)), *once]
+    renewed = tuple(renew for *_rest, renew in swaps)
+    sql = _swap_then_store_sql(renewed, len(rows), len(once))
+    with db.connection():
+        _purge_if_due(_as_datetime(now))
+        shape = ("oidc_state", "swap_then_store", renewed, len(rows), len(once))
+        made = db.database.execute_sql(*db.prepared_sql(shape, sql, params)).fetchone()
+    if not all(count == 1 for count in made[: len(swaps)]):
+        for collection, stored_key, _text in checked:
+            _forget(collection, stored_key)
+        return False
+    if rows and made[-1] != len(rows):  # a live write-once row of the same key: never seen
+        raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
+    for collection, stored_key, text in checked:
+        _remember(collection, stored_key, text)
+    for collection, stored_key, text, _expires_at in rows:
+        _remember(collection, stored_key, text)
+    return True
+
+
+def _swap_then_store_sql(renewed: tuple[bool, ...], rows: int, once: int) -> str:
+    """:func:`swap_then_store`'s statement: data-modifying CTEs chained by ``EXISTS``, a swap
+    ``swapN`` per element of ``renewed`` (whether it sets ``expires_at`` too), then ``rows``
+    rows stored (``once``: write-once collections named), and the count of each. Its text
+    holds only these names and counts; every value is a parameter."""
+    parts = []
+    for n, renew in enumerate(renewed):
+        sets = '"value" = %s' + (', "expires_at" = %s' if renew else "")
+        after = f" AND EXISTS (SELECT 1 FROM swap{n - 1})" if n else ""  # noqa: S608
+        parts.append(
+            f'swap{n} AS (UPDATE "oidc_state" SET {sets} WHERE "collection" = %s AND "key" = %s'  # noqa: S608
+            ' AND "value" = %s AND ("expires_at" IS NULL OR "expires_at" > %s)'
+            f"{after} RETURNING 1)"
+        )
+    counts = [f"(SELECT count(*) FROM swap{n})" for n in range(len(renewed))]  # noqa: S608
+    if rows:
+        tuples = ", ".join(["(%s, %s, %s, %s::timestamp)"] * rows)
+        last = f"swap{len(renewed) - 1}"
+        kept = ", ".join(["%s"] * once)
+        live_kept = (
+            f' WHERE "oidc_state"."expires_at" <= %s OR "oidc_state"."collection" NOT IN ({kept})'
+        )
+        parts.append(
+            'stored AS (INSERT INTO "oidc_state" ("collection", "key", "value", "expires_at")'  # noqa: S608
+            f" SELECT * FROM (VALUES {tuples}) AS v WHERE EXISTS (SELECT 1 FROM {last})"
+            ' ON CONFLICT ("collection", "key") DO UPDATE SET "value" = EXCLUDED."value",'
+            f' "expires_at" = EXCLUDED."expires_at"{live_kept if once else ""} RETURNING 1)'
+        )
+        counts.append("(SELECT count(*) FROM stored)")
+    return f"WITH {', '.join(parts)} SELECT {', '.join(counts)}"
 
 
 def _store(

@@ -106,24 +106,41 @@ class TokenFamilies:
     ) -> None:
         """List new tokens (value -> expiry) in the family and drop the refresh tokens
         ``retire`` (rotated away); :class:`FamilyClosedError` when it is revoked or gone."""
-        access, refresh, retire = dict(access or {}), dict(refresh or {}), set(retire)
-        now = self._now()
 
         def list_tokens(record):
-            if record["revoked"]:
-                raise FamilyClosedError(family_id)
-            for kind, new in (("access_tokens", access), ("refresh_tokens", refresh)):
-                kept = {
-                    value: exp
-                    for value, exp in record[kind].items()
-                    if exp >= now and value not in retire
-                }
-                record[kind] = {**kept, **new}
-            record["exp"] = max(record["exp"], *access.values(), *refresh.values())
-            return record
+            return self.with_tokens(
+                family_id, record, access=access, refresh=refresh, retire=retire
+            )
 
         if self.records.modify(family_id, list_tokens) is None:
             raise FamilyClosedError(family_id)
+
+    def with_tokens(
+        self,
+        family_id: str,
+        record: Mapping[str, Any],
+        *,
+        access: Mapping[str, int] | None = None,
+        refresh: Mapping[str, int] | None = None,
+        retire: Iterable[str] = (),
+    ) -> dict:
+        """The family's ``record`` as :meth:`add` leaves it (a new dict; tokens expired or
+        retired dropped, the family's expiry the latest of its tokens');
+        :class:`FamilyClosedError` when it is revoked."""
+        if record["revoked"]:
+            raise FamilyClosedError(family_id)
+        access, refresh, retire = dict(access or {}), dict(refresh or {}), set(retire)
+        now = self._now()
+        changed = dict(record)
+        for kind, new in (("access_tokens", access), ("refresh_tokens", refresh)):
+            kept = {
+                value: exp
+                for value, exp in record[kind].items()
+                if exp >= now and value not in retire
+            }
+            changed[kind] = {**kept, **new}
+        changed["exp"] = max(record["exp"], *access.values(), *refresh.values())
+        return changed
 
     def revoke(self, family_id: str) -> dict | None:
         """Mark the family revoked; return what it listed (``code``, ``access_tokens``,

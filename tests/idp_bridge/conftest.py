@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import peewee
 import pytest
 
+from authz import db
 from idp_bridge.upstreams import saml_crypto
 from tests.conftest import statement_run
 from tests.idp_bridge import itsme_keys as itsme_key_set
@@ -58,12 +59,29 @@ class SqlLog:
         self.commits = 0
 
     def writes(self, *, in_transaction: bool) -> list[str]:
+        """The statements that write (data-modifying ``WITH`` statements included)."""
         verbs = ("INSERT", "UPDATE", "DELETE")
         return [
             sql
             for sql, inside in self.statements
-            if sql.lstrip().upper().startswith(verbs) and inside == in_transaction
+            if inside == in_transaction
+            and (
+                sql.lstrip().upper().startswith(verbs)
+                or (
+                    sql.lstrip().upper().startswith("WITH")
+                    and any(f"AS ({verb} " in sql.upper() for verb in verbs)
+                )
+            )
         ]
+
+    def wrote_as_one(self, writes: int) -> bool:
+        """Whether the writes were one unit: on PostgreSQL one statement outside any
+        transaction (its writes ``WITH`` parts: ``storage.swap_then_store``), its own commit;
+        elsewhere ``writes`` statements in one transaction, committed once."""
+        alone, inside = self.writes(in_transaction=False), self.writes(in_transaction=True)
+        if db.is_postgresql():
+            return len(alone) == 1 and alone[0].startswith("WITH") and not inside
+        return not alone and len(inside) == writes and self.commits == 1
 
 
 @pytest.fixture

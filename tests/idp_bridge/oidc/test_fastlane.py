@@ -435,7 +435,7 @@ def test_code_redemption_and_refresh_get_the_routes_answers_without_flask(
         base_url=browser.base_url,
     )
     assert answer.status_code == 200 and dispatched == []
-    assert sql_log.commits == 1 and sql_log.writes(in_transaction=False) == []
+    assert sql_log.wrote_as_one(writes=3), sql_log
     assert len(sql_log.statements) <= REDEMPTION_STATEMENTS
 
 

@@ -440,6 +440,56 @@ def test_compare_and_set_refuses_a_record_changed_or_gone_since_read(database):
         families.compare_and_set("f1", families["f2"], {"n": 1})
 
 
+def test_swap_then_store_swaps_in_order_and_stores_only_when_every_swap_was_made(database):
+    """PostgreSQL's one-statement grant: the swaps in order, each only after the one before
+    it, the values only after all of them; a swap whose row changed since it was read stops
+    the rest (the ones before it stay made)."""
+    from authz import db
+
+    clock = Clock()
+    families = DatabaseStorage("families", ttl=100, clock=clock)
+    codes = DatabaseStorage("codes", ttl=100, clock=clock)
+    tokens = DatabaseStorage("tokens", ttl=50, clock=clock, write_once=True)
+    families["f"], codes["c"] = {"n": 0}, {"used": False}
+    if not db.is_postgresql():
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            storage_module.swap_then_store([(codes, "c", codes["c"], {"used": True}, False)], [])
+        return
+
+    def grant(family, code, token: str) -> bool:
+        return storage_module.swap_then_store(
+            [
+                (families, "f", family, {"n": family["n"] + 1}, True),
+                (codes, "c", code, {"used": True}, False),
+            ],
+            [(tokens, token, {"t": token})],
+        )
+
+    clock.now += 90
+    assert grant(families["f"], codes["c"], "t1")
+    assert (families["f"], codes["c"], tokens["t1"]) == ({"n": 1}, {"used": True}, {"t": "t1"})
+    clock.now += 99  # the family's time restarted with its swap; the code's did not
+    assert families["f"] == {"n": 1} and "c" not in codes
+
+    # The first swap's row changed since read: nothing is written.
+    codes["c"], stale_family = {"used": False}, families["f"]
+    families["f"] = {"n": 5}
+    assert not grant(stale_family, codes["c"], "t2")
+    assert (families["f"], codes["c"], "t2" in tokens) == ({"n": 5}, {"used": False}, False)
+
+    # The second's changed: the first stays made, nothing after it.
+    stale_code = codes["c"]
+    codes["c"] = {"used": False, "edited": True}
+    assert not grant(families["f"], stale_code, "t3")
+    assert (families["f"], codes["c"], "t3" in tokens) == (
+        {"n": 6},
+        {"used": False, "edited": True},
+        False,
+    )
+    with db.transaction(), pytest.raises(ValueError, match="transaction"):
+        grant(families["f"], codes["c"], "t4")
+
+
 def test_modify_changes_a_record_or_creates_it(database):
     clock = Clock()
     index = DatabaseStorage("subject_families", ttl=100, clock=clock)
