@@ -455,6 +455,15 @@ def release_connections() -> None:
     _scope.depth = max(0, getattr(_scope, "depth", 0) - 1)
 
 
+def give_back_for_now() -> None:
+    """The request under way is done with the database for a while (CPU work follows, such
+    as signing an ID token): its connection goes back to the pool, and its slot (:class:`Slots`)
+    to the other threads, rather than waiting for the request's end; a later block takes one
+    again. Nothing is given back inside a transaction."""
+    if not database.is_closed() and not database.in_transaction():
+        database.close()
+
+
 def holding_connections() -> bool:
     """Whether this thread is inside a request's hold (:func:`hold_connections`)."""
     return getattr(_scope, "depth", 0) > 0

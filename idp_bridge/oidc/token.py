@@ -19,6 +19,7 @@ from pyop.access_token import AccessToken
 from pyop.exceptions import InvalidAuthorizationCode, InvalidSubjectIdentifier, InvalidTokenRequest
 from pyop.exceptions import OAuthError as PyopOAuthError
 
+from authz import db
 from authz.clients import RegisteredClient
 from idp_bridge import metrics
 from idp_bridge.oidc import pkce
@@ -138,7 +139,8 @@ def client_credentials_answer(edge: Edge, client: RegisteredClient) -> dict[str,
 def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> dict[str, Any]:
     """Section 4.1.3: the code's client and ``redirect_uri``, its PKCE verifier and the
     representation it carries checked before it is spent; then the tokens (the code marked
-    used in the transaction that stores them) and the ID token (Core 3.1.3.3)."""
+    used as they are stored: one statement or one transaction) and the ID token (Core
+    3.1.3.3), signed once the request's database connection is given back."""
     provider = edge.provider.provider()
     state = provider.authz_state
     code = form.get("code", "")
@@ -153,10 +155,11 @@ def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> 
     pkce.verify(form.get("code_verifier"), auth_req.get("code_challenge"))
     extra_claims = grant_claims(auth_req, client, edge)
     user_id = state.get_user_id_for_subject_identifier(sub)
-    access_token, refresh_token = state.redeem_code(code)
     requested = (auth_req.get("claims") or {}).get("id_token") or {}  # Core 5.5
     user_claims = provider.userinfo.get_claims_for(user_id, requested)
+    access_token, refresh_token = state.redeem_code(code)
     answer = _token_answer(access_token, refresh_token)
+    db.give_back_for_now()  # the signature is CPU only: another request may have the slot
     answer["id_token"] = provider._create_signed_id_token(
         client.client_id,
         sub,
