@@ -206,7 +206,10 @@ class ProviderAuthorizationState(AuthorizationState):
     def unused_code(self, authorization_code: str) -> tuple[dict, str]:
         """The authorization request (as stored: a plain dict) and the subject of a code that
         may still be redeemed, else :class:`InvalidAuthorizationCode` (a used one presented
-        again revokes its grant)."""
+        again revokes its grant). Its family is read with it (remembered for the grant)."""
+        if isinstance(authorization_code, str):
+            codes, families = self.authorization_codes, self.families.records
+            codes.read_linked(authorization_code, families, "family")
         record = self._unused_code(authorization_code)
         return record[self.KEY_AUTHORIZATION_REQUEST], record["sub"]
 
@@ -391,7 +394,10 @@ class ProviderAuthorizationState(AuthorizationState):
 
     def active_refresh_token(self, refresh_token: str) -> dict | None:
         """The refresh token's record, with its grant's ``scope``, if it may be used: not
-        used, not expired, its family not revoked. Else ``None``."""
+        used, not expired, its family not revoked. Else ``None``. (The token and its family
+        are read in one statement, and remembered for the grant.)"""
+        if isinstance(refresh_token, str):
+            self.refresh_tokens.read_linked(refresh_token, self.families.records, "family")
         record = self.refresh_tokens.get(refresh_token)
         if record is None or record.get("used") is not False or record["exp"] < self._now():
             return None

@@ -38,6 +38,7 @@ import copy
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -305,6 +306,32 @@ def _store(
     return len(_execute(("store", len(rows), len(once)), build, values).fetchall())
 
 
+_LINKED_FIELD = re.compile(r"[a-z_]{1,32}")
+
+
+def _linked_statement(field: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """:meth:`DatabaseStorage.read_linked`'s statement: the record (``c``, ``k``), the value
+    of its JSON ``field``, and the live record of collection ``lc`` under that key (``now``)."""
+    if not _LINKED_FIELD.fullmatch(field):
+        raise ValueError(f"not a field name: {field!r}")
+    p = db.database.param
+    if db.is_postgresql():
+        link = f"(r.\"value\"::json ->> '{field}')"
+    else:
+        link = f"json_extract(r.\"value\", '$.{field}')"
+    visible = '("{0}"."expires_at" IS NULL OR "{0}"."expires_at" > {1})'
+    sql = (
+        f'SELECT r."value", {link}, l."value" FROM "oidc_state" AS r'  # noqa: S608
+        f' LEFT JOIN "oidc_state" AS l ON l."collection" = {p} AND l."key" = {link}'
+        f" AND {visible.format('l', p)}"
+        f' WHERE r."collection" = {p} AND r."key" = {p} AND {visible.format("r", p)}'
+    )
+    params = [values["lc"], values["now"], values["c"], values["k"], values["now"]]
+    if db.is_postgresql():
+        return db.prepared_sql(("oidc_state", "read_linked", field), sql, params)
+    return sql, params
+
+
 _schedule = PurgeSchedule()  # this table's own schedule, same rule as the login stores'
 
 
@@ -479,6 +506,29 @@ class DatabaseStorage(StorageBase):
         if not isinstance(key, str):
             return False
         return self._text_of(self._key(key)) is not None
+
+    def read_linked(self, key: str, linked: DatabaseStorage, field: str) -> None:
+        """Within :func:`reads_remembered`: read the record of ``key`` and the record of
+        ``linked`` its ``field`` names (a code's or a token's family) in one statement, and
+        remember both, so that reading either afterwards costs no round trip. Outside such a
+        block, or when ``key`` was read already, nothing."""
+        memo = _remembered.get()
+        stored_key = self._key(key)
+        if memo is None or (self.collection, stored_key) in memo:
+            return
+        values = {
+            "c": self.collection,
+            "k": stored_key,
+            "lc": linked.collection,
+            "now": _db_time(self._now()),
+        }
+        with db.connection():
+            sql, params = _linked_statement(field, values)
+            row = db.database.execute_sql(sql, params).fetchone()
+        text, link, linked_text = row if row is not None else (None, None, None)
+        memo[self.collection, stored_key] = text
+        if isinstance(link, str) and link and linked._key(link) == link:  # not a hashed key
+            memo[linked.collection, link] = linked_text
 
     def _text_of(self, stored_key: str) -> str | None:
         """The row's value if it is live, else ``None``: read once per

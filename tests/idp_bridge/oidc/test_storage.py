@@ -490,6 +490,34 @@ def test_swap_then_store_swaps_in_order_and_stores_only_when_every_swap_was_made
         grant(families["f"], codes["c"], "t4")
 
 
+def test_read_linked_reads_a_record_and_the_one_it_names_in_one_statement(database, statements):
+    """Within ``reads_remembered``: the code and its family in one statement, each then read
+    without a round trip; a family that is gone is remembered as gone; outside the block,
+    nothing is read."""
+    codes, families = DatabaseStorage("codes"), DatabaseStorage("families")
+    codes["c1"], families["f1"] = {"family": "f1", "used": False}, {"revoked": False}
+    codes["c2"] = {"family": "gone"}
+    codes["c3"] = {"family": "f" * 300}  # a key stored by its hash: not read this way
+    families["f" * 300] = {"revoked": True}
+    statements.clear()
+    codes.read_linked("c1", families, "family")
+    assert statements == []
+    with storage_module.reads_remembered():
+        codes.read_linked("c1", families, "family")
+        assert len(statements) == 1
+        assert codes["c1"]["family"] == "f1" and families["f1"] == {"revoked": False}
+        codes.read_linked("c2", families, "family")
+        codes.read_linked("c1", families, "family")  # read already
+        assert "gone" not in families and codes["c2"] == {"family": "gone"}
+        codes.read_linked("c3", families, "family")
+        codes.read_linked("unknown", families, "family")
+        assert "unknown" not in codes and len(statements) == 4
+        assert families["f" * 300] == {"revoked": True}  # read by itself
+        assert len(statements) == 5
+    with pytest.raises(ValueError, match="field"), storage_module.reads_remembered():
+        codes.read_linked("c9", families, "family'; --")
+
+
 def test_modify_changes_a_record_or_creates_it(database):
     clock = Clock()
     index = DatabaseStorage("subject_families", ttl=100, clock=clock)
