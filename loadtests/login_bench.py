@@ -179,10 +179,12 @@ def measure(
         "MONESPACE_DATA_DIR": str(work_dir / "instance"),
         "MONESPACE_DECISION_LOG_FILE": str(work_dir / "decisions.log"),
         "MONESPACE_AUDIT_KEY": dataset.AUDIT_KEY,
+        "MONESPACE_LOG_FORMAT": "text",
     }
     report(f"starting the demo app ({settings}) on {base_url} (keys generated once)...")
     phases = []
-    with serve("monespace.app:create_app()", settings, env, work_dir, port=port):
+    # As production serves it: the log lines in the service's format (a refusal's reason).
+    with serve("monespace.app:create_served_app()", settings, env, work_dir, port=port):
         # One login of each kind per worker thread first: the start-up's work is not measured.
         for method in methods:
             run_phase(base_url, method, settings.workers, Budget(0.0, 1.0))
@@ -190,6 +192,10 @@ def measure(
             for clients in budget.client_counts:
                 report(f"  {method}: {clients} clients, {budget.seconds:.0f} s...")
                 phases.append(run_phase(base_url, method, clients, budget))
+    if any(p.failures for p in phases):  # why the server refused them, before its log goes
+        log = (work_dir / f"server-{port}.log").read_text(errors="replace").splitlines()
+        said = [line for line in log if "WARNING" in line or "ERROR" in line]
+        report("the server's warnings and errors (last 20):\n" + "\n".join(said[-20:]))
     return phases
 
 
