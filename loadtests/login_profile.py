@@ -36,6 +36,7 @@ from peewee import Database
 from saml2.sigver import CryptoBackendXmlSec1
 from werkzeug.serving import make_server
 
+from authz import db
 from loadtests import dataset
 from loadtests.login_bench import plan
 from loadtests.logins import LoginClient, step_name, step_totals
@@ -83,6 +84,7 @@ class SqlStatements:
         self.count: Counter[str] = Counter()
         self.seconds: Counter[str] = Counter()
         self.by_step: Counter[str] = Counter()
+        self.kinds_by_step: Counter[tuple[str, str]] = Counter()
         self.commits: Counter[str] = Counter()
         self.step = "-"
         self._wrote = False  # a write inside the transaction under way
@@ -101,6 +103,7 @@ class SqlStatements:
                 statements.count[kind] += 1
                 statements.seconds[kind] += time.perf_counter() - started
                 statements.by_step[statements.step] += 1
+                statements.kinds_by_step[statements.step, kind] += 1
                 if kind.startswith(_WRITES) or " RETURNING " in sql.upper():
                     if database.in_transaction():
                         statements._wrote = True
@@ -120,13 +123,18 @@ class SqlStatements:
             Database.execute_sql, Database.commit = original, original_commit
 
     def reset(self) -> None:
-        for counter in (self.count, self.seconds, self.by_step, self.commits):
+        for counter in (self.count, self.seconds, self.by_step, self.kinds_by_step, self.commits):
             counter.clear()
 
 
 def _sql_kind(sql: str) -> str:
-    """``SELECT … FROM "session"``, ``UPDATE "oidc_record"``: the verb and the first table."""
-    words = sql.split()
+    """``SELECT … FROM "session"``, ``UPDATE "oidc_record"``: the verb and the first table (of
+    the statement prepared, for an ``EXECUTE``; ``WITH`` for data-modifying CTEs)."""
+    words = db.prepared_text(sql).split()
+    if words[:1] == ["WITH"]:  # data-modifying CTEs: name the first table written
+        words = words[
+            next((i for i, w in enumerate(words) if w.lstrip("(") in ("UPDATE", "INTO")), 0) :
+        ]
     verb = words[0].upper() if words else "?"
     table = next(
         (words[i + 1] for i, w in enumerate(words[:-1]) if w.upper() in ("FROM", "INTO", "UPDATE")),
@@ -315,6 +323,11 @@ def _steps(out, holder: ProfiledApp, sql: SqlStatements, logins: int) -> None:
             f"{commits / logins:7.1f}",
             file=out,
         )
+    if holder.only_step is not None:
+        print(f"   statements of {holder.only_step} (per login)", file=out)
+        for (step, kind), count in sorted(sql.kinds_by_step.items(), key=lambda kv: -kv[1]):
+            if step == holder.only_step:
+                print(f"     {kind:<40} {count / logins:5.1f}", file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

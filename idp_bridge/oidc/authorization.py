@@ -471,15 +471,18 @@ def _chosen(edge, pending_id: str, params: dict[str, str], session) -> Response:
     choice = request.form.get("espace", "")
     bce = None
     if choice != "citoyen":
-        if not claims.may_represent(session.person.nrn, choice, client.service_domain):
+        # The policy's answer through the decision point (cached under the enterprise's
+        # epoch, so a revocation on any node is seen): the code carries the espace only.
+        represents = claims.represents_claim(
+            session.person.nrn, choice, client.service_domain, edge.issuer, edge.acting_for
+        )
+        if represents is None:
             raise _Refused(
                 _error_page(
                     _("Vous ne pouvez pas agir pour cette entreprise auprès de ce service.")
                 )
             )
-        bce = claims.represents_claim(
-            session.person.nrn, choice, client.service_domain, edge.issuer
-        )["sub"]
+        bce = represents["sub"]
     public = {k: v for k, v in params.items() if not k.startswith("_")}
     auth_req = edge.provider.provider().parse_authentication_request(_for_pyop(public))
     return _answer(auth_req, params, client, session, bce)
