@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from peewee import DatabaseError
+from peewee import EXCLUDED, DatabaseError
 
 from authz import db
 from authz.tables import utcnow
@@ -126,52 +126,63 @@ class DatabaseRequestStore(RequestStore):
             "key": _fit(key, PendingLogin.key.max_length),
             "kind": self.kind,
             "value": json.dumps(dict(value)),
-            "created_at": _as_datetime(now),
-            "expires_at": _as_datetime(now + ttl),
+            "created_at": PendingLogin.created_at.db_value(_as_datetime(now)),
+            "expires_at": PendingLogin.expires_at.db_value(_as_datetime(now + ttl)),
         }
         with db.connection():
             _purge_if_due(_as_datetime(now))
             # One statement: two puts of the same key race to the last write, not to an error.
-            PendingLogin.insert(row).on_conflict(
-                conflict_target=[PendingLogin.key],
-                update={
-                    PendingLogin.kind: row["kind"],
-                    PendingLogin.value: row["value"],
-                    PendingLogin.created_at: row["created_at"],
-                    PendingLogin.expires_at: row["expires_at"],
-                },
-            ).execute()
+            db.execute_built(("pending_login", "put"), _put_statement, row)
 
     def pop(self, key: str) -> dict[str, str] | None:
         with db.connection():
             # The delete is the claim: of concurrent callers, one deletes the row, the others
             # find nothing. An expired row is deleted too, and worth nothing.
-            rows = list(
-                PendingLogin.delete()
-                .where(
-                    (PendingLogin.key == _fit(key, PendingLogin.key.max_length))
-                    & (PendingLogin.kind == self.kind)
-                )
-                .returning(PendingLogin.value, PendingLogin.expires_at)
-                .dicts()
-                .execute()
-            )
+            values = {"key": _fit(key, PendingLogin.key.max_length), "kind": self.kind}
+            found = db.execute_built(("pending_login", "pop"), _pop_statement, values)
+            rows = [
+                {"value": value, "expires_at": PendingLogin.expires_at.python_value(expires_at)}
+                for value, expires_at in found.fetchall()
+            ]
         if not rows or rows[0]["expires_at"] <= _as_datetime(self._clock()):
             return None
         return json.loads(rows[0]["value"])
 
     def peek(self, key: str) -> dict[str, str] | None:
+        values = {
+            "key": _fit(key, PendingLogin.key.max_length),
+            "kind": self.kind,
+            "now": PendingLogin.expires_at.db_value(_as_datetime(self._clock())),
+        }
         with db.connection():
-            row = (
-                PendingLogin.select(PendingLogin.value)
-                .where(
-                    (PendingLogin.key == _fit(key, PendingLogin.key.max_length))
-                    & (PendingLogin.kind == self.kind)
-                    & (PendingLogin.expires_at > _as_datetime(self._clock()))
-                )
-                .first()
-            )
-        return json.loads(row.value) if row is not None else None
+            row = db.execute_built(("pending_login", "peek"), _peek_statement, values).fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+
+# The statements of the pending logins, built once per kind of database and prepared on
+# PostgreSQL (authz.db.execute_built): every login puts, reads and takes two.
+def _put_statement(param):
+    columns = ("key", "kind", "value", "created_at", "expires_at")
+    return PendingLogin.insert({getattr(PendingLogin, c): param(c) for c in columns}).on_conflict(
+        conflict_target=[PendingLogin.key],
+        update={getattr(PendingLogin, c): getattr(EXCLUDED, c) for c in columns[1:]},
+    )
+
+
+def _pop_statement(param):
+    return (
+        PendingLogin.delete()
+        .where((PendingLogin.key == param("key")) & (PendingLogin.kind == param("kind")))
+        .returning(PendingLogin.value, PendingLogin.expires_at)
+    )
+
+
+def _peek_statement(param):
+    return PendingLogin.select(PendingLogin.value).where(
+        (PendingLogin.key == param("key"))
+        & (PendingLogin.kind == param("kind"))
+        & (PendingLogin.expires_at > param("now"))
+    )
 
 
 class DatabaseSeenStore(SeenStore):
@@ -190,19 +201,28 @@ class DatabaseSeenStore(SeenStore):
             # returned row means the key was new. ON CONFLICT raises no IntegrityError, so the
             # caller's transaction stays usable; the savepoint covers anything else.
             with db.database.atomic():
-                inserted = list(
-                    SeenAssertion.insert(
-                        upstream=self.upstream,
-                        assertion_id=_fit(key, SeenAssertion.assertion_id.max_length),
-                        expires_at=_as_datetime(expires_at),
-                    )
-                    .on_conflict(
-                        conflict_target=[SeenAssertion.upstream, SeenAssertion.assertion_id],
-                        update={SeenAssertion.expires_at: _as_datetime(expires_at)},
-                        where=SeenAssertion.expires_at <= now,
-                    )
-                    .returning(SeenAssertion.id)
-                    .tuples()
-                    .execute()
-                )
+                values = {
+                    "upstream": self.upstream,
+                    "assertion_id": _fit(key, SeenAssertion.assertion_id.max_length),
+                    "expires_at": SeenAssertion.expires_at.db_value(_as_datetime(expires_at)),
+                    "now": SeenAssertion.expires_at.db_value(now),
+                }
+                statement = db.execute_built(("seen_assertion", "add"), _seen_statement, values)
+                inserted = statement.fetchall()
         return bool(inserted)
+
+
+def _seen_statement(param):
+    return (
+        SeenAssertion.insert(
+            upstream=param("upstream"),
+            assertion_id=param("assertion_id"),
+            expires_at=param("expires_at"),
+        )
+        .on_conflict(
+            conflict_target=[SeenAssertion.upstream, SeenAssertion.assertion_id],
+            update={SeenAssertion.expires_at: EXCLUDED.expires_at},
+            where=SeenAssertion.expires_at <= param("now"),
+        )
+        .returning(SeenAssertion.id)
+    )
