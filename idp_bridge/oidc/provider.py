@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from flask import g, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 from joserfc import jws
 from joserfc.jwk import RSAKey
 from jwkest.jwk import RSAKey as JwkestRSAKey
@@ -132,7 +132,9 @@ def request_client(client_id: str | None) -> RegisteredClient | None:
     """The enabled client, read once per request: pyop looks a client up several times while
     answering one request (17 reads of the client table in a login), and a registration
     changed meanwhile is seen by the next request, as if the request had come a moment sooner.
-    """
+    Within a Flask request the record comes from the provider's client cache (as at the token
+    endpoint: a change made on another node is seen within ``edge.CLIENT_CACHE_SECONDS``, one
+    made through this process at once)."""
     seen = _lane_clients.get()
     if seen is None:
         if not client_id or not has_request_context():
@@ -141,8 +143,18 @@ def request_client(client_id: str | None) -> RegisteredClient | None:
     if not client_id:
         return enabled_client(client_id)
     if client_id not in seen:
-        seen[client_id] = enabled_client(client_id)
+        seen[client_id] = _cached_enabled_client(client_id)
     return seen[client_id]
+
+
+def _cached_enabled_client(client_id: str) -> RegisteredClient | None:
+    from idp_bridge.oidc.edge import EXTENSION  # the edge builds this module's provider
+
+    edge = current_app.extensions.get(EXTENSION) if has_app_context() else None
+    if edge is None or not isinstance(client_id, str):
+        return enabled_client(client_id)
+    client = edge.clients.get(client_id)
+    return client if client is not None and client.is_enabled else None
 
 
 def remember_client(client: RegisteredClient) -> None:

@@ -14,6 +14,8 @@ import peewee
 import pytest
 
 from authz import db
+from idp_bridge.oidc import storage as oidc_storage
+from idp_bridge.shared import db_stores
 from idp_bridge.upstreams import saml_crypto
 from tests.conftest import statement_run
 from tests.idp_bridge import itsme_keys as itsme_key_set
@@ -90,6 +92,12 @@ def sql_log(database, monkeypatch) -> SqlLog:
     app connects to)."""
     log = SqlLog()
     execute_sql, commit = peewee.Database.execute_sql, peewee.Database.commit
+    # The purges of expired rows (at most once a minute per process) are not a request's
+    # statements: none starts while the log is kept.
+    for module in (db_stores, oidc_storage):
+        schedule = db_stores.PurgeSchedule(clock=lambda: 0.0)
+        schedule.due()  # the one purge of an interval that never ends
+        monkeypatch.setattr(module, "_schedule", schedule)
 
     def logged(self, sql, *args, **kwargs):
         if (text := statement_run(sql)) is not None:
