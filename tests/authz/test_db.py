@@ -282,6 +282,26 @@ def test_a_postgresql_pool_with_slots_lets_that_many_threads_in(database, databa
         pool.close_all()
 
 
+def test_a_request_gives_its_connection_back_for_now_but_never_inside_a_transaction(database):
+    """``give_back_for_now``: within a request's hold the connection goes back to the pool
+    (so its slot too) and the next block takes one again; inside a transaction, nothing."""
+    db.hold_connections()
+    try:
+        with db.connection():
+            db.database.execute_sql("SELECT 1")
+        assert not db.database.is_closed()  # held by the request
+        db.give_back_for_now()
+        assert db.database.is_closed()
+        with db.connection():
+            assert db.database.execute_sql("SELECT 1").fetchone()[0] == 1
+            with db.transaction():
+                db.give_back_for_now()
+                assert not db.database.is_closed()  # the transaction keeps its connection
+    finally:
+        db.release_connections()
+        db.database.close()
+
+
 def test_a_built_statement_is_built_once_per_shape_and_keeps_its_constants(database):
     """``built_statement``: peewee builds the statement the first time only; its markers take
     the values of each call (one name used twice), its other parameters stay as built."""
