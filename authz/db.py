@@ -18,7 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlparse
 
+import peewee
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from peewee import Database, DatabaseProxy, OperationalError, PostgresqlDatabase
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -340,7 +342,29 @@ def execute_built(
 ):
     """Run :func:`built_statement`'s statement (prepared on PostgreSQL: :func:`prepared`);
     the cursor."""
-    return database.execute_sql(*prepared(shape, build, values))
+    with prepared_lost():
+        return database.execute_sql(*prepared(shape, build, values))
+
+
+def execute_prepared(shape: tuple, sql: str, params: Sequence[Any]):
+    """PostgreSQL: run ``sql`` (parameters ``%s``, the same text for every call with
+    ``shape``) as a statement prepared on the connection (:func:`prepared_sql`); the cursor."""
+    with prepared_lost():
+        return database.execute_sql(*prepared_sql(shape, sql, params))
+
+
+@contextmanager
+def prepared_lost() -> Iterator[None]:
+    """A session that lost its prepared statements (``DISCARD ALL`` or ``DEALLOCATE`` by
+    someone else) fails the statement once; its connection prepares them again next time."""
+    try:
+        yield
+    except (psycopg2.Error, peewee.DatabaseError) as exc:
+        cause = exc if isinstance(exc, psycopg2.Error) else (exc.__cause__ or exc.__context__)
+        if isinstance(cause, psycopg2.errors.InvalidSqlStatementName):
+            with _built_lock:
+                _prepared_on.pop(database.connection(), None)
+        raise
 
 
 # PostgreSQL plans a statement at every execution unless it is prepared; for the one-row

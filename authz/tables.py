@@ -46,8 +46,9 @@ class RowByKey:
         self._shape = ("row_by_key", model._meta.table_name, field.name)
 
     def __call__(self, value: Any) -> Any:
-        sql, params = db.prepared(self._shape, self._build, {"key": value})
-        return next(iter(self.model.raw(sql, *params)), None)
+        with db.prepared_lost():
+            sql, params = db.prepared(self._shape, self._build, {"key": value})
+            return next(iter(self.model.raw(sql, *params)), None)
 
     def _build(self, param):
         return self.model.select().where(self.field == param("key")).limit(1)

@@ -172,7 +172,8 @@ def grant_claims(auth_req, client: RegisteredClient, edge: Edge | None = None) -
     edge = edge if edge is not None else current_edge()
     login = dict(auth_req.get(LOGIN) or {})
     extra = {k: login[k] for k in ("acr", "amr", "auth_time", "sid") if k in login}
-    if "enterprise" in auth_req.get("scope", []):
+    scope = auth_req.get("scope") or []
+    if "enterprise" in (scope.split() if isinstance(scope, str) else scope):  # stored: a string
         bce = auth_req.get(ESPACE)
         if bce is None:
             extra.update(claims.citizen_claims())

@@ -211,12 +211,15 @@ def swap_then_store(
     with db.connection():
         _purge_if_due(_as_datetime(now))
         shape = ("oidc_state", "swap_then_store", renewed, len(rows), len(once))
-        made = db.database.execute_sql(*db.prepared_sql(shape, sql, params)).fetchone()
+        made = db.execute_prepared(shape, sql, params).fetchone()
     if not all(count == 1 for count in made[: len(swaps)]):
         for collection, stored_key, _text in checked:
             _forget(collection, stored_key)
         return False
     if rows and made[-1] != len(rows):  # a live write-once row of the same key: never seen
+        # Unlike the general path's transaction, the swaps are made: nothing read stays.
+        for collection, stored_key, _text in checked:
+            _forget(collection, stored_key)
         raise StaleRecordError(f"a live record of {', '.join(once)} cannot be replaced")
     for collection, stored_key, text in checked:
         _remember(collection, stored_key, text)
@@ -309,9 +312,10 @@ def _store(
 _LINKED_FIELD = re.compile(r"[a-z_]{1,32}")
 
 
-def _linked_statement(field: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
-    """:meth:`DatabaseStorage.read_linked`'s statement: the record (``c``, ``k``), the value
-    of its JSON ``field``, and the live record of collection ``lc`` under that key (``now``)."""
+def _linked_statement(field: str, values: dict[str, Any]):
+    """Run :meth:`DatabaseStorage.read_linked`'s statement: the record (``c``, ``k``), the
+    value of its JSON ``field``, and the live record of collection ``lc`` under that key
+    (``now``); the cursor."""
     if not _LINKED_FIELD.fullmatch(field):
         raise ValueError(f"not a field name: {field!r}")
     p = db.database.param
@@ -328,8 +332,8 @@ def _linked_statement(field: str, values: dict[str, Any]) -> tuple[str, list[Any
     )
     params = [values["lc"], values["now"], values["c"], values["k"], values["now"]]
     if db.is_postgresql():
-        return db.prepared_sql(("oidc_state", "read_linked", field), sql, params)
-    return sql, params
+        return db.execute_prepared(("oidc_state", "read_linked", field), sql, params)
+    return db.database.execute_sql(sql, params)
 
 
 _schedule = PurgeSchedule()  # this table's own schedule, same rule as the login stores'
@@ -523,8 +527,7 @@ class DatabaseStorage(StorageBase):
             "now": _db_time(self._now()),
         }
         with db.connection():
-            sql, params = _linked_statement(field, values)
-            row = db.database.execute_sql(sql, params).fetchone()
+            row = _linked_statement(field, values).fetchone()
         text, link, linked_text = row if row is not None else (None, None, None)
         memo[self.collection, stored_key] = text
         if isinstance(link, str) and link and linked._key(link) == link:  # not a hashed key

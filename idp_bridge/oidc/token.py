@@ -90,7 +90,6 @@ def grant_answer(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> 
                 answer = _redeem_code(edge, client, form)
             else:
                 answer = _refresh(edge, client, form)
-            answer["scope"] = _granted_scope(edge, answer["access_token"])
     except (
         InvalidAuthorizationCode,
         InvalidTokenRequest,
@@ -103,11 +102,12 @@ def grant_answer(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> 
     return answer
 
 
-def _granted_scope(edge: Edge, access_token: str) -> str:
-    """The scope of the access token just issued. Always sent: RFC 6749 section 5.1 makes it
-    required whenever it differs from the scope requested, and a client asking for scopes it
-    was not registered for gets fewer (section 3.3)."""
-    record = edge.provider.provider().authz_state.active_access_token(access_token) or {}
+def _granted_scope(state: Any, access_token: str) -> str:
+    """The scope of the access token just issued (read back from ``state``, where the grant
+    remembered it). Always sent: RFC 6749 section 5.1 makes it required whenever it differs
+    from the scope requested, and a client asking for scopes it was not registered for gets
+    fewer (section 3.3)."""
+    record = state.active_access_token(access_token) or {}
     scope = record.get("scope") or ""
     return " ".join(scope) if isinstance(scope, list | tuple) else scope
 
@@ -159,7 +159,10 @@ def _redeem_code(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> 
     user_claims = provider.userinfo.get_claims_for(user_id, requested)
     access_token, refresh_token = state.redeem_code(code)
     answer = _token_answer(access_token, refresh_token)
-    db.give_back_for_now()  # the signature is CPU only: another request may have the slot
+    answer["scope"] = _granted_scope(state, access_token.value)
+    # The signature is CPU only: another request may have the slot. Nothing below reads the
+    # database (the code is spent: a 503 now would lose the tokens, and a retry revoke them).
+    db.give_back_for_now()
     answer["id_token"] = provider._create_signed_id_token(
         client.client_id,
         sub,
@@ -191,11 +194,16 @@ def _refresh(edge: Edge, client: RegisteredClient, form: dict[str, str]) -> dict
         state.revoke_refresh_token(refresh_token)
         raise
     scope = form.get("scope")
-    return _token_answer(*state.use_refresh_token(refresh_token, scope.split() if scope else None))
+    access_token, new_refresh_token = state.use_refresh_token(
+        refresh_token, scope.split() if scope else None
+    )
+    answer = _token_answer(access_token, new_refresh_token)
+    answer["scope"] = _granted_scope(state, access_token.value)
+    return answer
 
 
 def _token_answer(access_token: AccessToken, refresh_token: str | None) -> dict[str, Any]:
-    """Section 5.1's answer; the caller adds the scope, and the ID token of a code."""
+    """Section 5.1's answer; the caller adds the scope, and a code's ID token."""
     answer: dict[str, Any] = {
         "access_token": access_token.value,
         "token_type": access_token.type,

@@ -392,3 +392,26 @@ def test_a_built_statement_is_prepared_once_per_connection_on_postgresql(databas
         sent.clear()
         assert _in_thread(twice) == ["Marc", "Marc"]
     assert [text.split()[0] for text in sent] == ["PREPARE", "EXECUTE", "EXECUTE"]
+
+
+def test_a_session_that_lost_its_prepared_statements_prepares_them_again(database):
+    """``DEALLOCATE ALL`` (or a pooler's ``DISCARD ALL``) behind the app's back: the next
+    execution fails once, the one after prepares the statement again and answers."""
+    if not db.is_postgresql():
+        pytest.skip("statements are prepared on PostgreSQL only")
+    import peewee
+
+    from authz.models import Person
+
+    Person.create(nrn="85020200387", given_name="Marc", family_name="Dupont")
+
+    def build(param):
+        return Person.select(Person.given_name).where(Person.nrn == param("nrn"))
+
+    shape, values = ("test", "lost person"), {"nrn": "85020200387"}
+    with db.connection():
+        assert db.execute_built(shape, build, values).fetchone()[0] == "Marc"
+        db.database.execute_sql("DEALLOCATE ALL")
+        with pytest.raises(peewee.OperationalError, match="does not exist"):
+            db.execute_built(shape, build, values)
+        assert db.execute_built(shape, build, values).fetchone()[0] == "Marc"

@@ -210,6 +210,31 @@ def test_no_professional_claims_without_a_representation(story):
         professional_claims(represents_claim(NRN["emma"], BOULANGERIE, "fiscalite", ISSUER))
 
 
+def test_a_grant_carries_the_espace_only_with_the_enterprise_scope_itself(story):
+    """A grant's stored authorization request holds its scope as one string: ``enterprise``
+    is one of its words, never a part of one."""
+    from authz.clients import find_client
+    from idp_bridge.oidc.edge import ESPACE, LOGIN, grant_claims
+
+    client = find_client(demo.DEMO_CLIENT_ID)
+    login = {"nrn": NRN["sophie"], "acr": "eid", "amr": ["eid"], "auth_time": 1, "sid": "s"}
+    stored = {"scope": "openid enterprise", LOGIN: login, ESPACE: BOULANGERIE}
+    claimed = grant_claims(stored, client, edge=_Edge())
+    assert claimed["espace"] == "professionnel" and claimed["represents"]["sub"] == BOULANGERIE
+    for scope in ("openid enterprises", "openid notenterprise", "openid"):
+        assert "espace" not in grant_claims({**stored, "scope": scope}, client, edge=_Edge())
+
+
+class _Edge:
+    """What ``grant_claims`` asks of the app's edge: the issuer, and who acts for whom."""
+
+    issuer = ISSUER
+
+    @staticmethod
+    def acting_for(nrn: str, bce: str, service_domain: str):
+        return espaces.acting_for(nrn, bce, service_domain)
+
+
 # -- through an intermediary: the demo's accounting firm ---------------------------------------
 
 FIRM = demo.FIRM_BCE

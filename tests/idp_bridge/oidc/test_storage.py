@@ -514,6 +514,20 @@ def test_read_linked_reads_a_record_and_the_one_it_names_in_one_statement(databa
         assert "unknown" not in codes and len(statements) == 4
         assert families["f" * 300] == {"revoked": True}  # read by itself
         assert len(statements) == 5
+    # A family past its time, a record past its time: read as gone.
+    clock = Clock()
+    short_codes = DatabaseStorage("codes", ttl=10, clock=clock)
+    short_families = DatabaseStorage("families", ttl=10, clock=clock)
+    short_codes["c4"], short_families["f4"] = {"family": "f4"}, {"revoked": False}
+    short_codes["c5"] = {"family": "f1"}
+    clock.now += 11
+    short_codes["c6"] = {"family": "f4"}  # live, its family past its time
+    with storage_module.reads_remembered():
+        short_codes.read_linked("c6", short_families, "family")
+        short_codes.read_linked("c4", short_families, "family")
+        statements.clear()
+        assert short_codes.get("c6") == {"family": "f4"} and "f4" not in short_families
+        assert "c4" not in short_codes and statements == []  # remembered as gone
     with pytest.raises(ValueError, match="field"), storage_module.reads_remembered():
         codes.read_linked("c9", families, "family'; --")
 
