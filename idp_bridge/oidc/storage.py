@@ -187,11 +187,7 @@ def swap_then_store(
         stored_key = storage._key(key)
         if storage.write_once:
             raise StaleRecordError(f"{storage.collection} records are never changed in place")
-        if not (
-            isinstance(expected, StoredRecord)
-            and expected._storage.collection == storage.collection
-            and expected._key == stored_key
-        ):
+        if not storage._read_here(expected, stored_key):
             raise ValueError(f"expected must be the record of {key!r} read from {storage!r}")
         text = _dumps(value)
         checked.append((storage.collection, stored_key, text))
@@ -462,6 +458,14 @@ class DatabaseStorage(StorageBase):
             return key
         return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
+    def _read_here(self, record: object, stored_key: str) -> bool:
+        """Whether ``record`` is a record read from this collection under ``stored_key``."""
+        return (
+            isinstance(record, StoredRecord)
+            and record._storage.collection == self.collection
+            and record._key == stored_key
+        )
+
     def _row(self, key: str):
         return (ProviderState.collection == self.collection) & (ProviderState.key == key)
 
@@ -471,11 +475,7 @@ class DatabaseStorage(StorageBase):
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
         stored_key = self._key(key)
-        if (
-            isinstance(value, StoredRecord)
-            and value._storage.collection == self.collection
-            and value._key == stored_key
-        ):
+        if self._read_here(value, stored_key):
             # pyop assigning back a record it read and edited: a compare-and-swap, so that a
             # concurrent edit of the same record is refused rather than overwritten.
             value._text = self._swap(stored_key, value._text, _dumps(value))
@@ -635,12 +635,7 @@ class DatabaseStorage(StorageBase):
         statement: of concurrent callers holding the same record, at most one succeeds. The
         caller has checked the record (its ``used`` flag, its ``exp``)."""
         stored_key = self._key(key)
-        if not (
-            isinstance(record, StoredRecord)
-            and record._storage.collection == self.collection
-            and record._key == stored_key
-            and record.get("used") is False
-        ):
+        if not (self._read_here(record, stored_key) and record.get("used") is False):
             raise ValueError(f"record must be the unused record of {key!r} read from {self!r}")
         try:
             self._swap(stored_key, record._text, _dumps({**record, "used": True}))
@@ -693,11 +688,7 @@ class DatabaseStorage(StorageBase):
         Unlike an edit of ``expected``, this sets a new value: its time to live starts again.
         Return the record as now stored."""
         stored_key = self._key(key)
-        if not (
-            isinstance(expected, StoredRecord)
-            and expected._storage.collection == self.collection
-            and expected._key == stored_key
-        ):
+        if not self._read_here(expected, stored_key):
             raise ValueError(f"expected must be the record of {key!r} read from {self!r}")
         if not isinstance(value, Mapping):
             raise TypeError(f"values must be mappings, got {type(value).__name__}")
