@@ -15,6 +15,7 @@ import dataclasses
 import heapq
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -197,7 +198,12 @@ def direct_facts(
 
 
 def espace_choices(
-    nrn: str, service_domain: str, *, query: str | None = None, limit: int = 50
+    nrn: str,
+    service_domain: str,
+    *,
+    query: str | None = None,
+    limit: int = 50,
+    holdings: Sequence[mandates.Holding] | None = None,
 ) -> list[EnterpriseChoice]:
     """Enterprises this person may act for in ``service_domain``, most recent mandate first.
 
@@ -208,17 +214,15 @@ def espace_choices(
     One query reads the person's mandates (:func:`authz.mandates.facts_by_enterprise`); the
     engine is then asked about the enterprises in order of their latest fact, and no further
     once ``limit`` choices are found that no remaining enterprise could come before.
+    ``holdings``: what that query gives today for this domain, when the caller has read it
+    already (:func:`client_choices` starts from the same).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     engine = get_engine()
     match = _matcher(query)
     candidates = sorted(
-        (
-            h
-            for h in mandates.facts_by_enterprise(nrn, today(), service_domain)
-            if match(h.enterprise)
-        ),
+        (h for h in _holdings(nrn, today(), service_domain, holdings) if match(h.enterprise)),
         key=lambda h: h.latest,
         reverse=True,
     )
@@ -260,11 +264,12 @@ def client_choices(
     after: int | None = None,
     limit: int = 20,
     exclude: frozenset[str] | set[str] = frozenset(),
+    holdings: Sequence[mandates.Holding] | None = None,
 ) -> ClientPage:
     """The clients this person acts for through their firms in ``service_domain``, a page at
     a time, by name; each names the firm holding its mandate. ``exclude``: enterprises
     already listed (those of :func:`espace_choices`); ``query`` as there; ``after`` the
-    cursor of :attr:`ClientPage.next_after`.
+    cursor of :attr:`ClientPage.next_after`; ``holdings`` as for :func:`espace_choices`.
 
     Firms first: the enterprises where the person holds standing facts, kept when the policy
     gives them ``act_for_clients`` for this domain (a person is in few). Then their mandates,
@@ -275,7 +280,7 @@ def client_choices(
     engine, day = get_engine(), today()
     firms = {}
     people = {}
-    for holding in mandates.facts_by_enterprise(nrn, day, service_domain):
+    for holding in _holdings(nrn, day, service_domain, holdings):
         if engine.allowed(holding.person, ACT_FOR_CLIENTS, holding.enterprise):
             firms[holding.enterprise.bce] = holding.enterprise
             people[holding.enterprise.bce] = holding.person
@@ -331,6 +336,12 @@ def client_choices(
             break
     next_after = found[limit - 1][0] if len(found) > limit else None
     return ClientPage([choice for _, choice in found[:limit]], next_after)
+
+
+def _holdings(
+    nrn: str, day: date, service_domain: str, read: Sequence[mandates.Holding] | None
+) -> Sequence[mandates.Holding]:
+    return mandates.facts_by_enterprise(nrn, day, service_domain) if read is None else read
 
 
 # -- the mandate an answer rests on ------------------------------------------------------------

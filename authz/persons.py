@@ -51,6 +51,9 @@ class PersonData:
         }
 
 
+_person_by_nrn = RowByKey(Person, Person.nrn)
+
+
 def record_person(
     data: PersonData,
     *,
@@ -67,7 +70,7 @@ def record_person(
     """
     wanted = data.said()
     with db.transaction():
-        person = Person.get_or_none(Person.nrn == data.nrn)
+        person = _person_by_nrn(data.nrn)
         if person is None:
             try:
                 with db.transaction():
@@ -142,9 +145,6 @@ def _event(actor: str, action: str, nrn: str, policy_version: str, ip=None, **de
 
 def _audit(actor: str, action: str, nrn: str, policy_version: str, ip=None, **details) -> None:
     audit.record(**_event(actor, action, nrn, policy_version, ip, **details))
-
-
-_person_by_nrn = RowByKey(Person, Person.nrn)
 
 
 def find_person(nrn: str) -> Person | None:

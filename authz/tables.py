@@ -7,10 +7,11 @@ they read and write the core's tables only through ``authz``'s functions, never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from peewee import Field, Model
+from peewee import Field, Model, ModelSelect
 
 from authz import db
 from authz.db import database
@@ -35,20 +36,36 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
+class BuiltSelect:
+    """A peewee select, joins included, whose SQL is built once per kind of database and
+    prepared on PostgreSQL (:func:`authz.db.prepared`), its rows given back as the select itself
+    would give them (the joined rows on each). ``build`` makes the select from a function that
+    turns a parameter's name into its place; :meth:`first` runs it with the values by name.
+    The rows read on every request (a relying party's client, the person behind a token, the
+    browser's session) cost peewee several times more to build the statement than to run it."""
+
+    def __init__(self, name: str, build: Callable[[Callable[[str], Any]], ModelSelect]):
+        self._shape = ("built_select", name)
+        self._build = build
+        # Only its shape is used (which models, which columns, which joins): never run.
+        self._rows = build(lambda name: name)
+
+    def first(self, **values: Any) -> Any:
+        """The first row the select finds with ``values``, or None."""
+        with db.prepared_lost():
+            cursor = db.database.execute_sql(*db.prepared(self._shape, self._build, values))
+        return next(iter(self._rows._get_cursor_wrapper(cursor)), None)
+
+
 class RowByKey:
-    """``model.get_or_none(field == value)`` with its SQL built once per kind of database
-    (:func:`authz.db.built_statement`): the rows read on every request of a relying party (its
-    client, the person behind a token) cost peewee several times more to build the statement
-    than to run it."""
+    """``model.get_or_none(field == value)`` as a :class:`BuiltSelect`."""
 
     def __init__(self, model: type[Model], field: Field):
         self.model, self.field = model, field
-        self._shape = ("row_by_key", model._meta.table_name, field.name)
+        self._select = BuiltSelect(
+            f"row_by_key {model._meta.table_name}.{field.name}",
+            lambda param: model.select().where(field == param("key")).limit(1),
+        )
 
     def __call__(self, value: Any) -> Any:
-        with db.prepared_lost():
-            sql, params = db.prepared(self._shape, self._build, {"key": value})
-            return next(iter(self.model.raw(sql, *params)), None)
-
-    def _build(self, param):
-        return self.model.select().where(self.field == param("key")).limit(1)
+        return self._select.first(key=value)

@@ -22,7 +22,7 @@ from authz import db
 from authz.engine import get_engine
 from authz.languages import LANGUAGES
 from authz.persons import PersonData, record_person
-from authz.tables import utcnow
+from authz.tables import BuiltSelect, utcnow
 from idp_bridge.models import LoginSession
 from idp_bridge.shared.identity import VerifiedIdentity
 
@@ -102,7 +102,7 @@ def open_session(
         for id_hash in sorted(replaced):
             if _end(id_hash, now):
                 ended.append(LoginSession.get(LoginSession.id_hash == id_hash))
-        session = LoginSession.create(
+        session = LoginSession(
             id_hash=_hash(raw_id),
             person=person,
             upstream=identity.upstream,
@@ -113,11 +113,36 @@ def open_session(
             last_seen_at=now,
             expires_at=now + timedelta(seconds=policy.absolute_timeout),
         )
+        row = {name: field.db_value(getattr(session, name)) for name, field in _OPENED.items()}
+        session.id = db.execute_built(("login_session", "open"), _open_statement, row).fetchone()[0]
     if on_replaced is not None:
         for previous in ended:
             # Once committed: at once, or when the caller's transaction commits.
             db.after_commit(lambda previous=previous: on_replaced(previous))
     return raw_id, session
+
+
+# The columns a login writes, and its statement, built once (authz.db.execute_built).
+_OPENED = {
+    name: LoginSession._meta.fields[name]
+    for name in (
+        "id_hash",
+        "person",
+        "upstream",
+        "upstream_session_ref",
+        "acr",
+        "amr",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+    )
+}
+
+
+def _open_statement(param):
+    return LoginSession.insert({field: param(name) for name, field in _OPENED.items()}).returning(
+        LoginSession.id
+    )
 
 
 def current_session(raw_id: str | None, policy: SessionPolicy) -> LoginSession | None:
@@ -126,24 +151,35 @@ def current_session(raw_id: str | None, policy: SessionPolicy) -> LoginSession |
         return None
     now = utcnow()
     with db.connection():
-        session = (
-            # The session's person comes with it, through the foreign key of its table.
-            LoginSession.select(LoginSession, _PERSON)
-            .join(_PERSON)
-            .where(
-                (LoginSession.id_hash == _hash(raw_id))
-                & LoginSession.ended_at.is_null()
-                & (LoginSession.expires_at > now)
-                # Also from created_at: a shorter absolute timeout applies to open sessions.
-                & (LoginSession.created_at > now - timedelta(seconds=policy.absolute_timeout))
-                & (LoginSession.last_seen_at > now - timedelta(seconds=policy.idle_timeout))
-            )
-            .first()
+        session = _live_session.first(
+            id_hash=_hash(raw_id),
+            now=now,
+            created_after=now - timedelta(seconds=policy.absolute_timeout),
+            seen_after=now - timedelta(seconds=policy.idle_timeout),
         )
         if session is not None and session.last_seen_at <= now - TOUCH_INTERVAL:
             LoginSession.update(last_seen_at=now).where(LoginSession.id == session.id).execute()
             session.last_seen_at = now
     return session
+
+
+# The session's person comes with it, through the foreign key of its table.
+_live_session = BuiltSelect(
+    "live login_session",
+    lambda param: (
+        LoginSession.select(LoginSession, _PERSON)
+        .join(_PERSON)
+        .where(
+            (LoginSession.id_hash == param("id_hash"))
+            & LoginSession.ended_at.is_null()
+            & (LoginSession.expires_at > param("now"))
+            # Also from created_at: a shorter absolute timeout applies to open sessions.
+            & (LoginSession.created_at > param("created_after"))
+            & (LoginSession.last_seen_at > param("seen_after"))
+        )
+        .limit(1)
+    ),
+)
 
 
 def end_session(raw_id: str | None) -> bool:

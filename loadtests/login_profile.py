@@ -157,6 +157,7 @@ class ProfiledApp:
         only_step: str | None = None,
     ):
         self.app, self.sql, self.cprofile, self.only_step = app, sql, cprofile, only_step
+        self.callers: str | None = None
         self.profile, self.seconds = cProfile.Profile(), 0.0
         self.cpu: Counter[str] = Counter()
         self._stack: list[str] = []
@@ -209,12 +210,14 @@ def profile(
     only_step: str | None = None,
     sort: str = "cumulative",
     methods: Sequence[str] = ("eid", "itsme"),
+    callers: str | None = None,
 ) -> str:
     from monespace.app import create_app
 
     out = io.StringIO()
     xmlsec, sql = XmlsecCalls(), SqlStatements()
     holder = ProfiledApp(None, sql, cprofile, only_step)
+    holder.callers = callers
     server = make_server("127.0.0.1", 0, holder, threaded=False)
     base_url = f"http://127.0.0.1:{server.server_port}"
     holder.app = create_app(
@@ -298,7 +301,11 @@ def _report(out, method, results, elapsed, holder, xmlsec, sql, logins, top, sor
                 file=out,
             )
             return
-    pstats.Stats(holder.profile, stream=stats).sort_stats(sort).print_stats(top)
+    ordered = pstats.Stats(holder.profile, stream=stats).sort_stats(sort)
+    if holder.callers:
+        ordered.print_callers(holder.callers)
+    else:
+        ordered.print_stats(top)
     print(stats.getvalue(), file=out)
 
 
@@ -350,6 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sort", default="cumulative", help="pstats order: cumulative (default), tottime, ..."
     )
     parser.add_argument(
+        "--callers",
+        metavar="FUNCTION",
+        help="instead of the top functions, who calls those matching this (a pstats pattern)",
+    )
+    parser.add_argument(
         "--method", choices=("eid", "itsme"), action="append", help="one method (repeatable)"
     )
     args = parser.parse_args(argv)
@@ -368,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.step,
             args.sort,
             args.method or ("eid", "itsme"),
+            args.callers,
         )
         print(report)
     return 0

@@ -87,6 +87,25 @@ def _execute(shape: tuple, build: Callable[[Callable[[str], str]], Any], values:
     return db.execute_built(("oidc_state", *shape), build, values)
 
 
+def _add_statement(marker: Callable[[str], str]):
+    """A record set under a key with no live value (none, or an expired row not yet purged)."""
+    return (
+        ProviderState.insert(
+            collection=marker("c"), key=marker("k"), value=marker("v"), expires_at=marker("exp")
+        )
+        .on_conflict(
+            conflict_target=[ProviderState.collection, ProviderState.key],
+            update={
+                ProviderState.value: EXCLUDED.value,
+                ProviderState.expires_at: EXCLUDED.expires_at,
+            },
+            # Only over a row that has expired (invisible, not yet purged).
+            where=ProviderState.expires_at <= marker("now"),
+        )
+        .returning(ProviderState.id)
+    )
+
+
 def _db_time(value: datetime | None) -> Any:
     return None if value is None else ProviderState.expires_at.db_value(value)
 
@@ -652,28 +671,16 @@ class DatabaseStorage(StorageBase):
         stored_key = self._key(key)
         now = self._clock()
         text = _dumps(value)
+        values = {
+            "c": self.collection,
+            "k": stored_key,
+            "v": text,
+            "exp": _db_time(self._expiry(now)),
+            "now": _db_time(_as_datetime(now)),
+        }
         with db.connection():
             _purge_if_due(_as_datetime(now))
-            rows = list(
-                ProviderState.insert(
-                    collection=self.collection,
-                    key=stored_key,
-                    value=text,
-                    expires_at=self._expiry(now),
-                )
-                .on_conflict(
-                    conflict_target=[ProviderState.collection, ProviderState.key],
-                    update={
-                        ProviderState.value: text,
-                        ProviderState.expires_at: self._expiry(now),
-                    },
-                    # Only over a row that has expired (invisible, not yet purged).
-                    where=ProviderState.expires_at <= _as_datetime(now),
-                )
-                .returning(ProviderState.id)
-                .tuples()
-                .execute()
-            )
+            rows = _execute(("add",), _add_statement, values).fetchall()
         if rows:
             _remember(self.collection, stored_key, text)
         else:

@@ -110,6 +110,8 @@ def make_blueprint(
     prefix = urllib.parse.urlsplit(config.issuer).path.rstrip("/")
     bp = Blueprint("itsme_simulator", __name__, url_prefix=prefix or None)
     clients = {c.client_id: c for c in config.clients}
+    # Each client's keys, read once (the configuration is fixed).
+    client_keys = {c.client_id: nested_jwt.key_set(c.jwks) for c in config.clients}
     codes = MemoryRequestStore(max_entries=10_000, clock=clock)
     seen_assertions = MemorySeenStore(max_entries=100_000, clock=clock)
 
@@ -217,8 +219,7 @@ def make_blueprint(
                 raise TokenError("invalid_grant", "code_verifier does not match")
         elif verifier:
             raise TokenError("invalid_grant", "code_verifier without a code_challenge")
-        client = clients[client_id]
-        enc_key = nested_jwt.pick_key(nested_jwt.key_set(client.jwks), "enc")
+        enc_key = nested_jwt.pick_key(client_keys[client_id], "enc")
         if enc_key is None:
             raise TokenError("invalid_client", "the client registered no encryption key")
         id_token = nested_jwt.sign_then_encrypt(
@@ -236,10 +237,8 @@ def make_blueprint(
     # -- helpers, closed over the configuration -----------------------------------------------
 
     def _client_sig_key(client_id: str, kid: str | None) -> RSAKey | None:
-        client = clients.get(client_id)
-        if client is None:
-            return None
-        return nested_jwt.pick_key(nested_jwt.key_set(client.jwks), "sig", kid)
+        keys = client_keys.get(client_id)
+        return None if keys is None else nested_jwt.pick_key(keys, "sig", kid)
 
     def _verified_request(fields: Mapping[str, str]) -> dict[str, str]:
         """The authorization request, from its request object; InvalidAuthorization if it was

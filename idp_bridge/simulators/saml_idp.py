@@ -11,6 +11,7 @@ any node can serve either step.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import urllib.parse
@@ -36,6 +37,8 @@ from idp_bridge.simulators import saml_idp_pages as pages
 from idp_bridge.upstreams import fas, saml_checks, saml_crypto
 
 REQUEST_FIELDS = ("SAMLRequest", "RelayState", "SigAlg", "Signature")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,13 @@ class SamlIdpSimulator:
                 signature=fields.get("Signature"),
             )
             if parsed is None:
+                log.warning("AuthnRequest refused: its signature did not verify")
                 raise InvalidRequest("AuthnRequest did not verify")
             args = self.server.response_args(parsed.message, [BINDING_HTTP_POST])
         except InvalidRequest:
             raise
         except Exception as exc:
+            log.warning("AuthnRequest refused: %s: %s", type(exc).__name__, exc)
             saml_checks.release_frames(exc)
             raise InvalidRequest(type(exc).__name__) from exc
         return parsed, args

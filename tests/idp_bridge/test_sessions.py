@@ -198,10 +198,14 @@ def test_replacing_an_unknown_or_garbage_id_still_logs_in(database):
 def test_a_failed_login_leaves_nothing_behind(database, monkeypatch):
     old_id, _ = open_session(ANNE, POLICY)
 
-    def fail(**_values):
-        raise RuntimeError("disk full")
+    written = db.execute_built
 
-    monkeypatch.setattr(LoginSession, "create", fail)
+    def fail(shape, build, values):  # the session's row cannot be written
+        if shape == ("login_session", "open"):
+            raise RuntimeError("disk full")
+        return written(shape, build, values)
+
+    monkeypatch.setattr(db, "execute_built", fail)
     with pytest.raises(RuntimeError):
         open_session(replace(ANNE, nrn="90010100123"), POLICY, replaces=old_id)
     assert current_session(old_id, POLICY) is not None
