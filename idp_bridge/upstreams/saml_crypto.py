@@ -235,14 +235,28 @@ _SCHEMA_IMPORTS = {
     ),
     "http://www.w3.org/TR/2002/REC-xmlenc-core-20021210/xenc-schema.xsd": "xenc-schema.xsd",
 }
-# A schema object keeps the error log of its last validation: one per thread.
-_schemas = threading.local()
+# Read once per process (see check_schemas_with_libxml2), under the lock, which each
+# validation also holds: a schema object keeps the error log of its last validation.
+_schema = None
+_schema_lock = threading.Lock()
 
 
 def check_schemas_with_libxml2() -> None:
     """Have pysaml2's schema check, before each signature check, run in libxml2 (process-wide:
-    pysaml2 looks the check up by name at every call)."""
+    pysaml2 looks the check up by name at every call). The schemas are read now, as the app
+    starts: libxml2 reading them in two threads at once, or while a thread ends, may fail to
+    resolve an import (the XML Encryption schema's elements then "do not resolve", and a
+    genuine login would be refused)."""
+    _shared_schema()
     saml2.sigver.validate_doc_with_schema = validate_with_libxml2
+
+
+def _shared_schema():
+    global _schema
+    with _schema_lock:
+        if _schema is None:
+            _schema = _load_schema()
+        return _schema
 
 
 def validate_with_libxml2(document: str) -> None:
@@ -250,15 +264,16 @@ def validate_with_libxml2(document: str) -> None:
     valid against the SAML 2.0 protocol schema and the schemas it imports."""
     from lxml import etree
 
-    schema = getattr(_schemas, "schema", None)
-    if schema is None:
-        schema = _schemas.schema = _load_schema()
+    schema = _schema if _schema is not None else _shared_schema()
     try:
         root = _parse(document)
     except (etree.LxmlError, ValueError) as exc:
         raise XMLSchemaError({"doc": document, "error": str(exc)}) from exc
-    if not schema.validate(root):
-        raise XMLSchemaError({"doc": document, "error": str(schema.error_log.last_error)})
+    with _schema_lock:  # about 0.1 ms
+        if schema.validate(root):
+            return
+        error = str(schema.error_log.last_error)
+    raise XMLSchemaError({"doc": document, "error": error})
 
 
 def _load_schema():

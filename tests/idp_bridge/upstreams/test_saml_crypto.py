@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
+import threading
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -324,6 +325,36 @@ def test_the_schema_check_in_libxml2_agrees_with_pysaml2s(edit, signed, namespac
         for assertion in samlp.response_from_string(response).assertion:
             assert schema_valid(pysaml2_schema_check, str(assertion))
             assert schema_valid(saml_crypto.validate_with_libxml2, str(assertion))
+
+
+def test_the_schema_check_holds_in_threads_that_start_and_end_together(signed, monkeypatch):
+    """Threads begun together, each checking a genuine Response and a refused one first thing,
+    then ending: every genuine one passes and every refused one is refused for its own fault.
+    (libxml2 reading the schemas in two threads at once could fail to resolve an import, and
+    refuse a genuine login: the schemas are read once per process.)"""
+    monkeypatch.setattr(saml_crypto, "_schema", None)  # read again, by the first thread here
+    refused = signed.replace('Version="2.0"', 'Version="2.0" Role="admin"', 1)
+    results: list[tuple[bool, bool, str]] = []
+
+    def check(barrier: threading.Barrier) -> None:
+        barrier.wait()
+        genuine = schema_valid(saml_crypto.validate_with_libxml2, signed)
+        try:
+            saml_crypto.validate_with_libxml2(refused)
+        except XMLSchemaError as exc:
+            results.append((genuine, False, str(exc)))
+        else:
+            results.append((genuine, True, ""))
+
+    for _ in range(200):
+        barrier = threading.Barrier(8)
+        threads = [threading.Thread(target=check, args=(barrier,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(results) == 1600
+    assert all(genuine and not passed and "Role" in why for genuine, passed, why in results)
 
 
 def test_a_well_signed_response_the_schemas_refuse_is_refused(saml_keys, signed):
