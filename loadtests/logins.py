@@ -114,7 +114,12 @@ class LoginClient:
         timeout: float = 30.0,
     ):
         self.base_url = base_url.rstrip("/")
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # No proxy, netrc or CA bundle looked up in the environment at every request: a
+            # fifth of the client's CPU, taken from the server it shares the cores with.
+            session.trust_env = False
+        self.session = session
         self.named, self.keys, self.timeout = named, keys, timeout
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uri = self.base_url + CALLBACK_PATH
