@@ -14,6 +14,7 @@ import base64
 import logging
 import os
 import secrets
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,13 +137,24 @@ def write_metadata(config: SamlIdpConfig, path: str | Path) -> Path:
 class SamlIdpSimulator:
     def __init__(self, config: SamlIdpConfig):
         self.config = config
+        self._server: Server | None = None
+        self._building = threading.Lock()
 
     @cached_property
     def metadata(self) -> str:
         return metadata_xml(self.config)
 
-    @cached_property
+    @property
     def server(self) -> Server:
+        """pysaml2's IdP, built at the first request; one for every thread (the first
+        requests of a worker come together: one builds it, the others wait for it)."""
+        if self._server is None:
+            with self._building:
+                if self._server is None:
+                    self._server = self._build_server()
+        return self._server
+
+    def _build_server(self) -> Server:
         sp_metadata = self.config.sp_metadata
         if callable(sp_metadata):
             sp_metadata = sp_metadata()
