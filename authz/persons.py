@@ -69,7 +69,7 @@ def record_person(
     creation runs in a savepoint and the loser reads the winner's row.
     """
     wanted = data.said()
-    with db.transaction():
+    with db.within_transaction():
         person = _person_by_nrn(data.nrn)
         if person is None:
             try:

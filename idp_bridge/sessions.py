@@ -13,7 +13,6 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -91,8 +90,8 @@ def open_session(
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     ended: list[LoginSession] = []
-    # The caller's transaction when it has one (an upstream's answer): no savepoint in it.
-    with db.connection(), nullcontext() if db.database.in_transaction() else db.transaction():
+    # The caller's transaction when it has one (an upstream's answer).
+    with db.connection(), db.within_transaction():
         person, _created = upsert_person(identity)
         replaced = set()
         if _well_formed(replaces):

@@ -198,17 +198,16 @@ class DatabaseSeenStore(SeenStore):
             _purge_if_due(now)
             # The unique index decides: the insert happens, or it meets the row already there
             # and takes it over only if that row has expired (the purge has not run yet). A
-            # returned row means the key was new. ON CONFLICT raises no IntegrityError, so the
-            # caller's transaction stays usable; the savepoint covers anything else.
-            with db.database.atomic():
-                values = {
-                    "upstream": self.upstream,
-                    "assertion_id": _fit(key, SeenAssertion.assertion_id.max_length),
-                    "expires_at": SeenAssertion.expires_at.db_value(_as_datetime(expires_at)),
-                    "now": SeenAssertion.expires_at.db_value(now),
-                }
-                statement = db.execute_built(("seen_assertion", "add"), _seen_statement, values)
-                inserted = statement.fetchall()
+            # returned row means the key was new. One statement, raising no IntegrityError
+            # (ON CONFLICT): no savepoint needed for the caller's transaction to go on.
+            values = {
+                "upstream": self.upstream,
+                "assertion_id": _fit(key, SeenAssertion.assertion_id.max_length),
+                "expires_at": SeenAssertion.expires_at.db_value(_as_datetime(expires_at)),
+                "now": SeenAssertion.expires_at.db_value(now),
+            }
+            statement = db.execute_built(("seen_assertion", "add"), _seen_statement, values)
+            inserted = statement.fetchall()
         return bool(inserted)
 
 

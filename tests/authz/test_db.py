@@ -22,6 +22,7 @@ import psycopg2
 import pytest
 
 from authz import db
+from authz.models import Person
 from monespace import demo
 from tests.idp_bridge.web_client import (
     Browser,
@@ -300,6 +301,25 @@ def test_a_request_gives_its_connection_back_for_now_but_never_inside_a_transact
     finally:
         db.release_connections()
         db.database.close()
+
+
+def test_a_block_within_the_callers_transaction_is_part_of_it_and_else_its_own(
+    database, statements
+):
+    """``within_transaction``: inside a transaction, no savepoint (its failure fails the
+    caller's transaction whole); outside one, a transaction of its own, undone on failure."""
+    with db.connection():
+        with db.transaction(), db.within_transaction():
+            Person.create(nrn="85020200387", given_name="Marc", family_name="Dupont")
+        assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))]
+        with db.transaction() as outer:
+            with db.within_transaction():
+                Person.create(nrn="90010100123", given_name="Anne", family_name="Martin")
+            outer.rollback()
+        with pytest.raises(RuntimeError), db.within_transaction():
+            Person.create(nrn="93051822361", given_name="Luc", family_name="Lambert")
+            raise RuntimeError("failed")
+        assert [p.nrn for p in Person.select()] == ["85020200387"]
 
 
 def test_a_built_statement_is_built_once_per_shape_and_keeps_its_constants(database):
