@@ -55,6 +55,14 @@ class PhaseResult:
     seconds: float
     logins: list[LoginResult] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    # CPU seconds used over the measured seconds: the server's processes, the clients' own.
+    server_cpu: float | None = None
+    client_cpu: float | None = None
+
+    def cpu_per_login(self, seconds: float | None) -> str:
+        return (
+            "" if seconds is None or not self.logins else f"{seconds / len(self.logins) * 1e3:.0f}"
+        )
 
     @property
     def rate(self) -> float:
@@ -76,8 +84,15 @@ def plan(n: int) -> tuple[str, str]:
     return person, "citoyen"
 
 
-def run_phase(base_url: str, method: str, clients: int, budget: Budget) -> PhaseResult:
-    """``clients`` threads logging in with ``method`` for warm-up + measured seconds."""
+def run_phase(
+    base_url: str,
+    method: str,
+    clients: int,
+    budget: Budget,
+    server_cpu: Callable[[], float] | None = None,
+) -> PhaseResult:
+    """``clients`` threads logging in with ``method`` for warm-up + measured seconds; the CPU
+    time the server (``server_cpu``: its CPU seconds so far) and the clients use meanwhile."""
     result = PhaseResult(method, clients, budget.seconds)
     subjects, lock = SubjectBook(), threading.Lock()
     start_at = time.monotonic() + 0.2
@@ -109,6 +124,12 @@ def run_phase(base_url: str, method: str, clients: int, budget: Budget) -> Phase
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
+    if server_cpu is not None:
+        time.sleep(max(0.0, measure_from - time.monotonic()))
+        server_began, client_began = server_cpu(), time.process_time()
+        time.sleep(max(0.0, stop_at - time.monotonic()))
+        result.server_cpu = server_cpu() - server_began
+        result.client_cpu = time.process_time() - client_began
     for thread in threads:
         thread.join(timeout=budget.warmup + budget.seconds + 120)
     return result
@@ -127,6 +148,13 @@ def phase_rows(phases: Sequence[PhaseResult]) -> list[Row]:
                 p.rate >= TARGET,
             )
         )
+        if p.server_cpu is not None:
+            rows.append(
+                Row(
+                    f"  CPU per login: server {p.cpu_per_login(p.server_cpu)} ms, "
+                    f"clients {p.cpu_per_login(p.client_cpu)} ms"
+                )
+            )
         if p.failures:
             rows.append(
                 Row(
@@ -184,14 +212,14 @@ def measure(
     report(f"starting the demo app ({settings}) on {base_url} (keys generated once)...")
     phases = []
     # As production serves it: the log lines in the service's format (a refusal's reason).
-    with serve("monespace.app:create_served_app()", settings, env, work_dir, port=port):
+    with serve("monespace.app:create_served_app()", settings, env, work_dir, port=port) as server:
         # One login of each kind per worker thread first: the start-up's work is not measured.
         for method in methods:
             run_phase(base_url, method, settings.workers, Budget(0.0, 1.0))
         for method in methods:
             for clients in budget.client_counts:
                 report(f"  {method}: {clients} clients, {budget.seconds:.0f} s...")
-                phases.append(run_phase(base_url, method, clients, budget))
+                phases.append(run_phase(base_url, method, clients, budget, server.cpu_seconds))
     if any(p.failures for p in phases):  # why the server refused them, before its log goes
         log = (work_dir / f"server-{port}.log").read_text(errors="replace").splitlines()
         said = [line for line in log if "WARNING" in line or "ERROR" in line]

@@ -35,10 +35,12 @@ def test_each_server_model_serves_the_raw_app_under_load(settings, tmp_path):
     with serve("loadtests.raw_app:app", settings, {}, tmp_path, ready_path="/") as server:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/x", timeout=5) as answer:
             assert answer.status == 200 and answer.read() == raw_app.DECISION
+        idle = server.cpu_seconds()
         with LoadGenerator(1, 2) as load:
             result = load.run(server.port, [get("/x", server.port)], 0.5, warmup=0.1)
         assert result.requests > 0 and result.errors == 0
         assert server.max_worker_rss > 0  # its workers were found and sampled
+        assert server.cpu_seconds() > idle  # the load's CPU time, its workers' included
         workers = server.workers()
         assert workers
     for worker in workers:  # stopped with the server
