@@ -1,8 +1,8 @@
 """Complete logins without a browser: what a person's browser and the demo relying party send.
 
-:class:`LoginClient` holds one ``requests.Session`` (one cookie jar: one person's browser) and
-runs the whole authorization code flow of the demo client ``demo-rp`` against a demo app
-(``monespace serve``, or granian in demo mode), the login simulators mounted in it:
+:class:`LoginClient` holds one session (one cookie jar: one person's browser) and runs the
+whole authorization code flow of the demo client ``demo-rp`` against a demo app (``monespace
+serve``, or granian in demo mode), the login simulators mounted in it:
 
 1. the authorization request (``state``, ``nonce``, PKCE S256) to ``/authorize``, which sends
    the browser to the login page;
@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
+import json
 import re
 import secrets
 import time
+import urllib.request
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import unescape
+from http.cookiejar import CookieJar
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
@@ -93,19 +99,116 @@ def step_name(method: str, url: str) -> str:
     return f"{method} {_ID_SEGMENT.sub('/<id>', urlsplit(url).path)}"
 
 
+class PlainSession:
+    """What :class:`LoginClient` asks of a ``requests.Session``, on the standard library's
+    ``http.client`` and ``http.cookiejar``: a kept-alive connection per host, the cookies a
+    browser keeps (paths, expiry, deletion). The load generator shares the cores with the
+    server it loads: a request costs it a third of what it costs through ``requests`` (whose
+    URL checks alone go character by character over the long URLs of a login)."""
+
+    def __init__(self) -> None:
+        self.cookies = CookieJar()
+        self._connections: dict[str, http.client.HTTPConnection] = {}
+        # Its connections closed with it, as a browser's are, whoever forgets to.
+        self.close = weakref.finalize(self, _close_all, self._connections)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        allow_redirects: bool = False,
+        timeout: float = 30.0,
+        data: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> PlainResponse:
+        if allow_redirects:
+            raise ValueError("redirects are followed by the caller")
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError(f"plain HTTP only: {url}")
+        # The cookie jar's view of the request (never opened: the scheme is checked above).
+        asked = urllib.request.Request(url, method=method)  # noqa: S310
+        self.cookies.add_cookie_header(asked)
+        headers = dict(asked.header_items())
+        body = None
+        if data is not None:
+            body = urlencode(data).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if auth is not None:
+            pair = f"{auth[0]}:{auth[1]}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        answer = self._exchange(parts.netloc, timeout, method, target, body, headers)
+        self.cookies.extract_cookies(answer, asked)
+        return PlainResponse(method, url, answer.status, answer.headers, answer.read())
+
+    def _exchange(self, host, timeout, method, target, body, headers) -> http.client.HTTPResponse:
+        for attempt in (1, 2):
+            connection = self._connections.get(host)
+            reused = connection is not None
+            if connection is None:
+                connection = self._connections[host] = http.client.HTTPConnection(
+                    host, timeout=timeout
+                )
+            try:
+                connection.request(method, target, body, headers)
+                return connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                connection.close()
+                del self._connections[host]
+                # A kept-alive connection the server had closed meanwhile: once more, anew.
+                if not reused or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _close_all(connections: dict[str, http.client.HTTPConnection]) -> None:
+    for connection in connections.values():
+        connection.close()
+    connections.clear()
+
+
+@dataclass
+class PlainRequest:
+    method: str
+
+
+class PlainResponse:
+    """The parts of a ``requests.Response`` a login reads."""
+
+    def __init__(self, method: str, url: str, status: int, headers, content: bytes):
+        self.request = PlainRequest(method)
+        self.url, self.status_code, self.headers, self.content = url, status, headers, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+# What a request answers: through requests (a locust session) or plainly.
+Answer = requests.Response | PlainResponse
+
+
 class LoginClient:
     """One browser (one cookie jar) logging in through the demo relying party; see above.
     Each login starts with no cookie (the connection is kept): a whole login every time.
 
-    ``session`` is a ``requests.Session`` or a locust ``HttpSession`` (``named``: each request
-    is given its step name, so locust groups them). ``keys`` is the provider's JWK Set,
-    fetched at the first login when not given (clients may share one).
+    ``session`` is a :class:`PlainSession` (the default), a ``requests.Session`` or a locust
+    ``HttpSession`` (``named``: each request is given its step name, so locust groups them).
+    ``keys`` is the provider's JWK Set, fetched at the first login when not given (clients may
+    share one).
     """
 
     def __init__(
         self,
         base_url: str,
-        session: requests.Session | None = None,
+        session: requests.Session | PlainSession | None = None,
         *,
         named: bool = False,
         keys: KeySet | None = None,
@@ -114,12 +217,7 @@ class LoginClient:
         timeout: float = 30.0,
     ):
         self.base_url = base_url.rstrip("/")
-        if session is None:
-            session = requests.Session()
-            # No proxy, netrc or CA bundle looked up in the environment at every request: a
-            # fifth of the client's CPU, taken from the server it shares the cores with.
-            session.trust_env = False
-        self.session = session
+        self.session = session if session is not None else PlainSession()
         self.named, self.keys, self.timeout = named, keys, timeout
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uri = self.base_url + CALLBACK_PATH
@@ -127,7 +225,7 @@ class LoginClient:
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+    def _send(self, method: str, url: str, **kwargs) -> Answer:
         url = urljoin(self.base_url + "/", url)
         name = step_name(method, url)
         if self.named:
@@ -143,7 +241,7 @@ class LoginClient:
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}" == self.base_url
 
-    def _walk(self, response: requests.Response) -> requests.Response | str:
+    def _walk(self, response: Answer) -> Answer | str:
         """Follow redirects: the first page, or the URL of the redirect to our redirect URI."""
         for _ in range(MAX_STEPS):
             if response.status_code not in REDIRECTS:
@@ -159,7 +257,7 @@ class LoginClient:
             response = self._send("GET", target)
         raise LoginFailed("too many redirects")
 
-    def _submit(self, page: requests.Response, action: str, fields: dict[str, str]):
+    def _submit(self, page: Answer, action: str, fields: dict[str, str]):
         target = urljoin(page.url, action)
         if not self._on_app(target):
             raise LoginFailed(f"a form posts outside the app: {target}")
@@ -192,10 +290,10 @@ class LoginClient:
             "code_challenge_method": "S256",
         }
         step = self._walk(self._send("GET", "/authorize?" + urlencode(query)))
-        if isinstance(step, requests.Response) and urlsplit(step.url).path == "/login":
+        if not isinstance(step, str) and urlsplit(step.url).path == "/login":
             step = self._upstream(step, method, person)
         if espace is not None:
-            if not isinstance(step, requests.Response):
+            if isinstance(step, str):
                 raise LoginFailed(f"no espace chooser, went to {step}")
             step = self._choose(step, espace)
         if not isinstance(step, str):
@@ -206,23 +304,23 @@ class LoginClient:
         seconds = time.perf_counter() - started
         return LoginResult(method, person, espace or "", sub, seconds, self._steps, tokens)
 
-    def _upstream(self, login_page: requests.Response, method: str, person: str):
+    def _upstream(self, login_page: Answer, method: str, person: str):
         link = re.search(rf'<a class="method" href="([^"]*/login/{method}[^"]*)"', login_page.text)
         if link is None:
             raise LoginFailed(f"no {method} link on the login page")
         simulator = self._walk(self._send("GET", urljoin(login_page.url, unescape(link[1]))))
-        if not isinstance(simulator, requests.Response):
+        if isinstance(simulator, str):
             raise LoginFailed(f"the {method} simulator's page was expected, got {simulator}")
         answer = self._submit(
             simulator, *form_with_button(simulator.text, "action", f"person:{person}")
         )
         if method == "eid":  # the page whose form carries the SAML Response to our ACS
-            if not isinstance(answer, requests.Response):
+            if isinstance(answer, str):
                 raise LoginFailed(f"the eID answer's page was expected, got {answer}")
             answer = self._submit(answer, *only_form(answer.text))
         return answer
 
-    def _choose(self, chooser: requests.Response, espace: str):
+    def _choose(self, chooser: Answer, espace: str):
         if urlsplit(chooser.url).path != "/authorize/espace":
             raise LoginFailed(f"the espace chooser was expected, got {chooser.url}")
         if f'name="espace" value="{espace}"' not in chooser.text:
