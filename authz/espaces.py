@@ -338,6 +338,31 @@ def client_choices(
     return ClientPage([choice for _, choice in found[:limit]], next_after)
 
 
+def chooser_lists(
+    nrn: str,
+    service_domain: str,
+    *,
+    query: str | None = None,
+    after: int | None = None,
+    clients_limit: int = 20,
+) -> tuple[list[EnterpriseChoice], ClientPage]:
+    """The espace chooser's two lists: :func:`espace_choices`, then a page of
+    :func:`client_choices` without the enterprises already in the first; the person's mandates
+    read once for both."""
+    holdings = mandates.facts_by_enterprise(nrn, today(), service_domain)
+    choices = espace_choices(nrn, service_domain, query=query, holdings=holdings)
+    clients = client_choices(
+        nrn,
+        service_domain,
+        query=query,
+        after=after,
+        limit=clients_limit,
+        exclude={c.bce for c in choices},
+        holdings=holdings,
+    )
+    return choices, clients
+
+
 def _holdings(
     nrn: str, day: date, service_domain: str, read: Sequence[mandates.Holding] | None
 ) -> Sequence[mandates.Holding]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from types import CodeType
+from typing import Any, ClassVar
 
 from peewee import Field, Model, ModelSelect
 
@@ -44,7 +45,12 @@ class BuiltSelect:
     The rows read on every request (a relying party's client, the person behind a token, the
     browser's session) cost peewee several times more to build the statement than to run it."""
 
+    # name -> the code that builds it: one name, one statement.
+    _builders: ClassVar[dict[str, CodeType]] = {}
+
     def __init__(self, name: str, build: Callable[[Callable[[str], Any]], ModelSelect]):
+        if BuiltSelect._builders.setdefault(name, build.__code__) is not build.__code__:
+            raise ValueError(f"another select is built under the name {name!r}")
         self._shape = ("built_select", name)
         self._build = build
         # Only its shape is used (which models, which columns, which joins): never run.
@@ -54,7 +60,10 @@ class BuiltSelect:
         """The first row the select finds with ``values``, or None."""
         with db.prepared_lost():
             cursor = db.database.execute_sql(*db.prepared(self._shape, self._build, values))
-        return next(iter(self._rows._get_cursor_wrapper(cursor)), None)
+        try:
+            return next(iter(self._rows._get_cursor_wrapper(cursor)), None)
+        finally:
+            cursor.close()
 
 
 class RowByKey:

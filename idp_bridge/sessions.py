@@ -121,20 +121,12 @@ def open_session(
     return raw_id, session
 
 
-# The columns a login writes, and its statement, built once (authz.db.execute_built).
+# The columns a login writes (every one but the id and the end), and its statement, built
+# once (authz.db.execute_built).
 _OPENED = {
-    name: LoginSession._meta.fields[name]
-    for name in (
-        "id_hash",
-        "person",
-        "upstream",
-        "upstream_session_ref",
-        "acr",
-        "amr",
-        "created_at",
-        "last_seen_at",
-        "expires_at",
-    )
+    field.name: field
+    for field in LoginSession._meta.sorted_fields
+    if field.name not in ("id", "ended_at")
 }
 
 
@@ -150,11 +142,12 @@ def current_session(raw_id: str | None, policy: SessionPolicy) -> LoginSession |
         return None
     now = utcnow()
     with db.connection():
+        at = LoginSession.expires_at.db_value  # timestamps as peewee sends them
         session = _live_session.first(
             id_hash=_hash(raw_id),
-            now=now,
-            created_after=now - timedelta(seconds=policy.absolute_timeout),
-            seen_after=now - timedelta(seconds=policy.idle_timeout),
+            now=at(now),
+            created_after=at(now - timedelta(seconds=policy.absolute_timeout)),
+            seen_after=at(now - timedelta(seconds=policy.idle_timeout)),
         )
         if session is not None and session.last_seen_at <= now - TOUCH_INTERVAL:
             LoginSession.update(last_seen_at=now).where(LoginSession.id == session.id).execute()

@@ -31,6 +31,7 @@ import http.client
 import json
 import re
 import secrets
+import select
 import time
 import urllib.request
 import weakref
@@ -141,28 +142,41 @@ class PlainSession:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        answer = self._exchange(parts.netloc, timeout, method, target, body, headers)
-        self.cookies.extract_cookies(answer, asked)
-        return PlainResponse(method, url, answer.status, answer.headers, answer.read())
+        status, answer_headers, content = self._exchange(
+            parts.netloc, timeout, method, target, body, headers, asked
+        )
+        return PlainResponse(method, url, status, answer_headers, content)
 
-    def _exchange(self, host, timeout, method, target, body, headers) -> http.client.HTTPResponse:
-        for attempt in (1, 2):
-            connection = self._connections.get(host)
-            reused = connection is not None
-            if connection is None:
-                connection = self._connections[host] = http.client.HTTPConnection(
-                    host, timeout=timeout
-                )
-            try:
-                connection.request(method, target, body, headers)
-                return connection.getresponse()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                connection.close()
-                del self._connections[host]
-                # A kept-alive connection the server had closed meanwhile: once more, anew.
-                if not reused or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+    def _exchange(self, host, timeout, method, target, body, headers, asked):
+        """(status, headers, body) of one request on the host's kept-alive connection. A
+        connection the server closed while it was idle is not used (nothing is sent twice); a
+        failure closes the connection and is an ``OSError``, as ``requests`` makes it."""
+        connection = self._connections.get(host)
+        if connection is not None and connection.sock is not None and _closed_by_peer(connection):
+            connection.close()
+        if connection is None:
+            connection = self._connections[host] = http.client.HTTPConnection(host)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        try:
+            connection.request(method, target, body, headers)
+            answer = connection.getresponse()
+            content = answer.read()
+        except BaseException as exc:
+            connection.close()
+            del self._connections[host]
+            if isinstance(exc, http.client.HTTPException):
+                raise ConnectionError(f"{method} {target[:80]}: {exc!r}") from exc
+            raise
+        self.cookies.extract_cookies(answer, asked)
+        return answer.status, answer.headers, content
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """An idle kept-alive connection with something to read: the server closed it."""
+    readable, _w, _x = select.select([connection.sock], [], [], 0)
+    return bool(readable)
 
 
 def _close_all(connections: dict[str, http.client.HTTPConnection]) -> None:

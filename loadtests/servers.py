@@ -158,11 +158,15 @@ class Server:
                     self.peak_rss[worker.pid] = max(rss, self.peak_rss.get(worker.pid, 0))
 
     def cpu_seconds(self) -> float:
-        """CPU time used so far by the server's processes (main and workers, user and system)."""
+        """CPU time used so far by the server's processes (user and system): the main one, its
+        workers, and the workers that ended (a respawn) as the main one counts them."""
         total = 0.0
-        for process in [psutil.Process(self.process.pid), *self.workers()]:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(self.process.pid).cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        for worker in self.workers():
             with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
+                times = worker.cpu_times()
                 total += times.user + times.system
         return total
 

@@ -37,11 +37,10 @@ from jwkest import JWKESTException
 from oic.exception import PyoidcError
 from pyop.exceptions import InvalidAuthenticationRequest
 
-from authz import catalogue, constant_time, db, espaces, mandates
+from authz import catalogue, constant_time, db, espaces
 from authz.clients import RegisteredClient
 from authz.errors import InvalidInput
 from authz.identifiers import normalize_nrn
-from authz.tables import today
 from idp_bridge.browser_session import csrf_token, current_login
 from idp_bridge.oidc import claims, id_token_hint, pkce
 from idp_bridge.oidc.edge import ESPACE, LOA_RANK, LOGIN, PENDING_TTL, current_edge
@@ -422,17 +421,8 @@ def espace() -> Any:
     if after is not None and not 0 < after < 2**31:
         after = None  # not a cursor this page gave: the first page
     nrn, domain = session.person.nrn, client.service_domain
-    # The person's mandates, read once for both lists.
-    holdings = mandates.facts_by_enterprise(nrn, today(), domain)
-    choices = espaces.espace_choices(nrn, domain, query=query, holdings=holdings)
-    clients = espaces.client_choices(
-        nrn,
-        domain,
-        query=query,
-        after=after,
-        limit=CLIENTS_PER_PAGE,
-        exclude={c.bce for c in choices},
-        holdings=holdings,
+    choices, clients = espaces.chooser_lists(
+        nrn, domain, query=query, after=after, clients_limit=CLIENTS_PER_PAGE
     )
     return render_template(
         "oidc/espace.html",

@@ -243,10 +243,11 @@ _schema_lock = threading.Lock()
 
 def check_schemas_with_libxml2() -> None:
     """Have pysaml2's schema check, before each signature check, run in libxml2 (process-wide:
-    pysaml2 looks the check up by name at every call). The schemas are read now, as the app
-    starts: libxml2 reading them in two threads at once, or while a thread ends, may fail to
-    resolve an import (the XML Encryption schema's elements then "do not resolve", and a
-    genuine login would be refused)."""
+    pysaml2 looks the check up by name at every call). The schemas are read now (as the app
+    starts; the simulator installs it at its first request, under the same lock): libxml2
+    reading them in two threads at once, or while a thread ends, may fail to resolve an import
+    (the XML Encryption schema's elements then "do not resolve", and a genuine login would be
+    refused)."""
     _shared_schema()
     saml2.sigver.validate_doc_with_schema = validate_with_libxml2
 

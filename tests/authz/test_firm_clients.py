@@ -137,6 +137,26 @@ def test_a_client_acted_for_directly_is_listed_once(story):
     assert acting_for(INES, GARAGE, "fiscalite").basis == "designation"  # own facts first
 
 
+def test_the_choosers_two_lists_read_the_mandates_once(story, monkeypatch):
+    """``chooser_lists``: what the two lists give on their own, the enterprises of the first
+    left out of the second, the person's mandates read once for both."""
+    representative = Person.get(Person.nrn == demo.FIRM_CLIENTS[0][1])
+    designate_gap(Caller.for_person(representative), GARAGE, INES)
+    direct = espace_choices(INES, "fiscalite")
+    alone = client_choices(INES, "fiscalite", exclude={c.bce for c in direct}, limit=20)
+    read = espaces.mandates.facts_by_enterprise
+    reads = []
+    monkeypatch.setattr(
+        espaces.mandates,
+        "facts_by_enterprise",
+        lambda *args, **kwargs: reads.append(args) or read(*args, **kwargs),
+    )
+    choices, clients = espaces.chooser_lists(INES, "fiscalite", clients_limit=20)
+    assert choices == direct and clients == alone
+    assert [(c.bce, c.firm_bce) for c in clients.choices] == [(FLEURISTE, FIRM), (LIBRAIRIE, FIRM)]
+    assert len(reads) == 1
+
+
 # -- a firm of many clients: searched and paged -----------------------------------------------
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from authz.models import Person
-from authz.tables import RowByKey
+from authz.tables import BuiltSelect, RowByKey
 
 
 def test_a_row_by_key_finds_the_row_or_none_and_takes_the_key_as_a_parameter(database):
@@ -15,3 +17,12 @@ def test_a_row_by_key_finds_the_row_or_none_and_takes_the_key_as_a_parameter(dat
     assert by_nrn("90010100123") is None
     assert by_nrn("' OR '1'='1") is None
     assert Person.select().count() == 1
+
+
+def test_two_selects_built_under_one_name_are_refused():
+    """A name is the statement's identity (built once, prepared once): another select under
+    the same name would silently run the first one's SQL."""
+    BuiltSelect("test: persons named", lambda param: Person.select().where(Person.nrn == "x"))
+    with pytest.raises(ValueError, match="another select"):
+        BuiltSelect("test: persons named", lambda param: Person.select())
+    RowByKey(Person, Person.nrn)  # the same select under the same name: one statement
