@@ -81,7 +81,8 @@ def remember_client(edge: Edge, session, client_id: str, sub: str, family: str) 
             "families": [*record.get("families", []), family],
         }
 
-    edge.session_clients.modify(sid, add, create={"clients": {}, "families": []})
+    # A session's first client is the common case (a login, then its code).
+    edge.session_clients.modify(sid, add, create={"clients": {}, "families": []}, new_first=True)
     return sid
 
 

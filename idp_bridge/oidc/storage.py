@@ -709,6 +709,7 @@ class DatabaseStorage(StorageBase):
         change: Callable[[dict], Mapping[str, Any] | None],
         *,
         create: Mapping[str, Any] | None = None,
+        new_first: bool = False,
     ) -> dict | None:
         """Change ``key``'s record so that no concurrent writer's change is lost.
 
@@ -718,7 +719,16 @@ class DatabaseStorage(StorageBase):
         got there first, the record is read again and ``change`` runs again. Like setting a
         key, a change restarts the record's time to live. Return the record as it now is, or
         ``None`` when the key has no live value and no ``create`` was given.
+
+        ``new_first``: the key is most likely new; ``create``'s change is added before anything
+        is read (one statement instead of two), and only when a record is there already is it
+        read and changed as above.
         """
+        if new_first and create is not None:
+            value = change(copy.deepcopy(dict(create)))
+            value = dict(create if value is None else value)
+            if self.add(key, value):
+                return value
         for _ in range(MODIFY_ATTEMPTS):
             current = self.get(key)
             if current is None:

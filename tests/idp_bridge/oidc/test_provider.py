@@ -192,6 +192,25 @@ def test_an_unregistered_redirect_uri_is_refused_by_pyop(provider):
         )
 
 
+def test_the_configuration_pyop_reads_is_the_discovery_document_read_only(provider, caplog):
+    """Read once for every request (not deep-copied each time), it cannot be changed through
+    what pyop is given; pyop still finds a scope outside it (and warns: the scopes a client
+    gets are chosen before pyop sees the request)."""
+    configuration = provider.provider().provider_configuration
+    assert dict(configuration)["issuer"] == ISSUER
+    assert set(configuration["scopes_supported"]) == set(discovery(ISSUER)["scopes_supported"])
+    with pytest.raises(TypeError):
+        configuration["scopes_supported"] = ["openid", "admin"]
+    with pytest.raises(AttributeError):
+        configuration["scopes_supported"].append("admin")
+    assert provider.provider().provider_configuration is configuration
+    provider.provider().parse_authentication_request(authentication_request(scope="openid admin"))
+    assert "unsupported/unknown scopes: admin" in caplog.text
+    caplog.clear()
+    provider.provider().parse_authentication_request(authentication_request())
+    assert "unsupported" not in caplog.text
+
+
 def test_id_tokens_are_signed_by_openssl_as_jwkest_would_sign_them(app, confidential):
     """``SigningProvider``: pyop's claims, the current key's kid, and an RS256 signature that
     jwkest (pyop's own library) verifies with the published key."""

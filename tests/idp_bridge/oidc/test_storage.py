@@ -555,6 +555,32 @@ def test_modify_changes_a_record_or_creates_it(database):
     assert index["s1"] == {"families": ["f1", "f2"]}
 
 
+def test_modify_new_first_adds_a_new_record_in_one_statement_and_changes_one_there(
+    database, statements
+):
+    clock = Clock()
+    clients = DatabaseStorage("session_clients", ttl=100, clock=clock)
+
+    def add(name):
+        return lambda record: {"clients": [*record["clients"], name]}
+
+    statements.clear()
+    assert clients.modify("s1", add("a"), create={"clients": []}, new_first=True) == {
+        "clients": ["a"]
+    }
+    assert [s.split()[0] for s in statements if not s.startswith("DELETE")] == ["INSERT"]
+    # A record there already: read and changed, never replaced by the one created.
+    assert clients.modify("s1", add("b"), create={"clients": []}, new_first=True) == {
+        "clients": ["a", "b"]
+    }
+    assert clients["s1"] == {"clients": ["a", "b"]}
+    clock.now += 101  # expired: as good as absent, the created one takes its place
+    assert clients.modify("s1", add("c"), create={"clients": []}, new_first=True) == {
+        "clients": ["c"]
+    }
+    assert clients["s1"] == {"clients": ["c"]}
+
+
 def test_modify_gets_a_copy_so_a_refused_change_leaves_no_trace(database):
     index = DatabaseStorage("subject_families")
     index["s1"] = {"families": ["f1"]}
