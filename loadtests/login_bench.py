@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +58,9 @@ class PhaseResult:
     # CPU seconds used over the measured seconds: the server's processes, the clients' own.
     server_cpu: float | None = None
     client_cpu: float | None = None
+    # Of the server's CPU answering requests, the simulators' share (they stand in for FAS
+    # and itsme, whose CPU is not the provider's in production).
+    simulator_share: float | None = None
 
     def cpu_per_login(self, seconds: float | None) -> str:
         return (
@@ -90,9 +93,12 @@ def run_phase(
     clients: int,
     budget: Budget,
     server_cpu: Callable[[], float] | None = None,
+    request_cpu: Callable[[], Mapping[str, float]] | None = None,
 ) -> PhaseResult:
     """``clients`` threads logging in with ``method`` for warm-up + measured seconds; the CPU
-    time the server (``server_cpu``: its CPU seconds so far) and the clients use meanwhile."""
+    time the server (``server_cpu``: its CPU seconds so far) and the clients use meanwhile,
+    and the simulators' share of the server's (``request_cpu``: the app's CPU seconds so far
+    by endpoint)."""
     result = PhaseResult(method, clients, budget.seconds)
     subjects, lock = SubjectBook(), threading.Lock()
     start_at = time.monotonic() + 0.2
@@ -127,12 +133,25 @@ def run_phase(
     if server_cpu is not None:
         time.sleep(max(0.0, measure_from - time.monotonic()))
         server_began, client_began = server_cpu(), time.process_time()
+        endpoints_began = request_cpu() if request_cpu is not None else {}
         time.sleep(max(0.0, stop_at - time.monotonic()))
         result.server_cpu = server_cpu() - server_began
         result.client_cpu = time.process_time() - client_began
+        if request_cpu is not None:
+            result.simulator_share = simulator_share(endpoints_began, request_cpu())
     for thread in threads:
         thread.join(timeout=budget.warmup + budget.seconds + 120)
     return result
+
+
+def simulator_share(began: Mapping[str, float], ended: Mapping[str, float]) -> float | None:
+    """Of the CPU time spent answering requests between two readings of the app's counters
+    by endpoint, the share of the simulators' endpoints; None if none was counted."""
+    spent = {e: ended[e] - began.get(e, 0.0) for e in ended}
+    total = sum(spent.values())
+    if total <= 0:
+        return None
+    return sum(v for e, v in spent.items() if e.startswith("/simulators/")) / total
 
 
 def phase_rows(phases: Sequence[PhaseResult]) -> list[Row]:
@@ -149,9 +168,13 @@ def phase_rows(phases: Sequence[PhaseResult]) -> list[Row]:
             )
         )
         if p.server_cpu is not None:
+            simulators = ""
+            if p.simulator_share is not None:
+                share = p.cpu_per_login(p.server_cpu * p.simulator_share)
+                simulators = f" (the simulators {share} ms of it)"
             rows.append(
                 Row(
-                    f"  CPU per login: server {p.cpu_per_login(p.server_cpu)} ms, "
+                    f"  CPU per login: server {p.cpu_per_login(p.server_cpu)} ms{simulators}, "
                     f"clients {p.cpu_per_login(p.client_cpu)} ms"
                 )
             )
@@ -219,7 +242,16 @@ def measure(
         for method in methods:
             for clients in budget.client_counts:
                 report(f"  {method}: {clients} clients, {budget.seconds:.0f} s...")
-                phases.append(run_phase(base_url, method, clients, budget, server.cpu_seconds))
+                phases.append(
+                    run_phase(
+                        base_url,
+                        method,
+                        clients,
+                        budget,
+                        server.cpu_seconds,
+                        server.request_cpu_seconds,
+                    )
+                )
     if any(p.failures for p in phases):  # why the server refused them, before its log goes
         log = (work_dir / f"server-{port}.log").read_text(errors="replace").splitlines()
         said = [line for line in log if "WARNING" in line or "ERROR" in line]

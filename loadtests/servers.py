@@ -33,10 +33,13 @@ from pathlib import Path
 from typing import Protocol
 
 import psutil
+from prometheus_client import CollectorRegistry, multiprocess
 
 from monespace import server_config
 
 HOST = "127.0.0.1"
+# The app's counter of its threads' CPU time by endpoint (monespace.metrics).
+REQUEST_CPU_METRIC = "monespace_http_request_cpu_seconds"
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,15 @@ def free_port() -> int:
 class Server:
     """A running server's main process, its port and its workers' peak RSS."""
 
-    def __init__(self, process: subprocess.Popen, port: int, log_path: Path):
+    def __init__(
+        self,
+        process: subprocess.Popen,
+        port: int,
+        log_path: Path,
+        metrics_dir: Path | None = None,
+    ):
         self.process, self.port, self.log_path = process, port, log_path
+        self.metrics_dir = metrics_dir
         self.peak_rss: dict[int, int] = {}
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
@@ -170,6 +180,12 @@ class Server:
                 total += times.user + times.system
         return total
 
+    def request_cpu_seconds(self) -> dict[str, float]:
+        """The CPU seconds the app's threads spent answering requests so far, by endpoint (its
+        ``monespace_http_request_cpu_seconds`` metric, as the workers last wrote it: about a
+        second late). Empty for a server without a metrics directory."""
+        return {} if self.metrics_dir is None else request_cpu_seconds(self.metrics_dir)
+
     @property
     def max_worker_rss(self) -> int:
         return max(self.peak_rss.values(), default=0)
@@ -195,6 +211,22 @@ class Server:
                 worker.kill()
 
 
+def request_cpu_seconds(metrics_dir: Path) -> dict[str, float]:
+    """The ``monespace_http_request_cpu_seconds`` of the processes writing to ``metrics_dir``
+    (prometheus_client's multiprocess mode), added up by endpoint."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
+    spent: dict[str, float] = {}
+    for family in registry.collect():
+        if family.name != REQUEST_CPU_METRIC:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                endpoint = sample.labels.get("endpoint", "")
+                spent[endpoint] = spent.get(endpoint, 0.0) + sample.value
+    return spent
+
+
 @contextlib.contextmanager
 def serve(
     app: str,
@@ -218,7 +250,7 @@ def serve(
         process = subprocess.Popen(  # noqa: S603
             command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(process, port, log_path)
+    server = Server(process, port, log_path, metrics_dir)
     try:
         _wait_ready(server, ready_path, timeout)
         yield server

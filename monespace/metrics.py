@@ -59,6 +59,12 @@ REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+REQUEST_CPU_SECONDS = Counter(
+    "monespace_http_request_cpu_seconds",
+    "CPU time of the thread answering requests (Python's, not the HTTP server's), by endpoint.",
+    ["endpoint"],
+)
+
 
 RULE_KEY = "monespace.rule"  # environ key: the template of the rule Flask matched
 
@@ -72,7 +78,7 @@ def note_rule() -> None:
 
 class Requests:
     """The request metrics of one app: the endpoint label of a request, and the bound
-    children of each (endpoint, status) met, so a request costs two updates, no label
+    children of each (endpoint, status) met, so a request costs three updates, no label
     lookup."""
 
     def __init__(self, url_map: Any):
@@ -92,17 +98,21 @@ class Requests:
             self._static = {r.rule: r.rule for r in self.url_map.iter_rules() if not r.arguments}
         return self._static.get(environ.get("PATH_INFO", ""), UNMATCHED)
 
-    def observe(self, environ: dict, status: str, seconds: float) -> None:
+    def observe(self, environ: dict, status: str, seconds: float, cpu_seconds: float) -> None:
+        """One request answered: ``seconds`` from its arrival to its response, ``cpu_seconds``
+        of them its thread's CPU time."""
         key = (self.endpoint(environ), status[:3])
         children = self._children.get(key)
         if children is None:
             children = (
                 FastCounter(REQUESTS.labels(*key)),
                 FastHistogram(REQUEST_SECONDS.labels(key[0])),
+                FastCounter(REQUEST_CPU_SECONDS.labels(key[0])),
             )
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+        children[2].inc(cpu_seconds)
 
 
 # -- the exposition -------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import binascii
 import io
 import re
 from collections.abc import Callable, Iterable
-from time import perf_counter
+from contextvars import ContextVar
+from time import perf_counter, thread_time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -48,18 +49,27 @@ class DefaultHeaders:
         return self.app(environ, start)
 
 
+# The CPU seconds of the requests answered within the one under way (the demo's simulators,
+# reached in process): theirs, not their caller's.
+_inner_cpu: ContextVar[list[float] | None] = ContextVar("monespace_inner_cpu", default=None)
+
+
 class Observed:
     """Outermost layer: every request counted and timed (``monespace.metrics``), whichever
     layer answers it (Flask, or a fast lane below its dispatch: each is counted without having
     to remember it), and the request noted for the log lines written while it is answered
-    (``monespace.logs``: their request id)."""
+    (``monespace.logs``: their request id). A request's CPU time is its thread's, less that of
+    the requests it made to the app in process (each counted once, by the endpoint that spent
+    it)."""
 
     def __init__(self, app: WsgiApp, requests: Any):
         self.app = app
         self.requests = requests
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        started = perf_counter()
+        started, cpu_started = perf_counter(), thread_time()
+        outer, inner = _inner_cpu.get(), [0.0]
+        cpu_token = _inner_cpu.set(inner)
         token = logs.current_environ.set(environ)
         status = "500"  # unless the app starts a response
 
@@ -71,8 +81,12 @@ class Observed:
         try:
             return self.app(environ, start)
         finally:
-            self.requests.observe(environ, status, perf_counter() - started)
+            cpu = thread_time() - cpu_started
+            if outer is not None:
+                outer[0] += cpu
+            self.requests.observe(environ, status, perf_counter() - started, cpu - inner[0])
             logs.current_environ.reset(token)
+            _inner_cpu.reset(cpu_token)
 
 
 # -- the request gate -----------------------------------------------------------------------

@@ -162,6 +162,20 @@ def test_a_route_with_variables_is_labelled_by_its_template(metered):
     )
 
 
+def test_the_cpu_time_of_requests_is_counted_by_endpoint(metered):
+    url = metered.url
+    cpu = "monespace_http_request_cpu_seconds_total"
+    before = scrape(url)
+    for _ in range(5):
+        assert get(f"{url}/login/eid")[0] in (200, 303)
+    after = scrape(url)
+    spent = value(after, cpu, endpoint="/login/<name>") - value(
+        before, cpu, endpoint="/login/<name>"
+    )
+    assert 0 < spent < 5  # seconds: some, and not the wall-clock time of a stuck request
+    assert "/login/eid" not in label_values(after, cpu, "endpoint")
+
+
 def test_an_unknown_path_adds_no_label_value(metered):
     url = metered.url
     before = scrape(url)

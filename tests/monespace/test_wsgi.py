@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import threading
+import time
 
 import pytest
 from werkzeug.serving import make_server
@@ -16,6 +17,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from authz import db
 from monespace import demo
+from monespace.wsgi import Observed
 from tests.idp_bridge.web_client import (
     Browser,
 )
@@ -275,3 +277,69 @@ def test_every_503_says_when_to_come_back(app):
     ):
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "5"
+
+
+# -- Observed: a request's CPU time -------------------------------------------------------------
+
+
+def _burn(seconds: float) -> None:
+    """Spend ``seconds`` of this thread's CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+class _Recorded:
+    def __init__(self):
+        self.seen: list[tuple[str, str, float, float]] = []
+
+    def observe(self, environ, status, seconds, cpu_seconds):
+        self.seen.append((environ["PATH_INFO"], status[:3], seconds, cpu_seconds))
+
+
+def test_a_request_is_charged_its_own_cpu_time_not_that_of_requests_it_makes_in_process():
+    recorded = _Recorded()
+
+    def inner(environ, start_response):
+        _burn(0.05)
+        start_response("200 OK", [])
+        return [b"inner"]
+
+    def outer(environ, start_response):
+        if environ["PATH_INFO"] == "/inner":
+            return inner(environ, start_response)
+        _burn(0.03)
+        body = b"".join(run_wsgi_app(app, EnvironBuilder(path="/inner").get_environ())[0])
+        time.sleep(0.05)  # waiting spends no CPU time
+        start_response("200 OK", [])
+        return [body]
+
+    app = Observed(outer, recorded)
+    body, status, _headers = run_wsgi_app(app, EnvironBuilder(path="/outer").get_environ())
+    assert b"".join(body) == b"inner" and status == "200 OK"
+    (inner_path, _, _, inner_cpu), (outer_path, _, outer_seconds, outer_cpu) = recorded.seen
+    assert (inner_path, outer_path) == ("/inner", "/outer")
+    assert 0.05 <= inner_cpu < 0.07
+    assert 0.03 <= outer_cpu < 0.045  # its own, without the inner request's
+    assert outer_seconds >= 0.13  # its time from arrival to response includes both
+
+
+def test_a_request_that_fails_is_charged_its_cpu_time_and_counted_500():
+    recorded = _Recorded()
+
+    def failing(environ, start_response):
+        _burn(0.02)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        run_wsgi_app(Observed(failing, recorded), EnvironBuilder(path="/x").get_environ())
+    ((path, status, _seconds, cpu),) = recorded.seen
+    assert (path, status) == ("/x", "500") and cpu >= 0.02
+
+    # The next request on this thread is an outer one again.
+    def empty(environ, start_response):
+        start_response("204 No Content", [])
+        return []
+
+    run_wsgi_app(Observed(empty, recorded), EnvironBuilder(path="/y").get_environ())
+    assert recorded.seen[-1][:2] == ("/y", "204")
