@@ -12,6 +12,7 @@ Rows are written with bulk statements (SQLite: ``executemany`` in one transactio
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
@@ -24,6 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+import psutil
 import psycopg2
 import psycopg2.extensions
 
@@ -168,6 +170,28 @@ def throwaway_database(
             )
             cur.execute(f"DROP DATABASE IF EXISTS {name}")
         admin.close()
+
+
+def backend_cpu_seconds(url: str) -> dict[int, float]:
+    """The CPU seconds used so far by each PostgreSQL backend connected to ``url``'s database
+    (this reading's own aside), by process id: those running on this machine (none when
+    PostgreSQL runs elsewhere)."""
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            pids = [row[0] for row in cur.fetchall()]
+    finally:
+        connection.close()
+    spent = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            spent[pid] = times.user + times.system
+    return spent
 
 
 # The benchmark's servers key their audit rows with the same key (httpbench passes it on).

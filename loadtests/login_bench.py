@@ -61,6 +61,7 @@ class PhaseResult:
     # Of the server's CPU answering requests, the simulators' share (they stand in for FAS
     # and itsme, whose CPU is not the provider's in production).
     simulator_share: float | None = None
+    database_cpu: float | None = None  # PostgreSQL's backends, when on this machine
 
     def cpu_per_login(self, seconds: float | None) -> str:
         return (
@@ -94,11 +95,12 @@ def run_phase(
     budget: Budget,
     server_cpu: Callable[[], float] | None = None,
     request_cpu: Callable[[], Mapping[str, float]] | None = None,
+    database_cpu: Callable[[], Mapping[int, float]] | None = None,
 ) -> PhaseResult:
     """``clients`` threads logging in with ``method`` for warm-up + measured seconds; the CPU
-    time the server (``server_cpu``: its CPU seconds so far) and the clients use meanwhile,
-    and the simulators' share of the server's (``request_cpu``: the app's CPU seconds so far
-    by endpoint)."""
+    time the server (``server_cpu``: its CPU seconds so far), the database (``database_cpu``:
+    its backends' so far) and the clients use meanwhile, and the simulators' share of the
+    server's (``request_cpu``: the app's CPU seconds so far by endpoint)."""
     result = PhaseResult(method, clients, budget.seconds)
     subjects, lock = SubjectBook(), threading.Lock()
     start_at = time.monotonic() + 0.2
@@ -134,9 +136,16 @@ def run_phase(
         time.sleep(max(0.0, measure_from - time.monotonic()))
         server_began, client_began = server_cpu(), time.process_time()
         endpoints_began = request_cpu() if request_cpu is not None else {}
+        backends_began = database_cpu() if database_cpu is not None else {}
         time.sleep(max(0.0, stop_at - time.monotonic()))
         result.server_cpu = server_cpu() - server_began
         result.client_cpu = time.process_time() - client_began
+        if database_cpu is not None:
+            backends = database_cpu()
+            if backends:
+                result.database_cpu = sum(
+                    spent - backends_began.get(pid, 0.0) for pid, spent in backends.items()
+                )
         if request_cpu is not None:
             result.simulator_share = simulator_share(endpoints_began, request_cpu())
     for thread in threads:
@@ -172,10 +181,15 @@ def phase_rows(phases: Sequence[PhaseResult]) -> list[Row]:
             if p.simulator_share is not None:
                 share = p.cpu_per_login(p.server_cpu * p.simulator_share)
                 simulators = f" (the simulators {share} ms of it)"
+            database = (
+                ""
+                if p.database_cpu is None
+                else f", PostgreSQL {p.cpu_per_login(p.database_cpu)} ms"
+            )
             rows.append(
                 Row(
-                    f"  CPU per login: server {p.cpu_per_login(p.server_cpu)} ms{simulators}, "
-                    f"clients {p.cpu_per_login(p.client_cpu)} ms"
+                    f"  CPU per login: server {p.cpu_per_login(p.server_cpu)} ms{simulators}"
+                    f"{database}, clients {p.cpu_per_login(p.client_cpu)} ms"
                 )
             )
         if p.failures:
@@ -250,6 +264,7 @@ def measure(
                         budget,
                         server.cpu_seconds,
                         server.request_cpu_seconds,
+                        lambda: dataset.backend_cpu_seconds(url),
                     )
                 )
     if any(p.failures for p in phases):  # why the server refused them, before its log goes

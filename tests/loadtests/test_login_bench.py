@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import psycopg2
+
+from loadtests import dataset
 from loadtests.login_bench import simulator_share
 from loadtests.servers import REQUEST_CPU_METRIC, request_cpu_seconds
 from monespace.metrics import REQUEST_CPU_SECONDS
@@ -40,3 +43,19 @@ def test_the_simulators_share_counts_only_what_was_spent_between_two_readings():
     assert simulator_share(began, ended) == 0.4  # (1 + 1) of (3 + 1 + 1)
     assert simulator_share(began, began) is None  # nothing spent: no share to give
     assert simulator_share({}, {"/token": 2.0}) == 0.0
+
+
+def test_the_database_cpu_is_read_per_backend_of_the_database_only():
+    with dataset.throwaway_database("postgresql", prefix="monespace_backendcpu") as url:
+        busy = psycopg2.connect(url)
+        try:
+            with busy.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                (pid,) = cur.fetchone()
+                before = dataset.backend_cpu_seconds(url)
+                cur.execute("SELECT count(*) FROM generate_series(1, 3000000)")
+                after = dataset.backend_cpu_seconds(url)
+        finally:
+            busy.close()
+        assert set(before) == set(after) == {pid}  # the reading's own connection left out
+        assert after[pid] - before[pid] > 0.05
