@@ -173,23 +173,29 @@ def throwaway_database(
 
 
 def backend_cpu_seconds(url: str) -> dict[int, float]:
-    """The CPU seconds used so far by each PostgreSQL backend connected to ``url``'s database
-    (this reading's own aside), by process id: those running on this machine (none when
-    PostgreSQL runs elsewhere)."""
+    """The CPU seconds used so far by each PostgreSQL client backend connected to ``url``'s
+    database (this reading's own aside), by process id: those running on this machine. A
+    process id is taken for a backend only when this machine's process of that id is a
+    ``postgres`` process started when the backend did: with PostgreSQL elsewhere (another
+    machine, a container's own process ids) nothing is counted."""
     connection = psycopg2.connect(url)
     try:
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT pid, extract(epoch FROM backend_start) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
             )
-            pids = [row[0] for row in cur.fetchall()]
+            backends = cur.fetchall()
     finally:
         connection.close()
     spent = {}
-    for pid in pids:
+    for pid, started in backends:
         with contextlib.suppress(psutil.Error):
-            times = psutil.Process(pid).cpu_times()
+            process = psutil.Process(pid)
+            if "postgres" not in process.name() or abs(process.create_time() - float(started)) > 2:
+                continue
+            times = process.cpu_times()
             spent[pid] = times.user + times.system
     return spent
 

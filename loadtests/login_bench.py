@@ -135,22 +135,34 @@ def run_phase(
     if server_cpu is not None:
         time.sleep(max(0.0, measure_from - time.monotonic()))
         server_began, client_began = server_cpu(), time.process_time()
-        endpoints_began = request_cpu() if request_cpu is not None else {}
-        backends_began = database_cpu() if database_cpu is not None else {}
+        endpoints_began = _reading(request_cpu)
+        backends_began = _reading(database_cpu)
         time.sleep(max(0.0, stop_at - time.monotonic()))
         result.server_cpu = server_cpu() - server_began
         result.client_cpu = time.process_time() - client_began
-        if database_cpu is not None:
-            backends = database_cpu()
-            if backends:
-                result.database_cpu = sum(
-                    spent - backends_began.get(pid, 0.0) for pid, spent in backends.items()
-                )
-        if request_cpu is not None:
-            result.simulator_share = simulator_share(endpoints_began, request_cpu())
+        backends = _reading(database_cpu)
+        if backends and backends_began is not None:
+            result.database_cpu = sum(
+                spent - backends_began.get(pid, 0.0) for pid, spent in backends.items()
+            )
+        endpoints = _reading(request_cpu)
+        if endpoints is not None and endpoints_began is not None:
+            result.simulator_share = simulator_share(endpoints_began, endpoints)
     for thread in threads:
         thread.join(timeout=budget.warmup + budget.seconds + 120)
     return result
+
+
+def _reading(read: Callable[[], Mapping] | None) -> Mapping | None:
+    """What ``read`` gives, or None when there is nothing to read or the reading fails (the
+    database busy, a metrics file being written): a reading missed leaves its column out,
+    never the phase's logins."""
+    if read is None:
+        return None
+    try:
+        return read()
+    except Exception:  # any failure of an optional reading
+        return None
 
 
 def simulator_share(began: Mapping[str, float], ended: Mapping[str, float]) -> float | None:

@@ -81,12 +81,15 @@ class Observed:
         try:
             return self.app(environ, start)
         finally:
-            cpu = thread_time() - cpu_started
-            if outer is not None:
-                outer[0] += cpu
-            self.requests.observe(environ, status, perf_counter() - started, cpu - inner[0])
-            logs.current_environ.reset(token)
-            _inner_cpu.reset(cpu_token)
+            try:
+                cpu = thread_time() - cpu_started
+                if outer is not None:
+                    outer[0] += cpu
+                own = max(0.0, cpu - inner[0])  # a counter only goes up
+                self.requests.observe(environ, status, perf_counter() - started, own)
+            finally:
+                logs.current_environ.reset(token)
+                _inner_cpu.reset(cpu_token)
 
 
 # -- the request gate -----------------------------------------------------------------------

@@ -355,7 +355,9 @@ class SigningProvider(Provider):
     @property
     def provider_configuration(self) -> Mapping[str, Any]:
         """pyop deep-copies the whole configuration each time it reads it (its scope check of
-        every authentication request, about 0.2 ms): once frozen, the same read-only copy."""
+        every authentication request, about 0.2 ms): once frozen, the same read-only copy (a
+        mapping, not oic's ``Message``: the discovery document is served by
+        :func:`discovery`)."""
         if self._frozen_configuration is None:
             return super().provider_configuration
         return self._frozen_configuration

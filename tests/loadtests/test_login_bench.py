@@ -57,5 +57,6 @@ def test_the_database_cpu_is_read_per_backend_of_the_database_only():
                 after = dataset.backend_cpu_seconds(url)
         finally:
             busy.close()
-        assert set(before) == set(after) == {pid}  # the reading's own connection left out
+        # The busy backend is found on this machine; the reading's own connection is not.
+        assert pid in before and pid in after and len(after) == 1
         assert after[pid] - before[pid] > 0.05

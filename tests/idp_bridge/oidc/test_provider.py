@@ -211,6 +211,15 @@ def test_the_configuration_pyop_reads_is_the_discovery_document_read_only(provid
     assert "unsupported" not in caplog.text
 
 
+def test_the_configuration_is_frozen_once_complete_with_the_real_issuer(provider):
+    """The demo's plain-http issuer is checked on its https spelling, then put back: the
+    frozen copy holds the one the ID tokens carry."""
+    served = OpenIdProvider("http://127.0.0.1:8000", provider.keys, provider.provider().authz_state)
+    configuration = served.provider().provider_configuration
+    assert configuration["issuer"] == "http://127.0.0.1:8000"
+    assert configuration["token_endpoint"].startswith("http://127.0.0.1:8000/")
+
+
 def test_id_tokens_are_signed_by_openssl_as_jwkest_would_sign_them(app, confidential):
     """``SigningProvider``: pyop's claims, the current key's kid, and an RS256 signature that
     jwkest (pyop's own library) verifies with the published key."""
