@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from flask import request, session
@@ -566,3 +569,44 @@ def test_a_secret_key_that_reads_none_of_the_signing_keys_stops_the_start(
     assert "MONESPACE_PREVIOUS_SECRET_KEYS" in str(refused.value)
     with db.connection():  # nothing generated in their place
         assert {row.kid: row.private_jwk for row in SigningKey.select()} == before
+
+
+WORKER_START = """
+import gc, json
+from monespace.app import create_served_app
+app = create_served_app()
+frozen = gc.get_freeze_count()
+answer = app.test_client().get("/healthz").status_code
+
+class Cycle:
+    pass
+
+cycle = Cycle()
+cycle.me = cycle  # garbage made after the start: still collected
+del cycle
+print(json.dumps({"frozen": frozen, "healthz": answer, "collected": gc.collect()}))
+"""
+
+
+def test_a_worker_keeps_its_start_up_objects_out_of_the_collector_and_collects_later_garbage(
+    tmp_path,
+):
+    env = {
+        **os.environ,
+        "MONESPACE_MODE": "demo",
+        "MONESPACE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "MONESPACE_DATA_DIR": str(tmp_path / "instance"),
+        "MONESPACE_AUDIT_KEY": TEST_AUDIT_KEY,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_START],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["frozen"] > 50_000  # the app, its libraries and the policy engine
+    assert seen["healthz"] == 200
+    assert seen["collected"] >= 1
