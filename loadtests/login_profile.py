@@ -155,9 +155,10 @@ class ProfiledApp:
         sql: SqlStatements | None = None,
         cprofile: bool = True,
         only_step: str | None = None,
+        callers: str | None = None,
     ):
         self.app, self.sql, self.cprofile, self.only_step = app, sql, cprofile, only_step
-        self.callers: str | None = None
+        self.callers = callers
         self.profile, self.seconds = cProfile.Profile(), 0.0
         self.cpu: Counter[str] = Counter()
         self._stack: list[str] = []
@@ -216,8 +217,7 @@ def profile(
 
     out = io.StringIO()
     xmlsec, sql = XmlsecCalls(), SqlStatements()
-    holder = ProfiledApp(None, sql, cprofile, only_step)
-    holder.callers = callers
+    holder = ProfiledApp(None, sql, cprofile, only_step, callers)
     server = make_server("127.0.0.1", 0, holder, threaded=False)
     base_url = f"http://127.0.0.1:{server.server_port}"
     holder.app = create_app(

@@ -36,10 +36,9 @@ import psutil
 from prometheus_client import CollectorRegistry, multiprocess
 
 from monespace import server_config
+from monespace.metrics import REQUEST_CPU_METRIC
 
 HOST = "127.0.0.1"
-# The app's counter of its threads' CPU time by endpoint (monespace.metrics).
-REQUEST_CPU_METRIC = "monespace_http_request_cpu_seconds"
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,9 @@ REQUEST_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+REQUEST_CPU_METRIC = "monespace_http_request_cpu_seconds"  # read back by loadtests.servers
 REQUEST_CPU_SECONDS = Counter(
-    "monespace_http_request_cpu_seconds",
+    REQUEST_CPU_METRIC,
     "CPU time of the thread answering requests (Python's, not the HTTP server's), by endpoint.",
     ["endpoint"],
 )

@@ -17,7 +17,6 @@ import binascii
 import io
 import re
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from time import perf_counter, thread_time
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -49,9 +48,9 @@ class DefaultHeaders:
         return self.app(environ, start)
 
 
-# The CPU seconds of the requests answered within the one under way (the demo's simulators,
-# reached in process): theirs, not their caller's.
-_inner_cpu: ContextVar[list[float] | None] = ContextVar("monespace_inner_cpu", default=None)
+# environ key: the CPU seconds of the requests answered within this one (the demo's simulators,
+# reached in process): theirs, not its own.
+INNER_CPU = "monespace.inner_cpu"
 
 
 class Observed:
@@ -60,7 +59,7 @@ class Observed:
     to remember it), and the request noted for the log lines written while it is answered
     (``monespace.logs``: their request id). A request's CPU time is its thread's, less that of
     the requests it made to the app in process (each counted once, by the endpoint that spent
-    it)."""
+    it): the request under way when one starts is its caller."""
 
     def __init__(self, app: WsgiApp, requests: Any):
         self.app = app
@@ -68,8 +67,8 @@ class Observed:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started, cpu_started = perf_counter(), thread_time()
-        outer, inner = _inner_cpu.get(), [0.0]
-        cpu_token = _inner_cpu.set(inner)
+        caller = logs.current_environ.get()
+        environ[INNER_CPU] = 0.0
         token = logs.current_environ.set(environ)
         status = "500"  # unless the app starts a response
 
@@ -83,13 +82,12 @@ class Observed:
         finally:
             try:
                 cpu = thread_time() - cpu_started
-                if outer is not None:
-                    outer[0] += cpu
-                own = max(0.0, cpu - inner[0])  # a counter only goes up
+                if caller is not None:
+                    caller[INNER_CPU] = caller.get(INNER_CPU, 0.0) + cpu
+                own = max(0.0, cpu - environ[INNER_CPU])  # a counter only goes up
                 self.requests.observe(environ, status, perf_counter() - started, own)
             finally:
                 logs.current_environ.reset(token)
-                _inner_cpu.reset(cpu_token)
 
 
 # -- the request gate -----------------------------------------------------------------------

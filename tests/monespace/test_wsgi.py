@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from authz import db
-from monespace import demo, wsgi
+from monespace import demo, logs
 from monespace.wsgi import Observed
 from tests.idp_bridge.web_client import (
     Browser,
@@ -327,7 +327,7 @@ def test_a_request_is_charged_its_own_cpu_time_not_that_of_requests_it_makes_in_
     assert 0.05 <= inner_cpu < 0.07
     assert 0.03 <= outer_cpu < 0.045  # its own, without the inner request's
     assert outer_seconds >= 0.13  # its time from arrival to response includes both
-    assert wsgi._inner_cpu.get() is None  # the next request on this thread is an outer one
+    assert logs.current_environ.get() is None  # the next request on this thread is an outer one
 
 
 def test_a_request_that_fails_is_charged_its_cpu_time_and_counted_500():
@@ -341,7 +341,7 @@ def test_a_request_that_fails_is_charged_its_cpu_time_and_counted_500():
         run_wsgi_app(Observed(failing, recorded), EnvironBuilder(path="/x").get_environ())
     ((path, status, _seconds, cpu),) = recorded.seen
     assert (path, status) == ("/x", "500") and cpu >= 0.02
-    assert wsgi._inner_cpu.get() is None
+    assert logs.current_environ.get() is None
 
     # The next request on this thread is an outer one again.
     def empty(environ, start_response):
@@ -350,4 +350,4 @@ def test_a_request_that_fails_is_charged_its_cpu_time_and_counted_500():
 
     run_wsgi_app(Observed(empty, recorded), EnvironBuilder(path="/y").get_environ())
     assert recorded.seen[-1][:2] == ("/y", "204")
-    assert wsgi._inner_cpu.get() is None
+    assert logs.current_environ.get() is None
